@@ -1,0 +1,36 @@
+"""layerkit: declarative YAML model specs for Keras 3, checked against the counts they expect.
+
+The public API::
+
+    spec = layerkit.load_spec("specs/cifar.yaml")   # YAML → Spec (no TensorFlow)
+    plan = layerkit.validate(spec)                  # every name and argument checked (no TensorFlow)
+    model = layerkit.build(spec)                    # → keras.Model
+    summary = layerkit.summarize(model, spec)       # checked rows and totals, as data
+
+Importing layerkit does not import TensorFlow; ``build`` does, when first called.
+"""
+
+from __future__ import annotations
+
+from .compiler import build
+from .errors import Location, SpecError, SpecErrors
+from .registry import register_layer
+from .report import Summary, summarize
+from .spec import Spec, load_spec
+from .validation import Plan, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Location",
+    "Plan",
+    "Spec",
+    "SpecError",
+    "SpecErrors",
+    "Summary",
+    "build",
+    "load_spec",
+    "register_layer",
+    "summarize",
+    "validate",
+]

@@ -1,0 +1,5 @@
+"""``python -m layerkit`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""The ``layerkit`` command line: parses options, calls the pipeline stages, maps errors to exit codes.
+
+Exit codes: 0 everything matches; 1 the model does not match what the spec expects; 2 the spec (or a
+command-line argument) is invalid. TensorFlow is imported only by commands that build a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import LayerkitError, SpecError, SpecErrors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_MISMATCH = 1
+EXIT_INVALID = 2
+
+
+class SpecFailure(click.ClickException):
+    """Spec errors, printed one per line as ``file:line:col: error: …`` with exit code 2."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, errors: list[SpecError], as_json: bool) -> None:
+        self.errors = errors
+        self.as_json = as_json
+        super().__init__(errors[0].format())
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"ok": False, "errors": [_error_dict(e) for e in self.errors]}))
+            return
+        for error in self.errors:
+            click.echo(error.format(), err=True)
+        if len(self.errors) > 1:
+            click.echo(f"{len(self.errors)} problems found.", err=True)
+
+
+def _error_dict(error: SpecError) -> dict[str, Any]:
+    location = error.location
+    return {
+        "file": location.file if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "path": error.path,
+        "message": error.message,
+        "fix": error.fix,
+    }
+
+
+@contextmanager
+def user_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn layerkit's own errors into exit code 2 with one line each, never a traceback."""
+    try:
+        yield
+    except SpecErrors as errors:
+        raise SpecFailure(errors.errors, as_json) from None
+    except SpecError as error:
+        raise SpecFailure([error], as_json) from None
+    except LayerkitError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def make_console(plain: bool) -> Console:
+    from rich.console import Console
+
+    from .render import theme
+
+    console = Console(theme=theme(), highlight=False)
+    if plain or not console.is_terminal:
+        console = Console(theme=theme(), highlight=False, color_system=None, no_color=True)
+    return console
+
+
+def import_keras_quietly() -> None:
+    """Import Keras (and TensorFlow) with TensorFlow's C++ start-up notes kept off the terminal.
+
+    TensorFlow writes "Could not find cuda drivers" and oneDNN notes straight to file descriptor 2
+    before its log level applies; they are not for our users. Python errors still surface.
+    """
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object instead of text (for scripts)."
+)
+plain_option = click.option(
+    "--plain",
+    is_flag=True,
+    help="Plain text without colour or box characters, even on a terminal.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="layerkit")
+def main() -> None:
+    """Declarative Keras model specs: build, check and summarize them.
+
+    \b
+    layerkit build specs/cifar.yaml       compile, check against expect:, print the summary
+    layerkit validate specs/cifar.yaml    check a spec without building it (no TensorFlow)
+    """
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC")
+@plain_option
+@json_option
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the built, untrained model to this .keras file.",
+)
+@click.option("--force", is_flag=True, help="With --save, replace an existing file.")
+def build(spec: str, plain: bool, as_json: bool, save: Path | None, force: bool) -> None:
+    """Compile SPEC into a Keras model and print its summary, checked against the spec's expect:.
+
+    Exits 0 when every expectation matches, 1 when any does not (the last line names the rows),
+    2 when the spec is invalid.
+    """
+    if save is not None:
+        _check_save_target(save, force)
+    with user_errors(as_json):
+        from .spec import load_spec
+        from .validation import validate
+
+        plan = validate(load_spec(spec))
+        import_keras_quietly()
+        from .compiler import build as build_model
+        from .report import summarize
+
+        model = build_model(plan)
+        summary = summarize(model, plan)
+    if save is not None:
+        _save_model(model, save)
+    _print_summary(summary, plain, as_json)
+    if save is not None and not as_json:
+        click.echo(f"saved the untrained model to {save}", err=True)
+    sys.exit(0 if summary.ok else EXIT_MISMATCH)
+
+
+def _print_summary(summary: Any, plain: bool, as_json: bool) -> None:
+    from .render import render_json, render_plain, render_table
+
+    if as_json:
+        click.echo(render_json(summary), nl=False)
+        return
+    console = make_console(plain)
+    if console.no_color:
+        click.echo(render_plain(summary), nl=False)
+    else:
+        console.print(render_table(summary, console.width))
+
+
+def _check_save_target(path: Path, force: bool) -> None:
+    if path.suffix != ".keras":
+        raise click.BadParameter(
+            f"'{path}' does not end in .keras; Keras saves models as .keras files. "
+            f"Use --save {path.with_suffix('.keras')}.",
+            param_hint="--save",
+        )
+    if path.exists() and not force:
+        raise click.BadParameter(
+            f"'{path}' already exists; pass --force to replace it, or choose another path.",
+            param_hint="--save",
+        )
+    if not path.parent.is_dir():
+        raise click.BadParameter(
+            f"folder '{path.parent}' does not exist; create it first.", param_hint="--save"
+        )
+
+
+def _save_model(model: Any, path: Path) -> None:
+    """Save atomically: a failure never leaves a half-written file where a good one was."""
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=".keras", dir=path.parent
+    )
+    os.close(descriptor)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC")
+@json_option
+def validate(spec: str, as_json: bool) -> None:
+    """Check SPEC's structure, layer names and arguments without building it.
+
+    Fast: does not import TensorFlow. Shapes and values only Keras can judge are checked by
+    'layerkit build'.
+    """
+    with user_errors(as_json):
+        from .spec import load_spec
+        from .validation import validate as validate_spec
+
+        plan = validate_spec(load_spec(spec))
+    if as_json:
+        click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
+    else:
+        click.echo(f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({len(plan.layers)} layers)")

@@ -1,0 +1,144 @@
+"""Compile a validated plan into a ``keras.Model`` with the functional API.
+
+A pure function of the plan: layer classes come from the registry by their catalog names, argument
+values are plain YAML data, and nothing from the spec is evaluated or imported. Whatever Keras
+rejects (a bad value, shapes that do not fit) becomes a SpecError at the layer's line in the spec.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpecError
+from .registry import LayerRegistry, default_registry, to_snake_case
+from .report import format_shape
+from .spec import Spec
+from .validation import Plan, ResolvedLayer, plan_of
+
+if TYPE_CHECKING:
+    import keras
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def build(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None) -> keras.Model:
+    """Compile a spec into an (untrained) Keras model.
+
+    Args:
+        spec: a :class:`~layerkit.spec.Spec`, a validated plan, a spec file path or YAML text.
+        registry: the layer registry; the default one when omitted.
+
+    Returns:
+        A functional ``keras.Model`` named after the spec, one Keras layer per spec layer.
+
+    Raises:
+        SpecErrors: the spec is invalid (see :func:`layerkit.validate`).
+        SpecError: Keras rejected a layer; the error names the layer's line in the spec.
+    """
+    import keras
+
+    registry = registry or default_registry()
+    plan = plan_of(spec, registry)
+    spec_input = plan.spec.input
+    try:
+        inputs = keras.Input(
+            shape=spec_input.shape, dtype=spec_input.dtype, name=spec_input.name or None
+        )
+    except (ValueError, TypeError) as error:
+        raise SpecError(
+            f"Keras rejected the input: {keras_message(error)}",
+            spec_input.location,
+            "input",
+        ) from error
+    outputs = inputs
+    for layer, name in zip(plan.layers, layer_names(plan.layers), strict=True):
+        instance = make_layer(layer, registry, name)
+        try:
+            outputs = instance(outputs)
+        except Exception as error:  # Keras raises many types; each becomes a located spec error
+            raise SpecError(
+                f"{layer.class_name} cannot take its input of shape {format_shape(outputs.shape)}: "
+                f"{keras_message(error)}",
+                layer.location,
+                layer.path,
+                "Check this layer's arguments against the shape the layer before it gives.",
+            ) from error
+    return keras.Model(inputs, outputs, name=plan.spec.name)
+
+
+def layer_names(layers: tuple[ResolvedLayer, ...]) -> list[str]:
+    """One name per layer: the spec's ``name`` where given, else Keras-style ``conv2d``, ``conv2d_1``…
+
+    Keras numbers unnamed layers with process-wide counters, so a second build would print
+    ``conv2d_6``; numbering per model keeps every build of a spec, and its summary, the same.
+    """
+    taken = {layer.args["name"] for layer in layers if isinstance(layer.args.get("name"), str)}
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        name = layer.args.get("name")
+        if not isinstance(name, str):
+            base = to_snake_case(layer.class_name)
+            while True:
+                count = counts.get(base, 0)
+                counts[base] = count + 1
+                name = base if count == 0 else f"{base}_{count}"
+                if name not in taken:
+                    break
+        names.append(name)
+    return names
+
+
+def make_layer(
+    layer: ResolvedLayer, registry: LayerRegistry, name: str | None = None
+) -> keras.layers.Layer:
+    """Instantiate one layer; a nested layer argument (a wrapper's ``layer:``) is made first."""
+    layer_class = registry.layer_class(layer.class_name)
+    args: dict[str, Any] = {
+        key: make_layer(value, registry) if isinstance(value, ResolvedLayer) else _to_keras(value)
+        for key, value in layer.args.items()
+    }
+    info = registry.info(layer.class_name)
+    if name is not None and (info.accepts_base_args or "name" in info.args):
+        args["name"] = name
+    try:
+        return layer_class(**args)
+    except Exception as error:  # constructor validation: ValueError, TypeError, …
+        message = keras_message(error)
+        argument = _argument_named_in(message, layer.args)
+        if argument is None:
+            raise SpecError(
+                f"Keras rejected {layer.class_name}: {message}", layer.location, layer.path
+            ) from error
+        raise SpecError(
+            f"Keras rejected argument '{argument}' of {layer.class_name}: {message}",
+            layer.arg_locations[argument],
+            f"{layer.path}.{argument}",
+        ) from error
+
+
+def keras_message(error: BaseException) -> str:
+    """A Keras error message on one line, without colour codes or the "Arguments received" dump."""
+    text = ANSI_ESCAPE.sub("", str(error))
+    text = text.split("Arguments received by", 1)[0]
+    text = re.sub(r"Exception encountered when calling [\w.]+\(\)\.", "", text)
+    text = " ".join(text.split())
+    return text or type(error).__name__
+
+
+def _argument_named_in(message: str, args: dict[str, Any]) -> str | None:
+    for name in args:
+        if re.search(rf"(`{re.escape(name)}`|\b{re.escape(name)}=)", message):
+            return name
+    return None
+
+
+def _to_keras(value: Any) -> Any:
+    # YAML gives lists; Keras takes tuples for sizes and strides and checks for them
+    if isinstance(value, list):
+        return tuple(_to_keras(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _to_keras(item) if key != "config" else item for key, item in value.items()}
+    return value

@@ -1,0 +1,104 @@
+"""Errors a user can act on: where in the spec, what was expected, what was received, how to fix it.
+
+Every stage raises :class:`SpecError` (one problem) or :class:`SpecErrors` (several, collected so a
+user sees every problem in one run). The CLI turns both into ``file:line:col: error: …`` lines and
+exit code 2; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a spec file; line and column count from 1, as editors do."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class LayerkitError(Exception):
+    """Base class of every error layerkit raises on purpose."""
+
+
+class SpecError(LayerkitError):
+    """One problem in a spec.
+
+    Args:
+        message: what is wrong, saying what was expected and what was received.
+        location: where in the file the problem is written.
+        path: the spec path of the offending node, such as ``layers[3].conv2d.filters``.
+        fix: how to fix it, as one short imperative sentence.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        location: Location | None = None,
+        path: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.path = path
+        self.fix = fix
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """The one-line form: ``file:line:col: error: path: message. fix``."""
+        parts = [f"{self.location}: error:" if self.location is not None else "error:"]
+        if self.path:
+            parts.append(f"{self.path}:")
+        parts.append(self.message)
+        text = " ".join(parts)
+        if self.fix:
+            text = f"{text.rstrip('.')}. {self.fix}"
+        return text
+
+    def _sort_key(self) -> tuple:
+        loc = self.location
+        return (loc is None, loc or Location("", 0, 0))
+
+
+class SpecErrors(LayerkitError):
+    """Several spec problems found in one pass, sorted by where they are written."""
+
+    def __init__(self, errors: Iterable[SpecError]) -> None:
+        self.errors = sorted(errors, key=SpecError._sort_key)
+        if not self.errors:
+            raise ValueError("SpecErrors needs at least one SpecError")
+        super().__init__("\n".join(error.format() for error in self.errors))
+
+
+def did_you_mean(received: str, choices: Iterable[str]) -> str | None:
+    """``"Did you mean 'conv2d'?"`` for the closest choice, or None when nothing is close."""
+    choices = list(choices)
+    lowered = {choice.lower(): choice for choice in choices}
+    matches = difflib.get_close_matches(received.lower(), list(lowered), n=1, cutoff=0.6)
+    if not matches:
+        return None
+    return f"Did you mean '{lowered[matches[0]]}'?"
+
+
+class ErrorCollector:
+    """Collects SpecErrors so a stage can report every problem at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def add(self, error: SpecError) -> None:
+        self.errors.append(error)
+
+    def extend(self, errors: Iterable[SpecError]) -> None:
+        self.errors.extend(errors)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise SpecErrors(self.errors)

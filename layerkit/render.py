@@ -1,0 +1,249 @@
+"""Render a checked Summary: a rich table for people, plain text for pipes and files, JSON for scripts.
+
+Every function takes the data and gives back text or renderables; the CLI decides where they go.
+Styles are theme names (``layerkit.ok``, ``layerkit.mismatch``), defined once in ``THEME``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from .report import Row, Summary, Total, format_shape
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.theme import Theme
+
+OK_MARK = "✓"
+MISMATCH_MARK = "✗"
+THEME_STYLES = {
+    "layerkit.ok": "green",
+    "layerkit.mismatch": "bold red",
+    "layerkit.muted": "dim",
+    "layerkit.title": "bold",
+    "layerkit.location": "cyan",
+}
+
+
+def theme() -> Theme:
+    from rich.theme import Theme
+
+    return Theme(THEME_STYLES)
+
+
+# -- small pure helpers ------------------------------------------------------------------------
+
+
+def format_count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def format_flops(value: int) -> str:
+    """``40.8M``: multiply-adds with an SI suffix."""
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f}{suffix}"
+    return str(value)
+
+
+def expected_text(row: Row) -> str:
+    """What the spec expects of a row, compactly: the params, and a shape or type only where it
+    differs from the model's (a matching shape is covered by the ✓); empty when nothing is expected.
+    """
+    expected = row.expected
+    if expected is None:
+        return ""
+    parts = []
+    if expected.params is not None:
+        parts.append(f"{expected.params:,}")
+    if expected.shape is not None and (
+        expected.shape != row.output_shape[1:] or expected.params is None
+    ):
+        parts.append(format_shape((None, *expected.shape)))
+    if expected.type is not None and not row.ok:
+        parts.append(expected.type)
+    return " ".join(parts)
+
+
+def mark(ok: bool, checked: bool = True) -> str:
+    if not checked:
+        return ""
+    return OK_MARK if ok else MISMATCH_MARK
+
+
+def total_expected_text(total: Total) -> str:
+    return "" if total.expected is None else f"{total.expected:,}"
+
+
+def verdict(summary: Summary) -> str:
+    """The last line: what matched, or which rows and totals did not."""
+    if not summary.ok:
+        count = len(summary.problems)
+        noun = "mismatch" if count == 1 else "mismatches"
+        return f"{MISMATCH_MARK} {count} {noun}: " + "; ".join(summary.problems)
+    checked = summary.checked_count
+    if checked == 0:
+        return f"{summary.name}: nothing to check (the spec has no 'expect:')"
+    return (
+        f"{OK_MARK} {summary.name}: all {checked} expectations match "
+        f"({sum(row.checked for row in summary.rows)} rows, "
+        f"{sum(total.expected is not None for total in summary.totals)} totals)"
+    )
+
+
+def flops_text(summary: Summary) -> str:
+    prefix = "" if summary.flops_complete else "at least "
+    return f"{prefix}{summary.flops:,} ({format_flops(summary.flops)})"
+
+
+# -- renderers ---------------------------------------------------------------------------------
+
+
+def render_table(summary: Summary, width: int = 120) -> RenderableType:
+    """A rich renderable: the rows table, the totals table and the verdict line.
+
+    Columns that do not fit ``width`` (the console's) are left out, Type first, then Line.
+    """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    has_expectations = any(row.checked for row in summary.rows)
+    title = f"{summary.name}" + (f"  [layerkit.muted]{summary.file}[/]" if summary.file else "")
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="layerkit.title",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    rows = [_table_cells(row, has_expectations) for row in summary.rows]
+    headers = ["#", "Layer", "Type", "Output shape", "Params"]
+    headers += ["Expected"] if has_expectations else []
+    headers += ["FLOPs", "Line"] + ([""] if has_expectations else [])
+    natural = [
+        max([len(header)] + [len(str(cells[i])) for cells in rows]) + 3
+        for i, header in enumerate(headers)
+    ]
+    dropped: set[str] = set()
+    for optional in ("Type", "Line"):
+        if sum(natural) > width:
+            index = headers.index(optional)
+            natural[index] = 0
+            dropped.add(optional)
+    keep = [i for i, header in enumerate(headers) if header not in dropped]
+    headers = [headers[i] for i in keep]
+    rows = [[cells[i] for i in keep] for cells in rows]
+    for column, header in enumerate(headers):
+        if header in ("Layer", "Type"):  # names give way on a narrow terminal; numbers never do
+            table.add_column(
+                header,
+                overflow="ellipsis",
+                style="layerkit.muted" if header == "Type" else None,
+            )
+            continue
+        width = max([len(header)] + [len(str(cells[column])) for cells in rows])
+        table.add_column(
+            header,
+            justify="left" if header == "Output shape" else "right",
+            no_wrap=True,
+            min_width=width,
+            style={"#": "layerkit.muted", "Line": "layerkit.location"}.get(header),
+        )
+    for row, cells in zip(summary.rows, rows, strict=True):
+        table.add_row(*cells, style=None if row.ok else "layerkit.mismatch")
+
+    totals = Table(box=None, show_header=True, pad_edge=False)
+    totals.add_column("")
+    totals.add_column("Actual", justify="right")
+    totals.add_column("Expected", justify="right", style="layerkit.muted")
+    totals.add_column("")
+    for total in summary.totals:
+        totals.add_row(
+            total.label,
+            f"{total.actual:,}",
+            total_expected_text(total),
+            _mark_text(total.ok, total.expected is not None),
+            style=None if total.ok else "layerkit.mismatch",
+        )
+    totals.add_row("FLOPs (multiply-adds)", flops_text(summary), "", "")
+    last = Text(verdict(summary), style="layerkit.ok" if summary.ok else "layerkit.mismatch")
+    return Group(table, totals, Text(""), last)
+
+
+def _table_cells(row: Row, has_expectations: bool) -> list:
+    from rich.text import Text
+
+    cells: list[Text | str] = [
+        str(row.index),
+        row.name,
+        row.type,
+        format_shape(row.output_shape),
+        format_count(row.params),
+    ]
+    if has_expectations:
+        cells.append(Text(expected_text(row), style="layerkit.muted" if row.ok else None))
+    cells.append("?" if row.flops is None else format_flops(row.flops))
+    cells.append(str(row.location.line) if row.location else "")
+    if has_expectations:
+        cells.append(_mark_text(row.ok, row.checked))
+    return cells
+
+
+def _mark_text(ok: bool, checked: bool):
+    from rich.text import Text
+
+    return Text(mark(ok, checked), style="layerkit.ok" if ok else "layerkit.mismatch")
+
+
+def render_plain(summary: Summary) -> str:
+    """The summary as plain text: aligned columns, no colour, no box characters."""
+    has_expectations = any(row.checked for row in summary.rows)
+    header = ["#", "Layer (type)", "Output shape", "Params"]
+    header += ["Expected"] if has_expectations else []
+    header += ["FLOPs", "Line"] + (["Check"] if has_expectations else [])
+    right = {"#", "Params", "FLOPs", "Line"}
+    lines = [header]
+    for row in summary.rows:
+        cells = [
+            str(row.index),
+            f"{row.name} ({row.type})",
+            format_shape(row.output_shape),
+            format_count(row.params),
+        ]
+        if has_expectations:
+            cells.append(expected_text(row))
+        cells += [format_count(row.flops), str(row.location.line) if row.location else ""]
+        if has_expectations:
+            cells.append(mark(row.ok, row.checked))
+        lines.append(cells)
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+
+    def format_line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(width) if name in right else cell.ljust(width)
+            for cell, width, name in zip(cells, widths, header, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    title = f"Model: {summary.name}" + (f" ({summary.file})" if summary.file else "")
+    out = [title, format_line(header), "-" * len(format_line(header))]
+    out += [format_line(cells) for cells in lines[1:]]
+    out.append("")
+    label_width = max(len(total.label) for total in summary.totals)
+    for total in summary.totals:
+        text = f"{total.label + ':':<{label_width + 1}} {total.actual:>12,}"
+        if total.expected is not None:
+            text += f"  expected {total.expected:>12,}  {mark(total.ok)}"
+        out.append(text)
+    out.append(f"{'FLOPs:':<{label_width + 1}} {flops_text(summary)} multiply-adds")
+    out += ["", verdict(summary)]
+    return "\n".join(out) + "\n"
+
+
+def render_json(summary: Summary) -> str:
+    """One JSON object (see :meth:`layerkit.report.Summary.to_dict`)."""
+    return json.dumps(summary.to_dict(), indent=2) + "\n"

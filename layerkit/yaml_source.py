@@ -1,0 +1,204 @@
+"""Safe YAML reading that keeps, for every value, the file:line:column it was written at.
+
+PyYAML's composer gives nodes with marks; this module turns them into :class:`Node` trees of plain
+values. Only the standard data tags are accepted: a ``!!python/...`` or any other tag is an error, and
+nothing a tag names is ever imported or constructed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Location, SpecError
+
+# Tags a spec may use; everything else (python objects, timestamps, binary, sets, custom !tags) is
+# refused, so reading a spec can never construct or import anything.
+ALLOWED_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+# Aliases can make a small file expand into a huge tree ("billion laughs"); stop long before that.
+MAX_NODES = 200_000
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value and where it was written.
+
+    ``value`` is a plain scalar (str, int, float, bool, None), a tuple of Nodes for a sequence, or a
+    dict of str to Node for a mapping. ``key_locations`` gives, for a mapping, where each key is.
+    """
+
+    value: Any
+    location: Location
+    key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_sequence(self) -> bool:
+        return isinstance(self.value, tuple)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not (self.is_mapping or self.is_sequence)
+
+    def plain(self) -> Any:
+        """The value with all Nodes unwrapped: dicts, lists and scalars."""
+        if self.is_mapping:
+            return {key: child.plain() for key, child in self.value.items()}
+        if self.is_sequence:
+            return [child.plain() for child in self.value]
+        return self.value
+
+    def key_location(self, key: str) -> Location:
+        return self.key_locations.get(key, self.location)
+
+
+def describe(value: Any) -> str:
+    """How an error message names a received value: its YAML kind and a short form of it."""
+    if isinstance(value, Node):
+        value = value.plain()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the text '{value}'" if len(value) <= 40 else f"the text '{value[:37]}...'"
+    return f"{type(value).__name__} {value!r}"
+
+
+def read_source(path_or_text: str | Path) -> tuple[str, str]:
+    """Return ``(text, file_name)`` for a spec given as a path or as YAML text.
+
+    A :class:`~pathlib.Path`, or a one-line string that ends in ``.yaml``/``.yml`` or names an existing
+    file, is read as a file; any other string is YAML text, named ``<string>`` in messages.
+    """
+    if isinstance(path_or_text, str) and "\n" not in path_or_text:
+        candidate = Path(path_or_text)
+        if path_or_text.endswith((".yaml", ".yml")) or candidate.is_file():
+            path_or_text = candidate
+    if not isinstance(path_or_text, Path):
+        return str(path_or_text), "<string>"
+    path = path_or_text
+    if not path.is_file():
+        reason = "is a folder" if path.is_dir() else "does not exist"
+        raise SpecError(
+            f"cannot read spec '{path}': it {reason}", fix="Pass the path of a .yaml spec file."
+        )
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SpecError(
+            f"spec '{path}' is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a spec may have",
+            fix="Split it with blocks, or check that this is really a spec.",
+        )
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"spec '{path}' is not UTF-8 text (byte {error.start} cannot be decoded)",
+            fix="Save the file as UTF-8.",
+        ) from None
+
+
+def parse_yaml(text: str, file_name: str) -> Node:
+    """Parse one YAML document into a :class:`Node` tree, refusing unsafe or unknown tags."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        raise _syntax_error(error, file_name) from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"YAML could not be read: {error}", Location(file_name, 1, 1)) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise SpecError(
+            "the spec is empty",
+            Location(file_name, 1, 1),
+            fix="Write at least 'input:' and 'layers:' (see docs/spec.md).",
+        )
+    return _Converter(loader, file_name).convert(root)
+
+
+def _location(mark: yaml.Mark, file_name: str) -> Location:
+    return Location(file_name, mark.line + 1, mark.column + 1)
+
+
+def _syntax_error(error: yaml.MarkedYAMLError, file_name: str) -> SpecError:
+    mark = error.problem_mark or error.context_mark
+    problem = error.problem or "invalid YAML"
+    if error.context:
+        problem = f"{error.context}, {problem}"
+    location = _location(mark, file_name) if mark else Location(file_name, 1, 1)
+    fix = "Fix the YAML syntax here"
+    if "\t" in problem or "tab" in problem:
+        fix = "Indent with spaces, not tabs."
+    elif "mapping values are not allowed" in problem:
+        fix = "Add a space after the ':' of the key above, or quote a value that contains ': '."
+    return SpecError(f"YAML syntax error: {problem}", location, fix=fix)
+
+
+class _Converter:
+    def __init__(self, loader: yaml.SafeLoader, file_name: str) -> None:
+        self.loader = loader
+        self.file_name = file_name
+        self.count = 0
+
+    def convert(self, node: yaml.Node) -> Node:
+        self.count += 1
+        location = _location(node.start_mark, self.file_name)
+        if self.count > MAX_NODES:
+            raise SpecError(
+                f"the spec expands to more than {MAX_NODES:,} YAML values (anchors and aliases "
+                "included)",
+                location,
+                fix="Remove the aliases that multiply each other.",
+            )
+        if node.tag not in ALLOWED_TAGS:
+            raise SpecError(
+                f"YAML tag '{node.tag}' is not allowed: a spec holds only plain data "
+                "(text, numbers, booleans, null, lists and mappings)",
+                location,
+                fix="Remove the tag, or quote the value if it is meant as text.",
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, location)
+        if isinstance(node, yaml.SequenceNode):
+            return Node(tuple(self.convert(child) for child in node.value), location)
+        return Node(self.loader.construct_object(node), location)
+
+    def _mapping(self, node: yaml.MappingNode, location: Location) -> Node:
+        self.loader.flatten_mapping(node)  # resolves YAML merge keys ('<<: *base')
+        values: dict[str, Node] = {}
+        key_locations: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key_location = _location(key_node.start_mark, self.file_name)
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str) or key_node.tag != "tag:yaml.org,2002:str":
+                raise SpecError(
+                    f"a mapping key must be a name, received {key_node.tag.rsplit(':', 1)[-1]} "
+                    f"'{key_node.value if isinstance(key_node, yaml.ScalarNode) else '...'}'",
+                    key_location,
+                    fix="Use a plain name as the key, or quote it.",
+                )
+            if key in values:
+                first = key_locations[key]
+                raise SpecError(
+                    f"duplicate key '{key}' (first written at line {first.line})",
+                    key_location,
+                    fix="Remove one of the two, or merge them.",
+                )
+            values[key] = self.convert(value_node)
+            key_locations[key] = key_location
+        return Node(values, location, key_locations)
