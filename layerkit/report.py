@@ -183,7 +183,8 @@ def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) 
     ]
     if expected_rows is not None and len(expected_rows) != len(rows):
         problems.append(
-            f"expect.rows lists {len(expected_rows)} rows, the model has {len(rows)} layers"
+            f"expect.rows lists {len(expected_rows)} rows, the model has {len(rows)} "
+            + ("layer" if len(rows) == 1 else "layers")
         )
     flops = [row.flops for row in rows]
     return Summary(

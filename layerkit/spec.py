@@ -42,6 +42,7 @@ class LayerCall:
     args: dict[str, Node | LayerCall]  # a wrapper's nested layer is a LayerCall
     location: Location
     path: str
+    key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class _SpecReader:
                 fix="Start the file with fields such as 'name:', 'input:' and 'layers:'.",
             )
         fields: dict[str, Node] = root.value
-        self.check_keys(root, TOP_LEVEL_FIELDS, "", "a spec field")
+        self.check_keys(root, TOP_LEVEL_FIELDS, "", "spec field")
         version = self.read_version(fields.get("version"))
         name = self.read_text(fields.get("name"), "name") or _default_name(self.file_name)
         description = self.read_text(fields.get("description"), "description")
@@ -175,7 +176,8 @@ class _SpecReader:
         for key in node.value:
             if key not in allowed:
                 hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
-                self.error(f"unknown {what} '{key}'", node.key_location(key), path or key, hint)
+                key_path = f"{path}.{key}" if path else key
+                self.error(f"unknown {what} '{key}'", node.key_location(key), key_path, hint)
 
     def read_version(self, node: Node | None) -> int:
         if node is None:
@@ -294,7 +296,8 @@ class _SpecReader:
                     f"Write them as '{name}: {{argument: value, ...}}'.",
                 )
                 return None
-            return LayerCall(name, self.read_args(args_node, f"{path}.{name}"), location, path)
+            args = self.read_args(args_node, f"{path}.{name}")
+            return LayerCall(name, args, location, path, dict(args_node.key_locations))
         received = describe(node)
         if node.is_mapping:
             keys = ", ".join(node.value)

@@ -56,6 +56,14 @@ class Plan:
     layers: tuple[ResolvedLayer, ...]
 
 
+# The scope key that holds the name of the block whose layers are being expanded ('$' is not a
+# valid parameter name, so it cannot clash).
+_BLOCK = "$block"
+# The value of a reference that could not be resolved; its error is already reported, so checks
+# of the argument it fills are skipped instead of piling up.
+_INVALID = object()
+
+
 @dataclass(frozen=True)
 class _Bound:
     """A block parameter's value in one use of the block, and where that value was written."""
@@ -98,9 +106,14 @@ class _Validator:
         self.errors = ErrorCollector()
         self.names_seen: dict[str, Location] = {}
         self.layer_count = 0
+        self.reported: set[tuple[Location, str]] = set()
 
     def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
-        self.errors.add(SpecError(message, location, path, fix))
+        # a block's layers are checked at every use: say a problem written in the block once
+        key = (location, message)
+        if key not in self.reported:
+            self.reported.add(key)
+            self.errors.add(SpecError(message, location, path, fix))
 
     def run(self) -> Plan:
         self.check_block_names()
@@ -164,6 +177,8 @@ class _Validator:
     ) -> list[ResolvedLayer]:
         times = self.substitute(repeat.times, scope, f"{repeat.path}.repeat")
         count = times.value
+        if count is _INVALID:
+            return []
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             self.error(
                 f"expected a positive integer repeat count, received {describe(count)}",
@@ -203,7 +218,7 @@ class _Validator:
                 "Flatten the block structure.",
             )
             return []
-        inner_scope: dict[str, _Bound] = {}
+        inner_scope: dict[str, _Bound] = {_BLOCK: _Bound(block.name, block.location)}
         for name, value in call.args.items():
             if name not in block.param_names:
                 hint = did_you_mean(name, block.param_names) or (
@@ -211,7 +226,7 @@ class _Validator:
                 )
                 self.error(
                     f"unknown parameter '{name}' for block '{block.name}'",
-                    self.arg_location(call, name),
+                    self.key_location(call, name),
                     f"{path}.{name}",
                     hint,
                 )
@@ -219,6 +234,7 @@ class _Validator:
                 inner_scope[name] = self.substitute(value, scope, f"{path}.{name}")
         for name in block.params:
             if name not in call.args:
+                inner_scope[name] = _Bound(_INVALID, call.location)
                 self.error(
                     f"block '{block.name}' needs parameter '{name}'",
                     call.location,
@@ -229,18 +245,16 @@ class _Validator:
         for name, default in block.defaults.items():
             if name not in inner_scope:
                 inner_scope[name] = self.substitute(default, {}, f"{block.path}.defaults.{name}")
-        return self.expand(
-            block.layers, inner_scope, (*trail, f"{path}"), (*active_blocks, block.name)
-        )
+        inner_trail = (*trail, f"{call.path}.{call.name}")
+        return self.expand(block.layers, inner_scope, inner_trail, (*active_blocks, block.name))
 
     # -- one layer -----------------------------------------------------------------------------
 
     def layer_path(self, call: LayerCall, trail: tuple[str, ...]) -> str:
         return " → ".join((*trail, f"{call.path}.{call.name}"))
 
-    def arg_location(self, call: LayerCall, name: str) -> Location:
-        value = call.args[name]
-        return value.location
+    def key_location(self, call: LayerCall, name: str) -> Location:
+        return call.key_locations.get(name, call.location)
 
     def resolve_class(self, call: LayerCall, path: str) -> LayerInfo | None:
         try:
@@ -272,7 +286,7 @@ class _Validator:
                 hint = did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
                 self.error(
                     f"unknown argument '{name}' for {info.class_name}",
-                    self.arg_location(call, name),
+                    self.key_location(call, name),
                     arg_path,
                     hint,
                 )
@@ -295,6 +309,9 @@ class _Validator:
                 args[name], arg_locations[name] = nested, value.location
                 continue
             bound = self.substitute(value, scope, arg_path)
+            if _contains_invalid(bound.value):
+                ok = False
+                continue
             if arg.kinds and _kind_of(bound.value) not in _accepted(arg.kinds):
                 self.error(
                     f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
@@ -306,8 +323,9 @@ class _Validator:
                 ok = False
                 continue
             args[name], arg_locations[name] = bound.value, bound.location
+        misspelled = {did_you_mean(name, [*info.args]) for name in call.args if name not in info.args}
         for name, arg in info.args.items():
-            if arg.required and name not in call.args:
+            if arg.required and name not in call.args and f"Did you mean '{name}'?" not in misspelled:
                 self.error(
                     f"{info.class_name} needs argument '{name}'",
                     call.location,
@@ -378,11 +396,13 @@ class _Validator:
         whole = REFERENCE.fullmatch(value)
         if whole:
             bound = self.lookup(whole.group(1), node, scope, path)
-            return bound if bound is not None else _Bound(None, node.location)
+            return bound if bound is not None else _Bound(_INVALID, node.location)
         pieces = []
         for match in REFERENCE.finditer(value):
             bound = self.lookup(match.group(1), node, scope, path)
-            pieces.append((match.span(), "" if bound is None else str(bound.value)))
+            if bound is None or bound.value is _INVALID:
+                return _Bound(_INVALID, node.location)
+            pieces.append((match.span(), str(bound.value)))
         text = value
         for (start, end), piece in reversed(pieces):
             text = text[:start] + piece + text[end:]
@@ -401,7 +421,7 @@ class _Validator:
             return None
         if name in scope:
             return scope[name]
-        if not scope:
+        if _BLOCK not in scope:
             self.error(
                 f"'${{{name}}}' refers to a block parameter, but it is not inside a block",
                 node.location,
@@ -409,9 +429,22 @@ class _Validator:
                 "Use ${...} only in the layers of a block that lists the parameter.",
             )
         else:
-            hint = did_you_mean(name, scope) or f"This block's parameters: {', '.join(scope)}."
+            params = [param for param in scope if param != _BLOCK]
+            hint = did_you_mean(name, params) or (
+                f"This block's parameters: {', '.join(params) or 'none'}."
+            )
             self.error(f"unbound block parameter '{name}'", node.location, path, hint)
         return None
+
+
+def _contains_invalid(value: Any) -> bool:
+    if value is _INVALID:
+        return True
+    if isinstance(value, list):
+        return any(_contains_invalid(item) for item in value)
+    if isinstance(value, dict):
+        return any(_contains_invalid(item) for item in value.values())
+    return False
 
 
 def _kind_of(value: Any) -> str:

@@ -136,13 +136,20 @@ def _location(mark: yaml.Mark, file_name: str) -> Location:
 
 
 def _syntax_error(error: yaml.MarkedYAMLError, file_name: str) -> SpecError:
-    mark = error.problem_mark or error.context_mark
     problem = error.problem or "invalid YAML"
+    mark = error.problem_mark or error.context_mark
+    fix = "Fix the YAML syntax here."
     if error.context:
         problem = f"{error.context}, {problem}"
+        if error.context_mark is not None and error.problem_mark is not None:
+            opened = _location(error.context_mark, file_name)
+            if "<stream end>" in problem:
+                mark = error.context_mark  # an unclosed bracket: point where it opens
+                fix = "Close the bracket or quote opened here."
+            else:
+                fix = f"Check the syntax from line {opened.line}, column {opened.column}."
     location = _location(mark, file_name) if mark else Location(file_name, 1, 1)
-    fix = "Fix the YAML syntax here"
-    if "\t" in problem or "tab" in problem:
+    if "'\\t'" in problem:
         fix = "Indent with spaces, not tabs."
     elif "mapping values are not allowed" in problem:
         fix = "Add a space after the ':' of the key above, or quote a value that contains ': '."
@@ -166,8 +173,9 @@ class _Converter:
                 fix="Remove the aliases that multiply each other.",
             )
         if node.tag not in ALLOWED_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise SpecError(
-                f"YAML tag '{node.tag}' is not allowed: a spec holds only plain data "
+                f"YAML tag '{tag}' is not allowed: a spec holds only plain data "
                 "(text, numbers, booleans, null, lists and mappings)",
                 location,
                 fix="Remove the tag, or quote the value if it is meant as text.",

@@ -1,0 +1,113 @@
+"""Reading YAML safely, with file:line:column on every value."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerkit.errors import Location, SpecError
+from layerkit.yaml_source import MAX_NODES, parse_yaml, read_source
+
+
+def error_of(text: str) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        parse_yaml(text, "s.yaml")
+    return caught.value
+
+
+def test_values_keep_their_line_and_column():
+    root = parse_yaml("name: x\nlayers:\n  - dense: {units: 10}\n", "s.yaml")
+    item = root.value["layers"].value[0]
+    assert item.location == Location("s.yaml", 3, 5)
+    assert item.value["dense"].value["units"].location == Location("s.yaml", 3, 20)
+    assert root.key_location("layers") == Location("s.yaml", 2, 1)
+    assert root.plain() == {"name": "x", "layers": [{"dense": {"units": 10}}]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system ['echo pwned']\n",
+        "a: !!python/name:os.system\n",
+        "a: !custom 3\n",
+        "a: 2024-01-01\n",  # an implicit timestamp is not a spec value either
+        "a: !!binary aGVsbG8=\n",
+    ],
+)
+def test_unsafe_and_unknown_tags_are_refused(text):
+    error = error_of(text)
+    assert error.location == Location("s.yaml", 1, 4)
+    assert "is not allowed: a spec holds only plain data" in error.message
+    assert error.fix == "Remove the tag, or quote the value if it is meant as text."
+
+
+def test_python_tag_is_named_as_written():
+    error = error_of("a: !!python/object/apply:os.system ['x']\n")
+    assert error.message.startswith("YAML tag '!!python/object/apply:os.system' is not allowed")
+
+
+def test_duplicate_keys_are_an_error_not_last_wins():
+    error = error_of("name: a\ninput: [3]\nname: b\n")
+    assert error.format() == (
+        "s.yaml:3:1: error: duplicate key 'name' (first written at line 1). "
+        "Remove one of the two, or merge them."
+    )
+
+
+def test_syntax_error_points_at_the_unclosed_bracket():
+    error = error_of("layers:\n  - conv2d: {filters: 32, kernel_size: 3\n  - flatten\n")
+    assert error.location == Location("s.yaml", 2, 13)
+    assert error.message.startswith("YAML syntax error: while parsing a flow mapping")
+    assert error.fix == "Close the bracket or quote opened here."
+
+
+def test_tabs_get_a_specific_fix():
+    error = error_of("layers:\n\t- flatten\n")
+    assert error.location.line == 2
+    assert error.fix == "Indent with spaces, not tabs."
+
+
+def test_merge_keys_are_resolved():
+    root = parse_yaml("base: &b {units: 4}\nx:\n  <<: *b\n  activation: relu\n", "s.yaml")
+    assert root.plain()["x"] == {"units": 4, "activation": "relu"}
+
+
+def test_non_text_keys_are_refused():
+    error = error_of("32: x\n")
+    assert error.message == "a mapping key must be a name, received int '32'"
+
+
+def test_alias_bombs_fail_fast():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    error = error_of("\n".join(lines) + "\n")
+    assert f"more than {MAX_NODES:,} YAML values" in error.message
+
+
+def test_empty_document():
+    error = error_of("# only a comment\n")
+    assert error.message == "the spec is empty"
+
+
+def test_read_source_tells_files_from_text(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("name: m\n", encoding="utf-8")
+    assert read_source(str(path)) == ("name: m\n", str(path))
+    assert read_source(path) == ("name: m\n", str(path))
+    assert read_source("name: m\ninput: [3]\n") == ("name: m\ninput: [3]\n", "<string>")
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(SpecError, match="it does not exist"):
+        read_source(str(tmp_path / "nothere.yaml"))
+    with pytest.raises(SpecError, match="it is a folder"):
+        read_source(tmp_path)
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError) as caught:
+        read_source(path)
+    assert caught.value.message == f"spec '{path}' is not UTF-8 text (byte 9 cannot be decoded)"
