@@ -44,7 +44,7 @@ def build(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None)
     spec_input = plan.spec.input
     try:
         inputs = keras.Input(
-            shape=spec_input.shape, dtype=spec_input.dtype, name=spec_input.name or None
+            shape=spec_input.shape, dtype=spec_input.dtype, name=spec_input.name or "input"
         )
     except (ValueError, TypeError) as error:
         raise SpecError(
@@ -129,8 +129,12 @@ def keras_message(error: BaseException) -> str:
 
 
 def _argument_named_in(message: str, args: dict[str, Any]) -> str | None:
+    """The argument a Keras message is about: named as `name` or name=, else quoted by value."""
     for name in args:
         if re.search(rf"(`{re.escape(name)}`|\b{re.escape(name)}=)", message):
+            return name
+    for name, value in args.items():
+        if isinstance(value, str) and re.search(rf"\b{re.escape(value)}\b", message):
             return name
     return None
 

@@ -253,6 +253,7 @@ class LayerRegistry:
         keys: dict[str, str] = {}
         for attribute, class_name in self._keras_names.items():
             keys.setdefault(lookup_key(attribute), class_name)
+            keys.setdefault(lookup_key(class_name), class_name)  # GroupQueryAttention's class
         for alias, class_name in ALIASES.items():
             keys.setdefault(lookup_key(alias), class_name)
         for class_name in self._custom:

@@ -177,7 +177,7 @@ def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) 
         total("Trainable params", "trainable_params", trainable),
         total("Non-trainable params", "non_trainable_params", non_trainable),
     )
-    problems = [f"{row.label}: {problem}" for row in rows for problem in row.problems]
+    problems = [f"{row.label}: {'; '.join(row.problems)}" for row in rows if row.problems]
     problems += [
         f"{t.label.lower()} {t.actual:,}, expected {t.expected:,}" for t in totals if not t.ok
     ]

@@ -323,9 +323,15 @@ class _Validator:
                 ok = False
                 continue
             args[name], arg_locations[name] = bound.value, bound.location
-        misspelled = {did_you_mean(name, [*info.args]) for name in call.args if name not in info.args}
+        misspelled = {
+            did_you_mean(name, [*info.args]) for name in call.args if name not in info.args
+        }
         for name, arg in info.args.items():
-            if arg.required and name not in call.args and f"Did you mean '{name}'?" not in misspelled:
+            if (
+                arg.required
+                and name not in call.args
+                and f"Did you mean '{name}'?" not in misspelled
+            ):
                 self.error(
                     f"{info.class_name} needs argument '{name}'",
                     call.location,

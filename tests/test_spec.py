@@ -131,9 +131,7 @@ def test_block_structure_errors():
 
 
 def test_wrapper_layer_argument_is_read_as_a_nested_layer():
-    spec = load_spec(
-        "input: [10, 8]\nlayers:\n  - bidirectional: {layer: {lstm: {units: 4}}}\n"
-    )
+    spec = load_spec("input: [10, 8]\nlayers:\n  - bidirectional: {layer: {lstm: {units: 4}}}\n")
     nested = spec.layers[0].args["layer"]
     assert isinstance(nested, LayerCall)
     assert nested.name == "lstm"

@@ -42,7 +42,9 @@ def test_reference_spec_expands_to_25_layers():
     "written", ["Conv2D", "conv2d", "conv_2d", "Convolution2D", "convolution2d"]
 )
 def test_layer_names_in_any_spelling(written):
-    plan = validate(load_spec(f"input: [8, 8, 3]\nlayers:\n  - {written}: {{filters: 2, kernel_size: 1}}\n"))
+    plan = validate(
+        load_spec(f"input: [8, 8, 3]\nlayers:\n  - {written}: {{filters: 2, kernel_size: 1}}\n")
+    )
     assert plan.layers[0].class_name == "Conv2D"
 
 
@@ -126,8 +128,7 @@ def test_block_errors_are_reported_once_each():
         "Add 'filters: ...' to this use of 'conv_bn' (defined at line 3).",
         "<string>:12:27: error: layers[2].conv_bn.kernl: unknown parameter 'kernl' for block "
         "'conv_bn'. Did you mean 'kernel'?",
-        "<string>:13:5: error: layers[3].conv_nb: unknown layer 'conv_nb'. "
-        "Did you mean 'conv_bn'?",
+        "<string>:13:5: error: layers[3].conv_nb: unknown layer 'conv_nb'. Did you mean 'conv_bn'?",
     ]
 
 

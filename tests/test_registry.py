@@ -1,0 +1,130 @@
+"""The layer registry: the catalog matches the installed Keras, names resolve, custom layers register."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from layerkit import SpecErrors, load_spec, register_layer, validate
+from layerkit.registry import (
+    CATALOG_PATH,
+    EXCLUDED_LAYERS,
+    UnknownLayerError,
+    default_registry,
+    generate_catalog,
+    to_snake_case,
+)
+
+CATALOG = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def live_catalog():
+    return generate_catalog()
+
+
+@pytest.mark.parametrize("class_name", sorted(CATALOG["layers"]))
+def test_catalog_entry_matches_installed_keras(class_name, live_catalog):
+    """Each shipped entry still describes the installed Keras; regenerate with
+    ``python -m layerkit.registry`` when this fails."""
+    assert class_name in live_catalog["layers"], f"keras.layers no longer has {class_name}"
+    shipped = CATALOG["layers"][class_name]
+    live = live_catalog["layers"][class_name]
+    assert [(a["name"], a["required"]) for a in shipped["args"]] == [
+        (a["name"], a["required"]) for a in live["args"]
+    ]
+    if live_catalog["keras_version"] == CATALOG["keras_version"]:
+        assert shipped == live
+
+
+def test_catalog_excludes_what_specs_must_not_name():
+    for name in EXCLUDED_LAYERS:
+        assert name not in CATALOG["layers"]
+    assert "Lambda" in EXCLUDED_LAYERS and "TFSMLayer" in EXCLUDED_LAYERS
+
+
+def test_snake_case_matches_keras_naming():
+    assert to_snake_case("MaxPooling2D") == "max_pooling2d"
+    assert to_snake_case("BatchNormalization") == "batch_normalization"
+    assert to_snake_case("GlobalAveragePooling2D") == "global_average_pooling2d"
+    assert to_snake_case("LSTM") == "lstm"
+
+
+@pytest.mark.parametrize("class_name", sorted(CATALOG["layers"]))
+def test_every_layer_resolves_from_its_snake_case_name(class_name):
+    assert default_registry().resolve(to_snake_case(class_name)) == class_name
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UnknownLayerError) as caught:
+        default_registry().resolve("batch_normalisation")
+    assert caught.value.hint == "Did you mean 'batch_normalization'?"
+
+
+def test_argument_kinds_come_from_docstrings_and_defaults():
+    conv = default_registry().info("Conv2D")
+    assert conv.args["filters"].kinds == ("int",)
+    assert conv.args["kernel_size"].kinds == ("int", "list")
+    assert conv.args["use_bias"].kinds == ("bool",)
+    assert conv.args["activation"].kinds == ()  # any: a name, or null
+    assert conv.accepts_base_args
+
+
+@pytest.fixture
+def custom_layer():
+    import keras
+
+    class ScaleBy(keras.layers.Layer):
+        """Multiplies its input by a learned scalar.
+
+        Args:
+            init: float, the starting factor.
+        """
+
+        def __init__(self, init=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.init = init
+
+        def build(self, input_shape):
+            self.factor = self.add_weight(shape=(), initializer="ones")
+
+        def call(self, inputs):
+            return inputs * self.factor
+
+    register_layer(ScaleBy, name="scale")
+    yield ScaleBy
+    default_registry().unregister("ScaleBy")
+
+
+@pytest.mark.slow
+def test_custom_layer_is_validated_and_built(custom_layer):
+    from layerkit import build
+
+    spec = load_spec("input: [4]\nlayers:\n  - scale_by: {init: 2.0}\n  - scale\n")
+    plan = validate(spec)
+    assert [layer.class_name for layer in plan.layers] == ["ScaleBy", "ScaleBy"]
+    model = build(plan)
+    assert model.count_params() == 2
+    with pytest.raises(SpecErrors, match="argument 'init' of ScaleBy expects a number"):
+        validate(load_spec("input: [4]\nlayers:\n  - scale_by: {init: big}\n"))
+
+
+@pytest.mark.slow
+def test_registering_twice_warns_and_keras_names_are_protected(custom_layer):
+    import keras
+
+    class ScaleBy(keras.layers.Layer):
+        pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        register_layer(ScaleBy)
+    assert "replacing the custom layer 'ScaleBy'" in str(caught[0].message)
+
+    class Dense(keras.layers.Layer):
+        pass
+
+    with pytest.raises(ValueError, match=r"keras\.layers already has a layer of that name"):
+        register_layer(Dense)
