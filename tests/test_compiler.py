@@ -101,11 +101,13 @@ def test_bad_value_is_located_at_the_argument():
     error = error_of(
         "input: [4, 4, 3]\nlayers:\n  - conv2d: {filters: 8, kernel_size: 3, padding: sam}\n"
     )
-    assert error.format() == (
+    text = error.format()
+    # Keras prints the allowed values from a set, in no fixed order
+    assert text.startswith(
         "<string>:3:51: error: layers[0].conv2d.padding: Keras rejected argument 'padding' of "
-        "Conv2D: The `padding` argument must be a list/tuple or one of {'same', 'valid'}. "
-        "Received: sam"
+        "Conv2D: The `padding` argument must be a list/tuple or one of {"
     )
+    assert text.endswith("}. Received: sam")
 
 
 def test_zero_units():
