@@ -205,7 +205,7 @@ def render_plain(summary: Summary) -> str:
     header = ["#", "Layer (type)", "Output shape", "Params"]
     header += ["Expected"] if has_expectations else []
     header += ["FLOPs", "Line"] + (["Check"] if has_expectations else [])
-    right = {"#", "Params", "FLOPs", "Line"}
+    right = {"#", "Params", "Expected", "FLOPs", "Line"}
     lines = [header]
     for row in summary.rows:
         cells = [
