@@ -85,11 +85,12 @@ def verdict(summary: Summary) -> str:
     checked = summary.checked_count
     if checked == 0:
         return f"{summary.name}: nothing to check (the spec has no 'expect:')"
-    return (
-        f"{OK_MARK} {summary.name}: all {checked} expectations match "
-        f"({sum(row.checked for row in summary.rows)} rows, "
-        f"{sum(total.expected is not None for total in summary.totals)} totals)"
-    )
+    counts = [
+        (sum(row.checked for row in summary.rows), "row"),
+        (sum(total.expected is not None for total in summary.totals), "total"),
+    ]
+    parts = ", ".join(f"{n} {noun}{'s' if n != 1 else ''}" for n, noun in counts if n)
+    return f"{OK_MARK} {summary.name}: all {checked} expectations match ({parts})"
 
 
 def flops_text(summary: Summary) -> str:

@@ -139,6 +139,9 @@ def _weight_count(weights: list[Any]) -> int:
 
 
 def _shape(tensor: Any) -> Shape:
+    # a layer fed several tensors (a merge, or an RNN given a mask) reports the first one's shape
+    if isinstance(tensor, list | tuple):
+        tensor = tensor[0]
     return tuple(tensor.shape)
 
 

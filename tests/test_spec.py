@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from layerkit import SpecErrors, load_spec
 from layerkit.spec import LayerCall, Repeat
 
-from .conftest import CIFAR
+from .conftest import CIFAR, DATA
 
 
 def messages(text: str) -> list[str]:
@@ -136,3 +138,20 @@ def test_wrapper_layer_argument_is_read_as_a_nested_layer():
     assert isinstance(nested, LayerCall)
     assert nested.name == "lstm"
     assert nested.path == "layers[0].bidirectional.layer"
+
+
+def test_reference_spec_expectations_are_the_published_summary():
+    """expect: in specs/cifar.yaml is the published Keras-2 printout kept in tests/data, row by row."""
+    text = (DATA / "cifar_keras2_summary.txt").read_text(encoding="utf-8")
+    published = [
+        (tuple(int(size) for size in shape.split(", ")), int(params))
+        for shape, params in re.findall(r"\(None, ([\d, ]+)\)\s+(\d+)\s*$", text, re.MULTILINE)
+    ]
+    totals = [int(n.replace(",", "")) for n in re.findall(r"params: ([\d,]+)", text)]
+    spec = load_spec(CIFAR)
+    assert [(row.shape, row.params) for row in spec.expect.rows] == published
+    assert len(published) == 25
+    expect = spec.expect
+    assert totals == [expect.total_params, expect.trainable_params, expect.non_trainable_params]
+    names = re.findall(r"^(\w+?_\d+)", text, re.MULTILINE)
+    assert [row.name for row in spec.expect.rows] == names
