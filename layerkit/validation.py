@@ -481,13 +481,13 @@ def _kinds_text(kinds: tuple[str, ...]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _type_fix(kinds: tuple[str, ...], value: Any) -> str | None:
+def _type_fix(kinds: tuple[str, ...], value: Any) -> str:
     if isinstance(value, str) and "int" in kinds:
         try:
             float(value)
         except ValueError:
-            return None
+            return f"Write {_kinds_text(kinds)} here."
         return "Write the number without quotes."
     if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
         return "Write a whole number."
-    return None
+    return f"Write {_kinds_text(kinds)} here."

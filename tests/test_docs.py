@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,14 @@ from layerkit.render import verdict
 from .conftest import EXAMPLES, ROOT, SPECS
 
 DOCS = ROOT / "docs"
+DOC_FILES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"```(?P<info>[^\n]*)\n(?P<body>.*?)```", re.DOTALL)
 
 
 def doc_examples(kind: str) -> list:
     """(id, yaml, following text block) for each ```yaml <kind> block in docs/*.md."""
     found = []
-    for doc in sorted(DOCS.glob("*.md")):
+    for doc in DOC_FILES:
         blocks = list(FENCE.finditer(doc.read_text(encoding="utf-8")))
         for index, block in enumerate(blocks):
             if block["info"].strip() != f"yaml {kind}".strip():
@@ -68,3 +70,61 @@ def test_every_shipped_spec_builds_and_matches_its_expectations(path: Path):
     assert spec.expect.total_params is not None, "every shipped spec states its expected totals"
     summary = summarize(build(spec), spec)
     assert summary.ok, summary.problems
+
+
+CONSOLE = re.compile(r"```console\n\$ (?P<command>[^\n]+)\n(?P<output>.*?)```", re.DOTALL)
+EXIT_LINE = re.compile(r"\[exit (\d+)\]\n\Z")
+
+
+def console_examples() -> list:
+    found = []
+    for doc in DOC_FILES:
+        text = doc.read_text(encoding="utf-8")
+        for match in CONSOLE.finditer(text):
+            line = text[: match.start()].count("\n") + 1
+            found.append(pytest.param(match["command"], match["output"], id=f"{doc.name}:{line}"))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "output"), console_examples())
+def test_console_example_prints_what_the_doc_shows(command, output, runner, monkeypatch):
+    from layerkit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    program, *args = shlex.split(command)
+    assert program == "layerkit"
+    exit_match = EXIT_LINE.search(output)
+    expected_code = int(exit_match.group(1)) if exit_match else 0
+    expected_output = output[: exit_match.start()] if exit_match else output
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert (result.output, result.exit_code) == (expected_output, expected_code)
+
+
+def test_cli_docs_have_console_examples():
+    assert len([p for p in console_examples() if "cli.md" in p.id]) >= 4
+
+
+def python_examples() -> list:
+    found = []
+    for doc in DOC_FILES:
+        text = doc.read_text(encoding="utf-8")
+        for block in FENCE.finditer(text):
+            if block["info"].strip() == "python":
+                line = text[: block.start()].count("\n") + 1
+                found.append(pytest.param(block["body"], id=f"{doc.name}:{line}"))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code", python_examples())
+def test_python_example_runs(code, monkeypatch):
+    from layerkit.registry import default_registry
+
+    monkeypatch.chdir(ROOT)
+    before = set(default_registry().names())
+    try:
+        exec(compile(code, "<doc example>", "exec"), {"__name__": "doc_example"})
+    finally:
+        for name in set(default_registry().names()) - before:
+            default_registry().unregister(name)

@@ -83,7 +83,7 @@ def test_typos_and_types_all_reported_with_places_and_suggestions():
         "<string>:7:20: error: layers[4].dense.units: argument 'units' of Dense expects an "
         "integer, received float 2.5. Write a whole number.",
         "<string>:8:21: error: layers[5].dropout.rate: argument 'rate' of Dropout expects a "
-        "number, received the text 'high'",
+        "number, received the text 'high'. Write a number here.",
         "<string>:9:5: error: layers[6].flaten: unknown layer 'flaten'. Did you mean 'flatten'?",
     ]
 
