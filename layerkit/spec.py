@@ -22,6 +22,12 @@ ROW_FIELDS = ("name", "type", "shape", "params")
 BLOCK_FIELDS = ("params", "defaults", "layers", "description")
 INPUT_FIELDS = ("shape", "dtype", "name")
 MAX_REPEAT = 1000
+# keras.src.backend.common.dtypes.ALLOWED_DTYPES, so an input dtype is checked without Keras
+INPUT_DTYPES = (
+    "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "uint64", "bool", "string", "complex64", "complex128",
+    "float8_e4m3fn", "float8_e5m2",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -251,12 +257,23 @@ class _SpecReader:
             if shape_node is None:
                 self.error("missing field 'shape'", node.location, "input")
                 return fallback
-            dtype = self.read_text(node.value.get("dtype"), "input.dtype") or "float32"
+            dtype = self.read_dtype(node.value.get("dtype"))
             name = self.read_text(node.value.get("name"), "input.name")
         shape = self.read_shape(shape_node, "input" if shape_node is node else "input.shape")
         if shape is None:
             return fallback
         return InputSpec(shape, dtype, name, node.location)
+
+    def read_dtype(self, node: Node | None) -> str:
+        if node is None:
+            return "float32"
+        if node.value not in INPUT_DTYPES:
+            hint = did_you_mean(str(node.value), INPUT_DTYPES) or (
+                f"Use one of: {', '.join(INPUT_DTYPES)}."
+            )
+            self.error(f"unknown dtype '{node.value}'", node.location, "input.dtype", hint)
+            return "float32"
+        return node.value
 
     def read_items(self, node: Node, path: str) -> tuple[Item, ...]:
         if not node.is_sequence:

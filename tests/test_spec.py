@@ -155,3 +155,10 @@ def test_reference_spec_expectations_are_the_published_summary():
     assert totals == [expect.total_params, expect.trainable_params, expect.non_trainable_params]
     names = re.findall(r"^(\w+?_\d+)", text, re.MULTILINE)
     assert [row.name for row in spec.expect.rows] == names
+
+
+def test_unknown_input_dtype():
+    assert messages("input: {shape: [4], dtype: float33}\nlayers: [flatten]\n") == [
+        "<string>:1:28: error: input.dtype: unknown dtype 'float33'. "
+        "Did you mean 'float32'?"
+    ]
