@@ -279,50 +279,11 @@ class _Validator:
         arg_locations: dict[str, Location] = {}
         ok = True
         for name, value in call.args.items():
-            arg_path = f"{path}.{name}"
-            arg = info.arg(name, self.registry.base_args)
-            if arg is None:
-                names = info.arg_names(self.registry.base_args)
-                hint = did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
-                self.error(
-                    f"unknown argument '{name}' for {info.class_name}",
-                    self.key_location(call, name),
-                    arg_path,
-                    hint,
-                )
+            resolved = self.resolve_arg(info, call, name, value, scope, trail, f"{path}.{name}")
+            if resolved is None:
                 ok = False
-                continue
-            if isinstance(value, LayerCall):
-                if arg.kinds and "layer" not in arg.kinds:
-                    self.error(
-                        f"argument '{name}' of {info.class_name} takes "
-                        f"{_kinds_text(arg.kinds)}, received a layer",
-                        value.location,
-                        arg_path,
-                    )
-                    ok = False
-                    continue
-                nested = self.resolve_nested(value, scope, trail)
-                if nested is None:
-                    ok = False
-                    continue
-                args[name], arg_locations[name] = nested, value.location
-                continue
-            bound = self.substitute(value, scope, arg_path)
-            if _contains_invalid(bound.value):
-                ok = False
-                continue
-            if arg.kinds and _kind_of(bound.value) not in _accepted(arg.kinds):
-                self.error(
-                    f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
-                    f"received {describe(bound.value)}",
-                    bound.location,
-                    arg_path,
-                    _type_fix(arg.kinds, bound.value),
-                )
-                ok = False
-                continue
-            args[name], arg_locations[name] = bound.value, bound.location
+            else:
+                args[name], arg_locations[name] = resolved
         misspelled = {
             did_you_mean(name, [*info.args]) for name in call.args if name not in info.args
         }
@@ -343,6 +304,53 @@ class _Validator:
             return None
         self.check_unique_name(args, arg_locations, path)
         return ResolvedLayer(info.class_name, args, call.location, path, arg_locations)
+
+    def resolve_arg(
+        self,
+        info: LayerInfo,
+        call: LayerCall,
+        name: str,
+        value: Node | LayerCall,
+        scope: dict[str, _Bound],
+        trail: tuple[str, ...],
+        arg_path: str,
+    ) -> tuple[Any, Location] | None:
+        """One argument's checked value and where it was written, or None after reporting why."""
+        arg = info.arg(name, self.registry.base_args)
+        if arg is None:
+            names = info.arg_names(self.registry.base_args)
+            hint = did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
+            self.error(
+                f"unknown argument '{name}' for {info.class_name}",
+                self.key_location(call, name),
+                arg_path,
+                hint,
+            )
+            return None
+        if isinstance(value, LayerCall):
+            if arg.kinds and "layer" not in arg.kinds:
+                self.error(
+                    f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
+                    "received a layer",
+                    value.location,
+                    arg_path,
+                )
+                return None
+            nested = self.resolve_nested(value, scope, trail)
+            return None if nested is None else (nested, value.location)
+        bound = self.substitute(value, scope, arg_path)
+        if _contains_invalid(bound.value):
+            return None
+        if arg.kinds and _kind_of(bound.value) not in _accepted(arg.kinds):
+            self.error(
+                f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
+                f"received {describe(bound.value)}",
+                bound.location,
+                arg_path,
+                _type_fix(arg.kinds, bound.value),
+            )
+            return None
+        return bound.value, bound.location
 
     def resolve_nested(
         self, call: LayerCall, scope: dict[str, _Bound], trail: tuple[str, ...]
