@@ -41,42 +41,87 @@ def build(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None)
 
     registry = registry or default_registry()
     plan = plan_of(spec, registry)
-    spec_input = plan.spec.input
+    tensors: dict[str, Any] = {}
+    origins: dict[str, ResolvedLayer] = {}
+    for plan_input in plan.inputs:
+        tensors[plan_input.key] = _make_input(plan_input.spec, keras)
+    instances: dict[str, Any] = {}
+    names = layer_names(plan)
+    for layer in plan.layers:
+        if layer.shares is not None:
+            instance = instances[layer.shares]
+        else:
+            instance = instances[layer.key] = make_layer(layer, registry, names[layer.key])
+        feeds = [tensors[key] for key in layer.inputs]
+        try:
+            tensors[layer.key] = instance(feeds[0] if len(feeds) == 1 else feeds)
+        except Exception as error:  # Keras raises many types; each becomes a located spec error
+            raise _call_error(layer, feeds, origins, plan, error) from error
+        origins[layer.key] = layer
+    outputs = [tensors[key] for key in plan.outputs]
+    inputs = [tensors[plan_input.key] for plan_input in plan.inputs]
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        outputs[0] if len(outputs) == 1 else outputs,
+        name=plan.spec.name,
+    )
+
+
+def _make_input(spec_input: Any, keras: Any) -> Any:
     try:
-        inputs = keras.Input(
-            shape=spec_input.shape, dtype=spec_input.dtype, name=spec_input.name or "input"
-        )
+        return keras.Input(shape=spec_input.shape, dtype=spec_input.dtype, name=spec_input.name)
     except (ValueError, TypeError) as error:
         raise SpecError(
-            f"Keras rejected the input: {keras_message(error)}",
-            spec_input.location,
-            "input",
+            f"Keras rejected the input: {keras_message(error)}", spec_input.location, "input"
         ) from error
-    outputs = inputs
-    for layer, name in zip(plan.layers, layer_names(plan.layers), strict=True):
-        instance = make_layer(layer, registry, name)
-        try:
-            outputs = instance(outputs)
-        except Exception as error:  # Keras raises many types; each becomes a located spec error
-            raise SpecError(
-                f"{layer.class_name} cannot take its input of shape {format_shape(outputs.shape)}: "
-                f"{keras_message(error)}",
-                layer.location,
-                layer.path,
-                "Check this layer's arguments against the shape the layer before it gives.",
-            ) from error
-    return keras.Model(inputs, outputs, name=plan.spec.name)
 
 
-def layer_names(layers: tuple[ResolvedLayer, ...]) -> list[str]:
-    """One name per layer: the spec's ``name`` where given, else Keras-style ``conv2d``, ``conv2d_1``…
+def _call_error(
+    layer: ResolvedLayer,
+    feeds: list[Any],
+    origins: dict[str, ResolvedLayer],
+    plan: Plan,
+    error: Exception,
+) -> SpecError:
+    """Keras's objection to a layer's input(s), saying which branch gave which shape."""
+    if len(feeds) == 1:
+        return SpecError(
+            f"{layer.class_name} cannot take its input of shape {format_shape(feeds[0].shape)}: "
+            f"{keras_message(error)}",
+            layer.location,
+            layer.path,
+            "Check this layer's arguments against the shape the layer before it gives.",
+        )
+    input_names = {plan_input.key: plan_input.spec for plan_input in plan.inputs}
+    branches = []
+    for key, tensor in zip(layer.inputs, feeds, strict=True):
+        if key in origins:
+            source = origins[key]
+            where = f"{source.label} (line {source.location.line})"
+        else:
+            where = f"input '{input_names[key].name}' (line {input_names[key].location.line})"
+        branches.append(f"{where} gives {format_shape(tensor.shape)}")
+    return SpecError(
+        f"{layer.class_name} cannot combine its inputs: {'; '.join(branches)}. "
+        f"Keras says: {keras_message(error)}",
+        layer.location,
+        layer.path,
+        "Make the branches meet with the same shape (e.g. a 1x1 convolution or a reshape on one).",
+    )
+
+
+def layer_names(plan: Plan) -> dict[str, str]:
+    """A name per layer node: the spec's ``name`` where given, else Keras-style ``conv2d``,
+    ``conv2d_1``… in the plan's order (a shared node uses its layer's name).
 
     Keras numbers unnamed layers with process-wide counters, so a second build would print
     ``conv2d_6``; numbering per model keeps every build of a spec, and its summary, the same.
     """
+    layers = [layer for layer in plan.layers if layer.shares is None]
     taken = {layer.args["name"] for layer in layers if isinstance(layer.args.get("name"), str)}
+    taken |= {plan_input.spec.name for plan_input in plan.inputs}
     counts: dict[str, int] = {}
-    names = []
+    names: dict[str, str] = {}
     for layer in layers:
         name = layer.args.get("name")
         if not isinstance(name, str):
@@ -87,7 +132,10 @@ def layer_names(layers: tuple[ResolvedLayer, ...]) -> list[str]:
                 name = base if count == 0 else f"{base}_{count}"
                 if name not in taken:
                     break
-        names.append(name)
+        names[layer.key] = name
+    for layer in plan.layers:
+        if layer.shares is not None:
+            names[layer.key] = names[layer.shares]
     return names
 
 

@@ -160,13 +160,17 @@ def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) 
     plan = plan_of(spec) if spec is not None else None
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     expected_rows = plan.spec.expect.rows if plan else None
+    locations: dict[str, Location] = {}
+    if plan is not None:
+        from .compiler import layer_names
+
+        names = layer_names(plan)
+        for node in reversed(plan.layers):  # a shared layer's row points where it is defined
+            locations[names[node.key]] = node.location
     rows = []
     for index, layer in enumerate(layers):
         expected = expected_rows[index] if expected_rows and index < len(expected_rows) else None
-        location = None
-        if plan is not None and index < len(plan.layers):
-            location = plan.layers[index].location
-        rows.append(_row(index + 1, layer, expected, location))
+        rows.append(_row(index + 1, layer, expected, locations.get(layer.name)))
     trainable = _weight_count(model.trainable_weights)
     non_trainable = _weight_count(model.non_trainable_weights)
     expect = plan.spec.expect if plan else None

@@ -7,19 +7,29 @@ by :mod:`layerkit.validation`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
 from .errors import ErrorCollector, Location, SpecError, did_you_mean
+from .overrides import apply_overrides
 from .registry import LAYER_ARGUMENTS
 from .yaml_source import Node, describe, parse_yaml, read_source
 
 SPEC_VERSION = 1
-TOP_LEVEL_FIELDS = ("version", "name", "description", "input", "layers", "blocks", "expect")
+TOP_LEVEL_FIELDS = (
+    "version", "name", "description", "include", "vars", "input", "inputs", "layers", "outputs",
+    "blocks", "expect",
+)  # fmt: skip
+INCLUDED_FIELDS = ("description", "include", "vars", "blocks")  # what an included file may hold
 EXPECT_FIELDS = ("total_params", "trainable_params", "non_trainable_params", "rows")
 ROW_FIELDS = ("name", "type", "shape", "params")
-BLOCK_FIELDS = ("params", "defaults", "layers", "description")
+BLOCK_FIELDS = ("params", "defaults", "inputs", "layers", "output", "description")
+LAYER_KEYS = ("id", "inputs")  # keys of a layer's mapping that are layerkit's, not Keras arguments
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_INCLUDE_DEPTH = 16
 INPUT_FIELDS = ("shape", "dtype", "name")
 MAX_REPEAT = 1000
 # keras.src.backend.common.dtypes.ALLOWED_DTYPES, so an input dtype is checked without Keras
@@ -32,36 +42,68 @@ INPUT_DTYPES = (
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The model input: shape without the batch dimension (None for a free size) and dtype."""
+    """One model input: its reference name, shape without the batch dimension (None for a free
+    size) and dtype."""
 
+    name: str
     shape: tuple[int | None, ...]
     dtype: str
-    name: str | None
     location: Location
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A reference to another layer's output: an ``id``, an input's name, or -1 for the previous item."""
+
+    target: str | int
+    location: Location
+
+    def __str__(self) -> str:
+        return str(self.target)
+
+
+@dataclass(frozen=True)
 class LayerCall:
-    """One use of a layer or block, as written: ``conv2d: {filters: 32}`` or a bare ``flatten``."""
+    """One use of a layer or block, as written: ``conv2d: {filters: 32}`` or a bare ``flatten``.
+
+    ``id`` names its output for other items' ``inputs:``; ``inputs`` None means the previous item.
+    """
 
     name: str
     args: dict[str, Node | LayerCall]  # a wrapper's nested layer is a LayerCall
     location: Location
     path: str
     key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    id: str | None = None
+    inputs: tuple[Ref, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Shared:
+    """``shared: {layer: ID}``: the layer of item ID, with its weights, applied again here."""
+
+    target: Ref
+    location: Location
+    path: str
+    id: str | None = None
+    inputs: tuple[Ref, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Repeat:
-    """``{repeat: N, layers: [...]}``: the inner layers, N times in a row."""
+    """``{repeat: N, layers: [...]}``: the inner layers, N times in a row; ``index`` names the
+    iteration number (from 0) for ``${...}`` inside."""
 
     times: Node
     layers: tuple[Item, ...]
     location: Location
     path: str
+    index: str | None = None
+    id: str | None = None
+    inputs: tuple[Ref, ...] | None = None
 
 
-Item = Union[LayerCall, Repeat]  # noqa: UP007 -- a runtime alias used before 3.12's `type` statement
+Item = Union[LayerCall, Shared, Repeat]  # noqa: UP007 -- a runtime alias (3.12's `type` is newer)
 
 
 @dataclass(frozen=True)
@@ -74,6 +116,8 @@ class BlockDef:
     layers: tuple[Item, ...]
     location: Location
     path: str
+    inputs: tuple[str, ...] = ("input",)  # names the block's layers use for what feeds the block
+    output: Ref | None = None  # the block's result; the last layer when None
 
     @property
     def param_names(self) -> list[str]:
@@ -108,20 +152,31 @@ class Spec:
     """A loaded spec. Build it into a model with :func:`layerkit.build`."""
 
     name: str
-    input: InputSpec
+    inputs: tuple[InputSpec, ...]
     layers: tuple[Item, ...]
     blocks: dict[str, BlockDef]
     expect: Expect
     description: str | None
     file: str
     version: int = SPEC_VERSION
+    vars: dict[str, Node] = field(default_factory=dict)
+    outputs: tuple[Ref, ...] | None = None  # the last layer when None
+    includes: tuple[str, ...] = ()  # every file included, directly or not
+
+    @property
+    def input(self) -> InputSpec:
+        """The first (for most models, the only) input."""
+        return self.inputs[0]
 
 
-def load_spec(path_or_text: str | Path) -> Spec:
+def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
     """Read a spec from a file path or from YAML text.
 
     Args:
         path_or_text: a path to a ``.yaml`` file, or the YAML text itself.
+        overrides: ``"vars.width=0.5"``-style settings applied to the file before it is read, as
+            the command line's ``--set`` does; each must name a key the spec has, with a value of
+            the same type.
 
     Returns:
         The :class:`Spec`, with every node's file:line:column kept.
@@ -131,7 +186,7 @@ def load_spec(path_or_text: str | Path) -> Spec:
         SpecErrors: every structural problem found (unknown fields, wrong kinds, malformed items).
     """
     text, file_name = read_source(path_or_text)
-    root = parse_yaml(text, file_name)
+    root = apply_overrides(parse_yaml(text, file_name), overrides)
     return _SpecReader(file_name).read(root)
 
 
@@ -139,10 +194,29 @@ def _default_name(file_name: str) -> str:
     return Path(file_name).stem if file_name != "<string>" else "model"
 
 
+def _chain_name(file_name: str) -> str:
+    return str(Path(file_name).resolve()) if file_name != "<string>" else file_name
+
+
+def _location_of(value: BlockDef | Node) -> Location:
+    return value.location
+
+
+@dataclass(frozen=True)
+class _Library:
+    """What an included file brings: its blocks and vars (its own includes' too)."""
+
+    blocks: dict[str, BlockDef]
+    vars: dict[str, Node]
+    includes: tuple[str, ...]
+
+
 class _SpecReader:
-    def __init__(self, file_name: str) -> None:
+    def __init__(self, file_name: str, include_chain: tuple[str, ...] = ()) -> None:
         self.file_name = file_name
         self.errors = ErrorCollector()
+        self.include_chain = include_chain or (_chain_name(file_name),)
+        self.includes: list[str] = []
 
     def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
         self.errors.add(SpecError(message, location, path, fix))
@@ -159,8 +233,8 @@ class _SpecReader:
         version = self.read_version(fields.get("version"))
         name = self.read_text(fields.get("name"), "name") or _default_name(self.file_name)
         description = self.read_text(fields.get("description"), "description")
-        input_spec = self.read_input(fields.get("input"), root)
-        blocks = self.read_blocks(fields.get("blocks"))
+        blocks, variables = self.read_library(fields)
+        inputs = self.read_inputs(fields, root)
         layers_node = fields.get("layers")
         if layers_node is None:
             self.error(
@@ -172,9 +246,108 @@ class _SpecReader:
             layers: tuple[Item, ...] = ()
         else:
             layers = self.read_items(layers_node, "layers")
+        outputs = None
+        if "outputs" in fields:
+            outputs = self.read_refs(fields["outputs"], "outputs")
         expect = self.read_expect(fields.get("expect"))
         self.errors.raise_if_any()
-        return Spec(name, input_spec, layers, blocks, expect, description, self.file_name, version)
+        return Spec(
+            name, inputs, layers, blocks, expect, description, self.file_name, version,
+            vars=variables, outputs=outputs, includes=tuple(self.includes),
+        )  # fmt: skip
+
+    def read_library(self, fields: dict[str, Node]) -> tuple[dict[str, BlockDef], dict[str, Node]]:
+        """Blocks and vars of this file and of every file it includes, each name defined once."""
+        blocks: dict[str, BlockDef] = {}
+        variables: dict[str, Node] = {}
+        if "include" in fields:
+            for included in self.read_includes(fields["include"]):
+                self.merge(blocks, included.blocks, "block")
+                self.merge(variables, included.vars, "variable")
+                self.includes += [*included.includes]
+        self.merge(blocks, self.read_blocks(fields.get("blocks")), "block")
+        self.merge(variables, self.read_vars(fields.get("vars")), "variable")
+        return blocks, variables
+
+    def merge(self, into: dict, new: dict, what: str) -> None:
+        for key, value in new.items():
+            if key in into:
+                first = _location_of(into[key])
+                self.error(
+                    f"{what} '{key}' is defined twice (first at {first})",
+                    _location_of(value),
+                    f"{'blocks' if what == 'block' else 'vars'}.{key}",
+                    f"Rename one of the two {what}s.",
+                )
+            else:
+                into[key] = value
+
+    def read_includes(self, node: Node) -> list[_Library]:
+        entries = node.value if node.is_sequence else (node,)
+        libraries = []
+        for index, entry in enumerate(entries):
+            path = f"include[{index}]" if node.is_sequence else "include"
+            if not isinstance(entry.value, str) or not entry.value.strip():
+                self.error(
+                    f"expected the path of a YAML file, received {describe(entry)}",
+                    entry.location,
+                    path,
+                    "Write e.g. 'include: blocks/resnet.yaml' (relative to this file).",
+                )
+                continue
+            library = self.read_include(entry, path)
+            if library is not None:
+                libraries.append(library)
+        return libraries
+
+    def read_include(self, entry: Node, path: str) -> _Library | None:
+        base = Path(self.file_name).parent if self.file_name != "<string>" else Path.cwd()
+        target = (base / entry.value).resolve()
+        chain = " → ".join([*self.include_chain, str(entry.value)])
+        if str(target) in self.include_chain:
+            self.error(
+                f"include cycle: {chain}",
+                entry.location,
+                path,
+                "Remove the include that leads back to a file already being read.",
+            )
+            return None
+        if len(self.include_chain) > MAX_INCLUDE_DEPTH:
+            self.error(
+                f"includes nest more than {MAX_INCLUDE_DEPTH} deep: {chain}", entry.location, path
+            )
+            return None
+        if not target.is_file():
+            siblings = (
+                [p.name for p in target.parent.glob("*.y*ml")] if target.parent.is_dir() else []
+            )
+            hint = did_you_mean(target.name, siblings)
+            self.error(
+                f"included file '{entry.value}' not found (looked for {target})",
+                entry.location,
+                path,
+                hint or "Give the path relative to the including file.",
+            )
+            return None
+        try:
+            text, file_name = read_source(target)
+            root = parse_yaml(text, file_name)
+        except SpecError as error:
+            self.errors.add(error)
+            return None
+        if not root.is_mapping:
+            self.error(
+                f"an included file must be a mapping with 'blocks:' or 'vars:', received "
+                f"{describe(root)}",
+                root.location,
+                "",
+            )
+            return None
+        reader = _SpecReader(file_name, (*self.include_chain, str(target)))
+        reader.check_keys(root, INCLUDED_FIELDS, "", "field of an included file")
+        blocks, variables = reader.read_library(root.value)
+        self.errors.extend(reader.errors.errors)
+        return _Library(blocks, variables, (file_name, *reader.includes))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -240,38 +413,113 @@ class _SpecReader:
 
     # -- sections ------------------------------------------------------------------------------
 
-    def read_input(self, node: Node | None, root: Node) -> InputSpec:
-        fallback = InputSpec((), "float32", None, root.location)
-        if node is None:
+    def read_inputs(self, fields: dict[str, Node], root: Node) -> tuple[InputSpec, ...]:
+        if "input" in fields and "inputs" in fields:
+            self.error(
+                "a spec has either 'input' or 'inputs', not both",
+                root.key_location("inputs"),
+                "inputs",
+                "Use 'input:' for one input, 'inputs:' (a mapping of names) for several.",
+            )
+        if "inputs" in fields:
+            node = fields["inputs"]
+            if not node.is_mapping or not node.value:
+                self.error(
+                    f"expected a mapping of input names to shapes, received {describe(node)}",
+                    node.location,
+                    "inputs",
+                    "Write e.g. 'inputs: {image: [32, 32, 3], meta: [10]}'.",
+                )
+                return (InputSpec("input", (), "float32", node.location),)
+            inputs = []
+            for name, child in node.value.items():
+                self.check_identifier(name, node.key_location(name), f"inputs.{name}")
+                inputs.append(self.read_input(child, f"inputs.{name}", name))
+            return tuple(inputs)
+        if "input" not in fields:
             self.error(
                 "missing field 'input'",
                 root.location,
                 "",
                 "Add the input shape without the batch dimension, e.g. 'input: [32, 32, 3]'.",
             )
-            return fallback
-        dtype, name, shape_node = "float32", None, node
+            return (InputSpec("input", (), "float32", root.location),)
+        return (self.read_input(fields["input"], "input", "input"),)
+
+    def read_input(self, node: Node, path: str, name: str) -> InputSpec:
+        fallback = InputSpec(name, (), "float32", node.location)
+        dtype, shape_node = "float32", node
         if node.is_mapping:
-            self.check_keys(node, INPUT_FIELDS, "input", "input field")
+            self.check_keys(node, INPUT_FIELDS, path, "input field")
             shape_node = node.value.get("shape")
             if shape_node is None:
-                self.error("missing field 'shape'", node.location, "input")
+                self.error("missing field 'shape'", node.location, path)
                 return fallback
-            dtype = self.read_dtype(node.value.get("dtype"))
-            name = self.read_text(node.value.get("name"), "input.name")
-        shape = self.read_shape(shape_node, "input" if shape_node is node else "input.shape")
+            dtype = self.read_dtype(node.value.get("dtype"), f"{path}.dtype")
+            name = self.read_text(node.value.get("name"), f"{path}.name") or name
+        shape = self.read_shape(shape_node, path if shape_node is node else f"{path}.shape")
         if shape is None:
             return fallback
-        return InputSpec(shape, dtype, name, node.location)
+        return InputSpec(name, shape, dtype, node.location)
 
-    def read_dtype(self, node: Node | None) -> str:
+    def check_identifier(self, name: str, location: Location, path: str) -> bool:
+        if IDENTIFIER.fullmatch(name):
+            return True
+        self.error(
+            f"'{name}' is not a valid name: use letters, digits and '_', not starting with a digit",
+            location,
+            path,
+        )
+        return False
+
+    def read_refs(self, node: Node, path: str) -> tuple[Ref, ...] | None:
+        """``inputs:``/``outputs:``: one reference or a list; a reference is a name or -N."""
+        entries = node.value if node.is_sequence else (node,)
+        refs = []
+        for index, entry in enumerate(entries):
+            value = entry.value
+            entry_path = f"{path}[{index}]" if node.is_sequence else path
+            if (isinstance(value, str) and IDENTIFIER.fullmatch(value)) or (
+                isinstance(value, int) and not isinstance(value, bool) and value < 0
+            ):
+                refs.append(Ref(value, entry.location))
+            else:
+                self.error(
+                    f"expected a layer id, an input name or a negative offset such as -1, "
+                    f"received {describe(entry)}",
+                    entry.location,
+                    entry_path,
+                    "Give the layer you mean an 'id:' and refer to it by that id.",
+                )
+                return None
+        if not refs:
+            self.error("the list of references is empty", node.location, path)
+            return None
+        return tuple(refs)
+
+    def read_vars(self, node: Node | None) -> dict[str, Node]:
+        if node is None:
+            return {}
+        if not node.is_mapping:
+            self.error(
+                f"expected a mapping of variable names to values, received {describe(node)}",
+                node.location,
+                "vars",
+                "Write e.g. 'vars: {width: 1.0, classes: 10}'.",
+            )
+            return {}
+        for name in node.value:
+            self.check_identifier(name, node.key_location(name), f"vars.{name}")
+        return dict(node.value)
+
+    def read_dtype(self, node: Node | None, path: str) -> str:
         if node is None:
             return "float32"
         if node.value not in INPUT_DTYPES:
             hint = did_you_mean(str(node.value), INPUT_DTYPES) or (
                 f"Use one of: {', '.join(INPUT_DTYPES)}."
             )
-            self.error(f"unknown dtype '{node.value}'", node.location, "input.dtype", hint)
+            self.error(f"unknown dtype '{node.value}'", node.location, path, hint)
             return "float32"
         return node.value
 
@@ -313,8 +561,12 @@ class _SpecReader:
                     f"Write them as '{name}: {{argument: value, ...}}'.",
                 )
                 return None
+            item_id, inputs = self.read_wiring(args_node, f"{path}.{name}")
+            if name == "shared":
+                return self.read_shared(args_node, location, path, item_id, inputs)
             args = self.read_args(args_node, f"{path}.{name}")
-            return LayerCall(name, args, location, path, dict(args_node.key_locations))
+            key_locations = dict(args_node.key_locations)
+            return LayerCall(name, args, location, path, key_locations, item_id, inputs)
         received = describe(node)
         if node.is_mapping:
             keys = ", ".join(node.value)
@@ -327,27 +579,74 @@ class _SpecReader:
         )
         return None
 
+    def read_wiring(self, node: Node, path: str) -> tuple[str | None, tuple[Ref, ...] | None]:
+        """The item's own ``id`` and the ``inputs`` it takes, from its mapping."""
+        item_id = None
+        id_node = node.value.get("id")
+        if id_node is not None:
+            if not isinstance(id_node.value, str):
+                self.error(
+                    f"expected a name, received {describe(id_node)}", id_node.location, f"{path}.id"
+                )
+            elif self.check_identifier(id_node.value, id_node.location, f"{path}.id"):
+                item_id = id_node.value
+        inputs = None
+        if "inputs" in node.value:
+            inputs = self.read_refs(node.value["inputs"], f"{path}.inputs")
+        return item_id, inputs
+
+    def read_shared(
+        self,
+        node: Node,
+        location: Location,
+        path: str,
+        item_id: str | None,
+        inputs: tuple[Ref, ...] | None,
+    ) -> Shared | None:
+        self.check_keys(node, ("layer", *LAYER_KEYS), f"{path}.shared", "shared field")
+        target = node.value.get("layer")
+        if target is None or not isinstance(target.value, str):
+            self.error(
+                "'shared' needs 'layer:', the id of the layer whose weights to apply again",
+                node.location,
+                f"{path}.shared",
+                "Write e.g. 'shared: {layer: encoder, inputs: [other]}'.",
+            )
+            return None
+        return Shared(Ref(target.value, target.location), location, path, item_id, inputs)
+
     def read_args(self, node: Node, path: str) -> dict[str, Node | LayerCall]:
-        args: dict[str, Node | LayerCall] = dict(node.value)
+        args: dict[str, Node | LayerCall] = {
+            key: value for key, value in node.value.items() if key not in LAYER_KEYS
+        }
         for key in LAYER_ARGUMENTS & args.keys():
             # a wrapper's layer (Bidirectional's 'layer', RNN's 'cell') is itself a layer item
             child = args[key]
             if isinstance(child.value, str) or (child.is_mapping and "repeat" not in child.value):
                 nested = self.read_item(child, f"{path}.{key}")
-                if nested is not None:
+                if isinstance(nested, LayerCall):
                     args[key] = nested
         return args
 
     def read_repeat(self, node: Node, path: str) -> Repeat | None:
-        self.check_keys(node, ("repeat", "layers"), path, "repeat field")
+        self.check_keys(node, ("repeat", "index", "layers", *LAYER_KEYS), path, "repeat field")
         times = node.value["repeat"]
-        count = self.read_positive_int(times, f"{path}.repeat")
-        if count is not None and count > MAX_REPEAT:
-            self.error(
-                f"repeat count {count} is more than the {MAX_REPEAT} allowed",
-                times.location,
-                f"{path}.repeat",
-            )
+        if not (isinstance(times.value, str) and "${" in times.value):
+            count = self.read_positive_int(times, f"{path}.repeat")
+            if count is not None and count > MAX_REPEAT:
+                self.error(
+                    f"repeat count {count} is more than the {MAX_REPEAT} allowed",
+                    times.location,
+                    f"{path}.repeat",
+                )
+        index = None
+        if "index" in node.value:
+            index_node = node.value["index"]
+            if isinstance(index_node.value, str) and self.check_identifier(
+                index_node.value, index_node.location, f"{path}.index"
+            ):
+                index = index_node.value
+        item_id, inputs = self.read_wiring(node, path)
         inner = node.value.get("layers")
         if inner is None:
             self.error(
@@ -357,7 +656,8 @@ class _SpecReader:
                 "Indent the repeated layers under 'layers:' beside 'repeat:'.",
             )
             return None
-        return Repeat(times, self.read_items(inner, f"{path}.layers"), node.location, path)
+        layers = self.read_items(inner, f"{path}.layers")
+        return Repeat(times, layers, node.location, path, index, item_id, inputs)
 
     def read_blocks(self, node: Node | None) -> dict[str, BlockDef]:
         if node is None:
@@ -422,12 +722,35 @@ class _SpecReader:
                             f"{path}.defaults.{param}",
                             "Remove it from 'params:' if it has a default.",
                         )
+        inputs: tuple[str, ...] = ("input",)
+        if "inputs" in fields:
+            names_node = fields["inputs"]
+            if (
+                not names_node.is_sequence
+                or not all(
+                    isinstance(item.value, str) and IDENTIFIER.fullmatch(item.value)
+                    for item in names_node.value
+                )
+                or not names_node.value
+            ):
+                self.error(
+                    f"expected a list of input names, received {describe(names_node)}",
+                    names_node.location,
+                    f"{path}.inputs",
+                    "Write e.g. 'inputs: [x, skip]'; the block's layers refer to these names.",
+                )
+            else:
+                inputs = tuple(item.value for item in names_node.value)
+        output = None
+        if "output" in fields:
+            refs = self.read_refs(fields["output"], f"{path}.output")
+            output = refs[0] if refs else None
         layers_node = fields.get("layers")
         if layers_node is None:
             self.error("missing field 'layers'", location, path, "List the block's layers.")
             return None
         layers = self.read_items(layers_node, f"{path}.layers")
-        return BlockDef(name, tuple(params), defaults, layers, location, path)
+        return BlockDef(name, tuple(params), defaults, layers, location, path, inputs, output)
 
     def read_expect(self, node: Node | None) -> Expect:
         if node is None:

@@ -1,24 +1,27 @@
-"""Validation: resolve every name in a spec and expand blocks and repeats into a flat plan.
+"""Validation: resolve every name in a spec and expand it into a plan, a graph of layers.
 
 Works from the layer catalog alone, so it never imports TensorFlow. It checks layer names, argument
-names, required arguments, simple argument types, block parameters and ``${param}`` references, and
-reports every problem it finds in one :class:`~layerkit.errors.SpecErrors`.
+names, required arguments and simple argument types; evaluates ``${...}`` expressions over vars,
+block parameters and repeat indices; expands blocks and repeats, each a scope of its own for ids;
+wires every layer to its inputs and checks the graph (unknown references, cycles, outputs nothing
+uses). Every problem found is reported in one :class:`~layerkit.errors.SpecErrors`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ErrorCollector, Location, SpecError, did_you_mean
+from .expressions import ExpressionError, evaluate, names_used
 from .registry import LayerInfo, LayerRegistry, UnknownLayerError, default_registry
-from .spec import BlockDef, Item, LayerCall, Repeat, Spec, load_spec
+from .spec import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
 from .yaml_source import Node, describe
 
-REFERENCE = re.compile(r"\$\{([^}]*)\}")
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 10_000
 
@@ -36,9 +39,11 @@ KIND_NAMES = {
 
 @dataclass(frozen=True)
 class ResolvedLayer:
-    """One layer of the plan: a class and plain argument values, with where each was written.
+    """One node of the plan: a layer class and plain argument values, wired to its inputs.
 
     ``args`` values are plain YAML values, or a ResolvedLayer for a wrapper's nested layer.
+    ``inputs`` are the keys of the nodes (or model inputs) that feed it, in order; ``shares`` is
+    the key of an earlier node whose layer object, and so whose weights, this node applies again.
     """
 
     class_name: str
@@ -46,38 +51,63 @@ class ResolvedLayer:
     location: Location
     path: str
     arg_locations: dict[str, Location]
+    key: str = ""
+    inputs: tuple[str, ...] = ()
+    shares: str | None = None
+    label: str = ""  # how messages name it: 'id' (line N) or its type
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    """One model input, with the key plan nodes use for it."""
+
+    key: str
+    spec: InputSpec
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated spec: the spec itself and its layers in order, blocks and repeats expanded."""
+    """A validated spec: its inputs, its layers in an order where inputs come first, its outputs."""
 
     spec: Spec
     layers: tuple[ResolvedLayer, ...]
-
-
-# The scope key that holds the name of the block whose layers are being expanded ('$' is not a
-# valid parameter name, so it cannot clash).
-_BLOCK = "$block"
-# The value of a reference that could not be resolved; its error is already reported, so checks
-# of the argument it fills are skipped instead of piling up.
-_INVALID = object()
+    inputs: tuple[PlanInput, ...] = ()
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Bound:
-    """A block parameter's value in one use of the block, and where that value was written."""
+    """A value for ${...} (a variable, a block parameter, an index) and where it was written."""
 
     value: Any
     location: Location
 
 
-def plan_of(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None) -> Plan:
+# The value of something that could not be resolved; its error is already reported, so checks of
+# what it fills are skipped instead of piling up.
+_INVALID = object()
+
+
+@dataclass
+class _Scope:
+    """What names mean inside one list of layers: the top level, a block use, a repeat pass."""
+
+    values: dict[str, _Bound]  # names for ${...}: vars, block parameters, repeat indices
+    refs: dict[str, str]  # names for inputs: → port keys (model inputs, block inputs)
+    block: BlockDef | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
+
+
+def plan_of(
+    spec: Spec | Plan | str | Path,
+    registry: LayerRegistry | None = None,
+    overrides: Sequence[str] = (),
+) -> Plan:
     """Load and validate as needed: accepts a spec file path, YAML text, a Spec or a Plan."""
     if isinstance(spec, Plan):
         return spec
     if not isinstance(spec, Spec):
-        spec = load_spec(spec)
+        spec = load_spec(spec, overrides)
     return validate(spec, registry)
 
 
@@ -105,8 +135,11 @@ class _Validator:
         self.registry = registry
         self.errors = ErrorCollector()
         self.names_seen: dict[str, Location] = {}
-        self.layer_count = 0
         self.reported: set[tuple[Location, str]] = set()
+        self.nodes: list[ResolvedLayer] = []
+        self.aliases: dict[str, str] = {}  # port key → the key it stands for
+        self.port_origin: dict[str, tuple[str, Location]] = {}  # port key → (label, location)
+        self.counter = 0
 
     def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
         # a block's layers are checked at every use: say a problem written in the block once
@@ -115,11 +148,45 @@ class _Validator:
             self.reported.add(key)
             self.errors.add(SpecError(message, location, path, fix))
 
+    def new_key(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    # -- the whole spec ------------------------------------------------------------------------
+
     def run(self) -> Plan:
         self.check_block_names()
-        layers = self.expand(self.spec.layers, {}, (), ())
+        values = self.evaluate_vars()
+        inputs = tuple(PlanInput(f"input:{spec.name}", spec) for spec in self.spec.inputs)
+        refs = {plan_input.spec.name: plan_input.key for plan_input in inputs}
+        for plan_input in inputs:
+            self.port_origin[plan_input.key] = (
+                f"input '{plan_input.spec.name}'",
+                plan_input.spec.location,
+            )
+        scope = _Scope(values, refs)
+        default_input = inputs[0].key if len(inputs) == 1 else None
+        last = self.expand(self.spec.layers, scope, default_input, ())
+        outputs: list[str] = []
+        if self.spec.outputs is not None:
+            for ref in self.spec.outputs:
+                port = self.resolve_ref(ref, scope, [], None, "outputs")
+                if port is not None:
+                    outputs.append(port)
+        elif last is not None:
+            outputs.append(last)
+        if len(self.nodes) > MAX_LAYERS:
+            self.error(
+                f"the spec expands to {len(self.nodes):,} layers, more than the {MAX_LAYERS:,} "
+                "allowed",
+                self.spec.inputs[0].location,
+                "layers",
+                "Lower the repeat counts.",
+            )
         self.errors.raise_if_any()
-        return Plan(self.spec, tuple(layers))
+        plan = _Wiring(self).finish(inputs, outputs)
+        self.errors.raise_if_any()
+        return plan
 
     def check_block_names(self) -> None:
         for block in self.spec.blocks.values():
@@ -134,71 +201,203 @@ class _Validator:
                 f"Rename the block, e.g. to '{block.name}_block'.",
             )
 
-    # -- expansion -----------------------------------------------------------------------------
+    def evaluate_vars(self) -> dict[str, _Bound]:
+        values: dict[str, _Bound] = {}
+        for name, node in self.spec.vars.items():
+            values[name] = self.substitute(node, _Scope(dict(values), {}), f"vars.{name}")
+        return values
+
+    # -- expansion: each list of items is a scope ------------------------------------------------
 
     def expand(
         self,
         items: tuple[Item, ...],
-        scope: dict[str, _Bound],
+        scope: _Scope,
+        default_input: str | None,
+        trail: tuple[str, ...],
+        active_blocks: tuple[str, ...] = (),
+    ) -> str | None:
+        """Expand ``items`` fed by ``default_input``; return the port of the last item's output."""
+        ports = [self.new_key("port") for _ in items]
+        for item, port in zip(items, ports, strict=True):
+            self.port_origin[port] = (_item_label(item), item.location)
+            if item.id is None:
+                continue
+            if item.id in scope.ids or item.id in scope.refs:
+                first = self.port_origin[scope.ids.get(item.id) or scope.refs[item.id]][1]
+                self.error(
+                    f"id '{item.id}' is used twice in this list (first at line {first.line})",
+                    item.location,
+                    f"{item.path}.id",
+                    "Give each layer a different id.",
+                )
+                continue
+            scope.ids[item.id] = port
+        previous = default_input
+        for index, (item, port) in enumerate(zip(items, ports, strict=True)):
+            if len(self.nodes) > MAX_LAYERS:
+                return None
+            feeds = self.item_inputs(item, scope, ports[:index], previous)
+            if feeds is not None:
+                output = self.expand_item(item, scope, feeds, trail, active_blocks)
+                if output is not None:
+                    self.aliases[port] = output
+            previous = port
+        return ports[-1] if ports else default_input
+
+    def item_inputs(
+        self, item: Item, scope: _Scope, earlier: list[str], previous: str | None
+    ) -> list[str] | None:
+        """The ports feeding ``item``: its ``inputs:``, or the previous item's output."""
+        if item.inputs is None:
+            if previous is None:
+                names = ", ".join(plan_input.name for plan_input in self.spec.inputs)
+                self.error(
+                    f"the first layer must say which input it takes: the model has several "
+                    f"({names})",
+                    item.location,
+                    item.path,
+                    "Add 'inputs: NAME' to this layer.",
+                )
+                return None
+            return [previous]
+        ports = []
+        for ref in item.inputs:
+            port = self.resolve_ref(ref, scope, earlier, item, f"{item.path}.inputs")
+            if port is None:
+                return None
+            ports.append(port)
+        return ports
+
+    def resolve_ref(
+        self, ref: Ref, scope: _Scope, earlier: list[str], item: Item | None, path: str
+    ) -> str | None:
+        if isinstance(ref.target, int):
+            if -ref.target > len(earlier):
+                self.error(
+                    f"input {ref.target} reaches before the first layer of this list "
+                    f"(there are {len(earlier)} layers before this one)",
+                    ref.location,
+                    path,
+                    "Refer to the layer by its id instead.",
+                )
+                return None
+            return earlier[ref.target]
+        if ref.target in scope.ids:
+            return scope.ids[ref.target]
+        if ref.target in scope.refs:
+            return scope.refs[ref.target]
+        known = [*scope.ids, *scope.refs]
+        hint = did_you_mean(ref.target, known) or (
+            f"Known here: {', '.join(known)}." if known else "Give the layer you mean an 'id:'."
+        )
+        where = f"block '{scope.block.name}'" if scope.block else "the spec's layers"
+        self.error(f"'{ref.target}' is not an id or input in {where}", ref.location, path, hint)
+        return None
+
+    def expand_item(
+        self,
+        item: Item,
+        scope: _Scope,
+        feeds: list[str],
         trail: tuple[str, ...],
         active_blocks: tuple[str, ...],
-    ) -> list[ResolvedLayer]:
-        layers: list[ResolvedLayer] = []
-        for item in items:
-            if self.layer_count > MAX_LAYERS:
-                break
-            if isinstance(item, Repeat):
-                layers += self.expand_repeat(item, scope, trail, active_blocks)
-            elif item.name in self.spec.blocks:
-                layers += self.expand_block(item, scope, trail, active_blocks)
-            else:
-                layer = self.resolve_layer(item, scope, trail)
-                if layer is not None:
-                    layers.append(layer)
-                    self.count_layer(item)
-        return layers
+    ) -> str | None:
+        if isinstance(item, Repeat):
+            return self.expand_repeat(item, scope, feeds, trail, active_blocks)
+        if isinstance(item, Shared):
+            return self.expand_shared(item, scope, feeds, trail)
+        if item.name in self.spec.blocks:
+            return self.expand_block(item, scope, feeds, trail, active_blocks)
+        layer = self.resolve_layer(item, scope, trail)
+        if layer is None:
+            return None
+        key = self.new_key("n")
+        label = f"'{item.id}'" if item.id else layer.class_name
+        self.nodes.append(replace(layer, key=key, inputs=tuple(feeds), label=label))
+        self.port_origin[key] = (label, item.location)
+        return key
 
-    def count_layer(self, item: LayerCall) -> None:
-        self.layer_count += 1
-        if self.layer_count == MAX_LAYERS + 1:
-            self.error(
-                f"the spec expands to more than {MAX_LAYERS:,} layers",
-                item.location,
-                item.path,
-                "Lower the repeat counts.",
+    def expand_shared(
+        self, item: Shared, scope: _Scope, feeds: list[str], trail: tuple[str, ...]
+    ) -> str | None:
+        path = " → ".join((*trail, f"{item.path}.shared"))
+        port = scope.ids.get(str(item.target))
+        target = self.aliases.get(port) if port else None
+        node = next((node for node in self.nodes if node.key == target), None)
+        if node is None:
+            hint = did_you_mean(str(item.target), list(scope.ids)) or (
+                "Share a layer written earlier in this list, by its id."
             )
+            self.error(
+                f"'{item.target}' is not the id of a layer written before this one",
+                item.target.location,
+                f"{path}.layer",
+                hint,
+            )
+            return None
+        key = self.new_key("n")
+        label = f"'{item.id}'" if item.id else f"shared {node.label}"
+        self.nodes.append(
+            replace(
+                node,
+                location=item.location,
+                path=path,
+                key=key,
+                inputs=tuple(feeds),
+                shares=node.shares or node.key,
+                label=label,
+            )
+        )
+        self.port_origin[key] = (label, item.location)
+        return key
 
     def expand_repeat(
         self,
         repeat: Repeat,
-        scope: dict[str, _Bound],
+        scope: _Scope,
+        feeds: list[str],
         trail: tuple[str, ...],
         active_blocks: tuple[str, ...],
-    ) -> list[ResolvedLayer]:
+    ) -> str | None:
         times = self.substitute(repeat.times, scope, f"{repeat.path}.repeat")
         count = times.value
         if count is _INVALID:
-            return []
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
             self.error(
-                f"expected a positive integer repeat count, received {describe(count)}",
+                f"expected a repeat count from 1 to 1000, received {describe(count)}",
                 times.location,
                 f"{repeat.path}.repeat",
             )
-            return []
-        layers = []
+            return None
+        if len(feeds) != 1:
+            self.error(
+                f"a repeat takes one input, received {len(feeds)}",
+                repeat.location,
+                repeat.path,
+            )
+            return None
+        output: str | None = feeds[0]
         for index in range(count):
+            values = dict(scope.values)
+            if repeat.index:
+                values[repeat.index] = _Bound(index, repeat.location)
+            inner = _Scope(values, dict(scope.refs), scope.block)
             inner_trail = (*trail, f"repeat {index + 1}/{count}") if count > 1 else trail
-            layers += self.expand(repeat.layers, scope, inner_trail, active_blocks)
-        return layers
+            output = self.expand(repeat.layers, inner, output, inner_trail, active_blocks)
+            if output is None:
+                return None
+        return output
 
     def expand_block(
         self,
         call: LayerCall,
-        scope: dict[str, _Bound],
+        scope: _Scope,
+        feeds: list[str],
         trail: tuple[str, ...],
         active_blocks: tuple[str, ...],
-    ) -> list[ResolvedLayer]:
+    ) -> str | None:
         block: BlockDef = self.spec.blocks[call.name]
         path = self.layer_path(call, trail)
         if call.name in active_blocks:
@@ -209,7 +408,7 @@ class _Validator:
                 path,
                 "Remove the use that closes the loop.",
             )
-            return []
+            return None
         if len(active_blocks) >= MAX_BLOCK_DEPTH:
             self.error(
                 f"blocks are nested more than {MAX_BLOCK_DEPTH} deep",
@@ -217,8 +416,30 @@ class _Validator:
                 path,
                 "Flatten the block structure.",
             )
-            return []
-        inner_scope: dict[str, _Bound] = {_BLOCK: _Bound(block.name, block.location)}
+            return None
+        if len(feeds) != len(block.inputs):
+            self.error(
+                f"block '{block.name}' takes {len(block.inputs)} input"
+                f"{'s' if len(block.inputs) != 1 else ''} ({', '.join(block.inputs)}), "
+                f"received {len(feeds)}",
+                call.location,
+                path,
+                f"Give this use 'inputs: [{', '.join(block.inputs)}]'.",
+            )
+            return None
+        values = self.block_values(block, call, scope, path)
+        inner = _Scope(values, dict(zip(block.inputs, feeds, strict=True)), block)
+        inner_trail = (*trail, f"{call.path}.{call.name}")
+        last = self.expand(block.layers, inner, feeds[0], inner_trail, (*active_blocks, block.name))
+        if block.output is None:
+            return last
+        return self.resolve_ref(block.output, inner, [], None, f"{block.path}.output")
+
+    def block_values(
+        self, block: BlockDef, call: LayerCall, scope: _Scope, path: str
+    ) -> dict[str, _Bound]:
+        """The names a block's ${...} can use: the spec's vars, then this use's parameters."""
+        values = {name: bound for name, bound in scope.values.items() if name in self.spec.vars}
         for name, value in call.args.items():
             if name not in block.param_names:
                 hint = did_you_mean(name, block.param_names) or (
@@ -231,22 +452,23 @@ class _Validator:
                     hint,
                 )
             elif isinstance(value, Node):
-                inner_scope[name] = self.substitute(value, scope, f"{path}.{name}")
+                values[name] = self.substitute(value, scope, f"{path}.{name}")
         for name in block.params:
             if name not in call.args:
-                inner_scope[name] = _Bound(_INVALID, call.location)
+                values[name] = _Bound(_INVALID, call.location)
                 self.error(
                     f"block '{block.name}' needs parameter '{name}'",
                     call.location,
                     path,
-                    f"Add '{name}: ...' to this use of '{block.name}' (defined at line "
-                    f"{block.location.line}).",
+                    f"Add '{name}: ...' to this use of '{block.name}' (defined at "
+                    f"{_place(block.location, call.location)}).",
                 )
         for name, default in block.defaults.items():
-            if name not in inner_scope:
-                inner_scope[name] = self.substitute(default, {}, f"{block.path}.defaults.{name}")
-        inner_trail = (*trail, f"{call.path}.{call.name}")
-        return self.expand(block.layers, inner_scope, inner_trail, (*active_blocks, block.name))
+            if name not in values or (name in self.spec.vars and name not in call.args):
+                values[name] = self.substitute(
+                    default, _Scope(dict(values), {}, block), f"{block.path}.defaults.{name}"
+                )
+        return values
 
     # -- one layer -----------------------------------------------------------------------------
 
@@ -269,7 +491,7 @@ class _Validator:
         return self.registry.info(class_name)
 
     def resolve_layer(
-        self, call: LayerCall, scope: dict[str, _Bound], trail: tuple[str, ...]
+        self, call: LayerCall, scope: _Scope, trail: tuple[str, ...]
     ) -> ResolvedLayer | None:
         path = self.layer_path(call, trail)
         info = self.resolve_class(call, path)
@@ -311,7 +533,7 @@ class _Validator:
         call: LayerCall,
         name: str,
         value: Node | LayerCall,
-        scope: dict[str, _Bound],
+        scope: _Scope,
         trail: tuple[str, ...],
         arg_path: str,
     ) -> tuple[Any, Location] | None:
@@ -353,7 +575,7 @@ class _Validator:
         return bound.value, bound.location
 
     def resolve_nested(
-        self, call: LayerCall, scope: dict[str, _Bound], trail: tuple[str, ...]
+        self, call: LayerCall, scope: _Scope, trail: tuple[str, ...]
     ) -> ResolvedLayer | None:
         if call.name in self.spec.blocks:
             self.error(
@@ -380,14 +602,14 @@ class _Validator:
             f"layer name '{name}' is used more than once (first at line {first.line})",
             location,
             f"{path}.name",
-            "Layer names must be unique: give each a different name, or leave 'name' out inside "
-            "blocks and repeats.",
+            "Layer names must be unique: build each from a block parameter or a repeat index "
+            "(name: \"conv_${i}\"), or leave 'name' out.",
         )
 
-    # -- ${param} references ---------------------------------------------------------------------
+    # -- ${...} expressions --------------------------------------------------------------------
 
-    def substitute(self, node: Node, scope: dict[str, _Bound], path: str) -> _Bound:
-        """The plain value of ``node`` with block parameters put in, and where it was written."""
+    def substitute(self, node: Node, scope: _Scope, path: str) -> _Bound:
+        """The plain value of ``node`` with every ``${...}`` evaluated, and where it was written."""
         if node.is_mapping:
             return _Bound(
                 {
@@ -407,48 +629,164 @@ class _Validator:
         value = node.value
         if not isinstance(value, str) or "${" not in value:
             return _Bound(value, node.location)
-        whole = REFERENCE.fullmatch(value)
+        whole = EXPRESSION.fullmatch(value.strip())
         if whole:
-            bound = self.lookup(whole.group(1), node, scope, path)
-            return bound if bound is not None else _Bound(_INVALID, node.location)
+            name = whole.group(1).strip()
+            if name in scope.values:
+                return scope.values[name]  # keeps where the value itself was written
+            return _Bound(self.evaluate(whole.group(1), node, scope, path), node.location)
         pieces = []
-        for match in REFERENCE.finditer(value):
-            bound = self.lookup(match.group(1), node, scope, path)
-            if bound is None or bound.value is _INVALID:
+        for match in EXPRESSION.finditer(value):
+            result = self.evaluate(match.group(1), node, scope, path)
+            if result is _INVALID:
                 return _Bound(_INVALID, node.location)
-            pieces.append((match.span(), str(bound.value)))
+            pieces.append((match.span(), str(result)))
         text = value
         for (start, end), piece in reversed(pieces):
             text = text[:start] + piece + text[end:]
         return _Bound(text, node.location)
 
-    def lookup(self, name: str, node: Node, scope: dict[str, _Bound], path: str) -> _Bound | None:
-        name = name.strip()
-        if not IDENTIFIER.fullmatch(name):
-            self.error(
-                f"'${{{name}}}' is not a parameter name: spec version 1 substitutes block "
-                "parameters only",
-                node.location,
-                path,
-                "Write '${name}' with the name of one of the block's parameters.",
-            )
-            return None
-        if name in scope:
-            return scope[name]
-        if _BLOCK not in scope:
-            self.error(
-                f"'${{{name}}}' refers to a block parameter, but it is not inside a block",
-                node.location,
-                path,
-                "Use ${...} only in the layers of a block that lists the parameter.",
-            )
-        else:
-            params = [param for param in scope if param != _BLOCK]
-            hint = did_you_mean(name, params) or (
-                f"This block's parameters: {', '.join(params) or 'none'}."
-            )
-            self.error(f"unbound block parameter '{name}'", node.location, path, hint)
-        return None
+    def evaluate(self, expression: str, node: Node, scope: _Scope, path: str) -> Any:
+        names = {name: bound.value for name, bound in scope.values.items()}
+        if any(names.get(name) is _INVALID for name in names_used(expression)):
+            return _INVALID  # a name whose own value failed, already reported
+        try:
+            return evaluate(expression, names)
+        except ExpressionError as error:
+            shown = f"'${{{expression.strip()}}}'"
+            if error.unknown_name is None:
+                message = f"in {shown}: {error.message}"
+            elif scope.block is not None:
+                message = (
+                    f"'{error.unknown_name}' in {shown} is not a parameter of block "
+                    f"'{scope.block.name}' nor a var"
+                )
+            else:
+                message = f"'{error.unknown_name}' in {shown} is not a var"
+            fix = error.fix
+            if error.unknown_name is not None and not names:
+                message += " (none is defined here)"
+                fix = "Define it under 'vars:', or as a parameter of the block this is in."
+            self.error(message, node.location, path, fix)
+            return _INVALID
+
+
+class _Wiring:
+    """Turns the expanded nodes into a graph: resolves ports, orders nodes, finds cycles and
+    outputs nothing uses."""
+
+    def __init__(self, validator: _Validator) -> None:
+        self.validator = validator
+
+    def resolve(self, key: str) -> str | None:
+        seen = set()
+        aliases = self.validator.aliases
+        while key in aliases:
+            if key in seen:
+                return None
+            seen.add(key)
+            key = aliases[key]
+        return key if not key.startswith("port") else None
+
+    def finish(self, inputs: tuple[PlanInput, ...], output_ports: list[str]) -> Plan:
+        validator = self.validator
+        nodes: dict[str, ResolvedLayer] = {}
+        for node in validator.nodes:
+            feeds = [self.resolve(port) for port in node.inputs]
+            if any(feed is None for feed in feeds):
+                validator.error(
+                    f"{node.label} takes its input from a layer that could not be built",
+                    node.location,
+                    node.path,
+                    "Fix the other errors first.",
+                )
+                continue
+            nodes[node.key] = replace(node, inputs=tuple(feeds))
+        outputs = [self.resolve(port) for port in output_ports]
+        if validator.errors.errors:
+            return Plan(validator.spec, (), inputs, ())
+        order = self.order(nodes)
+        if order is None:
+            return Plan(validator.spec, (), inputs, ())
+        self.check_unused(nodes, inputs, [key for key in outputs if key])
+        return Plan(validator.spec, tuple(nodes[key] for key in order), inputs, tuple(outputs))
+
+    def order(self, nodes: dict[str, ResolvedLayer]) -> list[str] | None:
+        """Node keys with every node after its inputs (the spec's order where it already is)."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 visiting, 2 done
+        for start in nodes:
+            if state.get(start) == 2:
+                continue
+            stack: list[tuple[str, int]] = [(start, 0)]
+            path: list[str] = []
+            while stack:
+                key, index = stack.pop()
+                if index == 0:
+                    state[key] = 1
+                    path.append(key)
+                feeds = [feed for feed in nodes[key].inputs if feed in nodes]
+                if index < len(feeds):
+                    stack.append((key, index + 1))
+                    feed = feeds[index]
+                    if state.get(feed) == 1:
+                        self.report_cycle(nodes, path[path.index(feed) :])
+                        return None
+                    if state.get(feed) != 2:
+                        stack.append((feed, 0))
+                    continue
+                state[key] = 2
+                path.pop()
+                order.append(key)
+        return order
+
+    def report_cycle(self, nodes: dict[str, ResolvedLayer], cycle: list[str]) -> None:
+        names = [f"{nodes[key].label} (line {nodes[key].location.line})" for key in cycle]
+        first = nodes[cycle[0]]
+        self.validator.error(
+            f"the layers form a cycle: {' → '.join([*names, names[0]])}",
+            first.location,
+            first.path,
+            "A layer can only take inputs that do not depend on its own output; check 'inputs:'.",
+        )
+
+    def check_unused(
+        self, nodes: dict[str, ResolvedLayer], inputs: tuple[PlanInput, ...], outputs: list[str]
+    ) -> None:
+        used = set(outputs)
+        for node in nodes.values():
+            used.update(node.inputs)
+        for node in nodes.values():
+            if node.key not in used:
+                self.validator.error(
+                    f"the output of {node.label} is never used: nothing takes it as input and it "
+                    "is not a model output",
+                    node.location,
+                    node.path,
+                    "Feed it to a later layer with 'inputs:', list it in 'outputs:', or remove it.",
+                )
+        for plan_input in inputs:
+            if plan_input.key not in used:
+                self.validator.error(
+                    f"input '{plan_input.spec.name}' is never used",
+                    plan_input.spec.location,
+                    "inputs",
+                    "Feed it to a layer with 'inputs:', or remove it.",
+                )
+
+
+def _item_label(item: Item) -> str:
+    if item.id:
+        return f"'{item.id}'"
+    if isinstance(item, Repeat):
+        return "repeat"
+    if isinstance(item, Shared):
+        return f"shared '{item.target}'"
+    return item.name
+
+
+def _place(location: Location, here: Location) -> str:
+    return f"line {location.line}" if location.file == here.file else str(location)
 
 
 def _contains_invalid(value: Any) -> bool:

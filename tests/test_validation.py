@@ -123,7 +123,8 @@ layers:
 def test_block_errors_are_reported_once_each():
     assert problems(BLOCK_SPEC) == [
         "<string>:7:27: error: layers[0].conv_bn → blocks.conv_bn.layers[0].conv2d.filters: "
-        "unbound block parameter 'filers'. Did you mean 'filters'?",
+        "'filers' in '${filers}' is not a parameter of block 'conv_bn' nor a var. "
+        "Did you mean 'filters'?",
         "<string>:11:5: error: layers[1].conv_bn: block 'conv_bn' needs parameter 'filters'. "
         "Add 'filters: ...' to this use of 'conv_bn' (defined at line 3).",
         "<string>:12:27: error: layers[2].conv_bn.kernl: unknown parameter 'kernl' for block "
@@ -159,8 +160,8 @@ def test_block_parameters_substitute_typed_values_and_text():
     assert plan.layers[1].arg_locations["filters"].line == 11
 
 
-def test_reference_errors():
-    found = problems(
+def test_reference_outside_any_scope():
+    assert problems(
         """
         input: [3]
         blocks:
@@ -171,14 +172,9 @@ def test_reference_errors():
           - dense: {units: "${n}"}
           - b: {n: 3}
         """
-    )
-    assert found == [
-        "<string>:5:30: error: layers[1].b → blocks.b.layers[0].dense.units: '${n * 2}' is not "
-        "a parameter name: spec version 1 substitutes block parameters only. Write '${name}' "
-        "with the name of one of the block's parameters.",
-        "<string>:7:20: error: layers[0].dense.units: '${n}' refers to a block parameter, but "
-        "it is not inside a block. Use ${...} only in the layers of a block that lists the "
-        "parameter.",
+    ) == [
+        "<string>:7:20: error: layers[0].dense.units: 'n' in '${n}' is not a var (none is "
+        "defined here). Define it under 'vars:', or as a parameter of the block this is in."
     ]
 
 
@@ -214,8 +210,8 @@ def test_duplicate_layer_names_from_a_repeat():
         """
     ) == [
         "<string>:4:39: error: repeat 2/2 → layers[0].layers[0].dense.name: layer name 'head' "
-        "is used more than once (first at line 4). Layer names must be unique: give each a "
-        "different name, or leave 'name' out inside blocks and repeats."
+        "is used more than once (first at line 4). Layer names must be unique: build each from a "
+        'block parameter or a repeat index (name: "conv_${i}"), or leave \'name\' out.'
     ]
 
 

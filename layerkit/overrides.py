@@ -1,0 +1,139 @@
+"""Command-line overrides: ``--set vars.width=0.5`` changes one value of a spec before it is read.
+
+An override names a key the spec already has (a dotted path; ``layers[2]`` indexes a list) and
+gives a YAML value of the same type: an integer where the spec has an integer (a whole number is
+also accepted where it has a number), text where it has text, and so on. An unknown key or a value
+of another type is a spec error with a suggestion, never a silent addition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from .errors import Location, SpecError, did_you_mean
+from .yaml_source import Node, describe
+
+_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def apply_overrides(root: Node, overrides: Sequence[str]) -> Node:
+    """Return ``root`` with each ``path=value`` override applied, in order."""
+    for text in overrides:
+        root = _apply_one(root, text)
+    return root
+
+
+def _apply_one(root: Node, text: str) -> Node:
+    where = Location(f"--set {text}", 1, 1)
+    key, separator, raw = text.partition("=")
+    if not separator or not key.strip():
+        raise SpecError(
+            f"'--set {text}' is not of the form KEY=VALUE",
+            where,
+            fix="Write e.g. --set vars.width=0.5",
+        )
+    path = _parse_path(key.strip(), where)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise SpecError(
+            f"the value '{raw}' of --set {key} is not valid YAML", where, fix="Quote it."
+        ) from None
+    if isinstance(value, dict | list):
+        raise SpecError(
+            f"--set {key} takes a single value (a number, text, true/false or null), "
+            f"received {describe(value)}",
+            where,
+        )
+    return _replace(root, path, 0, value, where, key.strip())
+
+
+def _parse_path(key: str, where: Location) -> list[str | int]:
+    path: list[str | int] = []
+    for part in key.split("."):
+        matches = list(_SEGMENT.finditer(part))
+        if not matches or "".join(match.group(0) for match in matches) != part:
+            raise SpecError(
+                f"'{key}' is not a key path", where, fix="Write it as section.key, e.g. vars.width."
+            )
+        for match in matches:
+            path.append(match.group(1) if match.group(1) else int(match.group(2)))
+    return path
+
+
+def _replace(
+    node: Node, path: list[str | int], depth: int, value: Any, where: Location, key: str
+) -> Node:
+    shown = _render(path[:depth]) or "the spec"
+    step = path[depth]
+    if isinstance(step, str):
+        if not node.is_mapping:
+            raise SpecError(f"--set {key}: {shown} is not a mapping", node.location)
+        if step not in node.value:
+            hint = did_you_mean(step, list(node.value)) or (
+                f"Keys under {shown}: {', '.join(node.value) or 'none'}."
+            )
+            raise SpecError(
+                f"--set {key}: {shown} has no key '{step}'", node.location, _render(path), hint
+            )
+        child = node.value[step]
+    else:
+        if not node.is_sequence:
+            raise SpecError(f"--set {key}: {shown} is not a list", node.location)
+        if step >= len(node.value):
+            raise SpecError(
+                f"--set {key}: {shown} has {len(node.value)} items, no [{step}]", node.location
+            )
+        child = node.value[step]
+    if depth + 1 < len(path):
+        replaced = _replace(child, path, depth + 1, value, where, key)
+    else:
+        replaced = Node(_checked(child, value, key, path), where)
+    if isinstance(step, str):
+        return Node({**node.value, step: replaced}, node.location, node.key_locations)
+    items = list(node.value)
+    items[step] = replaced
+    return Node(tuple(items), node.location, node.key_locations)
+
+
+def _checked(current: Node, value: Any, key: str, path: list[str | int]) -> Any:
+    """The new value, if it has the type of the value it replaces."""
+    old = current.value
+    if current.is_mapping or current.is_sequence:
+        raise SpecError(
+            f"--set {key}: {_render(path)} is {describe(current)}; only single values can be set",
+            current.location,
+        )
+    if old is None or value is None or type(old) is type(value):
+        return value
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(old, str) and "${" in old:
+        return value  # an expression's value can be set to any type
+    raise SpecError(
+        f"--set {key}: expected {_type_name(old)} like the spec's {old!r}, received {describe(value)}",
+        current.location,
+        _render(path),
+        f"Give {_type_name(old)}.",
+    )
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return "text"
+
+
+def _render(path: list[str | int]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
