@@ -107,6 +107,14 @@ def import_keras_quietly() -> None:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of text (for scripts)."
 )
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one value of the spec before it is read, e.g. --set vars.width=0.5 "
+    "(repeatable; the key must exist and the value keep its type).",
+)
 plain_option = click.option(
     "--plain",
     is_flag=True,
@@ -127,6 +135,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("spec", metavar="SPEC")
+@set_option
 @plain_option
 @json_option
 @click.option(
@@ -135,7 +144,14 @@ def main() -> None:
     help="Also write the built, untrained model to this .keras file.",
 )
 @click.option("--force", is_flag=True, help="With --save, replace an existing file.")
-def build(spec: str, plain: bool, as_json: bool, save: Path | None, force: bool) -> None:
+def build(
+    spec: str,
+    overrides: tuple[str, ...],
+    plain: bool,
+    as_json: bool,
+    save: Path | None,
+    force: bool,
+) -> None:
     """Compile SPEC into a Keras model and print its summary, checked against the spec's expect:.
 
     Exits 0 when every expectation matches, 1 when any does not (the last line names the rows),
@@ -147,7 +163,7 @@ def build(spec: str, plain: bool, as_json: bool, save: Path | None, force: bool)
         from .spec import load_spec
         from .validation import validate
 
-        plan = validate(load_spec(spec))
+        plan = validate(load_spec(spec, overrides))
         import_keras_quietly()
         from .compiler import build as build_model
         from .report import summarize
@@ -209,8 +225,9 @@ def _save_model(model: Any, path: Path) -> None:
 
 @main.command()
 @click.argument("spec", metavar="SPEC")
+@set_option
 @json_option
-def validate(spec: str, as_json: bool) -> None:
+def validate(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Check SPEC's structure, layer names and arguments without building it.
 
     Fast: does not import TensorFlow. Shapes and values only Keras can judge are checked by
@@ -220,7 +237,7 @@ def validate(spec: str, as_json: bool) -> None:
         from .spec import load_spec
         from .validation import validate as validate_spec
 
-        plan = validate_spec(load_spec(spec))
+        plan = validate_spec(load_spec(spec, overrides))
     if as_json:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
     else:

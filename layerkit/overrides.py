@@ -28,37 +28,35 @@ def apply_overrides(root: Node, overrides: Sequence[str]) -> Node:
 
 
 def _apply_one(root: Node, text: str) -> Node:
-    where = Location(f"--set {text}", 1, 1)
     key, separator, raw = text.partition("=")
+    # a value set on the command line is "written" there: later messages about it point here
+    where = Location(f"--set {text}", 1, len(key) + 2)
     if not separator or not key.strip():
         raise SpecError(
-            f"'--set {text}' is not of the form KEY=VALUE",
-            where,
-            fix="Write e.g. --set vars.width=0.5",
+            f"'--set {text}' is not of the form KEY=VALUE", fix="Write e.g. --set vars.width=0.5"
         )
-    path = _parse_path(key.strip(), where)
+    path = _parse_path(key.strip())
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         raise SpecError(
-            f"the value '{raw}' of --set {key} is not valid YAML", where, fix="Quote it."
+            f"the value '{raw}' of --set {key} is not valid YAML", fix="Quote it."
         ) from None
     if isinstance(value, dict | list):
         raise SpecError(
             f"--set {key} takes a single value (a number, text, true/false or null), "
-            f"received {describe(value)}",
-            where,
+            f"received {describe(value)}"
         )
     return _replace(root, path, 0, value, where, key.strip())
 
 
-def _parse_path(key: str, where: Location) -> list[str | int]:
+def _parse_path(key: str) -> list[str | int]:
     path: list[str | int] = []
     for part in key.split("."):
         matches = list(_SEGMENT.finditer(part))
         if not matches or "".join(match.group(0) for match in matches) != part:
             raise SpecError(
-                f"'{key}' is not a key path", where, fix="Write it as section.key, e.g. vars.width."
+                f"'{key}' is not a key path", fix="Write it as section.key, e.g. vars.width."
             )
         for match in matches:
             path.append(match.group(1) if match.group(1) else int(match.group(2)))
@@ -77,9 +75,7 @@ def _replace(
             hint = did_you_mean(step, list(node.value)) or (
                 f"Keys under {shown}: {', '.join(node.value) or 'none'}."
             )
-            raise SpecError(
-                f"--set {key}: {shown} has no key '{step}'", node.location, _render(path), hint
-            )
+            raise SpecError(f"--set {key}: {shown} has no key '{step}'", node.location, fix=hint)
         child = node.value[step]
     else:
         if not node.is_sequence:
@@ -117,8 +113,7 @@ def _checked(current: Node, value: Any, key: str, path: list[str | int]) -> Any:
     raise SpecError(
         f"--set {key}: expected {_type_name(old)} like the spec's {old!r}, received {describe(value)}",
         current.location,
-        _render(path),
-        f"Give {_type_name(old)}.",
+        fix=f"Give {_type_name(old)}.",
     )
 
 
