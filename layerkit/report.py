@@ -6,7 +6,7 @@ Nothing here prints; :mod:`layerkit.render` turns a :class:`Summary` into a tabl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,16 +161,21 @@ def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) 
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     expected_rows = plan.spec.expect.rows if plan else None
     locations: dict[str, Location] = {}
+    uses: dict[str, int] = {}  # a shared layer runs once per use: its FLOPs count each time
     if plan is not None:
         from .compiler import layer_names
 
         names = layer_names(plan)
         for node in reversed(plan.layers):  # a shared layer's row points where it is defined
             locations[names[node.key]] = node.location
+            uses[names[node.key]] = uses.get(names[node.key], 0) + 1
     rows = []
     for index, layer in enumerate(layers):
         expected = expected_rows[index] if expected_rows and index < len(expected_rows) else None
-        rows.append(_row(index + 1, layer, expected, locations.get(layer.name)))
+        row = _row(index + 1, layer, expected, locations.get(layer.name))
+        if row.flops is not None and uses.get(layer.name, 1) > 1:
+            row = replace(row, flops=row.flops * uses[layer.name])
+        rows.append(row)
     trainable = _weight_count(model.trainable_weights)
     non_trainable = _weight_count(model.non_trainable_weights)
     expect = plan.spec.expect if plan else None

@@ -183,7 +183,6 @@ class _Validator:
                 "layers",
                 "Lower the repeat counts.",
             )
-        self.errors.raise_if_any()
         plan = _Wiring(self).finish(inputs, outputs)
         self.errors.raise_if_any()
         return plan
@@ -690,23 +689,18 @@ class _Wiring:
 
     def finish(self, inputs: tuple[PlanInput, ...], output_ports: list[str]) -> Plan:
         validator = self.validator
+        complete = not validator.errors.errors
         nodes: dict[str, ResolvedLayer] = {}
         for node in validator.nodes:
             feeds = [self.resolve(port) for port in node.inputs]
             if any(feed is None for feed in feeds):
-                validator.error(
-                    f"{node.label} takes its input from a layer that could not be built",
-                    node.location,
-                    node.path,
-                    "Fix the other errors first.",
-                )
+                complete = False  # fed by an item whose own error is already reported
                 continue
             nodes[node.key] = replace(node, inputs=tuple(feeds))
         outputs = [self.resolve(port) for port in output_ports]
-        if validator.errors.errors:
-            return Plan(validator.spec, (), inputs, ())
         order = self.order(nodes)
-        if order is None:
+        if order is None or not complete or None in outputs:
+            # with parts missing, "never used" would only echo the errors already reported
             return Plan(validator.spec, (), inputs, ())
         self.check_unused(nodes, inputs, [key for key in outputs if key])
         return Plan(validator.spec, tuple(nodes[key] for key in order), inputs, tuple(outputs))
