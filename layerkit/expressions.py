@@ -220,9 +220,14 @@ class _Evaluator:
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def visit_Call(self, node: ast.Call) -> Any:
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            name = ast.unparse(node.func)
-            raise _unknown_name(name, list(FUNCTIONS), node.col_offset, what="function")
+        if not isinstance(node.func, ast.Name):
+            raise ExpressionError(
+                f"'{ast.unparse(node.func)}' is not allowed in an expression: only the functions "
+                f"{', '.join(FUNCTIONS)} can be called",
+                node.col_offset,
+            )
+        if node.func.id not in FUNCTIONS:
+            raise _unknown_name(node.func.id, list(FUNCTIONS), node.col_offset, what="function")
         if node.keywords:
             raise ExpressionError(
                 f"'{node.func.id}' takes positional arguments only", node.col_offset

@@ -236,7 +236,8 @@ class _Validator:
         for index, (item, port) in enumerate(zip(items, ports, strict=True)):
             if len(self.nodes) > MAX_LAYERS:
                 return None
-            feeds = self.item_inputs(item, scope, ports[:index], previous)
+            before = ([default_input] if default_input else []) + ports[:index]
+            feeds = self.item_inputs(item, scope, before, previous)
             if feeds is not None:
                 output = self.expand_item(item, scope, feeds, trail, active_blocks)
                 if output is not None:
@@ -255,14 +256,14 @@ class _Validator:
                     f"the first layer must say which input it takes: the model has several "
                     f"({names})",
                     item.location,
-                    item.path,
+                    _item_path(item),
                     "Add 'inputs: NAME' to this layer.",
                 )
                 return None
             return [previous]
         ports = []
         for ref in item.inputs:
-            port = self.resolve_ref(ref, scope, earlier, item, f"{item.path}.inputs")
+            port = self.resolve_ref(ref, scope, earlier, item, f"{_item_path(item)}.inputs")
             if port is None:
                 return None
             ports.append(port)
@@ -274,8 +275,12 @@ class _Validator:
         if isinstance(ref.target, int):
             if -ref.target > len(earlier):
                 self.error(
-                    f"input {ref.target} reaches before the first layer of this list "
-                    f"(there are {len(earlier)} layers before this one)",
+                    f"input {ref.target} reaches before the start of this list ("
+                    + (
+                        "here -1 is the list's own input)"
+                        if len(earlier) == 1
+                        else f"-1 is the item before, {-len(earlier)} the list's own input)"
+                    ),
                     ref.location,
                     path,
                     "Refer to the layer by its id instead.",
@@ -325,15 +330,15 @@ class _Validator:
         target = self.aliases.get(port) if port else None
         node = next((node for node in self.nodes if node.key == target), None)
         if node is None:
-            hint = did_you_mean(str(item.target), list(scope.ids)) or (
-                "Share a layer written earlier in this list, by its id."
-            )
-            self.error(
-                f"'{item.target}' is not the id of a layer written before this one",
-                item.target.location,
-                f"{path}.layer",
-                hint,
-            )
+            if port is not None:
+                message = f"'{item.target}' is written after this item: share a layer after it"
+                hint = "Move the shared item below the layer it shares."
+            else:
+                message = f"'{item.target}' is not the id of a layer in this list"
+                hint = did_you_mean(str(item.target), list(scope.ids)) or (
+                    "Share a layer written earlier in this list, by its id."
+                )
+            self.error(message, item.target.location, f"{path}.layer", hint)
             return None
         key = self.new_key("n")
         label = f"'{item.id}'" if item.id else f"shared {node.label}"
@@ -777,6 +782,12 @@ def _item_label(item: Item) -> str:
     if isinstance(item, Shared):
         return f"shared '{item.target}'"
     return item.name
+
+
+def _item_path(item: Item) -> str:
+    if isinstance(item, LayerCall):
+        return f"{item.path}.{item.name}"
+    return f"{item.path}.shared" if isinstance(item, Shared) else item.path
 
 
 def _place(location: Location, here: Location) -> str:

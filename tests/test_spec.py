@@ -159,6 +159,5 @@ def test_reference_spec_expectations_are_the_published_summary():
 
 def test_unknown_input_dtype():
     assert messages("input: {shape: [4], dtype: float33}\nlayers: [flatten]\n") == [
-        "<string>:1:28: error: input.dtype: unknown dtype 'float33'. "
-        "Did you mean 'float32'?"
+        "<string>:1:28: error: input.dtype: unknown dtype 'float33'. Did you mean 'float32'?"
     ]

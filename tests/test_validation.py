@@ -211,7 +211,7 @@ def test_duplicate_layer_names_from_a_repeat():
     ) == [
         "<string>:4:39: error: repeat 2/2 → layers[0].layers[0].dense.name: layer name 'head' "
         "is used more than once (first at line 4). Layer names must be unique: build each from a "
-        'block parameter or a repeat index (name: "conv_${i}"), or leave \'name\' out.'
+        "block parameter or a repeat index (name: \"conv_${i}\"), or leave 'name' out."
     ]
 
 
