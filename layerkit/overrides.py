@@ -47,7 +47,7 @@ def _apply_one(root: Node, text: str) -> Node:
             f"--set {key} takes a single value (a number, text, true/false or null), "
             f"received {describe(value)}"
         )
-    return _replace(root, path, 0, value, where, key.strip())
+    return _replace(root, path, 0, value, where, text)
 
 
 def _parse_path(key: str) -> list[str | int]:

@@ -7,6 +7,7 @@ by :mod:`layerkit.validation`.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,14 @@ def _chain_name(file_name: str) -> str:
     return str(Path(file_name).resolve()) if file_name != "<string>" else file_name
 
 
+def _display_path(path: str) -> str:
+    """A path as messages show it: relative to the working folder when it is inside it."""
+    if path == "<string>":
+        return path
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def _location_of(value: BlockDef | Node) -> Location:
     return value.location
 
@@ -303,7 +312,7 @@ class _SpecReader:
     def read_include(self, entry: Node, path: str) -> _Library | None:
         base = Path(self.file_name).parent if self.file_name != "<string>" else Path.cwd()
         target = (base / entry.value).resolve()
-        chain = " → ".join([*self.include_chain, str(entry.value)])
+        chain = " → ".join([*map(_display_path, self.include_chain), _display_path(str(target))])
         if str(target) in self.include_chain:
             self.error(
                 f"include cycle: {chain}",
@@ -330,7 +339,7 @@ class _SpecReader:
             )
             return None
         try:
-            text, file_name = read_source(target)
+            text, file_name = read_source(Path(_display_path(str(target))))
             root = parse_yaml(text, file_name)
         except SpecError as error:
             self.errors.add(error)
@@ -344,7 +353,7 @@ class _SpecReader:
             )
             return None
         reader = _SpecReader(file_name, (*self.include_chain, str(target)))
-        reader.check_keys(root, INCLUDED_FIELDS, "", "field of an included file")
+        reader.check_keys(root, INCLUDED_FIELDS, "", "included-file field")
         blocks, variables = reader.read_library(root.value)
         self.errors.extend(reader.errors.errors)
         return _Library(blocks, variables, (file_name, *reader.includes))
