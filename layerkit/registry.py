@@ -120,22 +120,29 @@ def to_snake_case(name: str) -> str:
 
 
 def _doc_kinds(cls: type, name: str) -> tuple[str, ...] | None:
-    """Simple types stated at the start of an argument's docstring line ("filters: int, ..."), if any."""
+    """Simple types stated at the start of an argument's docstring ("filters: int, ..."), if any.
+
+    Only plain statements count: "int or tuple ..." allows an integer or a list; any other "or"
+    ("Int, or tuple of 2 tuples") leaves the type open rather than guess.
+    """
     doc = inspect.getdoc(cls) or ""
-    match = re.search(rf"^\s*{re.escape(name)}: ([^,.\n]*)", doc, flags=re.MULTILINE)
+    match = re.search(rf"^\s*{re.escape(name)}: ([^\n]*)", doc, flags=re.MULTILINE)
     if not match:
         return None
-    words = match.group(1).strip().lower().removeprefix("optional ")
-    if re.fullmatch(r"(positive |non-negative )?(int|integer)s?", words):
-        return ("int",)
-    if re.match(r"(int|integer) or (a )?(tuple|list)", words):
-        return ("int", "list")
-    if re.fullmatch(r"(float|float between 0 and 1)", words):
-        return ("int", "float")
-    if re.fullmatch(r"(bool|boolean)", words):
-        return ("bool",)
-    if re.fullmatch(r"(str|string)", words):
-        return ("str",)
+    phrase = match.group(1).split(". ")[0].strip().lower().rstrip(".")
+    first = re.match(r"(?:optional |positive |non-negative |a python )*(\w+)", phrase)
+    word = first.group(1) if first else ""
+    has_or = " or " in phrase or ", or" in phrase
+    if word in ("int", "integer", "integers", "ints"):
+        if re.match(r"[\w -]*(int|integer)s? or (a )?(tuple|list)", phrase):
+            return ("int", "list")
+        return None if has_or or "tuple" in phrase or "list" in phrase else ("int",)
+    if word == "float":
+        return None if has_or else ("int", "float")
+    if word in ("bool", "boolean"):
+        return None if has_or else ("bool",)
+    if word in ("str", "string"):
+        return ("str",) if not has_or or "either" in phrase else None
     return None
 
 

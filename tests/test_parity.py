@@ -1,0 +1,58 @@
+"""The parity specs against keras.applications: same counts, same weights, same outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from layerkit import build, load_spec, summarize
+
+from .conftest import SPECS
+
+pytestmark = pytest.mark.slow
+
+PARITY = {
+    "vgg16.yaml": ("VGG16", 138_357_544),
+    "resnet50.yaml": ("ResNet50", 25_636_712),
+    "mobilenet_v2.yaml": ("MobileNetV2", 3_538_984),
+    "densenet121.yaml": ("DenseNet121", 8_062_504),
+}
+
+
+def weight_count(weights) -> int:
+    return sum(int(np.prod(weight.shape)) for weight in weights)
+
+
+@pytest.mark.parametrize("spec_name", list(PARITY))
+def test_spec_matches_keras_applications(spec_name):
+    import keras
+
+    application, total = PARITY[spec_name]
+    spec = load_spec(SPECS / spec_name)
+    ours = build(spec)
+    reference = getattr(keras.applications, application)(weights=None)
+
+    # the same counts, and the spec's own expectations hold
+    for model in (ours, reference):
+        assert model.count_params() == total
+    assert weight_count(ours.trainable_weights) == weight_count(reference.trainable_weights)
+    assert weight_count(ours.non_trainable_weights) == weight_count(reference.non_trainable_weights)
+    assert summarize(ours, spec).ok
+
+    # the same weights, layer by layer under the same names
+    def shapes(model):
+        return sorted(tuple(weight.shape) for weight in model.weights)
+
+    assert shapes(ours) == shapes(reference)
+    weighted = [layer for layer in reference.layers if layer.weights]
+    assert sorted(layer.name for layer in ours.layers if layer.weights) == sorted(
+        layer.name for layer in weighted
+    )
+    for layer in weighted:
+        ours.get_layer(layer.name).set_weights(layer.get_weights())
+
+    # so the same function: equal outputs on a random image
+    image = np.random.default_rng(0).random((1, 224, 224, 3)).astype("float32") * 255.0
+    np.testing.assert_allclose(
+        ours.predict(image, verbose=0), reference.predict(image, verbose=0), rtol=1e-4, atol=1e-6
+    )
