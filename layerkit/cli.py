@@ -198,15 +198,7 @@ def _check_save_target(path: Path, force: bool) -> None:
             f"Use --save {path.with_suffix('.keras')}.",
             param_hint="--save",
         )
-    if path.exists() and not force:
-        raise click.BadParameter(
-            f"'{path}' already exists; pass --force to replace it, or choose another path.",
-            param_hint="--save",
-        )
-    if not path.parent.is_dir():
-        raise click.BadParameter(
-            f"folder '{path.parent}' does not exist; create it first.", param_hint="--save"
-        )
+    _check_output_target(path, force, "--save")
 
 
 def _save_model(model: Any, path: Path) -> None:
@@ -242,3 +234,50 @@ def validate(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
     else:
         click.echo(f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({len(plan.layers)} layers)")
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema to this file instead of printing it.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+def schema(output: Path | None, force: bool) -> None:
+    """Print the JSON Schema of the spec format, for editors (yaml-language-server) and checkers.
+
+    Derived from the same layer catalog 'layerkit validate' uses; does not import TensorFlow.
+    """
+    from .schema import spec_schema
+
+    text = json.dumps(spec_schema(), indent=1) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _check_output_target(output, force, "--output")
+    _write_text_atomically(output, text)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _check_output_target(path: Path, force: bool, option: str) -> None:
+    if path.exists() and not force:
+        raise click.BadParameter(
+            f"'{path}' already exists; pass --force to replace it, or choose another path.",
+            param_hint=option,
+        )
+    if not path.parent.is_dir():
+        raise click.BadParameter(
+            f"folder '{path.parent}' does not exist; create it first.", param_hint=option
+        )
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

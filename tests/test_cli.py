@@ -166,7 +166,7 @@ def test_validate_reference_spec(runner):
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["validate", "specs/cifar.yaml"], ["build", "--help"]]
+    "args", [["--help"], ["validate", "specs/cifar.yaml"], ["build", "--help"], ["schema"]]
 )
 def test_help_and_validate_do_not_import_tensorflow(args):
     code = (

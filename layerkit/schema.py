@@ -1,0 +1,226 @@
+"""A JSON Schema of the spec format, derived from the layer registry.
+
+Editors that run yaml-language-server use it to complete layer names and arguments and to flag
+typos as you type (see docs/spec.md). Every layer's arguments, their defaults and simple types come
+from the same catalog ``layerkit validate`` checks against, so the two never disagree. The schema
+cannot know a spec's own block names, so an item whose one key is not a layer name is taken as a
+block use; ``layerkit validate`` checks those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .registry import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
+from .spec import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
+
+SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
+EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}
+_JSON_TYPES = {
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "str": "string",
+    "null": "null",
+    "list": "array",
+    "map": "object",
+}
+
+
+def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
+    """The JSON Schema (draft-07) that every valid spec satisfies."""
+    registry = registry or default_registry()
+    definitions: dict[str, Any] = {
+        "ref": {
+            "description": "a layer id, an input name, or -N for N items back",
+            "anyOf": [{"type": "string"}, {"type": "integer", "maximum": -1}],
+        },
+        "refs": {
+            "anyOf": [
+                {"$ref": "#/definitions/ref"},
+                {"type": "array", "items": {"$ref": "#/definitions/ref"}},
+            ]
+        },
+        "shape": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+        },
+        "input": {
+            "anyOf": [
+                {"$ref": "#/definitions/shape"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["shape"],
+                    "properties": {
+                        "shape": {"$ref": "#/definitions/shape"},
+                        "dtype": {"enum": list(INPUT_DTYPES)},
+                        "name": {"type": "string"},
+                    },
+                },
+            ]
+        },
+        "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/item"}},
+        "item": _item_schema(registry),
+        "repeat": {
+            "type": "object",
+            "required": ["repeat", "layers"],
+            "additionalProperties": False,
+            "properties": {
+                "repeat": {
+                    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}, EXPRESSION]
+                },
+                "index": {"type": "string"},
+                "layers": {"$ref": "#/definitions/layers"},
+                "id": {"type": "string"},
+                "inputs": {"$ref": "#/definitions/refs"},
+            },
+        },
+        "shared": {
+            "type": "object",
+            "required": ["shared"],
+            "additionalProperties": False,
+            "properties": {
+                "shared": {
+                    "type": "object",
+                    "required": ["layer"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "layer": {"type": "string"},
+                        "id": {"type": "string"},
+                        "inputs": {"$ref": "#/definitions/refs"},
+                    },
+                }
+            },
+        },
+        "block": {
+            "type": "object",
+            "required": ["layers"],
+            "additionalProperties": False,
+            "properties": {
+                "description": {"type": "string"},
+                "params": {"type": "array", "items": {"type": "string"}},
+                "defaults": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "output": {"$ref": "#/definitions/ref"},
+                "layers": {"$ref": "#/definitions/layers"},
+            },
+        },
+        "count": {"type": "integer", "minimum": 0},
+    }
+    for class_name in registry.names():
+        definitions[f"layer:{class_name}"] = _layer_schema(registry, class_name)
+    return {
+        "$schema": SCHEMA_URI,
+        "title": "layerkit model spec",
+        "description": "A YAML model spec for layerkit (docs/spec.md).",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["layers"],
+        "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
+        "properties": {
+            "version": {"const": SPEC_VERSION},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "include": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
+            "vars": {"type": "object"},
+            "input": {"$ref": "#/definitions/input"},
+            "inputs": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"$ref": "#/definitions/input"},
+            },
+            "layers": {"$ref": "#/definitions/layers"},
+            "outputs": {"$ref": "#/definitions/refs"},
+            "blocks": {"type": "object", "additionalProperties": {"$ref": "#/definitions/block"}},
+            "expect": _expect_schema(),
+        },
+        "definitions": definitions,
+    }
+
+
+def _spellings(registry: LayerRegistry, class_name: str) -> list[str]:
+    names = {class_name, to_snake_case(class_name)}
+    names.update(alias for alias, target in ALIASES.items() if target == class_name)
+    return sorted(names)
+
+
+def _item_schema(registry: LayerRegistry) -> dict[str, Any]:
+    layer_names: dict[str, Any] = {}
+    for class_name in registry.names():
+        for spelling in _spellings(registry, class_name):
+            layer_names[spelling] = {"$ref": f"#/definitions/layer:{class_name}"}
+    return {
+        "anyOf": [
+            {"type": "string", "description": "a layer or block without arguments"},
+            {"$ref": "#/definitions/repeat"},
+            {"$ref": "#/definitions/shared"},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "not": {"anyOf": [{"required": ["repeat"]}, {"required": ["shared"]}]},
+                "properties": layer_names,
+                # any other single key is a block use: its parameters are the block's own
+                "additionalProperties": {"type": ["object", "null"]},
+            },
+        ]
+    }
+
+
+def _layer_schema(registry: LayerRegistry, class_name: str) -> dict[str, Any]:
+    info = registry.info(class_name)
+    properties: dict[str, Any] = {
+        "id": {"type": "string", "description": "names this layer's output for 'inputs:'"},
+        "inputs": {"$ref": "#/definitions/refs"},
+    }
+    for name in info.arg_names(registry.base_args):
+        properties[name] = _arg_schema(info.arg(name, registry.base_args) or ArgInfo(name, False))
+    required = [name for name, arg in info.args.items() if arg.required]
+    schema: dict[str, Any] = {
+        "description": f"keras.layers.{class_name}",
+        "type": ["object", "null"] if not required else "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _arg_schema(arg: ArgInfo) -> dict[str, Any]:
+    schema: dict[str, Any] = {}
+    if not arg.required:
+        schema["default"] = arg.default
+    if not arg.kinds:
+        return schema
+    options: list[dict[str, Any]] = [EXPRESSION]
+    for kind in arg.kinds:
+        if kind == "layer":
+            options.append({"$ref": "#/definitions/item"})
+        else:
+            options.append({"type": _JSON_TYPES[kind]})
+    schema["anyOf"] = options
+    return schema
+
+
+def _expect_schema() -> dict[str, Any]:
+    totals = {key: {"$ref": "#/definitions/count"} for key in EXPECT_FIELDS if key != "rows"}
+    row = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string"},
+            "shape": {"$ref": "#/definitions/shape"},
+            "params": {"$ref": "#/definitions/count"},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {**totals, "rows": {"type": "array", "items": row}},
+    }
