@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -278,6 +279,86 @@ def _write_text_atomically(path: Path, text: str) -> None:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
         os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the spec; NAME.yaml in the current folder by default.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def new(name: str, output: Path | None, force: bool) -> None:
+    """Write a commented starter spec for a model called NAME."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", name):
+        raise click.BadParameter(
+            f"'{name}' is not a model name: use letters, digits, '_', '-' and '.', starting with "
+            "a letter.",
+            param_hint="NAME",
+        )
+    output = output or Path(f"{name}.yaml")
+    _check_output_target(output, force, "--output")
+    template = (Path(__file__).with_name("starter.yaml")).read_text(encoding="utf-8")
+    _write_text_atomically(
+        output, template.replace("__NAME__", name).replace("__FILE__", str(output))
+    )
+    click.echo(f"wrote {output}; check it with: layerkit build {output}")
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).",
+)
+@set_option
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+def graph(spec: str, output: Path, overrides: tuple[str, ...], force: bool) -> None:
+    """Draw SPEC's architecture: one box per layer, an arrow for every input."""
+    suffix = output.suffix.lower()
+    if suffix not in (".svg", ".png"):
+        raise click.BadParameter(f"'{output}' must end in .svg or .png", param_hint="--output")
+    _check_output_target(output, force, "--output")
+    with user_errors():
+        from .compiler import layer_names
+        from .diagram import render_svg
+        from .spec import load_spec
+        from .validation import validate
+
+        plan = validate(load_spec(spec, overrides))
+        svg = render_svg(plan, layer_names(plan))
+    if suffix == ".svg":
+        _write_text_atomically(output, svg)
+    else:
+        _draw_png(svg, output)
+    click.echo(f"wrote {output} ({len(plan.layers)} layers)")
+
+
+def _draw_png(svg: str, output: Path) -> None:
+    """PNG by rasterizing the SVG with cairosvg, an optional dependency (``layerkit[graph]``)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError):  # OSError: the package is there but the cairo library is not
+        raise click.ClickException(
+            "drawing a PNG needs the cairosvg package and the cairo library "
+            "(pip install 'layerkit[graph]'); or write an SVG, which needs nothing: "
+            f"-o {output.with_suffix('.svg')}"
+        ) from None
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{output.stem}.", suffix=".png", dir=output.parent
+    )
+    os.close(descriptor)
+    try:
+        cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=temporary)
+        os.replace(temporary, output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
