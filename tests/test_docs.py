@@ -34,7 +34,8 @@ def doc_examples(kind: str) -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("text", "following"), doc_examples(""))
-def test_doc_example_builds_and_matches(text, following):
+def test_doc_example_builds_and_matches(text, following, monkeypatch):
+    monkeypatch.chdir(ROOT)  # includes in examples are relative to the project's root
     spec = load_spec(text)
     summary = summarize(build(spec), spec)
     assert summary.ok, summary.problems
@@ -88,10 +89,14 @@ def console_examples() -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("command", "output"), console_examples())
-def test_console_example_prints_what_the_doc_shows(command, output, runner, monkeypatch):
+def test_console_example_prints_what_the_doc_shows(command, output, runner, monkeypatch, tmp_path):
     from layerkit.cli import main
 
-    monkeypatch.chdir(ROOT)
+    # run in a scratch folder that sees the project's specs and examples, so examples that write
+    # files (new, graph, schema -o) leave the checkout alone
+    for folder in ("specs", "examples"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    monkeypatch.chdir(tmp_path)
     program, *args = shlex.split(command)
     assert program == "layerkit"
     exit_match = EXIT_LINE.search(output)
