@@ -10,7 +10,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ import click
 
 from . import __version__
 from .errors import LayerkitError, SpecError, SpecErrors
+from .files import atomic_output, write_text_atomically
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -204,16 +204,8 @@ def _check_save_target(path: Path, force: bool) -> None:
 
 def _save_model(model: Any, path: Path) -> None:
     """Save atomically: a failure never leaves a half-written file where a good one was."""
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=".keras", dir=path.parent
-    )
-    os.close(descriptor)
-    try:
+    with atomic_output(path) as temporary:
         model.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @main.command()
@@ -257,7 +249,7 @@ def schema(output: Path | None, force: bool) -> None:
         click.echo(text, nl=False)
         return
     _check_output_target(output, force, "--output")
-    _write_text_atomically(output, text)
+    write_text_atomically(output, text)
     click.echo(f"wrote {output}", err=True)
 
 
@@ -271,17 +263,6 @@ def _check_output_target(path: Path, force: bool, option: str) -> None:
         raise click.BadParameter(
             f"folder '{path.parent}' does not exist; create it first.", param_hint=option
         )
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @main.command()
@@ -304,7 +285,7 @@ def new(name: str, output: Path | None, force: bool) -> None:
     output = output or Path(f"{name}.yaml")
     _check_output_target(output, force, "--output")
     template = (Path(__file__).with_name("starter.yaml")).read_text(encoding="utf-8")
-    _write_text_atomically(
+    write_text_atomically(
         output, template.replace("__NAME__", name).replace("__FILE__", str(output))
     )
     click.echo(f"wrote {output}; check it with: layerkit build {output}")
@@ -336,7 +317,7 @@ def graph(spec: str, output: Path, overrides: tuple[str, ...], force: bool) -> N
         plan = validate(load_spec(spec, overrides))
         svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
-        _write_text_atomically(output, svg)
+        write_text_atomically(output, svg)
     else:
         _draw_png(svg, output)
     click.echo(f"wrote {output} ({len(plan.layers)} layers)")
@@ -352,13 +333,5 @@ def _draw_png(svg: str, output: Path) -> None:
             "(pip install 'layerkit[graph]'); or write an SVG, which needs nothing: "
             f"-o {output.with_suffix('.svg')}"
         ) from None
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{output.stem}.", suffix=".png", dir=output.parent
-    )
-    os.close(descriptor)
-    try:
-        cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=temporary)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(output) as temporary:
+        cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(temporary))
