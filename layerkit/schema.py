@@ -137,6 +137,9 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "outputs": {"$ref": "#/definitions/refs"},
             "blocks": {"type": "object", "additionalProperties": {"$ref": "#/definitions/block"}},
             "expect": _expect_schema(),
+            "data": _data_schema(),
+            "augment": {"type": "array", "items": {"$ref": "#/definitions/item"}},
+            "train": _train_schema(),
         },
         "definitions": definitions,
     }
@@ -223,4 +226,56 @@ def _expect_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {**totals, "rows": {"type": "array", "items": row}},
+    }
+
+
+def _choice() -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "object", "minProperties": 1, "maxProperties": 1,
+             "additionalProperties": {"type": ["object", "null"]}},
+        ]
+    }  # fmt: skip
+
+
+def _train_schema() -> dict[str, Any]:
+    properties = {
+        "optimizer": _choice(),
+        "schedule": _choice(),
+        "loss": _choice(),
+        "label_smoothing": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+        "metrics": {"type": "array", "items": {"type": "string"}},
+        "batch_size": {"type": "integer", "minimum": 1},
+        "epochs": {"type": "integer", "minimum": 1},
+        "validation_split": {"anyOf": [{"type": "integer", "minimum": 0},
+                                       {"type": "number", "minimum": 0, "exclusiveMaximum": 1}]},
+        "seed": {"type": "integer", "minimum": 0},
+        "monitor": {"type": "string"},
+    }  # fmt: skip
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _data_schema() -> dict[str, Any]:
+    numbers = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}
+    normalize = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"scale": {"type": "number"}, "offset": {"type": "number"},
+                       "mean": numbers, "std": numbers},
+    }  # fmt: skip
+    return {
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "source": {"type": "string"},
+                    "normalize": normalize,
+                    "on_bad_image": {"enum": ["error", "skip"]},
+                    "resize": {"type": "boolean"},
+                },
+            },
+        ]
     }

@@ -12,17 +12,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from .errors import ErrorCollector, Location, SpecError, did_you_mean
 from .overrides import apply_overrides
 from .registry import LAYER_ARGUMENTS
+from .settings import DataSettings, TrainSettings, read_data, read_train
 from .yaml_source import Node, describe, parse_yaml, read_source
 
 SPEC_VERSION = 1
 TOP_LEVEL_FIELDS = (
     "version", "name", "description", "include", "vars", "input", "inputs", "layers", "outputs",
-    "blocks", "expect",
+    "blocks", "expect", "data", "augment", "train",
 )  # fmt: skip
 INCLUDED_FIELDS = ("description", "include", "vars", "blocks")  # what an included file may hold
 EXPECT_FIELDS = ("total_params", "trainable_params", "non_trainable_params", "rows")
@@ -163,6 +164,10 @@ class Spec:
     vars: dict[str, Node] = field(default_factory=dict)
     outputs: tuple[Ref, ...] | None = None  # the last layer when None
     includes: tuple[str, ...] = ()  # every file included, directly or not
+    train: TrainSettings = field(default_factory=TrainSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    augment: tuple[Item, ...] = ()  # training-time augmentation layers, never part of the model
+    document: dict[str, Any] = field(default_factory=dict, compare=False)  # as read, overrides in
 
     @property
     def input(self) -> InputSpec:
@@ -259,10 +264,16 @@ class _SpecReader:
         if "outputs" in fields:
             outputs = self.read_refs(fields["outputs"], "outputs")
         expect = self.read_expect(fields.get("expect"))
+        train = read_train(fields.get("train"), self.errors)
+        data = read_data(fields.get("data"), self.errors)
+        augment: tuple[Item, ...] = ()
+        if "augment" in fields:
+            augment = self.read_items(fields["augment"], "augment")
         self.errors.raise_if_any()
         return Spec(
             name, inputs, layers, blocks, expect, description, self.file_name, version,
-            vars=variables, outputs=outputs, includes=tuple(self.includes),
+            vars=variables, outputs=outputs, includes=tuple(self.includes), train=train,
+            data=data, augment=augment, document=root.plain(),
         )  # fmt: skip
 
     def read_library(self, fields: dict[str, Node]) -> tuple[dict[str, BlockDef], dict[str, Node]]:

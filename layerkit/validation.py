@@ -73,6 +73,7 @@ class Plan:
     layers: tuple[ResolvedLayer, ...]
     inputs: tuple[PlanInput, ...] = ()
     outputs: tuple[str, ...] = ()
+    augment: tuple[ResolvedLayer, ...] = ()  # training-time augmentation, applied in this order
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,32 @@ class _Validator:
                 "layers",
                 "Lower the repeat counts.",
             )
+        augment = self.resolve_augment(scope)
         plan = _Wiring(self).finish(inputs, outputs)
         self.errors.raise_if_any()
-        return plan
+        return replace(plan, augment=augment)
+
+    def resolve_augment(self, scope: _Scope) -> tuple[ResolvedLayer, ...]:
+        """The ``augment:`` list: plain layers in a chain (no blocks, repeats or wiring)."""
+        layers = []
+        for item in self.spec.augment:
+            if (
+                not isinstance(item, LayerCall)
+                or item.name in self.spec.blocks
+                or item.id
+                or item.inputs
+            ):
+                self.error(
+                    "augment: takes a list of single layers, applied in order",
+                    item.location,
+                    item.path,
+                    "Write each augmentation as a layer, e.g. 'random_flip: {mode: horizontal}'.",
+                )
+                continue
+            layer = self.resolve_layer(item, _Scope(dict(scope.values), {}), ())
+            if layer is not None:
+                layers.append(layer)
+        return tuple(layers)
 
     def check_block_names(self) -> None:
         for block in self.spec.blocks.values():

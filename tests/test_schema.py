@@ -10,6 +10,7 @@ import yaml
 
 from layerkit.cli import main
 from layerkit.schema import spec_schema
+from layerkit.settings import DATA_FIELDS, TRAIN_FIELDS
 from layerkit.spec import BLOCK_FIELDS, ROW_FIELDS, TOP_LEVEL_FIELDS
 
 from .conftest import EXAMPLES, ROOT, SPECS
@@ -27,6 +28,9 @@ def test_schema_is_a_valid_draft7_schema():
 def test_schema_covers_every_field_the_loader_knows():
     assert set(SCHEMA["properties"]) == set(TOP_LEVEL_FIELDS)
     assert set(SCHEMA["definitions"]["block"]["properties"]) == set(BLOCK_FIELDS)
+    assert set(SCHEMA["properties"]["train"]["properties"]) == set(TRAIN_FIELDS)
+    data_fields = SCHEMA["properties"]["data"]["anyOf"][1]["properties"]
+    assert set(data_fields) == set(DATA_FIELDS)
     row = SCHEMA["properties"]["expect"]["properties"]["rows"]["items"]
     assert set(row["properties"]) == set(ROW_FIELDS)
 
