@@ -60,6 +60,15 @@ def _error_dict(error: SpecError) -> dict[str, Any]:
     }
 
 
+class UserError(click.ClickException):
+    """Any other layerkit error the user can act on: one line, exit code 2."""
+
+    exit_code = EXIT_INVALID
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
 @contextmanager
 def user_errors(as_json: bool = False) -> Iterator[None]:
     """Turn layerkit's own errors into exit code 2 with one line each, never a traceback."""
@@ -70,7 +79,7 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
     except SpecError as error:
         raise SpecFailure([error], as_json) from None
     except LayerkitError as error:
-        raise click.ClickException(str(error)) from None
+        raise UserError(str(error)) from None
 
 
 def make_console(plain: bool) -> Console:
@@ -335,3 +344,84 @@ def _draw_png(svg: str, output: Path) -> None:
         ) from None
     with atomic_output(output) as temporary:
         cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(temporary))
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC", required=False)
+@click.option(
+    "--data",
+    metavar="PATH",
+    help="Training data: a built-in name (cifar10, mnist, …), "
+    "a folder or .tar/.tar.gz/.zip of class folders, or an .npz; overrides data: in the spec.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), help="Number of epochs (the last epoch's number)."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per training step.")
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help="Use the spec's augment: layers while training (default: when the spec has them).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory to create (default runs/<spec name>/<timestamp>); must be new or empty.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Continue the run in this directory from its last finished epoch.",
+)
+@click.option(
+    "--skip-bad-images", is_flag=True, help="Leave out unreadable images (they are counted)."
+)
+@click.option(
+    "--resize", is_flag=True, help="Resize images whose size differs from the spec's input."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "mixed", "float32"]),
+    default="auto",
+    show_default=True,
+    help="auto: mixed float16 on a GPU, float32 on the CPU.",
+)
+@set_option
+@plain_option
+def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
+          augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
+          resize: bool, precision: str, overrides: tuple[str, ...], plain: bool) -> None:  # fmt: skip
+    """Train SPEC's model on data, writing a run directory; or --resume a run.
+
+    Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
+    resumes with --resume RUN_DIR.
+    """
+    console = make_console(plain)
+    with user_errors():
+        import_keras_quietly()
+        from .train import TrainOptions
+        from .train import train as train_spec
+
+        options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
+                               resize, overrides, precision)  # fmt: skip
+        result = train_spec(spec, options, console, live=not console.no_color)
+    best = result.best.get("metrics", {})
+    summary = ", ".join(
+        f"{key} {value:.4f}" for key, value in best.items() if key.startswith("val_")
+    )
+    if result.status == "interrupted":
+        click.echo(
+            f"stopped after {result.epochs_done} epochs; continue with: layerkit train --resume {result.run.path}",
+            err=True,
+        )
+        sys.exit(130)
+    if result.status == "failed":
+        click.echo(
+            f"error: training stopped: {result.best.get('stopped')}; the last good checkpoint is in {result.run.path}",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"done: {result.epochs_done} epochs in {result.run.path}"
+        + (f"; best {summary} (epoch {result.best.get('epoch')})" if summary else "")
+    )

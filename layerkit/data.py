@@ -1,0 +1,359 @@
+"""Training data: built-in datasets, image folders and archives, and .npz arrays, as numpy arrays.
+
+Every source becomes a :class:`Dataset` (images as uint8 or float arrays, integer labels, class
+names). Decoding a folder or an archive of images is done once: the arrays are cached under
+``$LAYERKIT_CACHE`` (default ``~/.cache/layerkit``), keyed by the source's content, so a second
+run starts in seconds. Nothing is ever written outside that cache, and an archive is read in
+memory, never extracted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import struct
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .errors import LayerkitError, did_you_mean
+from .files import atomic_output
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+BUILTIN = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")  # fmt: skip
+FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot")  # fmt: skip
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+CACHE_VERSION = 1  # bump when the cached format changes
+
+
+class DataError(LayerkitError):
+    """Data that cannot be used, with what to do about it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images (N, H, W, C) and integer labels (N,), with the class names labels index."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    skipped: tuple[str, ...] = ()  # images left out with on_bad_image=skip
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LAYERKIT_CACHE", Path.home() / ".cache" / "layerkit"))
+
+
+def load_dataset(
+    source: str,
+    image_shape: tuple[int | None, ...],
+    *,
+    skip_bad: bool = False,
+    resize: bool = False,
+) -> Dataset:
+    """Load ``source`` (a built-in name or a path) as images of ``image_shape`` (H, W, C).
+
+    Raises:
+        DataError: the source cannot be found or read, or its images do not fit.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        if source in BUILTIN:
+            return _builtin(source)
+        hint = did_you_mean(source, BUILTIN)
+        raise DataError(
+            f"data '{source}' is neither a file or folder nor a built-in dataset "
+            f"({', '.join(BUILTIN)})" + (f". {hint}" if hint else "")
+        )
+    if path.suffix == ".npz":
+        return _npz(path)
+    height, width, channels = _image_size(image_shape)
+    key = _content_key(path, (height, width, channels, skip_bad, resize))
+    cached = cache_dir() / f"{key}.npz"
+    if cached.is_file():
+        return _read_cache(cached, source)
+    dataset = _decode_images(path, (height, width, channels), skip_bad=skip_bad, resize=resize)
+    _write_cache(cached, dataset)
+    return dataset
+
+
+def _image_size(shape: tuple[int | None, ...]) -> tuple[int, int, int]:
+    if len(shape) == 2 and all(shape):
+        return shape[0], shape[1], 1  # a (28, 28) input takes grey images
+    if len(shape) == 3 and all(shape) and shape[2] in (1, 3, 4):
+        return shape  # type: ignore[return-value]
+    raise DataError(
+        f"image data needs a spec input of (height, width, channels) with 1, 3 or 4 channels; "
+        f"this spec's input is {list(shape)}"
+    )
+
+
+# -- image folders and archives ------------------------------------------------------------------
+
+
+def _content_key(path: Path, options: tuple) -> str:
+    """A hash of what the images are: the archive's bytes, or a folder's names, sizes and times."""
+    digest = hashlib.sha256(repr((CACHE_VERSION, options)).encode())
+    if path.is_file():
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    else:
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                stat = file.stat()
+                digest.update(
+                    f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+                )
+    return digest.hexdigest()[:32]
+
+
+def _entries(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(relative name, bytes) of every file in a folder, .tar(.gz) or .zip, in name order."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                yield file.relative_to(path).as_posix(), file.read_bytes()
+        return
+    name = path.name.lower()
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as archive:
+                for info in sorted(archive.infolist(), key=lambda info: info.filename):
+                    if not info.is_dir():
+                        yield _safe_member(info.filename, path), archive.read(info)
+            return
+        if name.endswith((".tar", ".tar.gz", ".tgz")):
+            with tarfile.open(path) as archive:
+                for member in sorted(archive.getmembers(), key=lambda member: member.name):
+                    if member.isfile():
+                        file = archive.extractfile(member)
+                        if file is not None:
+                            yield _safe_member(member.name, path), file.read()
+            return
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise DataError(f"cannot read archive '{path}': {error}") from None
+    raise DataError(
+        f"'{path}' is not a folder, .tar, .tar.gz, .zip or .npz file; point --data at one of those"
+    )
+
+
+def _safe_member(name: str, archive: Path) -> str:
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or ".." in parts:
+        raise DataError(
+            f"archive '{archive}' has a path that leaves its folder: '{name}'; refusing to use it"
+        )
+    return name
+
+
+def _class_of(name: str, depth: int) -> str | None:
+    parts = PurePosixPath(name).parts
+    return parts[depth] if len(parts) == depth + 2 else None
+
+
+def _decode_images(
+    path: Path, size: tuple[int, int, int], *, skip_bad: bool, resize: bool
+) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    entries = [
+        (name, data) for name, data in _entries(path) if name.lower().endswith(IMAGE_SUFFIXES)
+    ]
+    if not entries:
+        raise DataError(
+            f"no images ({', '.join(IMAGE_SUFFIXES)}) in '{path}'; it should hold one folder per "
+            "class, e.g. train/cat/0001.jpg"
+        )
+    # class folders are one level down, or two when the archive wraps everything in one folder
+    tops = {PurePosixPath(name).parts[0] for name, _ in entries}
+    depth = 1 if len(tops) == 1 and all(len(PurePosixPath(n).parts) == 3 for n, _ in entries) else 0
+    stray = [name for name, _ in entries if _class_of(name, depth) is None]
+    if stray:
+        raise DataError(
+            f"'{stray[0]}' in '{path}' is not inside a class folder; images must be at "
+            f"CLASS/IMAGE{' under one top folder' if depth else ''}"
+        )
+    class_names = tuple(sorted({_class_of(name, depth) for name, _ in entries}))  # type: ignore[misc]
+    if len(class_names) < 2:
+        raise DataError(
+            f"'{path}' has one class folder ({class_names[0]}); a classifier needs two or more"
+        )
+    height, width, channels = size
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    images = np.empty((len(entries), height, width, channels), dtype=np.uint8)
+    labels = np.empty(len(entries), dtype=np.int64)
+    skipped: list[str] = []
+    count = 0
+    for name, data in entries:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                if image.size != (width, height):
+                    if not resize:
+                        raise DataError(
+                            f"image '{name}' in '{path}' is {image.size[0]}x{image.size[1]}, but "
+                            f"the spec's input is {width}x{height}; resize the images, or pass "
+                            "--resize (data: {resize: true})"
+                        )
+                    image = image.resize((width, height), Image.BILINEAR)
+                array = np.asarray(image.convert(mode))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            if not skip_bad:
+                raise DataError(
+                    f"cannot read image '{name}' in '{path}': {error}; remove it, or pass "
+                    "--skip-bad-images to leave such files out (they are counted)"
+                ) from None
+            skipped.append(name)
+            continue
+        images[count] = array.reshape(height, width, channels)
+        labels[count] = class_names.index(_class_of(name, depth))  # type: ignore[arg-type]
+        count += 1
+    return Dataset(images[:count], labels[:count], class_names, str(path), tuple(skipped))
+
+
+def _write_cache(path: Path, dataset: Dataset) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary:
+        np.savez(
+            temporary,
+            x=dataset.x,
+            y=dataset.y,
+            class_names=np.array(dataset.class_names),
+            skipped=np.array(dataset.skipped, dtype=str),
+        )
+
+
+def _read_cache(path: Path, source: str) -> Dataset:
+    with np.load(path, allow_pickle=False) as arrays:
+        return Dataset(
+            arrays["x"],
+            arrays["y"],
+            tuple(str(name) for name in arrays["class_names"]),
+            source,
+            tuple(str(name) for name in arrays["skipped"]),
+        )
+
+
+# -- arrays ------------------------------------------------------------------------------------
+
+
+def _npz(path: Path) -> Dataset:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read '{path}' as .npz arrays: {error}") from None
+    with arrays:
+        missing = [key for key in ("x_train", "y_train") if key not in arrays.files]
+        if missing:
+            raise DataError(
+                f"'{path}' has no {' or '.join(missing)}; a .npz dataset holds x_train and "
+                f"y_train (and optionally x_test, y_test); it has: {', '.join(arrays.files)}"
+            )
+        x, y = arrays["x_train"], arrays["y_train"].reshape(-1)
+        x_test = arrays["x_test"] if "x_test" in arrays.files else None
+        y_test = arrays["y_test"].reshape(-1) if "y_test" in arrays.files else None
+        names = (
+            tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays.files else None
+        )
+    if len(x) != len(y):
+        raise DataError(f"'{path}': x_train has {len(x)} samples but y_train {len(y)}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"'{path}': y_train must hold integer class labels, it holds {y.dtype}")
+    classes = int(y.max()) + 1 if len(y) else 0
+    if names is None:
+        names = tuple(str(index) for index in range(classes))
+    if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        raise DataError(
+            f"'{path}': labels run from {y.min()} to {y.max()}, outside 0..{len(names) - 1} "
+            f"for {len(names)} classes"
+        )
+    return Dataset(x, y.astype(np.int64), names, str(path), (), x_test, y_test)
+
+
+# -- built-in datasets -----------------------------------------------------------------------------
+
+
+def _builtin(name: str) -> Dataset:
+    """A keras.datasets dataset from its local cache, or Fashion-MNIST from Debian's package."""
+    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    cached = {
+        "cifar10": keras_cache / "cifar-10-batches-py",
+        "cifar100": keras_cache / "cifar-100-python",
+        "mnist": keras_cache / "mnist.npz",
+        "fashion_mnist": keras_cache / "fashion-mnist",
+    }[name]
+    if cached.exists():
+        import keras
+
+        (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        names = (
+            CIFAR10_CLASSES
+            if name == "cifar10"
+            else FASHION_CLASSES
+            if name == "fashion_mnist"
+            else None
+        )
+        classes = names or tuple(str(index) for index in range(int(y.max()) + 1))
+        return Dataset(
+            x, y.reshape(-1).astype(np.int64), classes, name, (), x_test, y_test.reshape(-1)
+        )
+    if name == "fashion_mnist" and (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        folder = DEBIAN_FASHION_MNIST
+        x, y = (
+            _idx(folder / "train-images-idx3-ubyte.gz"),
+            _idx(folder / "train-labels-idx1-ubyte.gz"),
+        )
+        x_test, y_test = (
+            _idx(folder / "t10k-images-idx3-ubyte.gz"),
+            _idx(folder / "t10k-labels-idx1-ubyte.gz"),
+        )
+        return Dataset(
+            x, y.astype(np.int64), FASHION_CLASSES, str(folder), (), x_test, y_test.astype(np.int64)
+        )
+    where = f"{cached}" + (f" or {DEBIAN_FASHION_MNIST}" if name == "fashion_mnist" else "")
+    raise DataError(
+        f"the built-in dataset '{name}' is not on this machine ({where}) and cannot be downloaded "
+        "here; point --data at a local copy: a folder or archive of class folders, or an .npz "
+        "with x_train and y_train"
+        + (" (or install Debian's dataset-fashion-mnist)" if name == "fashion_mnist" else "")
+    )
+
+
+def _idx(path: Path) -> np.ndarray:
+    """An array from the idx format MNIST and Fashion-MNIST are published in."""
+    with gzip.open(path, "rb") as file:
+        data = file.read()
+    zero, dtype_code, dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DataError(f"'{path}' is not an idx file of unsigned bytes")
+    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def split(dataset: Dataset, validation: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation parts: a fixed, seeded shuffle, so every run (and a
+    resumed run) holds out the same samples."""
+    count = len(dataset)
+    held_out = validation if isinstance(validation, int) else round(count * validation)
+    if held_out >= count:
+        raise DataError(
+            f"validation_split {validation} leaves no training data out of {count} samples"
+        )
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[held_out:]), np.sort(order[:held_out])

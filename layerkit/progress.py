@@ -1,0 +1,96 @@
+"""Training progress: a rich live display on a terminal, one plain line per epoch otherwise.
+
+Both are Keras callbacks that only report; they take the console to write to, so tests can
+capture them. Epoch rows look the same in both: epoch, losses and metrics, learning rate, seconds,
+images per second.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """``epoch 3/10  loss 1.234  accuracy 0.5670  val_loss …  lr 0.001  41.2 s  1093 img/s``"""
+    parts = [f"epoch {row['epoch']}/{epochs}"]
+    for key, value in row.items():
+        if key in ("epoch", "seconds", "images_per_second", "lr"):
+            continue
+        parts.append(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
+    parts.append(f"lr {row['lr']:.3g}")
+    parts.append(f"{row['seconds']:.1f} s")
+    parts.append(f"{row['images_per_second']:.0f} img/s")
+    return "  ".join(parts)
+
+
+class PlainProgress(keras.callbacks.Callback):
+    """One line per epoch, for logs and pipes."""
+
+    def __init__(self, console: Console, epochs: int) -> None:
+        super().__init__()
+        self.console = console
+        self.epochs = epochs
+
+    def report(self, row: dict[str, Any]) -> None:
+        self.console.print(
+            epoch_line(row, self.epochs), markup=False, highlight=False, soft_wrap=True
+        )
+
+
+class LiveProgress(PlainProgress):
+    """A step bar with the running loss and metrics, images/s and ETA, and a line per epoch."""
+
+    def __init__(self, console: Console, epochs: int, steps: int, batch_size: int) -> None:
+        super().__init__(console, epochs)
+        self.steps = steps
+        self.batch_size = batch_size
+        self.progress: Any = None
+        self.task: Any = None
+        self.started = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(
+            f"epoch {epoch + 1}/{self.epochs}", total=self.steps, stats=""
+        )
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        speed = (batch + 1) * self.batch_size / elapsed
+        stats = "  ".join(f"{key} {value:.4f}" for key, value in (logs or {}).items())
+        self.progress.update(self.task, completed=batch + 1, stats=f"{stats}  {speed:.0f} img/s")
+
+    def report(self, row: dict[str, Any]) -> None:
+        self.progress.console.print(epoch_line(row, self.epochs), highlight=False, soft_wrap=True)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.progress is not None:
+            self.progress.stop()

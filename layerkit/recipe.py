@@ -1,0 +1,196 @@
+"""Turn a spec's ``train:`` settings into Keras objects: optimizer, learning-rate schedule, loss,
+metrics. Names are looked up in registries introspected from ``keras.optimizers`` and
+``keras.losses`` (any class, in CamelCase or snake_case) and in a short table of schedules and
+metrics; an unknown name or a bad argument is a SpecError at its line in the spec.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import keras
+
+from .errors import SpecError, did_you_mean
+from .registry import lookup_key, to_snake_case
+from .settings import Choice, TrainSettings
+
+SCHEDULES = ("constant", "step", "cosine", "one_cycle")
+
+
+@keras.saving.register_keras_serializable(package="layerkit")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """One-cycle learning rate (Smith & Topin, 2017): a linear rise from ``max_lr / div`` to
+    ``max_lr`` over the first ``warmup`` fraction of the steps, then a linear fall to
+    ``max_lr / final_div`` at the last step."""
+
+    def __init__(self, max_lr: float, total_steps: int, warmup: float = 0.3, div: float = 25.0,
+                 final_div: float = 1e4) -> None:  # fmt: skip
+        self.max_lr = max_lr
+        self.total_steps = total_steps
+        self.warmup = warmup
+        self.div = div
+        self.final_div = final_div
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        peak = max(1.0, self.warmup * self.total_steps)
+        start, end = self.max_lr / self.div, self.max_lr / self.final_div
+        rising = start + (self.max_lr - start) * step / peak
+        progress = keras.ops.minimum(1.0, (step - peak) / max(1.0, self.total_steps - peak))
+        falling = self.max_lr + (end - self.max_lr) * progress
+        return keras.ops.where(step < peak, rising, falling)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "max_lr": self.max_lr,
+            "total_steps": self.total_steps,
+            "warmup": self.warmup,
+            "div": self.div,
+            "final_div": self.final_div,
+        }
+
+
+def _classes(module: Any, base: type) -> dict[str, type]:
+    """Every public subclass of ``base`` in ``module``, by lookup key of its name."""
+    found = {}
+    for name in dir(module):
+        value = getattr(module, name)
+        if inspect.isclass(value) and issubclass(value, base) and value is not base:
+            found[lookup_key(name)] = value
+    return found
+
+
+def _make(choice: Choice, registry: dict[str, type], what: str, path: str, **extra: Any) -> Any:
+    cls = registry.get(lookup_key(choice.name))
+    if cls is None:
+        names = sorted({to_snake_case(cls.__name__) for cls in registry.values()})
+        raise SpecError(
+            f"unknown {what} '{choice.name}'",
+            choice.location,
+            path,
+            did_you_mean(choice.name, names) or f"Use one of: {', '.join(names)}.",
+        )
+    try:
+        return cls(**{**choice.args, **extra})
+    except (TypeError, ValueError) as error:
+        raise SpecError(
+            f"Keras rejected {what} {cls.__name__}({_args_text(choice.args)}): {error}",
+            choice.location,
+            path,
+        ) from None
+
+
+def _args_text(args: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in args.items())
+
+
+def make_schedule(settings: TrainSettings, base_rate: float, steps_per_epoch: int) -> Any:
+    """The learning rate: a float, or a schedule over optimizer steps (epochs become steps)."""
+    choice = settings.schedule
+    if choice is None or choice.name == "constant":
+        return base_rate
+    total = settings.epochs * steps_per_epoch
+    args = dict(choice.args)
+    path = "train.schedule"
+    try:
+        if choice.name == "step":
+            boundaries = [int(epoch * steps_per_epoch) for epoch in args.pop("boundaries")]
+            values = [float(value) for value in args.pop("values")]
+            if len(values) != len(boundaries) + 1:
+                raise ValueError("'values' needs one more entry than 'boundaries'")
+            schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+        elif choice.name == "cosine":
+            warmup = int(float(args.pop("warmup_epochs", 0)) * steps_per_epoch)
+            floor = float(args.pop("final_fraction", 0.0))
+            schedule = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=base_rate / 100 if warmup else base_rate,
+                decay_steps=max(1, total - warmup),
+                alpha=floor,
+                warmup_target=base_rate if warmup else None,
+                warmup_steps=warmup,
+            )
+        elif choice.name == "one_cycle":
+            schedule = OneCycle(
+                max_lr=float(args.pop("max_lr", base_rate)),
+                total_steps=total,
+                warmup=float(args.pop("warmup", 0.3)),
+                div=float(args.pop("div", 25.0)),
+                final_div=float(args.pop("final_div", 1e4)),
+            )
+        else:
+            raise SpecError(
+                f"unknown schedule '{choice.name}'",
+                choice.location,
+                path,
+                did_you_mean(choice.name, SCHEDULES) or f"Use one of: {', '.join(SCHEDULES)}.",
+            )
+    except KeyError as missing:
+        raise SpecError(
+            f"schedule '{choice.name}' needs {missing}", choice.location, path
+        ) from None
+    except (TypeError, ValueError) as error:
+        raise SpecError(f"schedule '{choice.name}': {error}", choice.location, path) from None
+    if args:
+        raise SpecError(
+            f"unknown argument(s) for schedule '{choice.name}': {', '.join(args)}",
+            choice.location,
+            path,
+        )
+    return schedule
+
+
+def make_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    choice = settings.optimizer or Choice("adam", {}, _nowhere())
+    registry = _classes(keras.optimizers, keras.optimizers.Optimizer)
+    args = dict(choice.args)
+    base_rate = float(args.pop("learning_rate", 0.001))
+    rate = make_schedule(settings, base_rate, steps_per_epoch)
+    return _make(Choice(choice.name, args, choice.location), registry, "optimizer",
+                 "train.optimizer", learning_rate=rate)  # fmt: skip
+
+
+def make_loss(settings: TrainSettings) -> keras.losses.Loss:
+    """Labels reach the loss one-hot, so cross-entropy is the categorical one (label smoothing
+    needs it); ``crossentropy`` and ``sparse_categorical_crossentropy`` are taken to mean it."""
+    choice = settings.loss or Choice("categorical_crossentropy", {}, _nowhere())
+    if lookup_key(choice.name) in ("crossentropy", "sparsecategoricalcrossentropy"):
+        choice = Choice("categorical_crossentropy", choice.args, choice.location)
+    extra = {}
+    if settings.label_smoothing and lookup_key(choice.name) == "categoricalcrossentropy":
+        extra["label_smoothing"] = settings.label_smoothing
+    return _make(choice, _classes(keras.losses, keras.losses.Loss), "loss", "train.loss", **extra)
+
+
+def make_metrics(settings: TrainSettings) -> list[Any]:
+    metrics = []
+    location = settings.locations.get("metrics", _nowhere())
+    for name in settings.metrics:
+        key = lookup_key(name)
+        if key in ("accuracy", "acc"):
+            metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
+        elif key.startswith("top") and key[3:].isdigit():
+            k = int(key[3:])
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=k, name=f"top{k}"))
+        else:
+            raise SpecError(
+                f"unknown metric '{name}'",
+                location,
+                "train.metrics",
+                did_you_mean(name, ["accuracy", "top5"]) or "Use accuracy or topK (e.g. top5).",
+            )
+    return metrics
+
+
+def _nowhere() -> Any:
+    from .errors import Location
+
+    return Location("<defaults>", 1, 1)
+
+
+def learning_rate_at(optimizer: keras.optimizers.Optimizer) -> float:
+    """The learning rate the optimizer uses at its current step."""
+    rate = optimizer.learning_rate
+    value = float(keras.ops.convert_to_numpy(rate))
+    return value if math.isfinite(value) else float("nan")

@@ -1,0 +1,465 @@
+"""Training a spec's model: data in, a run directory out, resumable at every epoch.
+
+The model trained is exactly the spec's; input scaling and augmentation sit in a wrapper model
+used only for training, so the saved models have the spec's parameter counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import yaml
+
+from . import __version__
+from .compiler import build, make_layer
+from .data import DataError, Dataset, load_dataset, split
+from .errors import LayerkitError, SpecError
+from .progress import LiveProgress, PlainProgress
+from .recipe import learning_rate_at, make_loss, make_metrics, make_optimizer
+from .registry import default_registry
+from .runs import RunDir
+from .settings import Normalize
+from .spec import Spec, load_spec
+from .validation import Plan, validate
+
+
+class TrainError(LayerkitError):
+    """Training cannot start or go on, and why."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the command line may change; None keeps the spec's (or the resumed run's) value."""
+
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    augment: bool | None = None  # None: augment when the spec has an augment: list
+    out: Path | None = None
+    resume: Path | None = None
+    skip_bad_images: bool = False
+    resize: bool = False
+    overrides: tuple[str, ...] = ()
+    precision: str = "auto"  # "auto": mixed float16 on a GPU, float32 on the CPU
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: RunDir
+    epochs_done: int
+    status: str
+    best: dict[str, Any]
+
+
+# -- preparing ----------------------------------------------------------------------------------
+
+
+def resolved_document(spec: Spec) -> dict[str, Any]:
+    """The spec as trained, self-contained: included blocks and vars copied in."""
+    document = dict(spec.document)
+    blocks: dict[str, Any] = {}
+    variables: dict[str, Any] = {}
+    for included in spec.includes:
+        text = yaml.safe_load(Path(included).read_text(encoding="utf-8")) or {}
+        blocks.update(text.get("blocks") or {})
+        variables.update(text.get("vars") or {})
+    document.pop("include", None)
+    if blocks or document.get("blocks"):
+        document["blocks"] = {**blocks, **(document.get("blocks") or {})}
+    if variables or document.get("vars"):
+        document["vars"] = {**variables, **(document.get("vars") or {})}
+    return document
+
+
+def environment() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "layerkit": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": np.__version__,
+        "devices": device_names(),
+        "command": " ".join(sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+    return info
+
+
+def device_names() -> list[str]:
+    """Accelerators the backend sees; empty on a CPU-only machine."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [device.name for device in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(device) for device in jax.devices() if device.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def _check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TrainError("layerkit train handles models with one input and one output")
+    classes = model.outputs[0].shape[-1]
+    if classes != len(dataset.class_names):
+        last = plan.layers[-1]
+        raise SpecError(
+            f"the model ends in {classes} outputs but the data has {len(dataset.class_names)} "
+            f"classes ({', '.join(dataset.class_names[:5])}{', …' if len(dataset.class_names) > 5 else ''})",
+            last.location,
+            last.path,
+            f"Make the last layer {len(dataset.class_names)} units wide (e.g. --set vars.classes="
+            f"{len(dataset.class_names)} where the spec has such a var).",
+        )
+    expected = tuple(model.inputs[0].shape[1:])
+    if dataset.x.shape[1:] != expected and (*dataset.x.shape[1:], 1) != expected:
+        raise DataError(
+            f"the data's samples are {dataset.x.shape[1:]}, but the spec's input is {expected}"
+        )
+
+
+def prepare_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Samples as float32 in the model's input shape (grey images get their channel axis)."""
+    x = x.astype("float32", copy=False)
+    return x.reshape((len(x), *shape)) if x.shape[1:] != shape else x
+
+
+def training_model(
+    model: keras.Model, plan: Plan, normalize: Normalize, augment: bool
+) -> keras.Model:
+    """The spec's model behind input scaling and (when asked) the augmentation layers."""
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="images")
+    x = keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")(inputs)
+    if normalize.mean is not None or normalize.std is not None:
+        channels = model.inputs[0].shape[-1]
+        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), (channels,))
+        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), (channels,))
+        x = keras.layers.Normalization(mean=mean, variance=std**2, name="standardize")(x)
+    if augment:
+        for index, layer in enumerate(plan.augment):
+            x = make_layer(layer, default_registry(), f"augment_{index}")(x)
+    return keras.Model(inputs, model(x), name=f"{model.name}_training")
+
+
+# -- recording each epoch --------------------------------------------------------------------------
+
+
+class Recorder(keras.callbacks.Callback):
+    """After every epoch: checkpoint, models, history, metrics, plot, then state.json last."""
+
+    def __init__(self, run: RunDir, inner: keras.Model, epochs: int, monitor: str,
+                 train_count: int, history: list[dict[str, Any]], best: dict[str, Any],
+                 reporter: PlainProgress) -> None:  # fmt: skip
+        super().__init__()
+        self.run = run
+        self.inner = inner
+        self.epochs = epochs
+        self.monitor = monitor
+        self.train_count = train_count
+        self.history = history
+        self.best = best
+        self.reporter = reporter
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self.started
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        row.update(
+            {key: float(value) for key, value in (logs or {}).items() if key != "learning_rate"}
+        )
+        row["lr"] = learning_rate_at(self.model.optimizer)
+        row["seconds"] = round(seconds, 3)
+        row["images_per_second"] = round(self.train_count / seconds, 1)
+        if not all(math.isfinite(value) for key, value in row.items() if key.endswith("loss")):
+            self.model.stop_training = True
+            self.best["stopped"] = f"the loss became {row.get('loss')} at epoch {epoch + 1}"
+            return  # keep the last good checkpoint; record nothing from this epoch
+        checkpoint = self.run.checkpoint(epoch + 1)
+        self.run.save_model(self.model, checkpoint)
+        self.run.save_model(self.inner, self.run.last_model)
+        value = row.get(self.monitor)
+        improved = value is not None and (
+            self.best.get("value") is None
+            or (
+                value < self.best["value"] if "loss" in self.monitor else value > self.best["value"]
+            )
+        )
+        if improved:
+            self.run.save_model(self.inner, self.run.best_model)
+            self.best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
+        self.history.append(row)
+        self.run.write_history(self.history)
+        self.run.write_json(
+            "metrics.json", metrics_record(self.history, self.best, "running", self.monitor)
+        )
+        plot_curves(self.run.path / "curves.png", self.history)
+        self.run.write_json(
+            "state.json",
+            {"epoch": epoch + 1, "checkpoint": checkpoint.name, "best": self.best,
+             "monitor": self.monitor},
+        )  # fmt: skip
+        self.run.prune_checkpoints(keep=checkpoint)
+        self.reporter.report(row)
+
+
+def metrics_record(history: list[dict], best: dict, status: str, monitor: str) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    seconds = sum(row["seconds"] for row in history)
+    return {
+        "status": status,
+        "epochs": len(history),
+        "monitor": monitor,
+        "best_epoch": best.get("epoch"),
+        "best": best.get("metrics", {}),
+        "last": last,
+        "seconds": round(seconds, 1),
+        "images_per_second": round(
+            sum(row["images_per_second"] * row["seconds"] for row in history) / seconds, 1
+        ) if seconds else None,
+    }  # fmt: skip
+
+
+def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
+    """Loss and every metric against epoch, training and validation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .files import atomic_output
+
+    names = [
+        key
+        for key in history[0]
+        if key not in ("epoch", "lr", "seconds", "images_per_second") and not key.startswith("val_")
+    ]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for axis, name in zip(axes[0], names, strict=True):
+        axis.plot(epochs, [row[name] for row in history], marker="o", label="training")
+        if f"val_{name}" in history[0]:
+            axis.plot(
+                epochs, [row[f"val_{name}"] for row in history], marker="o", label="validation"
+            )
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=90, format="png")
+    plt.close(figure)
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def train(
+    spec_source: str | Path | None, options: TrainOptions, console: Any, live: bool
+) -> TrainResult:
+    """Train a spec (or resume a run) and return where it went and how it ended.
+
+    Raises:
+        SpecError, SpecErrors: the spec, or its train: settings, are invalid.
+        DataError: the data cannot be loaded or does not fit the model.
+        RunError: the run directory cannot be created, resumed or locked.
+    """
+    if options.resume is not None:
+        return _resume(options, console, live)
+    if spec_source is None:
+        raise TrainError("give a SPEC to train, or --resume RUN_DIR")
+    spec = load_spec(spec_source, options.overrides)
+    settings = spec.train
+    if options.epochs is not None or options.batch_size is not None:
+        settings = replace(
+            settings,
+            epochs=options.epochs or settings.epochs,
+            batch_size=options.batch_size or settings.batch_size,
+        )
+    spec = replace(spec, train=settings)
+    plan = validate(spec)
+    source = options.data or spec.data.source
+    if source is None:
+        raise TrainError(
+            "no training data: give --data PATH (a folder or archive of class folders, an .npz, "
+            "or a built-in name such as cifar10), or 'data:' in the spec"
+        )
+    if options.data is None and spec.data.source and spec.file != "<string>":
+        candidate = Path(spec.file).parent / spec.data.source
+        source = str(candidate) if candidate.exists() else spec.data.source
+    augment = bool(plan.augment) if options.augment is None else options.augment
+    if augment and not plan.augment:
+        raise TrainError(
+            "--augment was given but the spec has no 'augment:' list; add one (see docs/training.md)"
+        )
+    document = resolved_document(spec)
+    document.setdefault("train", {})
+    document["train"].update({"epochs": settings.epochs, "batch_size": settings.batch_size})
+    setup = {
+        "source": str(Path(source).resolve()) if Path(source).exists() else source,
+        "skip_bad_images": options.skip_bad_images or spec.data.on_bad_image == "skip",
+        "resize": options.resize or spec.data.resize,
+        "augment": augment,
+        "precision": options.precision,
+    }
+    run = RunDir.create(spec.name, options.out)
+    run.lock()
+    try:
+        header = f"# trained from {spec.file}" + (
+            f" with --set {' --set '.join(options.overrides)}" if options.overrides else ""
+        )
+        from .files import write_text_atomically
+
+        write_text_atomically(
+            run.path / "spec.yaml", header + "\n" + yaml.safe_dump(document, sort_keys=False)
+        )
+        run.write_json("setup.json", setup)
+        return _fit(run, plan, setup, 0, [], {}, None, console, live)
+    finally:
+        run.unlock()
+
+
+def _resume(options: TrainOptions, console: Any, live: bool) -> TrainResult:
+    assert options.resume is not None
+    changed = [name for name, value in (("--data", options.data), ("--batch-size", options.batch_size),
+               ("--augment/--no-augment", options.augment), ("--out", options.out)) if value is not None]  # fmt: skip
+    if changed or options.overrides:
+        raise TrainError(
+            f"a resumed run keeps its spec, data, batch size and augmentation; only --epochs may "
+            f"change (received {', '.join(changed + [f'--set {o}' for o in options.overrides])})"
+        )
+    run = RunDir.open(options.resume)
+    run.lock()
+    try:
+        state = run.read_json("state.json")
+        setup = run.read_json("setup.json")
+        spec = load_spec(run.path / "spec.yaml")
+        if options.epochs is not None:
+            spec = replace(spec, train=replace(spec.train, epochs=options.epochs))
+        plan = validate(spec)
+        history = run.read_history()[: state["epoch"]]
+        checkpoint = run.checkpoints / state["checkpoint"]
+        if state["epoch"] >= spec.train.epochs:
+            raise TrainError(
+                f"the run has finished all {spec.train.epochs} epochs; resume with --epochs N "
+                "above that to train on"
+            )
+        return _fit(
+            run,
+            plan,
+            setup,
+            state["epoch"],
+            history,
+            dict(state["best"]),
+            checkpoint,
+            console,
+            live,
+        )
+    finally:
+        run.unlock()
+
+
+def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
+         history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
+         console: Any, live: bool) -> TrainResult:  # fmt: skip
+    spec, settings = plan.spec, plan.spec.train
+    gpus = device_names()
+    if gpus and setup["precision"] in ("auto", "mixed"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    dataset = load_dataset(
+        setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
+    )
+    if checkpoint is None:
+        model = build(plan)
+        _check_fit(plan, model, dataset)
+    train_index, val_index = split(dataset, settings.validation_split, settings.seed)
+    shape = tuple(spec.input.shape)
+    x_train = prepare_inputs(dataset.x[train_index], shape)
+    y_train = keras.utils.to_categorical(dataset.y[train_index], len(dataset.class_names))
+    validation = None
+    if len(val_index):
+        validation = (
+            prepare_inputs(dataset.x[val_index], shape),
+            keras.utils.to_categorical(dataset.y[val_index], len(dataset.class_names)),
+        )
+    steps = math.ceil(len(train_index) / settings.batch_size)
+    if checkpoint is None:
+        trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
+        trainer.compile(
+            optimizer=make_optimizer(settings, steps),
+            loss=make_loss(settings),
+            metrics=make_metrics(settings),
+            jit_compile="auto" if gpus else False,
+        )
+        run.write_json("environment.json", {**environment(), "device": device,
+                       "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
+    else:
+        trainer = keras.saving.load_model(checkpoint)
+        model = trainer.get_layer(spec.name)
+    monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
+    console.print(
+        f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
+        f"{len(train_index):,} training and {len(val_index):,} validation images "
+        f"({len(dataset.class_names)} classes"
+        + (f", {len(dataset.skipped)} unreadable skipped" if dataset.skipped else "")
+        + f"), batch {settings.batch_size}, epochs {initial_epoch + 1}–{settings.epochs}"
+        + (", augmented" if setup["augment"] else "")
+        + f" → {run.path}",
+        markup=False,
+        highlight=False,
+    )
+    reporter = (
+        LiveProgress(console, settings.epochs, steps, settings.batch_size)
+        if live
+        else PlainProgress(console, settings.epochs)
+    )
+    recorder = Recorder(
+        run, model, settings.epochs, monitor, len(train_index), history, best, reporter
+    )
+    callbacks: list[keras.callbacks.Callback] = [reporter, recorder]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
+        )
+    status = "finished"
+    keras.utils.set_random_seed(settings.seed + initial_epoch)
+    try:
+        trainer.fit(
+            x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
+            initial_epoch=initial_epoch, validation_data=validation, callbacks=callbacks,
+            verbose=0, shuffle=True,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        status = "interrupted"
+    if "stopped" in best:
+        status = "failed"
+    run.write_json(
+        "metrics.json",
+        metrics_record(history, {k: v for k, v in best.items() if k != "stopped"}, status, monitor),
+    )
+    return TrainResult(run, len(history), status, best)
