@@ -89,7 +89,10 @@ def make_console(plain: bool) -> Console:
 
     console = Console(theme=theme(), highlight=False)
     if plain or not console.is_terminal:
-        console = Console(theme=theme(), highlight=False, color_system=None, no_color=True)
+        # a pipe or a file has no width to fit: keep lines whole rather than wrap at 80
+        console = Console(
+            theme=theme(), highlight=False, color_system=None, no_color=True, width=200
+        )
     return console
 
 
@@ -425,3 +428,93 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         f"done: {result.epochs_done} epochs in {result.run.path}"
         + (f"; best {summary} (epoch {result.best.get('epoch')})" if summary else "")
     )
+
+
+@main.command()
+@click.argument(
+    "model_or_run", metavar="MODEL_OR_RUN", type=click.Path(exists=True, path_type=Path)
+)
+@click.option(
+    "--data",
+    metavar="PATH",
+    help="Data to evaluate on (its test split where it has one); "
+    "default: the run's own validation split.",
+)
+@click.option(
+    "--tta", type=click.Choice(["flip"]), help="Average predictions over horizontal flips."
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the confusion matrix as a PNG (a run also gets confusion.png).",
+)
+@click.option(
+    "--unsafe",
+    is_flag=True,
+    help="Load .keras files without Keras's safe mode (only for files you trust).",
+)
+@json_option
+@plain_option
+def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path | None,
+             unsafe: bool, as_json: bool, plain: bool) -> None:  # fmt: skip
+    """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
+    model (a run directory, or a .keras file with --data)."""
+    with user_errors(as_json):
+        import_keras_quietly()
+        from .evaluate import evaluate as evaluate_model
+        from .evaluate import open_trained, plot_confusion
+
+        trained = open_trained(model_or_run, safe_mode=not unsafe)
+        result = evaluate_model(trained, data, tta)
+        targets = [plot] if plot else []
+        if trained.run is not None:
+            targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
+        for target in targets:
+            plot_confusion(target, result)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    from .render import render_evaluation
+
+    console = make_console(plain)
+    console.print(render_evaluation(result, console.no_color))
+
+
+@main.command()
+@click.argument(
+    "model_or_run", metavar="MODEL_OR_RUN", type=click.Path(exists=True, path_type=Path)
+)
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes to show per image.",
+)
+@click.option("--resize", is_flag=True, help="Resize images to the model's input size.")
+@click.option(
+    "--unsafe",
+    is_flag=True,
+    help="Load .keras files without Keras's safe mode (only for files you trust).",
+)
+@json_option
+@plain_option
+def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool, unsafe: bool,
+            as_json: bool, plain: bool) -> None:  # fmt: skip
+    """The most likely classes, with probabilities, for each image (files or folders)."""
+    with user_errors(as_json):
+        import_keras_quietly()
+        from .evaluate import open_trained
+        from .evaluate import predict as predict_images
+
+        results = predict_images(
+            open_trained(model_or_run, safe_mode=not unsafe), list(images), top, resize
+        )
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    from .render import render_predictions
+
+    console = make_console(plain)
+    console.print(render_predictions(results, console.no_color))

@@ -248,3 +248,51 @@ def render_plain(summary: Summary) -> str:
 def render_json(summary: Summary) -> str:
     """One JSON object (see :meth:`layerkit.report.Summary.to_dict`)."""
     return json.dumps(summary.to_dict(), indent=2) + "\n"
+
+
+def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
+    """Accuracy figures, then per-class accuracy with each class's most frequent confusion."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    header = Text(
+        f"{result['n']:,} images from {result['data']}"
+        + (" (flip TTA)" if result["tta"] else "")
+        + f": accuracy {result['accuracy']:.4f}, top-5 {result['top5_accuracy']:.4f}, "
+        f"loss {result['loss']:.4f}"
+    )
+    table = Table(box=None if plain else box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for column, justify in (("class", "left"), ("images", "right"), ("accuracy", "right"),
+                            ("most taken for", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)
+    names = result["class_names"]
+    for index, name in enumerate(names):
+        row = list(result["confusion"][index])
+        total = sum(row)
+        row[index] = -1
+        confused = max(range(len(row)), key=row.__getitem__)
+        accuracy = result["per_class"][name]
+        table.add_row(
+            name,
+            f"{total:,}",
+            "" if accuracy is None else f"{accuracy:.4f}",
+            f"{names[confused]} ({row[confused]})" if row[confused] > 0 else "",
+        )
+    return Group(header, table)
+
+
+def render_predictions(results: list[dict], plain: bool = False) -> RenderableType:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=None if plain else box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column("image", no_wrap=True)
+    for rank in range(len(results[0]["top"])):
+        table.add_column(f"#{rank + 1}")
+    for result in results:
+        table.add_row(
+            result["file"], *(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+        )
+    return table

@@ -17,6 +17,8 @@ SPECS = ROOT / "specs"
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
 CIFAR = SPECS / "cifar.yaml"
+# The shared CIFAR-10 training archive (../shared beside the checkout, as CI has it)
+SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
 
 
 @pytest.fixture

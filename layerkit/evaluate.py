@@ -1,0 +1,235 @@
+"""Evaluating and predicting with a trained model: a run directory or a ``.keras`` file.
+
+A run directory brings everything needed: its best model, its spec (input scaling, class names),
+its data and validation split. A bare ``.keras`` file needs ``--data``, and is fed pixels scaled
+by 1/255 unless a spec says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from .data import IMAGE_SUFFIXES, DataError, Dataset, load_dataset, split
+from .errors import LayerkitError
+from .runs import RunDir
+from .settings import Normalize
+from .spec import load_spec
+from .train import prepare_inputs
+
+
+class EvaluateError(LayerkitError):
+    """A model or run that cannot be evaluated as asked."""
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model and what is needed to feed it."""
+
+    model: keras.Model
+    normalize: Normalize
+    class_names: tuple[str, ...] | None
+    run: RunDir | None = None
+    source: str | None = None  # the run's data
+    validation: float | int = 0.1
+    seed: int = 0
+
+
+def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
+    """Load a run directory's best model (or its last, before any best) or a ``.keras`` file."""
+    if model_or_run.is_dir():
+        run = RunDir.open(model_or_run)
+        path = run.best_model if run.best_model.is_file() else run.last_model
+        spec = load_spec(run.path / "spec.yaml")
+        setup = run.read_json("setup.json")
+        environment = run.read_json("environment.json")
+        model = _load(path, safe_mode)
+        return Trained(
+            model, spec.data.normalize, tuple(environment.get("class_names") or ()) or None, run,
+            setup["source"], spec.train.validation_split, spec.train.seed,
+        )  # fmt: skip
+    if model_or_run.suffix != ".keras" or not model_or_run.is_file():
+        raise EvaluateError(f"'{model_or_run}' is neither a run directory nor a .keras model file")
+    return Trained(_load(model_or_run, safe_mode), Normalize(), None)
+
+
+def _load(path: Path, safe_mode: bool) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, safe_mode=safe_mode)
+    except (OSError, ValueError) as error:
+        raise EvaluateError(f"cannot load model '{path}': {error}") from None
+
+
+def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
+    """Samples prepared as training prepared them: input shape, then scale, offset, mean, std."""
+    normalize = trained.normalize
+    x = (
+        prepare_inputs(x, tuple(trained.model.inputs[0].shape[1:])) * normalize.scale
+        + normalize.offset
+    )
+    if normalize.mean is not None:
+        x = x - np.array(normalize.mean, "float32")
+    if normalize.std is not None:
+        x = x / np.array(normalize.std, "float32")
+    return x.astype("float32")
+
+
+def predict_probabilities(
+    trained: Trained, x: np.ndarray, tta: str | None, batch_size: int = 256
+) -> np.ndarray:
+    inputs = scaled(x, trained)
+    probabilities = trained.model.predict(inputs, batch_size=batch_size, verbose=0)
+    if tta == "flip":  # average with the horizontally mirrored images
+        mirrored = trained.model.predict(inputs[:, :, ::-1, :], batch_size=batch_size, verbose=0)
+        probabilities = (probabilities + mirrored) / 2
+    return probabilities
+
+
+def evaluation_data(
+    trained: Trained, data: str | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str]:
+    """(x, y, class names, description): --data, else the run's own validation split."""
+    shape = tuple(trained.model.inputs[0].shape[1:])
+    if data is not None:
+        dataset = load_dataset(data, shape)
+        x, y = (
+            (dataset.x_test, dataset.y_test)
+            if dataset.x_test is not None
+            else (dataset.x, dataset.y)
+        )
+        return x, y, _names(trained, dataset), data
+    if trained.run is None or trained.source is None:
+        raise EvaluateError("a .keras model needs --data to be evaluated on")
+    dataset = load_dataset(trained.source, shape)
+    _, validation = split(dataset, trained.validation, trained.seed)
+    if not len(validation):
+        raise EvaluateError("the run held out no validation data; give --data")
+    return (
+        dataset.x[validation],
+        dataset.y[validation],
+        _names(trained, dataset),
+        f"{trained.source} (validation split)",
+    )
+
+
+def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
+    if trained.class_names and len(trained.class_names) != len(dataset.class_names):
+        raise DataError(
+            f"the model was trained on {len(trained.class_names)} classes, the data has "
+            f"{len(dataset.class_names)}"
+        )
+    return trained.class_names or dataset.class_names
+
+
+def evaluate(trained: Trained, data: str | None, tta: str | None) -> dict[str, Any]:
+    """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix."""
+    x, y, names, description = evaluation_data(trained, data)
+    outputs = trained.model.outputs[0].shape[-1]
+    if len(y) and int(y.max()) >= outputs:
+        raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
+    probabilities = predict_probabilities(trained, x, tta)
+    predicted = probabilities.argmax(axis=1)
+    clipped = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
+    top5 = np.argsort(-probabilities, axis=1)[:, :5]
+    confusion = np.zeros((len(names), len(names)), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    per_class = {
+        name: float(confusion[index, index] / confusion[index].sum())
+        if confusion[index].sum()
+        else None
+        for index, name in enumerate(names)
+    }
+    return {
+        "data": description,
+        "n": len(y),
+        "tta": tta,
+        "loss": float(-np.log(clipped).mean()),
+        "accuracy": float((predicted == y).mean()),
+        "top5_accuracy": float((top5 == y[:, None]).any(axis=1).mean()),
+        "per_class": per_class,
+        "class_names": list(names),
+        "confusion": confusion.tolist(),
+    }
+
+
+def plot_confusion(path: Path, result: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .files import atomic_output
+
+    names = result["class_names"]
+    matrix = np.array(result["confusion"])
+    size = max(4.0, 0.5 * len(names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    axis.set_yticks(range(len(names)), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"accuracy {result['accuracy']:.4f} on {result['n']} images")
+    if len(names) <= 20:
+        for (row, column), count in np.ndenumerate(matrix):
+            axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                      color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=90, format="png")
+    plt.close(figure)
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """The image files named, with folders expanded (sorted), in the order given."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise EvaluateError(f"'{path}' does not exist")
+    if not files:
+        raise EvaluateError("no images to predict (looked for " + ", ".join(IMAGE_SUFFIXES) + ")")
+    return files
+
+
+def predict(trained: Trained, paths: list[Path], top: int, resize: bool) -> list[dict[str, Any]]:
+    """Top-k classes with probabilities for each image file."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, *rest = trained.model.inputs[0].shape[1:]
+    channels = rest[0] if rest else 1
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    images = []
+    files = image_files(paths)
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                if image.size != (width, height):
+                    if not resize:
+                        raise EvaluateError(
+                            f"image '{file}' is {image.size[0]}x{image.size[1]}, the model takes "
+                            f"{width}x{height}; pass --resize to resize it"
+                        )
+                    image = image.resize((width, height), Image.BILINEAR)
+                images.append(np.asarray(image.convert(mode)).reshape(height, width, channels))
+        except (UnidentifiedImageError, OSError) as error:
+            raise EvaluateError(f"cannot read image '{file}': {error}") from None
+    probabilities = predict_probabilities(trained, np.stack(images), None)
+    names = trained.class_names or tuple(str(i) for i in range(probabilities.shape[1]))
+    results = []
+    for file, row in zip(files, probabilities, strict=True):
+        best = np.argsort(-row)[:top]
+        results.append(
+            {
+                "file": str(file),
+                "top": [{"class": names[i], "probability": float(row[i])} for i in best],
+            }
+        )
+    return results

@@ -1,0 +1,160 @@
+"""Data sources: archives, folders, zips and .npz from real CIFAR-10 images; their errors."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+
+from layerkit.data import DataError, load_dataset, split
+
+from .conftest import SHARED_CIFAR
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+
+
+def cifar_files(per_class: int = 4) -> list[tuple[str, bytes]]:
+    """The first ``per_class`` JPEGs of each class in the shared archive, as (name, bytes)."""
+    files, counts = [], {}
+    with tarfile.open(SHARED_CIFAR) as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            label = member.name.split("/")[1]
+            if counts.get(label, 0) < per_class:
+                counts[label] = counts.get(label, 0) + 1
+                files.append((member.name, archive.extractfile(member).read()))
+            if len(counts) == 10 and all(n == per_class for n in counts.values()):
+                break
+    return files
+
+
+def write_folder(root, files):
+    for name, data in files:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def test_archive_folder_and_zip_give_the_same_arrays(tmp_path):
+    files = cifar_files()
+    folder = write_folder(tmp_path / "folder", files) / "train"
+    archive = tmp_path / "small.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, data in files:
+            zipped.writestr(name, data)
+    from_folder = load_dataset(str(folder), (32, 32, 3))
+    from_zip = load_dataset(str(archive), (32, 32, 3))
+    assert from_folder.x.shape == (40, 32, 32, 3) and from_folder.x.dtype == np.uint8
+    assert from_folder.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                       "frog", "horse", "ship", "truck")  # fmt: skip
+    np.testing.assert_array_equal(from_folder.x, from_zip.x)
+    np.testing.assert_array_equal(from_folder.y, np.repeat(np.arange(10), 4))
+
+
+@pytest.mark.slow
+def test_the_shared_archive_loads_and_is_cached(tmp_path):
+    first = load_dataset(str(SHARED_CIFAR), (32, 32, 3))
+    assert first.x.shape == (50_000, 32, 32, 3)
+    assert np.bincount(first.y).tolist() == [5000] * 10
+    cached = list((tmp_path / "cache").glob("*.npz"))
+    assert len(cached) == 1
+    second = load_dataset(str(SHARED_CIFAR), (32, 32, 3))
+    np.testing.assert_array_equal(first.x[:100], second.x[:100])
+
+
+def test_split_is_fixed_by_the_seed(tmp_path):
+    dataset = load_dataset(str(write_folder(tmp_path / "f", cifar_files()) / "train"), (32, 32, 3))
+    train, validation = split(dataset, 8, seed=3)
+    assert len(train) == 32 and len(validation) == 8 and not set(train) & set(validation)
+    assert split(dataset, 8, seed=3)[1].tolist() == validation.tolist()
+    assert split(dataset, 0.25, seed=3)[1].size == 10
+    with pytest.raises(DataError, match="leaves no training data"):
+        split(dataset, 40, seed=0)
+
+
+def test_corrupt_image_is_named_or_skipped(tmp_path):
+    files = cifar_files(2)
+    name, data = files[3]
+    files[3] = (name, data[: len(data) // 3])  # truncated JPEG
+    folder = write_folder(tmp_path / "f", files) / "train"
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(folder), (32, 32, 3))
+    assert str(caught.value).startswith(
+        f"cannot read image '{name.removeprefix('train/')}' in '{folder}'"
+    )
+    assert "--skip-bad-images" in str(caught.value)
+    dataset = load_dataset(str(folder), (32, 32, 3), skip_bad=True)
+    assert len(dataset) == 19 and dataset.skipped == (name.removeprefix("train/"),)
+
+
+def test_wrong_size_says_both_sizes_or_resizes(tmp_path):
+    folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(folder), (28, 28, 3))
+    assert "is 32x32, but the spec's input is 28x28; resize the images, or pass --resize" in str(
+        caught.value
+    )
+    assert load_dataset(str(folder), (28, 28, 3), resize=True).x.shape == (20, 28, 28, 3)
+    assert load_dataset(str(folder), (32, 32, 1)).x.shape == (20, 32, 32, 1)  # grey
+
+
+def test_archive_paths_that_escape_are_refused(tmp_path):
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = cifar_files(1)[0][1]
+        info = tarfile.TarInfo("../outside/cat/0.jpg")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(
+        DataError, match="has a path that leaves its folder: '../outside/cat/0.jpg'"
+    ):
+        load_dataset(str(archive), (32, 32, 3))
+    assert not (tmp_path.parent / "outside").exists()
+
+
+def test_single_class_and_empty_sources(tmp_path):
+    one = (
+        write_folder(tmp_path / "one", [(n, d) for n, d in cifar_files(2) if "/cat/" in n])
+        / "train"
+    )
+    with pytest.raises(DataError, match="has one class folder \\(cat\\)"):
+        load_dataset(str(one), (32, 32, 3))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        load_dataset(str(tmp_path / "empty"), (32, 32, 3))
+
+
+def test_npz_arrays_and_their_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, x_train=np.zeros((6, 4), "float32"), y_train=np.array([0, 1, 2, 0, 1, 2]))
+    dataset = load_dataset(str(good), (4,))
+    assert dataset.class_names == ("0", "1", "2") and dataset.x.shape == (6, 4)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((2, 4)), y_train=np.array([0, -1]))
+    with pytest.raises(DataError, match="labels run from -1 to 0, outside 0..0"):
+        load_dataset(str(bad), (4,))
+    missing = tmp_path / "missing.npz"
+    np.savez(missing, images=np.zeros((2, 4)))
+    with pytest.raises(DataError, match="has no x_train or y_train"):
+        load_dataset(str(missing), (4,))
+
+
+def test_builtin_dataset_offline_says_how_to_point_at_local_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.raises(DataError) as caught:
+        load_dataset("cifar100", (32, 32, 3))
+    assert str(caught.value) == (
+        f"the built-in dataset 'cifar100' is not on this machine ({tmp_path / 'keras' / 'datasets' / 'cifar-100-python'}) "
+        "and cannot be downloaded here; point --data at a local copy: a folder or archive of class "
+        "folders, or an .npz with x_train and y_train"
+    )
+    with pytest.raises(DataError, match="Did you mean 'cifar10'"):
+        load_dataset("cifar-10", (32, 32, 3))

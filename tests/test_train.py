@@ -1,0 +1,256 @@
+"""layerkit train, evaluate and predict on a few hundred real CIFAR-10 images."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from layerkit.cli import main
+
+from .conftest import ROOT, SHARED_CIFAR
+
+pytestmark = pytest.mark.slow
+
+SPEC = """\
+name: tiny_cnn
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 16, kernel_size: 3, padding: same, use_bias: false}
+  - batch_normalization
+  - relu
+  - max_pooling2d
+  - conv2d: {filters: 32, kernel_size: 3, padding: same, use_bias: false}
+  - batch_normalization
+  - relu
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+augment:
+  - random_flip: {mode: horizontal}
+  - random_translation: {height_factor: 0.1, width_factor: 0.1}
+train:
+  optimizer: {adam: {learning_rate: 0.01}}
+  metrics: [accuracy, top5]
+  batch_size: 32
+  epochs: 8
+  validation_split: 100
+  seed: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A spec and 60 real images per class from the shared archive, in a fresh folder."""
+    root = tmp_path_factory.mktemp("train")
+    counts: dict[str, int] = {}
+    with (
+        tarfile.open(SHARED_CIFAR) as source,
+        tarfile.open(root / "cifar600.tar.gz", "w:gz") as out,
+    ):
+        for member in source:
+            label = member.name.split("/")[1] if member.isfile() else None
+            if label and counts.get(label, 0) < 60:
+                counts[label] = counts.get(label, 0) + 1
+                out.addfile(member, source.extractfile(member))
+    (root / "tiny.yaml").write_text(SPEC, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def in_workspace(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(workspace / "cache"))
+
+
+def run_cli(runner, *args):
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(workspace):
+    """One full 8-epoch run, shared by the tests that read it."""
+    from click.testing import CliRunner
+
+    cwd = os.getcwd()
+    os.chdir(workspace)
+    os.environ["LAYERKIT_CACHE"] = str(workspace / "cache")
+    try:
+        result = CliRunner().invoke(
+            main, ["train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "full"]
+        )
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return workspace / "full", result
+
+
+def history(run):
+    lines = (run / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
+
+
+def test_training_learns_and_writes_the_run(trained):
+    run, result = trained
+    assert result.stdout.splitlines()[0].startswith(
+        "training tiny_cnn on CPU (2 cores), backend tensorflow: 500 training and 100 validation "
+        "images (10 classes), batch 32, epochs 1–8, augmented → full"
+    )
+    rows = history(run)
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert rows[-1]["loss"] < 0.85 * rows[0]["loss"]
+    # chance is 0.10; 500 images and 8 epochs are enough to be well clear of it
+    assert max(row["accuracy"] for row in rows) >= 0.3
+    assert max(row["val_accuracy"] for row in rows) >= 0.15
+    for name in ("spec.yaml", "environment.json", "metrics.json", "state.json", "curves.png",
+                 "model_best.keras", "model_last.keras", "checkpoints/epoch-0008.keras"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and metrics["epochs"] == 8
+    assert metrics["best"]["val_accuracy"] == max(row["val_accuracy"] for row in rows)
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (run / "lock").exists()
+
+
+def test_saved_models_are_the_spec_without_augmentation(trained):
+    import keras
+
+    from layerkit import build, load_spec
+
+    run, _ = trained
+    expected = build(load_spec("tiny.yaml")).count_params()
+    for path in (run / "model_best.keras", run / "model_last.keras"):
+        model = keras.saving.load_model(path)
+        assert model.count_params() == expected == 16 * 27 + 64 + 32 * 144 + 128 + 330
+        assert not [layer for layer in model.layers if type(layer).__name__.startswith("Random")]
+
+
+def test_evaluate_the_run_agrees_with_training(runner, trained):
+    run, _ = trained
+    result = run_cli(runner, "evaluate", str(run), "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["n"] == 100
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    assert data["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)
+    assert data["loss"] == pytest.approx(best["val_loss"], rel=1e-3)
+    assert set(data["per_class"]) == {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                      "horse", "ship", "truck"}  # fmt: skip
+    assert sum(map(sum, data["confusion"])) == 100
+    assert (run / "confusion.png").is_file()
+    flipped = json.loads(run_cli(runner, "evaluate", str(run), "--json", "--tta", "flip").stdout)
+    assert flipped["tta"] == "flip" and flipped["n"] == 100
+
+
+def test_predict_images(runner, trained, workspace):
+    run, _ = trained
+    folder = workspace / "some"
+    folder.mkdir(exist_ok=True)
+    with tarfile.open(workspace / "cifar600.tar.gz") as archive:
+        for member in [m for m in archive.getmembers() if m.isfile()][:3]:
+            (folder / member.name.replace("/", "_")).write_bytes(archive.extractfile(member).read())
+    result = run_cli(runner, "predict", str(run), str(folder), "--json", "--top", "2")
+    assert result.exit_code == 0
+    predictions = json.loads(result.stdout)
+    assert [p["file"].rsplit("/", 1)[1] for p in predictions] == sorted(
+        p.name for p in folder.iterdir()
+    )
+    for prediction in predictions:
+        probabilities = [top["probability"] for top in prediction["top"]]
+        assert (
+            len(probabilities) == 2
+            and probabilities[0] >= probabilities[1]
+            and sum(probabilities) <= 1
+        )
+
+
+def test_resumed_run_matches_an_uninterrupted_one(runner):
+    assert (
+        run_cli(
+            runner,
+            "train",
+            "tiny.yaml",
+            "--data",
+            "cifar600.tar.gz",
+            "--out",
+            "part",
+            "--epochs",
+            "3",
+        ).exit_code
+        == 0
+    )
+    result = run_cli(runner, "train", "--resume", "part", "--epochs", "8")
+    assert result.exit_code == 0, result.output
+    assert "epochs 4–8" in result.stdout
+    from pathlib import Path
+
+    rows = history(Path("part"))
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert len(list(Path("part/checkpoints").glob("*.keras"))) == 1
+    refused = run_cli(runner, "train", "--resume", "part", "--batch-size", "8")
+    assert refused.exit_code == 2
+    assert "a resumed run keeps its spec, data, batch size and augmentation" in refused.stderr
+
+
+def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
+    env = dict(os.environ, LAYERKIT_CACHE=str(workspace / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "layerkit", "train", "tiny.yaml", "--data", "cifar600.tar.gz",
+               "--out", "stopped", "--epochs", "40"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    state = workspace / "stopped" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (
+        state.is_file() and json.loads(state.read_text())["epoch"] >= 2
+    ):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "continue with: layerkit train --resume stopped" in err
+    done = json.loads(state.read_text())["epoch"]
+    assert done >= 2
+    assert (
+        json.loads((workspace / "stopped" / "metrics.json").read_text())["status"] == "interrupted"
+    )
+    resumed = subprocess.run([sys.executable, "-m", "layerkit", "train", "--resume", "stopped", "--epochs", str(done + 1)],
+                             cwd=workspace, env=env, capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    rows = history(workspace / "stopped")
+    assert [row["epoch"] for row in rows] == list(range(1, done + 2))
+
+
+def test_train_errors(runner, workspace):
+    result = run_cli(runner, "train", "tiny.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no training data: give --data PATH")
+    (workspace / "wide.yaml").write_text(SPEC.replace("units: 10", "units: 7"), encoding="utf-8")
+    result = run_cli(runner, "train", "wide.yaml", "--data", "cifar600.tar.gz", "--out", "wide")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "wide.yaml:12:5: error: layers[8].dense: the model ends in 7 outputs but the data has 10 classes"
+    )
+    result = run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "full")
+    assert "already exists and is not empty" in result.stderr
+    bad = workspace / "bad_recipe.yaml"
+    bad.write_text(
+        SPEC.replace("{adam: {learning_rate: 0.01}}", "{adamm: {learning_rate: 0.01}}"),
+        encoding="utf-8",
+    )
+    result = run_cli(runner, "train", str(bad.name), "--data", "cifar600.tar.gz", "--out", "bad")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "bad_recipe.yaml:17:15: error: train.optimizer: unknown optimizer 'adamm'. Did you mean 'adam'?"
+    )
+
+
+def test_training_does_not_touch_the_checkout():
+    assert not (ROOT / "runs").exists() or not any((ROOT / "runs").iterdir())
