@@ -213,7 +213,7 @@ def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
     ):
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "continue with: layerkit train --resume stopped" in err
     done = json.loads(state.read_text())["epoch"]
