@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--slow-repeats", type=int, default=3, help="runs per TensorFlow command")
     args = parser.parse_args()
     samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, command in COMMANDS.items():
+    for command in COMMANDS.values():
         time_once(command)  # warm the file cache
     for round_index in range(args.repeats):
         for name, command in COMMANDS.items():
@@ -55,13 +55,17 @@ def main() -> None:
                 continue
             samples[name].append(time_once(command))
     baseline = statistics.median(samples["baseline: python -c pass"])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"repeats: {args.repeats} (TensorFlow commands: {args.slow_repeats})\n")
     print("| command | median wall time | min | × baseline |")
     print("|---|---:|---:|---:|")
     for name, times in samples.items():
         median = statistics.median(times)
-        print(f"| `{name}` | {median * 1000:.0f} ms | {min(times) * 1000:.0f} ms | {median / baseline:.1f} |")
+        print(
+            f"| `{name}` | {median * 1000:.0f} ms | {min(times) * 1000:.0f} ms | {median / baseline:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -133,3 +133,17 @@ def test_python_example_runs(code, monkeypatch):
     finally:
         for name in set(default_registry().names()) - before:
             default_registry().unregister(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "following"), [p for p in doc_examples("") if "\ntrain:" in p.values[0]]
+)
+def test_doc_recipes_make_keras_objects(text, following):
+    """Every documented train: section turns into a real optimizer, schedule, loss and metrics."""
+    from layerkit.recipe import make_loss, make_metrics, make_optimizer
+
+    spec = load_spec(text)
+    assert make_optimizer(spec.train, steps_per_epoch=10).iterations is not None
+    assert make_loss(spec.train) is not None
+    assert [metric.name for metric in make_metrics(spec.train)] == list(spec.train.metrics)
