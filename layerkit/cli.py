@@ -120,6 +120,19 @@ def import_keras_quietly() -> None:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of text (for scripts)."
 )
+force_option = click.option("--force", is_flag=True, help="Replace an existing file.")
+
+
+def output_option(help: str, required: bool = False):
+    return click.option(
+        "-o",
+        "--output",
+        required=required,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help,
+    )
+
+
 set_option = click.option(
     "--set",
     "overrides",
@@ -156,7 +169,7 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the built, untrained model to this .keras file.",
 )
-@click.option("--force", is_flag=True, help="With --save, replace an existing file.")
+@force_option
 def build(
     spec: str,
     overrides: tuple[str, ...],
@@ -242,13 +255,8 @@ def validate(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the schema to this file instead of printing it.",
-)
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@output_option("Write the schema to this file instead of printing it.")
+@force_option
 def schema(output: Path | None, force: bool) -> None:
     """Print the JSON Schema of the spec format, for editors (yaml-language-server) and checkers.
 
@@ -279,13 +287,8 @@ def _check_output_target(path: Path, force: bool, option: str) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the spec; NAME.yaml in the current folder by default.",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@output_option("Where to write the spec; NAME.yaml in the current folder by default.")
+@force_option
 def new(name: str, output: Path | None, force: bool) -> None:
     """Write a commented starter spec for a model called NAME."""
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", name):
@@ -305,15 +308,11 @@ def new(name: str, output: Path | None, force: bool) -> None:
 
 @main.command()
 @click.argument("spec", metavar="SPEC")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).",
+@output_option(
+    "The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).", required=True
 )
 @set_option
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@force_option
 def graph(spec: str, output: Path, overrides: tuple[str, ...], force: bool) -> None:
     """Draw SPEC's architecture: one box per layer, an arrow for every input."""
     suffix = output.suffix.lower()
@@ -389,11 +388,22 @@ def _draw_png(svg: str, output: Path) -> None:
     show_default=True,
     help="auto: mixed float16 on a GPU, float32 on the CPU.",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(["mirrored"]),
+    help="Train data-parallel with tf.distribute.MirroredStrategy over every GPU.",
+)
+@click.option(
+    "--cpu-replicas",
+    type=click.IntRange(min=2),
+    help="Split the CPU into N logical devices (to try --strategy mirrored without GPUs).",
+)
 @set_option
 @plain_option
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
-          resize: bool, precision: str, overrides: tuple[str, ...], plain: bool) -> None:  # fmt: skip
+          resize: bool, precision: str, strategy: str | None, cpu_replicas: int | None,
+          overrides: tuple[str, ...], plain: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.
 
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
@@ -402,11 +412,13 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     console = make_console(plain)
     with user_errors():
         import_keras_quietly()
-        from .train import TrainOptions
+        from .train import TrainOptions, split_cpu
         from .train import train as train_spec
 
+        if cpu_replicas:
+            split_cpu(cpu_replicas)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
-                               resize, overrides, precision)  # fmt: skip
+                               resize, overrides, precision, strategy)  # fmt: skip
         result = train_spec(spec, options, console, live=not console.no_color)
     best = result.best.get("metrics", {})
     summary = ", ".join(

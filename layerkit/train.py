@@ -50,6 +50,7 @@ class TrainOptions:
     resize: bool = False
     overrides: tuple[str, ...] = ()
     precision: str = "auto"  # "auto": mixed float16 on a GPU, float32 on the CPU
+    strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,53 @@ def device_names() -> list[str]:
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def distribution_scope(strategy: str | None) -> Any:
+    """A context in which to build and compile: the strategy's scope, or nothing special."""
+    import contextlib
+
+    if strategy is None:
+        return contextlib.nullcontext()
+    return _strategy(strategy).scope()
+
+
+def replica_count(strategy: str) -> int:
+    return _strategy(strategy).num_replicas_in_sync
+
+
+_STRATEGIES: dict[str, Any] = {}
+
+
+def _strategy(name: str) -> Any:
+    if name != "mirrored":
+        raise TrainError(f"unknown strategy '{name}'; layerkit has 'mirrored'")
+    if keras.backend.backend() != "tensorflow":
+        raise TrainError(
+            "--strategy mirrored needs the TensorFlow backend (tf.distribute); "
+            f"this run uses {keras.backend.backend()}"
+        )
+    if name not in _STRATEGIES:
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+        _STRATEGIES[name] = tf.distribute.MirroredStrategy(devices=devices)
+    return _STRATEGIES[name]
+
+
+def split_cpu(replicas: int) -> None:
+    """Make TensorFlow see the CPU as ``replicas`` logical devices, to try data-parallel training
+    without GPUs. Must run before TensorFlow has started using its devices."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
+    except RuntimeError:
+        raise TrainError("--cpu-replicas must be set before TensorFlow starts") from None
 
 
 def _check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
@@ -325,6 +373,7 @@ def train(
         "resize": options.resize or spec.data.resize,
         "augment": augment,
         "precision": options.precision,
+        "strategy": options.strategy,
     }
     run = RunDir.create(spec.name, options.out)
     run.lock()
@@ -391,11 +440,15 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     if gpus and setup["precision"] in ("auto", "mixed"):
         keras.mixed_precision.set_global_policy("mixed_float16")
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    if setup.get("strategy"):
+        device += f", {setup['strategy']} strategy over {replica_count(setup['strategy'])} replicas"
     dataset = load_dataset(
         setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
     )
+    scope = distribution_scope(setup.get("strategy"))
     if checkpoint is None:
-        model = build(plan)
+        with scope:
+            model = build(plan)
         _check_fit(plan, model, dataset)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)
@@ -409,17 +462,19 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         )
     steps = math.ceil(len(train_index) / settings.batch_size)
     if checkpoint is None:
-        trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
-        trainer.compile(
-            optimizer=make_optimizer(settings, steps),
-            loss=make_loss(settings),
-            metrics=make_metrics(settings),
-            jit_compile="auto" if gpus else False,
-        )
+        with scope:
+            trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
+            trainer.compile(
+                optimizer=make_optimizer(settings, steps),
+                loss=make_loss(settings),
+                metrics=make_metrics(settings),
+                jit_compile="auto" if gpus else False,
+            )
         run.write_json("environment.json", {**environment(), "device": device,
                        "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
     else:
-        trainer = keras.saving.load_model(checkpoint)
+        with scope:
+            trainer = keras.saving.load_model(checkpoint)
         model = trainer.get_layer(spec.name)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     console.print(

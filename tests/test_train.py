@@ -254,3 +254,18 @@ def test_train_errors(runner, workspace):
 
 def test_training_does_not_touch_the_checkout():
     assert not (ROOT / "runs").exists() or not any((ROOT / "runs").iterdir())
+
+
+def test_two_replica_mirrored_training_on_the_cpu(workspace):
+    """--strategy mirrored over the CPU split in two: each step's batch is shared by 2 replicas."""
+    env = dict(os.environ, LAYERKIT_CACHE=str(workspace / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "layerkit", "train", "tiny.yaml", "--data", "cifar600.tar.gz",
+         "--out", "mirrored", "--epochs", "2", "--strategy", "mirrored", "--cpu-replicas", "2"],
+        cwd=workspace, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "mirrored strategy over 2 replicas" in result.stdout
+    rows = history(workspace / "mirrored")
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[1]["loss"] < rows[0]["loss"] * 1.05
