@@ -445,9 +445,9 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     dataset = load_dataset(
         setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
     )
-    scope = distribution_scope(setup.get("strategy"))
+    strategy = setup.get("strategy")
     if checkpoint is None:
-        with scope:
+        with distribution_scope(strategy):
             model = build(plan)
         _check_fit(plan, model, dataset)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
@@ -462,7 +462,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         )
     steps = math.ceil(len(train_index) / settings.batch_size)
     if checkpoint is None:
-        with scope:
+        with distribution_scope(strategy):
             trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
             trainer.compile(
                 optimizer=make_optimizer(settings, steps),
@@ -473,7 +473,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         run.write_json("environment.json", {**environment(), "device": device,
                        "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
     else:
-        with scope:
+        with distribution_scope(strategy):
             trainer = keras.saving.load_model(checkpoint)
         model = trainer.get_layer(spec.name)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
