@@ -337,7 +337,7 @@ def train(
         RunError: the run directory cannot be created, resumed or locked.
     """
     if options.resume is not None:
-        return _resume(options, console, live)
+        return _resume(options.resume, options, console, live)
     if spec_source is None:
         raise TrainError("give a SPEC to train, or --resume RUN_DIR")
     spec = load_spec(spec_source, options.overrides)
@@ -392,8 +392,7 @@ def train(
         run.unlock()
 
 
-def _resume(options: TrainOptions, console: Any, live: bool) -> TrainResult:
-    assert options.resume is not None
+def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> TrainResult:
     changed = [name for name, value in (("--data", options.data), ("--batch-size", options.batch_size),
                ("--augment/--no-augment", options.augment), ("--out", options.out)) if value is not None]  # fmt: skip
     if changed or options.overrides:
@@ -401,13 +400,14 @@ def _resume(options: TrainOptions, console: Any, live: bool) -> TrainResult:
             f"a resumed run keeps its spec, data, batch size and augmentation; only --epochs may "
             f"change (received {', '.join(changed + [f'--set {o}' for o in options.overrides])})"
         )
-    run = RunDir.open(options.resume)
+    run = RunDir.open(path)
     run.lock()
     try:
         state = run.read_json("state.json")
         setup = run.read_json("setup.json")
         spec = load_spec(run.path / "spec.yaml")
-        if options.epochs is not None:
+        if options.epochs is not None and options.epochs != spec.train.epochs:
+            _record_epochs(run, options.epochs)  # so a later resume knows the new target
             spec = replace(spec, train=replace(spec.train, epochs=options.epochs))
         plan = validate(spec)
         history = run.read_history()[: state["epoch"]]
@@ -430,6 +430,18 @@ def _resume(options: TrainOptions, console: Any, live: bool) -> TrainResult:
         )
     finally:
         run.unlock()
+
+
+def _record_epochs(run: RunDir, epochs: int) -> None:
+    from .files import write_text_atomically
+
+    text = (run.path / "spec.yaml").read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    document = yaml.safe_load(text)
+    document.setdefault("train", {})["epochs"] = epochs
+    write_text_atomically(
+        run.path / "spec.yaml", header + yaml.safe_dump(document, sort_keys=False)
+    )
 
 
 def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,

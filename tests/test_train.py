@@ -194,6 +194,10 @@ def test_resumed_run_matches_an_uninterrupted_one(runner):
     rows = history(Path("part"))
     assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert len(list(Path("part/checkpoints").glob("*.keras"))) == 1
+    # the new target is kept: a further resume without --epochs knows the run is complete
+    again = run_cli(runner, "train", "--resume", "part")
+    assert again.exit_code == 2
+    assert "the run has finished all 8 epochs" in again.stderr
     refused = run_cli(runner, "train", "--resume", "part", "--batch-size", "8")
     assert refused.exit_code == 2
     assert "a resumed run keeps its spec, data, batch size and augmentation" in refused.stderr
