@@ -390,8 +390,9 @@ def _draw_png(svg: str, output: Path) -> None:
 )
 @click.option(
     "--strategy",
-    type=click.Choice(["mirrored"]),
-    help="Train data-parallel with tf.distribute.MirroredStrategy over every GPU.",
+    type=click.Choice(["mirrored", "multi-worker"]),
+    help="Train data-parallel: 'mirrored' over this machine's GPUs, 'multi-worker' over the "
+    "machines in TF_CONFIG (TensorFlow backend).",
 )
 @click.option(
     "--cpu-replicas",

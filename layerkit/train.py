@@ -136,8 +136,8 @@ _STRATEGIES: dict[str, Any] = {}
 
 
 def _strategy(name: str) -> Any:
-    if name != "mirrored":
-        raise TrainError(f"unknown strategy '{name}'; layerkit has 'mirrored'")
+    if name not in ("mirrored", "multi-worker"):
+        raise TrainError(f"unknown strategy '{name}'; layerkit has 'mirrored' and 'multi-worker'")
     if keras.backend.backend() != "tensorflow":
         raise TrainError(
             "--strategy mirrored needs the TensorFlow backend (tf.distribute); "
@@ -146,10 +146,28 @@ def _strategy(name: str) -> Any:
     if name not in _STRATEGIES:
         import tensorflow as tf
 
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
-        _STRATEGIES[name] = tf.distribute.MirroredStrategy(devices=devices)
+        if name == "multi-worker":  # the cluster and this worker's place come from TF_CONFIG
+            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy(devices=devices)
     return _STRATEGIES[name]
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run: the only one, or the chief (or worker 0) of a
+    TF_CONFIG cluster. Other workers write their copy to a temporary folder, as Keras asks."""
+    import json
+
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    has_chief = "chief" in (config.get("cluster") or {})
+    return task.get("type") == "chief" or (
+        not has_chief and task.get("type") == "worker" and task.get("index") == 0
+    )
 
 
 def split_cpu(replicas: int) -> None:
@@ -375,7 +393,12 @@ def train(
         "precision": options.precision,
         "strategy": options.strategy,
     }
-    run = RunDir.create(spec.name, options.out)
+    out = options.out
+    if options.strategy == "multi-worker" and not is_chief():
+        import tempfile
+
+        out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
+    run = RunDir.create(spec.name, out)
     run.lock()
     try:
         header = f"# trained from {spec.file}" + (
@@ -453,7 +476,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         keras.mixed_precision.set_global_policy("mixed_float16")
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
     if setup.get("strategy"):
-        device += f", {setup['strategy']} strategy over {replica_count(setup['strategy'])} replicas"
+        replicas = replica_count(setup["strategy"])
+        device += f", {setup['strategy']} strategy over {replicas} replica{'s' * (replicas != 1)}"
     dataset = load_dataset(
         setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
     )

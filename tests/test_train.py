@@ -273,3 +273,30 @@ def test_two_replica_mirrored_training_on_the_cpu(workspace):
     rows = history(workspace / "mirrored")
     assert [row["epoch"] for row in rows] == [1, 2]
     assert rows[1]["loss"] < rows[0]["loss"] * 1.05
+
+
+def test_multi_worker_strategy_runs_as_a_single_worker_without_tf_config(workspace):
+    env = dict(os.environ, LAYERKIT_CACHE=str(workspace / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "layerkit", "train", "tiny.yaml", "--data", "cifar600.tar.gz",
+         "--out", "worker", "--epochs", "1", "--strategy", "multi-worker"],
+        cwd=workspace, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "multi-worker strategy over 1 replica," in result.stdout
+    assert (workspace / "worker" / "model_best.keras").is_file()
+
+
+def test_only_the_chief_writes_the_run(monkeypatch):
+    from layerkit.train import is_chief
+
+    cluster = {"worker": ["a:1", "b:1"]}
+    for task, chief in ((None, True), ({"type": "worker", "index": 0}, True),
+                        ({"type": "worker", "index": 1}, False)):  # fmt: skip
+        config = {"cluster": cluster, "task": task} if task else {}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+        assert is_chief() is chief
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:1"]},
+                                                "task": {"type": "worker", "index": 0}}))  # fmt: skip
+    assert is_chief() is False
