@@ -432,10 +432,12 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         )
         sys.exit(130)
     if result.status == "failed":
-        click.echo(
-            f"error: training stopped: {result.best.get('stopped')}; the last good checkpoint is in {result.run.path}",
-            err=True,
+        kept = (
+            f"the last good epoch ({result.epochs_done}) is kept in {result.run.path}"
+            if result.epochs_done
+            else f"no epoch finished, so {result.run.path} holds no checkpoint"
         )
+        click.echo(f"error: training stopped: {result.best.get('stopped')}; {kept}", err=True)
         sys.exit(1)
     click.echo(
         f"done: {result.epochs_done} epochs in {result.run.path}"

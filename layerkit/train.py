@@ -532,7 +532,12 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     recorder = Recorder(
         run, model, settings.epochs, monitor, len(train_index), history, best, reporter
     )
-    callbacks: list[keras.callbacks.Callback] = [reporter, recorder]
+    # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good one
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        reporter,
+        recorder,
+    ]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)

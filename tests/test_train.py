@@ -300,3 +300,31 @@ def test_only_the_chief_writes_the_run(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:1"]},
                                                 "task": {"type": "worker", "index": 0}}))  # fmt: skip
     assert is_chief() is False
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspace):
+    (workspace / "diverge.yaml").write_text(
+        SPEC.replace(
+            "{adam: {learning_rate: 0.01}}",
+            "{sgd: {learning_rate: 1.0e+30}}\n  loss: mean_squared_error",
+        ).replace("units: 10, activation: softmax", "units: 10"),
+        encoding="utf-8",
+    )
+    result = run_cli(
+        runner,
+        "train",
+        "diverge.yaml",
+        "--data",
+        "cifar600.tar.gz",
+        "--out",
+        "nan",
+        "--epochs",
+        "3",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: training stopped: the loss became nan at epoch 1; no epoch finished"
+    )
+    metrics = json.loads((workspace / "nan" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["epochs"] == 0
+    assert not list((workspace / "nan").glob("checkpoints/*.keras"))
