@@ -133,6 +133,11 @@ def output_option(help: str, required: bool = False):
     )
 
 
+unsafe_option = click.option(
+    "--unsafe",
+    is_flag=True,
+    help="Load .keras files without Keras's safe mode (only for files you trust).",
+)
 set_option = click.option(
     "--set",
     "overrides",
@@ -463,11 +468,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the confusion matrix as a PNG (a run also gets confusion.png).",
 )
-@click.option(
-    "--unsafe",
-    is_flag=True,
-    help="Load .keras files without Keras's safe mode (only for files you trust).",
-)
+@unsafe_option
 @json_option
 @plain_option
 def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path | None,
@@ -508,11 +509,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     help="Classes to show per image.",
 )
 @click.option("--resize", is_flag=True, help="Resize images to the model's input size.")
-@click.option(
-    "--unsafe",
-    is_flag=True,
-    help="Load .keras files without Keras's safe mode (only for files you trust).",
-)
+@unsafe_option
 @json_option
 @plain_option
 def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool, unsafe: bool,
