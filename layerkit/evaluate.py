@@ -40,10 +40,17 @@ class Trained:
 
 
 def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
-    """Load a run directory's best model (or its last, before any best) or a ``.keras`` file."""
+    """Load a run directory's best model (or its last, before any best) or a ``.keras`` file.
+
+    A ``.keras`` file inside a run directory brings the run's class names and input scaling.
+    """
+    path = None
+    if model_or_run.is_file() and (model_or_run.parent / "state.json").is_file():
+        path, model_or_run = model_or_run, model_or_run.parent
     if model_or_run.is_dir():
         run = RunDir.open(model_or_run)
-        path = run.best_model if run.best_model.is_file() else run.last_model
+        if path is None:
+            path = run.best_model if run.best_model.is_file() else run.last_model
         spec = load_spec(run.path / "spec.yaml")
         setup = run.read_json("setup.json")
         environment = run.read_json("environment.json")

@@ -156,6 +156,11 @@ def test_predict_images(runner, trained, workspace):
     with tarfile.open(workspace / "cifar600.tar.gz") as archive:
         for member in [m for m in archive.getmembers() if m.isfile()][:3]:
             (folder / member.name.replace("/", "_")).write_bytes(archive.extractfile(member).read())
+    by_file = json.loads(
+        run_cli(runner, "predict", str(run / "model_last.keras"), str(folder), "--json").stdout
+    )
+    assert by_file[0]["top"][0]["class"] in {"airplane", "automobile", "bird", "cat", "deer", "dog",
+                                             "frog", "horse", "ship", "truck"}  # fmt: skip
     result = run_cli(runner, "predict", str(run), str(folder), "--json", "--top", "2")
     assert result.exit_code == 0
     predictions = json.loads(result.stdout)
