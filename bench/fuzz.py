@@ -34,7 +34,7 @@ CRASHES: list[str] = []
 def run_one(kind: str, text: str, build_too: bool) -> None:
     try:
         plan = validate(load_spec(text))
-        if build_too and len(plan.layers) <= 20:
+        if build_too and len(plan.layers) <= 30:
             build(plan)
             OUTCOMES[f"{kind}: built"] += 1
         else:
@@ -78,15 +78,16 @@ def main() -> None:
     }
     jobs = [generated, generated_built]
 
-    def mutations(name: str, text: str):
-        @quiet(args.examples)
+    def mutations(name: str, text: str, examples: int, build_too: bool):
+        @quiet(examples)
         @given(mutated(text))
         def mutate(mutant):
-            run_one(f"mutated {name}", mutant, build_too=False)
+            run_one(f"mutated {name}" + (", built" if build_too else ""), mutant, build_too)
 
         return mutate
 
-    jobs += [mutations(name, text) for name, text in sources.items()]
+    jobs += [mutations(name, text, args.examples, False) for name, text in sources.items()]
+    jobs.append(mutations("cifar.yaml", sources["cifar.yaml"], args.build_examples, True))
     for job in jobs:
         job()
     seconds = time.perf_counter() - started

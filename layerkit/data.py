@@ -213,6 +213,10 @@ def _decode_images(
                         )
                     image = image.resize((width, height), Image.BILINEAR)
                 array = np.asarray(image.convert(mode))
+        except Image.DecompressionBombError as error:  # a small file that decodes to a huge image
+            raise DataError(
+                f"image '{name}' in '{path}' is too large to decode safely ({error}); remove it"
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             if not skip_bad:
                 raise DataError(

@@ -159,3 +159,12 @@ def test_builtin_dataset_offline_says_how_to_point_at_local_data(tmp_path, monke
     )
     with pytest.raises(DataError, match="Did you mean 'cifar10'"):
         load_dataset("cifar-10", (32, 32, 3))
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # 32x32 = 1024 > 2 x 400: a "bomb" here
+    with pytest.raises(DataError, match="is too large to decode safely"):
+        load_dataset(str(folder), (32, 32, 3))

@@ -24,7 +24,7 @@ def check(text: str, build_too: bool = False) -> str:
     except SpecError as error:
         assert error.location is not None, error
         return "error"
-    if build_too and len(plan.layers) <= 20:
+    if build_too and len(plan.layers) <= 30:
         try:
             build(plan)
         except SpecError as error:
@@ -60,3 +60,10 @@ def test_mutated_reference_spec(text):
 @given(mutated(RESNET_TEXT))
 def test_mutated_graph_spec(text):
     check(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutated(CIFAR_TEXT))
+def test_mutated_reference_spec_builds_or_fails_with_a_place(text):
+    check(text, build_too=True)
