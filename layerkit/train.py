@@ -264,6 +264,18 @@ class Recorder(keras.callbacks.Callback):
             self.model.stop_training = True
             self.best["stopped"] = f"the loss became {row.get('loss')} at epoch {epoch + 1}"
             return  # keep the last good checkpoint; record nothing from this epoch
+        try:
+            self.record(epoch, row)
+        except OSError as error:  # a full disk, a removed folder: keep the last good epoch
+            self.model.stop_training = True
+            where = f" {error.filename}" if error.filename else ""
+            self.best["stopped"] = f"could not write{where}: {error.strerror or error}"
+            return
+        self.reporter.report(row)
+
+    def record(self, epoch: int, row: dict[str, Any]) -> None:
+        """Write everything for a finished epoch; state.json last, so a failure part-way leaves
+        the previous epoch as the one a resume starts from."""
         checkpoint = self.run.checkpoint(epoch + 1)
         self.run.save_model(self.model, checkpoint)
         self.run.save_model(self.inner, self.run.last_model)
@@ -274,22 +286,26 @@ class Recorder(keras.callbacks.Callback):
                 value < self.best["value"] if "loss" in self.monitor else value > self.best["value"]
             )
         )
+        best = dict(self.best)
         if improved:
             self.run.save_model(self.inner, self.run.best_model)
-            self.best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
-        self.history.append(row)
-        self.run.write_history(self.history)
-        self.run.write_json(
-            "metrics.json", metrics_record(self.history, self.best, "running", self.monitor)
-        )
-        plot_curves(self.run.path / "curves.png", self.history)
+            best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
+        history = [*self.history, row]
+        self.run.write_history(history)
+        self.run.write_json("metrics.json", metrics_record(history, best, "running", self.monitor))
+        plot_curves(self.run.path / "curves.png", history)
         self.run.write_json(
             "state.json",
-            {"epoch": epoch + 1, "checkpoint": checkpoint.name, "best": self.best,
-             "monitor": self.monitor},
-        )  # fmt: skip
+            {
+                "epoch": epoch + 1,
+                "checkpoint": checkpoint.name,
+                "best": best,
+                "monitor": self.monitor,
+            },
+        )
+        self.history.append(row)
+        self.best.update(best)
         self.run.prune_checkpoints(keep=checkpoint)
-        self.reporter.report(row)
 
 
 def metrics_record(history: list[dict], best: dict, status: str, monitor: str) -> dict[str, Any]:
@@ -554,8 +570,13 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         status = "interrupted"
     if "stopped" in best:
         status = "failed"
-    run.write_json(
-        "metrics.json",
-        metrics_record(history, {k: v for k, v in best.items() if k != "stopped"}, status, monitor),
-    )
+    try:
+        run.write_json(
+            "metrics.json",
+            metrics_record(
+                history, {k: v for k, v in best.items() if k != "stopped"}, status, monitor
+            ),
+        )
+    except OSError as error:  # the run is still resumable from state.json
+        console.print(f"warning: could not update metrics.json: {error}", markup=False)
     return TrainResult(run, len(history), status, best)

@@ -333,3 +333,42 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspac
     metrics = json.loads((workspace / "nan" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and metrics["epochs"] == 0
     assert not list((workspace / "nan").glob("checkpoints/*.keras"))
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint_and_says_so(runner, workspace, monkeypatch):
+    import errno
+
+    from layerkit.runs import RunDir
+
+    real_save = RunDir.save_model
+
+    def save_model(self, model, path):
+        if path.name == "epoch-0002.keras":  # the disk fills up while writing epoch 2's checkpoint
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_save(self, model, path)
+
+    monkeypatch.setattr(RunDir, "save_model", save_model)
+    result = run_cli(
+        runner,
+        "train",
+        "tiny.yaml",
+        "--data",
+        "cifar600.tar.gz",
+        "--out",
+        "full_disk",
+        "--epochs",
+        "3",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: training stopped: could not write ")
+    assert (
+        "epoch-0002.keras: No space left on device; the last good epoch (1) is kept in full_disk"
+        in result.stderr
+    )
+    run = workspace / "full_disk"
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["epoch-0001.keras"]
+    monkeypatch.setattr(RunDir, "save_model", real_save)  # space freed: the run goes on
+    resumed = run_cli(runner, "train", "--resume", "full_disk")
+    assert resumed.exit_code == 0, resumed.output
+    assert [row["epoch"] for row in history(run)] == [1, 2, 3]
