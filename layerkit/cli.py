@@ -138,6 +138,11 @@ unsafe_option = click.option(
     is_flag=True,
     help="Load .keras files without Keras's safe mode (only for files you trust).",
 )
+allow_large_option = click.option(
+    "--allow-large",
+    is_flag=True,
+    help="Build even a model of over a billion parameters (refused by default, before building).",
+)
 set_option = click.option(
     "--set",
     "overrides",
@@ -167,6 +172,7 @@ def main() -> None:
 @main.command()
 @click.argument("spec", metavar="SPEC")
 @set_option
+@allow_large_option
 @plain_option
 @json_option
 @click.option(
@@ -178,6 +184,7 @@ def main() -> None:
 def build(
     spec: str,
     overrides: tuple[str, ...],
+    allow_large: bool,
     plain: bool,
     as_json: bool,
     save: Path | None,
@@ -199,7 +206,7 @@ def build(
         from .compiler import build as build_model
         from .report import summarize
 
-        model = build_model(plan)
+        model = build_model(plan, allow_large=allow_large)
         summary = summarize(model, plan)
     if save is not None:
         _save_model(model, save)
@@ -405,11 +412,12 @@ def _draw_png(svg: str, output: Path) -> None:
     help="Split the CPU into N logical devices (to try --strategy mirrored without GPUs).",
 )
 @set_option
+@allow_large_option
 @plain_option
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
           resize: bool, precision: str, strategy: str | None, cpu_replicas: int | None,
-          overrides: tuple[str, ...], plain: bool) -> None:  # fmt: skip
+          overrides: tuple[str, ...], allow_large: bool, plain: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.
 
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
@@ -424,7 +432,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         if cpu_replicas:
             split_cpu(cpu_replicas)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
-                               resize, overrides, precision, strategy)  # fmt: skip
+                               resize, overrides, precision, strategy, allow_large)  # fmt: skip
         result = train_spec(spec, options, console, live=not console.no_color)
     best = result.best.get("metrics", {})
     summary = ", ".join(

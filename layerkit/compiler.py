@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def build(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None) -> keras.Model:
+def build(
+    spec: Spec | Plan | str | Path,
+    registry: LayerRegistry | None = None,
+    allow_large: bool = False,
+) -> keras.Model:
     """Compile a spec into an (untrained) Keras model.
 
     Args:
         spec: a :class:`~layerkit.spec.Spec`, a validated plan, a spec file path or YAML text.
         registry: the layer registry; the default one when omitted.
+        allow_large: build even when the model would hold more than
+            :data:`layerkit.estimate.DEFAULT_LIMIT` parameters (checked before anything is built).
 
     Returns:
         A functional ``keras.Model`` named after the spec, one Keras layer per spec layer.
@@ -41,6 +47,10 @@ def build(spec: Spec | Plan | str | Path, registry: LayerRegistry | None = None)
 
     registry = registry or default_registry()
     plan = plan_of(spec, registry)
+    if not allow_large:
+        from .estimate import check_size
+
+        check_size(plan, registry)
     tensors: dict[str, Any] = {}
     origins: dict[str, ResolvedLayer] = {}
     for plan_input in plan.inputs:

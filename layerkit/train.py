@@ -51,6 +51,7 @@ class TrainOptions:
     overrides: tuple[str, ...] = ()
     precision: str = "auto"  # "auto": mixed float16 on a GPU, float32 on the CPU
     strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
+    allow_large: bool = False  # build models over the parameter limit
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,7 @@ def train(
         "augment": augment,
         "precision": options.precision,
         "strategy": options.strategy,
+        "allow_large": options.allow_large,
     }
     out = options.out
     if options.strategy == "multi-worker" and not is_chief():
@@ -500,7 +502,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     strategy = setup.get("strategy")
     if checkpoint is None:
         with distribution_scope(strategy):
-            model = build(plan)
+            model = build(plan, allow_large=setup.get("allow_large", False))
         _check_fit(plan, model, dataset)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)

@@ -1,0 +1,114 @@
+"""How many parameters a plan will hold, worked out before any weight is allocated.
+
+``build`` checks this first, so a spec that asks for a 50 GB model fails in a second with a clear
+message instead of exhausting memory. Shapes come from each layer's ``compute_output_shape`` (no
+weights are created); parameters from the formulas of the layers that hold them. A layer without a
+formula counts 0, so the figure is a lower bound; for every shipped spec it is exact (a test
+checks this).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import SpecError
+from .registry import LayerRegistry
+from .validation import Plan
+
+DEFAULT_LIMIT = 1_000_000_000  # parameters; 4 GB as float32 weights, before optimizer state
+BYTES_PER_PARAM = 4
+
+
+def _channels(shape: tuple, layer: Any) -> int:
+    axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+    return int(shape[axis])
+
+
+def layer_params(layer: Any, input_shape: Any) -> int:
+    """Parameters of one (unbuilt) layer for its input shape; 0 when no formula covers it."""
+    kind = type(layer).__name__
+    shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+    bias = lambda size: size if getattr(layer, "use_bias", False) else 0  # noqa: E731
+    if kind == "Dense":
+        return int(shape[-1]) * layer.units + bias(layer.units)
+    if kind in ("Conv1D", "Conv2D", "Conv3D"):
+        kernel = math.prod(layer.kernel_size) * _channels(shape, layer) // layer.groups
+        return kernel * layer.filters + bias(layer.filters)
+    if kind in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
+        return math.prod(layer.kernel_size) * _channels(shape, layer) * layer.filters + bias(
+            layer.filters
+        )
+    if kind in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        depth = _channels(shape, layer) * layer.depth_multiplier
+        return math.prod(layer.kernel_size) * depth + bias(depth)
+    if kind in ("SeparableConv1D", "SeparableConv2D"):
+        depth = _channels(shape, layer) * layer.depth_multiplier
+        return math.prod(layer.kernel_size) * depth + depth * layer.filters + bias(layer.filters)
+    if kind == "Embedding":
+        return layer.input_dim * layer.output_dim
+    if kind == "BatchNormalization":
+        channels = int(shape[layer.axis if isinstance(layer.axis, int) else layer.axis[0]])
+        return channels * (2 + int(layer.center) + int(layer.scale))
+    if kind == "LayerNormalization":
+        return int(shape[-1]) * (int(layer.center) + int(layer.scale))
+    if kind in ("SimpleRNN", "LSTM", "GRU"):
+        gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
+        units, features = layer.units, int(shape[-1])
+        biases = 2 if kind == "GRU" and getattr(layer, "reset_after", False) else 1
+        return gates * (features * units + units * units) + bias(gates * units * biases)
+    if kind == "Bidirectional":
+        return layer_params(layer.forward_layer, shape) + layer_params(layer.backward_layer, shape)
+    if kind == "TimeDistributed":
+        return layer_params(layer.layer, (shape[0], *shape[2:]))
+    return 0
+
+
+def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str, int]] | None:
+    """(total, parameters per node key), or None when a shape cannot be worked out without
+    building (a custom layer without compute_output_shape, say)."""
+    from .compiler import layer_names, make_layer
+
+    names = layer_names(plan)
+    shapes: dict[str, Any] = {item.key: (None, *item.spec.shape) for item in plan.inputs}
+    per_node: dict[str, int] = {}
+    for node in plan.layers:
+        feeds = [shapes[key] for key in node.inputs]
+        input_shape = feeds[0] if len(feeds) == 1 else feeds
+        try:
+            layer = make_layer(node, registry, names[node.key])
+            shapes[node.key] = layer.compute_output_shape(input_shape)
+        except Exception:  # any failure here is the real build's to report, with its place
+            return None
+        per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
+    return sum(per_node.values()), per_node
+
+
+def check_size(plan: Plan, registry: LayerRegistry, limit: int = DEFAULT_LIMIT) -> None:
+    """Refuse a plan whose parameters would exceed ``limit``, before building it.
+
+    Raises:
+        SpecError: at the layer that takes the model over the limit, saying how to allow it.
+    """
+    estimate = estimate_params(plan, registry)
+    if estimate is None:
+        return
+    total, per_node = estimate
+    if total <= limit:
+        return
+    running = 0
+    culprit = plan.layers[-1]
+    for node in plan.layers:
+        running += per_node[node.key]
+        if running > limit:
+            culprit = node
+            break
+    raise SpecError(
+        f"the model would hold at least {total:,} parameters "
+        f"({total * BYTES_PER_PARAM / 1e9:.1f} GB of weights), over the limit of {limit:,}; this "
+        f"layer alone has {per_node[culprit.key]:,}",
+        culprit.location,
+        culprit.path,
+        "Check the sizes (a missing pooling before a dense layer, a unit count with extra zeros), "
+        "or pass --allow-large if the model really is this big.",
+    )

@@ -1,0 +1,58 @@
+"""The parameter estimate made before building, and the limit it enforces."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from layerkit import SpecError, build, load_spec, validate
+from layerkit.cli import main
+from layerkit.estimate import estimate_params
+from layerkit.registry import default_registry
+
+from .conftest import EXAMPLES, SPECS
+
+pytestmark = pytest.mark.slow
+SHIPPED = sorted([*SPECS.glob("*.yaml"), *EXAMPLES.glob("*.yaml")])
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_estimate_is_exact_for_every_shipped_spec(path):
+    plan = validate(load_spec(path))
+    total, _ = estimate_params(plan, default_registry())
+    assert total == build(plan).count_params()
+
+
+HUGE = "input: [32, 32, 3]\nlayers:\n  - flatten\n  - dense: {units: 1000000}\n  - dense: {units: 10}\n"
+
+
+def test_a_huge_model_is_refused_before_anything_is_built():
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as caught:
+        build(load_spec(HUGE))
+    assert time.perf_counter() - started < 10  # refused, not allocated (12 GB of weights)
+    assert caught.value.format() == (
+        "<string>:4:5: error: layers[1].dense: the model would hold at least 3,083,000,010 "
+        "parameters (12.3 GB of weights), over the limit of 1,000,000,000; this layer alone has "
+        "3,073,000,000. Check the sizes (a missing pooling before a dense layer, a unit count with "
+        "extra zeros), or pass --allow-large if the model really is this big."
+    )
+
+
+def test_allow_large_lets_a_model_over_the_limit_build(monkeypatch):
+    import layerkit.estimate
+
+    monkeypatch.setattr(layerkit.estimate, "DEFAULT_LIMIT", 1000)
+    monkeypatch.setattr(layerkit.estimate.check_size, "__defaults__", (1000,))
+    spec = load_spec("input: [64]\nlayers:\n  - dense: {units: 64}\n")
+    with pytest.raises(SpecError, match="over the limit of 1,000"):
+        build(spec)
+    assert build(spec, allow_large=True).count_params() == 64 * 64 + 64
+
+
+def test_cli_build_refuses_and_allows(runner, write_spec):
+    spec = write_spec(HUGE)
+    result = runner.invoke(main, ["build", str(spec)])
+    assert result.exit_code == 2
+    assert "over the limit of 1,000,000,000" in result.stderr and "--allow-large" in result.stderr
