@@ -143,6 +143,13 @@ allow_large_option = click.option(
     is_flag=True,
     help="Build even a model of over a billion parameters (refused by default, before building).",
 )
+plugin_option = click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE",
+    help="Import this Python module first, to register custom layers (repeatable).",
+)
 set_option = click.option(
     "--set",
     "overrides",
@@ -172,6 +179,7 @@ def main() -> None:
 @main.command()
 @click.argument("spec", metavar="SPEC")
 @set_option
+@plugin_option
 @allow_large_option
 @plain_option
 @json_option
@@ -184,6 +192,7 @@ def main() -> None:
 def build(
     spec: str,
     overrides: tuple[str, ...],
+    plugins: tuple[str, ...],
     allow_large: bool,
     plain: bool,
     as_json: bool,
@@ -198,9 +207,11 @@ def build(
     if save is not None:
         _check_save_target(save, force)
     with user_errors(as_json):
+        from .plugins import load_plugins
         from .spec import load_spec
         from .validation import validate
 
+        load_plugins(plugins)
         plan = validate(load_spec(spec, overrides))
         import_keras_quietly()
         from .compiler import build as build_model
@@ -248,17 +259,22 @@ def _save_model(model: Any, path: Path) -> None:
 @main.command()
 @click.argument("spec", metavar="SPEC")
 @set_option
+@plugin_option
 @json_option
-def validate(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
+def validate(
+    spec: str, overrides: tuple[str, ...], plugins: tuple[str, ...], as_json: bool
+) -> None:
     """Check SPEC's structure, layer names and arguments without building it.
 
     Fast: does not import TensorFlow. Shapes and values only Keras can judge are checked by
     'layerkit build'.
     """
     with user_errors(as_json):
+        from .plugins import load_plugins
         from .spec import load_spec
         from .validation import validate as validate_spec
 
+        load_plugins(plugins)
         plan = validate_spec(load_spec(spec, overrides))
     if as_json:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
@@ -324,8 +340,11 @@ def new(name: str, output: Path | None, force: bool) -> None:
     "The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).", required=True
 )
 @set_option
+@plugin_option
 @force_option
-def graph(spec: str, output: Path, overrides: tuple[str, ...], force: bool) -> None:
+def graph(
+    spec: str, output: Path, overrides: tuple[str, ...], plugins: tuple[str, ...], force: bool
+) -> None:
     """Draw SPEC's architecture: one box per layer, an arrow for every input."""
     suffix = output.suffix.lower()
     if suffix not in (".svg", ".png"):
@@ -334,9 +353,11 @@ def graph(spec: str, output: Path, overrides: tuple[str, ...], force: bool) -> N
     with user_errors():
         from .compiler import layer_names
         from .diagram import render_svg
+        from .plugins import load_plugins
         from .spec import load_spec
         from .validation import validate
 
+        load_plugins(plugins)
         plan = validate(load_spec(spec, overrides))
         svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
@@ -412,12 +433,14 @@ def _draw_png(svg: str, output: Path) -> None:
     help="Split the CPU into N logical devices (to try --strategy mirrored without GPUs).",
 )
 @set_option
+@plugin_option
 @allow_large_option
 @plain_option
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
           resize: bool, precision: str, strategy: str | None, cpu_replicas: int | None,
-          overrides: tuple[str, ...], allow_large: bool, plain: bool) -> None:  # fmt: skip
+          overrides: tuple[str, ...], plugins: tuple[str, ...], allow_large: bool,
+          plain: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.
 
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
@@ -426,11 +449,13 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     console = make_console(plain)
     with user_errors():
         import_keras_quietly()
+        from .plugins import load_plugins
         from .train import TrainOptions, split_cpu
         from .train import train as train_spec
 
         if cpu_replicas:
             split_cpu(cpu_replicas)
+        load_plugins(plugins)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                                resize, overrides, precision, strategy, allow_large)  # fmt: skip
         result = train_spec(spec, options, console, live=not console.no_color)

@@ -90,6 +90,8 @@ def verdict(summary: Summary) -> str:
         (sum(total.expected is not None for total in summary.totals), "total"),
     ]
     parts = ", ".join(f"{n} {noun}{'s' if n != 1 else ''}" for n, noun in counts if n)
+    if checked == 1:
+        return f"{OK_MARK} {summary.name}: its 1 expectation matches ({parts})"
     return f"{OK_MARK} {summary.name}: all {checked} expectations match ({parts})"
 
 
