@@ -115,7 +115,9 @@ def _content_key(path: Path, options: tuple) -> str:
                 digest.update(block)
     else:
         for file in sorted(path.rglob("*")):
-            if file.is_file():
+            if file.is_dir():  # an added (even empty) class folder changes what the data is
+                digest.update(f"{file.relative_to(path)}/\n".encode())
+            elif file.is_file():
                 stat = file.stat()
                 digest.update(
                     f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
@@ -123,25 +125,30 @@ def _content_key(path: Path, options: tuple) -> str:
     return digest.hexdigest()[:32]
 
 
-def _entries(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative name, bytes) of every file in a folder, .tar(.gz) or .zip, in name order."""
+def _entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(relative name, bytes) of every file in a folder, .tar(.gz) or .zip, in name order, and
+    (name, None) for every folder in it."""
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             if file.is_file():
                 yield file.relative_to(path).as_posix(), file.read_bytes()
+            elif file.is_dir():
+                yield file.relative_to(path).as_posix(), None
         return
     name = path.name.lower()
     try:
         if name.endswith(".zip"):
             with zipfile.ZipFile(path) as archive:
                 for info in sorted(archive.infolist(), key=lambda info: info.filename):
-                    if not info.is_dir():
-                        yield _safe_member(info.filename, path), archive.read(info)
+                    name = _safe_member(info.filename.rstrip("/"), path)
+                    yield name, None if info.is_dir() else archive.read(info)
             return
         if name.endswith((".tar", ".tar.gz", ".tgz")):
             with tarfile.open(path) as archive:
                 for member in sorted(archive.getmembers(), key=lambda member: member.name):
-                    if member.isfile():
+                    if member.isdir():
+                        yield _safe_member(member.name, path), None
+                    elif member.isfile():
                         file = archive.extractfile(member)
                         if file is not None:
                             yield _safe_member(member.name, path), file.read()
@@ -172,8 +179,12 @@ def _decode_images(
 ) -> Dataset:
     from PIL import Image, UnidentifiedImageError
 
+    everything = list(_entries(path))
+    folders = [name for name, data in everything if data is None]
     entries = [
-        (name, data) for name, data in _entries(path) if name.lower().endswith(IMAGE_SUFFIXES)
+        (name, data)
+        for name, data in everything
+        if data is not None and name.lower().endswith(IMAGE_SUFFIXES)
     ]
     if not entries:
         raise DataError(
@@ -190,6 +201,17 @@ def _decode_images(
             f"CLASS/IMAGE{' under one top folder' if depth else ''}"
         )
     class_names = tuple(sorted({_class_of(name, depth) for name, _ in entries}))  # type: ignore[misc]
+    # an empty class folder would silently shift every later class's label: refuse it
+    empty = [
+        name
+        for name in folders
+        if len(PurePosixPath(name).parts) == depth + 1
+        and PurePosixPath(name).parts[-1] not in class_names
+    ]
+    if empty:
+        raise DataError(
+            f"class folder '{empty[0]}' in '{path}' has no images; add images to it or remove it"
+        )
     if len(class_names) < 2:
         raise DataError(
             f"'{path}' has one class folder ({class_names[0]}); a classifier needs two or more"

@@ -121,6 +121,18 @@ def test_archive_paths_that_escape_are_refused(tmp_path):
     assert not (tmp_path.parent / "outside").exists()
 
 
+def test_an_empty_class_folder_is_refused(tmp_path):
+    folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
+    (folder / "zebra").mkdir()
+    with pytest.raises(DataError, match=r"class folder 'zebra' in '.*' has no images; add images"):
+        load_dataset(str(folder), (32, 32, 3))
+    archive = tmp_path / "with_empty.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tmp_path / "f" / "train", arcname="train")
+    with pytest.raises(DataError, match="class folder 'train/zebra' in"):
+        load_dataset(str(archive), (32, 32, 3))
+
+
 def test_single_class_and_empty_sources(tmp_path):
     one = (
         write_folder(tmp_path / "one", [(n, d) for n, d in cifar_files(2) if "/cat/" in n])
