@@ -96,6 +96,17 @@ def test_corrupt_image_is_named_or_skipped(tmp_path):
     assert len(dataset) == 19 and dataset.skipped == (name.removeprefix("train/"),)
 
 
+def test_a_text_file_named_like_an_image_is_named_and_other_files_are_ignored(tmp_path):
+    files = cifar_files(2)
+    files.append(("train/cat/notes.jpg", b"not a picture at all"))
+    files.append(("train/cat/README.txt", b"files that are not images by name are left alone"))
+    folder = write_folder(tmp_path / "f", files) / "train"
+    with pytest.raises(DataError, match="cannot read image 'cat/notes.jpg'"):
+        load_dataset(str(folder), (32, 32, 3))
+    (folder / "cat" / "notes.jpg").unlink()
+    assert len(load_dataset(str(folder), (32, 32, 3))) == 20
+
+
 def test_wrong_size_says_both_sizes_or_resizes(tmp_path):
     folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
     with pytest.raises(DataError) as caught:
