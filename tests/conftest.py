@@ -21,6 +21,22 @@ CIFAR = SPECS / "cifar.yaml"
 SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
 
 
+def cifar_subset(target: Path, per_class: int) -> Path:
+    """An archive of the first ``per_class`` images of each class of the shared CIFAR-10 archive
+    (.tar, or .tar.gz when ``target`` ends so), laid out like it."""
+    import tarfile
+
+    counts: dict[str, int] = {}
+    mode = "w:gz" if target.name.endswith(".gz") else "w"
+    with tarfile.open(SHARED_CIFAR) as source, tarfile.open(target, mode) as out:
+        for member in source:
+            label = member.name.split("/")[1] if member.isfile() else None
+            if label and counts.get(label, 0) < per_class:
+                counts[label] = counts.get(label, 0) + 1
+                out.addfile(member, source.extractfile(member))
+    return target
+
+
 @pytest.fixture
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """Write dedented YAML to ``tmp_path/NAME`` and return the path."""

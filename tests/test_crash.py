@@ -10,17 +10,16 @@ import random
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SHARED_CIFAR
+from .conftest import cifar_subset
 
 pytestmark = pytest.mark.slow
 
-KILLS = int(os.environ.get("LAYERKIT_KILLS", "8"))  # bench/kill_loop.sh runs 25
+KILLS = int(os.environ.get("LAYERKIT_KILLS", "8"))  # bench/kill_loop.py runs 25
 EPOCHS = 60
 SPEC = """\
 name: kill_target
@@ -33,16 +32,6 @@ train:
   batch_size: 64
   validation_split: 50
 """
-
-
-def make_data(folder: Path) -> None:
-    counts: dict[str, int] = {}
-    with tarfile.open(SHARED_CIFAR) as source, tarfile.open(folder / "data.tar", "w") as out:
-        for member in source:
-            label = member.name.split("/")[1] if member.isfile() else None
-            if label and counts.get(label, 0) < 30:
-                counts[label] = counts.get(label, 0) + 1
-                out.addfile(member, source.extractfile(member))
 
 
 def check_run(run: Path) -> int:
@@ -67,7 +56,7 @@ def kill_loop(folder: Path, kills: int, seed: int = 7) -> dict[str, int]:
     Returns counts: kills, kills that landed during a file write (a temporary file left behind),
     epochs finished, and epochs lost (finished before a kill but missing after it: must be 0).
     """
-    make_data(folder)
+    cifar_subset(folder / "data.tar", 30)
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
     env = dict(os.environ, LAYERKIT_CACHE=str(folder / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
     base = [sys.executable, "-m", "layerkit", "train"]

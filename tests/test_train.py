@@ -14,7 +14,7 @@ import pytest
 
 from layerkit.cli import main
 
-from .conftest import ROOT, SHARED_CIFAR
+from .conftest import ROOT, cifar_subset
 
 pytestmark = pytest.mark.slow
 
@@ -48,16 +48,7 @@ train:
 def workspace(tmp_path_factory):
     """A spec and 60 real images per class from the shared archive, in a fresh folder."""
     root = tmp_path_factory.mktemp("train")
-    counts: dict[str, int] = {}
-    with (
-        tarfile.open(SHARED_CIFAR) as source,
-        tarfile.open(root / "cifar600.tar.gz", "w:gz") as out,
-    ):
-        for member in source:
-            label = member.name.split("/")[1] if member.isfile() else None
-            if label and counts.get(label, 0) < 60:
-                counts[label] = counts.get(label, 0) + 1
-                out.addfile(member, source.extractfile(member))
+    cifar_subset(root / "cifar600.tar.gz", 60)
     (root / "tiny.yaml").write_text(SPEC, encoding="utf-8")
     return root
 
