@@ -563,3 +563,40 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
 
     console = make_console(plain)
     console.print(render_predictions(results, console.no_color))
+
+
+@main.command(name="import")
+@click.argument(
+    "summary", metavar="SUMMARY", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@output_option("The spec to write.", required=True)
+@click.option(
+    "--input",
+    "input_shape",
+    metavar="H,W,C",
+    help="The model's input shape, where the summary does not show it.",
+)
+@force_option
+def import_(summary: Path, output: Path, input_shape: str | None, force: bool) -> None:
+    """Write a spec from a printed Keras summary (the Keras 2 text layout of a Sequential model),
+    with expect: holding every row, so 'layerkit build' checks the reconstruction."""
+    _check_output_target(output, force, "--output")
+    shape = None
+    if input_shape:
+        try:
+            shape = tuple(int(size) for size in input_shape.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                f"'{input_shape}' is not sizes like 32,32,3", param_hint="--input"
+            ) from None
+    with user_errors():
+        from .importer import import_summary
+
+        text, layers = import_summary(summary, shape)
+    write_text_atomically(output, text)
+    placeholders = [
+        f"{layer.row.name} ({', '.join(layer.notes)})" for layer in layers if layer.notes
+    ]
+    click.echo(f"wrote {output}: {len(layers)} layers; check it with: layerkit build {output}")
+    if placeholders:
+        click.echo(f"placeholders to check (not in the summary): {'; '.join(placeholders)}")

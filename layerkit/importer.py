@@ -1,0 +1,247 @@
+"""Import a spec from a printed Keras summary (the Keras 2 / tf.keras text layout, Sequential).
+
+Three steps, each a function of the one before: ``parse_summary`` reads the rows (name, type,
+output shape, params) and the totals, naming the line of anything it cannot read;
+``infer_layers`` works out each layer's arguments from its input shape, output shape and parameter
+count; ``write_spec`` writes a spec whose ``expect:`` holds every row and the totals, so
+``layerkit build`` checks the reconstruction. What a summary cannot tell (activations, dropout
+rates) is written as a commented placeholder and listed in the report, never guessed silently.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Location, SpecError
+from .registry import default_registry, lookup_key, to_snake_case
+
+Shape = tuple[int | None, ...]
+
+_RULE = re.compile(r"^[_=]{20,}\s*$")
+_SHAPE = re.compile(r"\((None(?:,\s*\d+)*|None)\)")
+_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable) params:\s*([\d,]+)")
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    name: str
+    type: str | None  # None when the printout cut it off
+    shape: Shape  # without the batch dimension
+    params: int
+    line: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: tuple[SummaryRow, ...]
+    totals: dict[str, int]
+    file: str
+
+
+@dataclass
+class ImportedLayer:
+    kind: str  # snake_case layer name for the spec
+    args: dict[str, object]
+    row: SummaryRow
+    notes: list[str] = field(default_factory=list)  # what the text could not tell
+
+
+def parse_summary(text: str, file: str = "<string>") -> Summary:
+    """Read a Keras 2 text summary.
+
+    Raises:
+        SpecError: a row that cannot be read, or no rows at all, naming the line.
+    """
+    rows: list[SummaryRow] = []
+    totals: dict[str, int] = {}
+    in_table = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or _RULE.match(stripped):
+            continue
+        if stripped.startswith("Layer (type)"):
+            in_table = True
+            continue
+        total = _TOTAL.match(stripped)
+        if total:
+            totals[total.group(1).lower().replace("-", "_") + "_params"] = int(
+                total.group(2).replace(",", "")
+            )
+            in_table = False
+            continue
+        if not in_table:
+            continue
+        shape = _SHAPE.search(line)
+        count = re.search(r"(\d[\d,]*)\s*$", line)
+        if shape is None or count is None:
+            raise SpecError(
+                f"cannot read this summary row: {stripped!r}",
+                Location(file, number, 1),
+                fix="Give the summary as Keras printed it: name (type), output shape, param count.",
+            )
+        label = line[: shape.start()].strip()
+        match = re.match(r"^(\S+?)(?:\s*\((\w+)\)?)?$", label)
+        if match is None:
+            raise SpecError(f"cannot read the layer name in {label!r}", Location(file, number, 1))
+        name, kind = match.group(1), match.group(2)
+        sizes = [part.strip() for part in shape.group(1).split(",")][1:]
+        rows.append(
+            SummaryRow(
+                name,
+                kind,
+                tuple(int(size) for size in sizes),
+                int(count.group(1).replace(",", "")),
+                number,
+            )
+        )
+    if not rows:
+        raise SpecError(
+            "no layer rows found: is this a Keras model.summary() printout?", Location(file, 1, 1)
+        )
+    return Summary(tuple(rows), totals, file)
+
+
+def _class_for(row: SummaryRow) -> str:
+    """The layer class: from the type column, or, where the printout cut it, from the name."""
+    registry = default_registry()
+    for candidate in (row.type, re.sub(r"_\d+$", "", row.name)):
+        if not candidate:
+            continue
+        try:
+            return registry.resolve(candidate)
+        except LookupError:
+            matches = [
+                name
+                for name in registry.names()
+                if lookup_key(name).startswith(lookup_key(candidate))
+            ]
+            if len(matches) == 1:
+                return matches[0]
+    raise SpecError(
+        f"layer type of '{row.name}' ({row.type or 'cut off'}) is not one layerkit knows",
+        None,
+        fix="Add it by hand to the written spec.",
+    )
+
+
+def infer_layers(summary: Summary, input_shape: Shape) -> list[ImportedLayer]:
+    """Each row's arguments, worked out from the shape before it, its shape and its params."""
+    layers = []
+    previous = input_shape
+    for row in summary.rows:
+        class_name = _class_for(row)
+        layers.append(_infer(class_name, row, previous))
+        previous = row.shape
+    return layers
+
+
+def _infer(class_name: str, row: SummaryRow, before: Shape) -> ImportedLayer:
+    kind = to_snake_case(class_name)
+    out, params = row.shape, row.params
+    if class_name == "Conv2D":
+        filters, channels = out[-1], before[-1]
+        for use_bias in (True, False):
+            weights = params - (filters if use_bias else 0)
+            area = weights / (channels * filters)
+            side = math.isqrt(int(area)) if area == int(area) else 0
+            if side and side * side == area:
+                args: dict[str, object] = {"filters": filters, "kernel_size": side}
+                if out[0] == before[0]:
+                    args["padding"] = "same"
+                elif out[0] != before[0] - side + 1:
+                    args["strides"] = round(before[0] / out[0])
+                    args["padding"] = "same"
+                if not use_bias:
+                    args["use_bias"] = False
+                return ImportedLayer(kind, args, row, ["activation"])
+        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
+    if class_name == "Dense":
+        units, inputs = out[-1], before[-1]
+        args = {"units": units}
+        if params == inputs * units:
+            args["use_bias"] = False
+        return ImportedLayer(kind, args, row, ["activation"])
+    if class_name in ("MaxPooling2D", "AveragePooling2D"):
+        size = round(before[0] / out[0]) if out[0] else 2
+        return ImportedLayer(kind, {} if size == 2 else {"pool_size": size}, row)
+    if class_name == "Dropout":
+        return ImportedLayer(kind, {"rate": 0.5}, row, ["rate"])
+    if class_name == "Reshape":
+        return ImportedLayer(kind, {"target_shape": list(out)}, row)
+    return _with_placeholders(ImportedLayer(kind, {}, row), class_name)
+
+
+def _with_placeholders(layer: ImportedLayer, class_name: str) -> ImportedLayer:
+    """Required arguments the summary cannot show get a neutral value, noted for the user."""
+    info = default_registry().info(class_name)
+    for name, arg in info.args.items():
+        if arg.required and name not in layer.args:
+            layer.args[name] = 1.0 if "float" in arg.kinds else 1
+            layer.notes.append(name)
+    return layer
+
+
+def write_spec(summary: Summary, layers: list[ImportedLayer], name: str, input_shape: Shape) -> str:
+    """The spec text: layers with placeholders commented, and expect: with every row and total."""
+    lines = [
+        f"# Imported by `layerkit import` from {summary.file}.",
+        "# The summary does not show activations or dropout rates: the values marked 'not in the",
+        "# summary' below are placeholders to check; they change no parameter count.",
+        "version: 1",
+        f"name: {name}",
+        f"input: [{', '.join(str(size) for size in input_shape)}]",
+        "layers:",
+    ]
+    for layer in layers:
+        args = ", ".join(f"{key}: {_yaml(value)}" for key, value in layer.args.items())
+        text = f"  - {layer.kind}" + (f": {{{args}}}" if args else "")
+        if layer.notes:
+            text += f"  # not in the summary: {', '.join(layer.notes)}"
+        lines.append(text)
+    lines.append("expect:")
+    for key in ("total_params", "trainable_params", "non_trainable_params"):
+        if key in summary.totals:
+            lines.append(f"  {key}: {summary.totals[key]}")
+    lines.append("  rows:")
+    for layer in layers:
+        shape = ", ".join(str(size) for size in layer.row.shape)
+        lines.append(
+            f"    - {{name: {layer.row.name}, shape: [{shape}], params: {layer.row.params}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _yaml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def import_summary(path: Path, input_shape: Shape | None = None) -> tuple[str, list[ImportedLayer]]:
+    """Read a summary file and return the spec text and the imported layers (for the report)."""
+    summary = parse_summary(path.read_text(encoding="utf-8"), str(path))
+    shape = input_shape or _guess_input(summary)
+    layers = infer_layers(summary, shape)
+    return write_spec(summary, layers, re.sub(r"\W", "_", path.stem), shape), layers
+
+
+def _guess_input(summary: Summary) -> Shape:
+    """The input shape: a first convolution with 'same' padding keeps the size; the channels come
+    from its params. Otherwise the caller must give --input."""
+    first = summary.rows[0]
+    if _class_for(first) == "Conv2D":
+        filters = first.shape[-1]
+        for use_bias in (True, False):
+            weights = first.params - (filters if use_bias else 0)
+            for side in (3, 5, 7, 1):
+                channels = weights / (side * side * filters)
+                if channels == int(channels) and channels in (1, 3, 4):
+                    return (*first.shape[:-1], int(channels))
+    raise SpecError(
+        "cannot tell the model's input shape from the first row",
+        Location(summary.file, first.line, 1),
+        fix="Give it with --input, e.g. --input 32,32,3.",
+    )

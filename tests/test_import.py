@@ -1,0 +1,94 @@
+"""layerkit import: printed Keras summaries back into specs that build to the same counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerkit import SpecError, build, load_spec, summarize
+from layerkit.cli import main
+from layerkit.importer import parse_summary
+
+from .conftest import DATA, EXAMPLES, SPECS
+
+pytestmark = pytest.mark.slow
+REFERENCE = DATA / "cifar_keras2_summary.txt"
+
+
+def keras2_layout(model) -> str:
+    """A summary in the Keras 2 text layout (columns cut at 29, 55 and 65 characters)."""
+
+    def row(fields):
+        line = ""
+        for value, end in zip(fields, (29, 55, 65), strict=True):
+            line = (line + str(value))[:end]
+            line += " " * (end - len(line))
+        return line
+
+    lines = [row(["Layer (type)", "Output Shape", "Param #"]), "=" * 65]
+    for layer in model.layers[1:]:
+        lines += [
+            row(
+                [
+                    f"{layer.name} ({type(layer).__name__})",
+                    str(tuple(layer.output.shape)),
+                    layer.count_params(),
+                ]
+            ),
+            "_" * 65,
+        ]
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    total = model.count_params()
+    lines += [
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_reference_summary_imports_to_a_spec_that_builds_all_checked(runner, tmp_path):
+    target = tmp_path / "imported.yaml"
+    result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        f"wrote {target}: 25 layers; check it with: layerkit build {target}\n"
+    )
+    assert "placeholders to check (not in the summary): conv2d_19 (activation);" in result.stdout
+    spec = load_spec(target)
+    summary = summarize(build(spec), spec)
+    assert summary.ok and summary.checked_count == 28
+    assert [total.actual for total in summary.totals] == [2_494_982, 2_491_838, 3_144]
+    assert "# not in the summary: activation" in target.read_text()
+
+
+@pytest.mark.parametrize("spec_path", [SPECS / "cifar.yaml", SPECS / "vgg16.yaml", EXAMPLES / "fashion_mnist_mlp.yaml"],
+                         ids=lambda path: path.name)  # fmt: skip
+def test_round_trip_through_a_keras2_printout(spec_path, runner, tmp_path):
+    model = build(load_spec(spec_path))
+    printed = tmp_path / "summary.txt"
+    printed.write_text(keras2_layout(model), encoding="utf-8")
+    shape = ",".join(str(size) for size in model.inputs[0].shape[1:])
+    target = tmp_path / "back.yaml"
+    result = runner.invoke(main, ["import", str(printed), "-o", str(target), "--input", shape])
+    assert result.exit_code == 0, result.output
+    spec = load_spec(target)
+    rebuilt = build(spec)
+    assert rebuilt.count_params() == model.count_params()
+    assert summarize(rebuilt, spec).ok
+
+
+def test_a_garbled_row_is_an_error_naming_its_line(tmp_path):
+    lines = REFERENCE.read_text().splitlines()
+    lines[6] = lines[6][:12]  # a row cut short
+    with pytest.raises(SpecError) as caught:
+        parse_summary("\n".join(lines), "cut.txt")
+    assert caught.value.location.line == 7
+    assert caught.value.message.startswith("cannot read this summary row:")
+
+
+def test_an_existing_spec_is_not_overwritten(runner, tmp_path):
+    target = tmp_path / "mine.yaml"
+    target.write_text("precious", encoding="utf-8")
+    result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target)])
+    assert result.exit_code == 2 and "already exists; pass --force" in result.stderr
+    assert target.read_text() == "precious"
