@@ -1,4 +1,5 @@
-"""Import a spec from a printed Keras summary (the Keras 2 / tf.keras text layout, Sequential).
+"""Import a spec from a printed Keras summary of a Sequential model: the Keras 2 / tf.keras text
+layout, or the Keras 3 box layout.
 
 Three steps, each a function of the one before: ``parse_summary`` reads the rows (name, type,
 output shape, params) and the totals, naming the line of anything it cannot read;
@@ -39,6 +40,7 @@ class Summary:
     rows: tuple[SummaryRow, ...]
     totals: dict[str, int]
     file: str
+    input_shape: Shape | None = None  # from an InputLayer row, where the summary has one
 
 
 @dataclass
@@ -50,13 +52,49 @@ class ImportedLayer:
 
 
 def parse_summary(text: str, file: str = "<string>") -> Summary:
-    """Read a Keras 2 text summary.
+    """Read a summary in the Keras 2 text layout or the Keras 3 box layout.
 
     Raises:
         SpecError: a row that cannot be read, or no rows at all, naming the line.
     """
-    rows: list[SummaryRow] = []
     totals: dict[str, int] = {}
+    for line in text.splitlines():
+        total = _TOTAL.match(line.strip())
+        if total:
+            key = total.group(1).lower().replace("-", "_") + "_params"
+            totals[key] = int(total.group(2).replace(",", ""))
+    cells = _box_cells(text) if "│" in text else _text_cells(text, file)
+    rows: list[SummaryRow] = []
+    input_shape = None
+    for label, shape_text, count_text, number in cells:
+        shape = _SHAPE.search(shape_text)
+        count = re.fullmatch(r"\s*(\d[\d,]*)\s*", count_text)
+        match = re.match(r"^(\S+?)(?:\s*\((\w+)\)?)?$", label.strip())
+        if shape is None or count is None or match is None:
+            raise SpecError(
+                f"cannot read this summary row: {' '.join((label + ' ' + shape_text + ' ' + count_text).split())!r}",
+                Location(file, number, 1),
+                fix="Give the summary as Keras printed it: name (type), output shape, param count.",
+            )
+        sizes = tuple(int(size) for size in shape.group(1).split(",")[1:])
+        if match.group(2) == "InputLayer":
+            input_shape = sizes
+            continue
+        rows.append(
+            SummaryRow(
+                match.group(1), match.group(2), sizes, int(count.group(1).replace(",", "")), number
+            )
+        )
+    if not rows:
+        raise SpecError(
+            "no layer rows found: is this a Keras model.summary() printout?", Location(file, 1, 1)
+        )
+    return Summary(tuple(rows), totals, file, input_shape)
+
+
+def _text_cells(text: str, file: str) -> list[tuple[str, str, str, int]]:
+    """(label, shape, params, line) of each row of the Keras 2 text layout."""
+    cells = []
     in_table = False
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -65,43 +103,37 @@ def parse_summary(text: str, file: str = "<string>") -> Summary:
         if stripped.startswith("Layer (type)"):
             in_table = True
             continue
-        total = _TOTAL.match(stripped)
-        if total:
-            totals[total.group(1).lower().replace("-", "_") + "_params"] = int(
-                total.group(2).replace(",", "")
-            )
+        if _TOTAL.match(stripped):
             in_table = False
-            continue
         if not in_table:
             continue
         shape = _SHAPE.search(line)
-        count = re.search(r"(\d[\d,]*)\s*$", line)
-        if shape is None or count is None:
+        if shape is None:
             raise SpecError(
                 f"cannot read this summary row: {stripped!r}",
                 Location(file, number, 1),
                 fix="Give the summary as Keras printed it: name (type), output shape, param count.",
             )
-        label = line[: shape.start()].strip()
-        match = re.match(r"^(\S+?)(?:\s*\((\w+)\)?)?$", label)
-        if match is None:
-            raise SpecError(f"cannot read the layer name in {label!r}", Location(file, number, 1))
-        name, kind = match.group(1), match.group(2)
-        sizes = [part.strip() for part in shape.group(1).split(",")][1:]
-        rows.append(
-            SummaryRow(
-                name,
-                kind,
-                tuple(int(size) for size in sizes),
-                int(count.group(1).replace(",", "")),
-                number,
-            )
-        )
-    if not rows:
-        raise SpecError(
-            "no layer rows found: is this a Keras model.summary() printout?", Location(file, 1, 1)
-        )
-    return Summary(tuple(rows), totals, file)
+        cells.append((line[: shape.start()], shape.group(0), line[shape.end() :], number))
+    return cells
+
+
+def _box_cells(text: str) -> list[tuple[str, str, str, int]]:
+    """(label, shape, params, line) of each row of the Keras 3 box layout, where a long name or
+    type wraps onto the next line with the other cells empty."""
+    cells: list[list] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip().startswith("│"):
+            continue
+        parts = [part.strip() for part in line.strip().strip("│").split("│")]
+        if len(parts) < 3:
+            continue
+        label, shape, count = parts[0], parts[1], parts[2]
+        if not shape and not count and cells:
+            cells[-1][0] += " " + label  # the wrapped rest of the name or type
+        else:
+            cells.append([label, shape, count, number])
+    return [tuple(cell) for cell in cells]  # type: ignore[misc]
 
 
 def _class_for(row: SummaryRow) -> str:
@@ -223,7 +255,7 @@ def _yaml(value: object) -> str:
 def import_summary(path: Path, input_shape: Shape | None = None) -> tuple[str, list[ImportedLayer]]:
     """Read a summary file and return the spec text and the imported layers (for the report)."""
     summary = parse_summary(path.read_text(encoding="utf-8"), str(path))
-    shape = input_shape or _guess_input(summary)
+    shape = input_shape or summary.input_shape or _guess_input(summary)
     layers = infer_layers(summary, shape)
     return write_spec(summary, layers, re.sub(r"\W", "_", path.stem), shape), layers
 

@@ -77,6 +77,23 @@ def test_round_trip_through_a_keras2_printout(spec_path, runner, tmp_path):
     assert summarize(rebuilt, spec).ok
 
 
+@pytest.mark.parametrize("spec_path", [SPECS / "cifar.yaml", SPECS / "vgg16.yaml", EXAMPLES / "fashion_mnist_mlp.yaml"],
+                         ids=lambda path: path.name)  # fmt: skip
+def test_round_trip_through_keras3_own_summary(spec_path, runner, tmp_path):
+    model = build(load_spec(spec_path))
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    printed = tmp_path / "summary.txt"
+    printed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "back.yaml"
+    result = runner.invoke(main, ["import", str(printed), "-o", str(target)])  # input from its row
+    assert result.exit_code == 0, result.output
+    spec = load_spec(target)
+    rebuilt = build(spec)
+    assert rebuilt.count_params() == model.count_params()
+    assert summarize(rebuilt, spec).ok
+
+
 def test_a_garbled_row_is_an_error_naming_its_line(tmp_path):
     lines = REFERENCE.read_text().splitlines()
     lines[6] = lines[6][:12]  # a row cut short
