@@ -190,6 +190,39 @@ def _infer(class_name: str, row: SummaryRow, before: Shape) -> ImportedLayer:
                     args["use_bias"] = False
                 return ImportedLayer(kind, args, row, ["activation"])
         raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
+    if class_name == "Conv1D":
+        filters, channels = out[-1], before[-1]
+        for use_bias in (True, False):
+            width = (params - (filters if use_bias else 0)) / (channels * filters)
+            if width == int(width) and width >= 1:
+                args = {"filters": filters, "kernel_size": int(width)}
+                if out[0] == before[0]:
+                    args["padding"] = "same"
+                if not use_bias:
+                    args["use_bias"] = False
+                return ImportedLayer(kind, args, row, ["activation"])
+        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
+    if class_name == "DepthwiseConv2D":
+        channels = before[-1]
+        multiplier = out[-1] // channels
+        for use_bias in (True, False):
+            area = (params - (out[-1] if use_bias else 0)) / out[-1]
+            side = math.isqrt(int(area)) if area == int(area) else 0
+            if side and side * side == area:
+                args = {"kernel_size": side}
+                if multiplier != 1:
+                    args["depth_multiplier"] = multiplier
+                if out[0] == before[0]:
+                    args["padding"] = "same"
+                elif out[0] != before[0] - side + 1:
+                    args["strides"] = round(before[0] / out[0])
+                    args["padding"] = "same"
+                if not use_bias:
+                    args["use_bias"] = False
+                return ImportedLayer(kind, args, row, ["activation"])
+        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
+    if class_name == "Embedding":
+        return ImportedLayer(kind, {"input_dim": params // out[-1], "output_dim": out[-1]}, row)
     if class_name == "Dense":
         units, inputs = out[-1], before[-1]
         args = {"units": units}

@@ -94,6 +94,50 @@ def test_round_trip_through_keras3_own_summary(spec_path, runner, tmp_path):
     assert summarize(rebuilt, spec).ok
 
 
+MORE_KINDS = """\
+name: more_kinds
+input: [40, 40, 3]
+layers:
+  - depthwise_conv2d: {kernel_size: 3, padding: same, depth_multiplier: 2}
+  - conv2d: {filters: 8, kernel_size: 5, strides: 2, padding: same, use_bias: false}
+  - global_average_pooling2d
+  - reshape: {target_shape: [8, 1]}
+  - conv1d: {filters: 4, kernel_size: 3, padding: same}
+  - flatten
+  - dense: {units: 3, use_bias: false}
+"""
+
+
+TEXT_KINDS = """\
+name: bag_of_words
+input: {shape: [20], dtype: int32}
+layers:
+  - embedding: {input_dim: 500, output_dim: 16}
+  - global_average_pooling1d
+  - dense: {units: 2}
+"""
+
+
+@pytest.mark.parametrize("text", [MORE_KINDS, TEXT_KINDS], ids=["images", "tokens"])
+def test_round_trip_of_more_layer_kinds(text, runner, tmp_path):
+    spec_path = tmp_path / "more.yaml"
+    spec_path.write_text(text, encoding="utf-8")
+    model = build(load_spec(spec_path))
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    (tmp_path / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "back.yaml"
+    assert (
+        runner.invoke(main, ["import", str(tmp_path / "summary.txt"), "-o", str(target)]).exit_code
+        == 0
+    )
+    spec = load_spec(target)
+    assert summarize(build(spec), spec).ok
+    assert [layer.count_params() for layer in build(spec).layers[1:]] == [
+        layer.count_params() for layer in model.layers[1:]
+    ]
+
+
 def test_a_garbled_row_is_an_error_naming_its_line(tmp_path):
     lines = REFERENCE.read_text().splitlines()
     lines[6] = lines[6][:12]  # a row cut short
