@@ -11,7 +11,6 @@ rates) is written as a commented placeholder and listed in the report, never gue
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +135,7 @@ def _box_cells(text: str) -> list[tuple[str, str, str, int]]:
     return [tuple(cell) for cell in cells]  # type: ignore[misc]
 
 
-def _class_for(row: SummaryRow) -> str:
+def _class_for(row: SummaryRow, file: str) -> str:
     """The layer class: from the type column, or, where the printout cut it, from the name."""
     registry = default_registry()
     for candidate in (row.type, re.sub(r"_\d+$", "", row.name)):
@@ -154,8 +153,8 @@ def _class_for(row: SummaryRow) -> str:
                 return matches[0]
     raise SpecError(
         f"layer type of '{row.name}' ({row.type or 'cut off'}) is not one layerkit knows",
-        None,
-        fix="Add it by hand to the written spec.",
+        Location(file, row.line, 1),
+        fix="Import a summary without this layer and add it by hand to the written spec.",
     )
 
 
@@ -164,63 +163,40 @@ def infer_layers(summary: Summary, input_shape: Shape) -> list[ImportedLayer]:
     layers = []
     previous = input_shape
     for row in summary.rows:
-        class_name = _class_for(row)
-        layers.append(_infer(class_name, row, previous))
+        class_name = _class_for(row, summary.file)
+        layers.append(_infer(class_name, row, previous, summary.file))
         previous = row.shape
     return layers
 
 
-def _infer(class_name: str, row: SummaryRow, before: Shape) -> ImportedLayer:
+def _infer(class_name: str, row: SummaryRow, before: Shape, file: str) -> ImportedLayer:
     kind = to_snake_case(class_name)
     out, params = row.shape, row.params
-    if class_name == "Conv2D":
-        filters, channels = out[-1], before[-1]
-        for use_bias in (True, False):
-            weights = params - (filters if use_bias else 0)
-            area = weights / (channels * filters)
-            side = math.isqrt(int(area)) if area == int(area) else 0
-            if side and side * side == area:
-                args: dict[str, object] = {"filters": filters, "kernel_size": side}
-                if out[0] == before[0]:
-                    args["padding"] = "same"
-                elif out[0] != before[0] - side + 1:
-                    args["strides"] = round(before[0] / out[0])
-                    args["padding"] = "same"
-                if not use_bias:
-                    args["use_bias"] = False
-                return ImportedLayer(kind, args, row, ["activation"])
-        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
-    if class_name == "Conv1D":
-        filters, channels = out[-1], before[-1]
-        for use_bias in (True, False):
-            width = (params - (filters if use_bias else 0)) / (channels * filters)
-            if width == int(width) and width >= 1:
-                args = {"filters": filters, "kernel_size": int(width)}
-                if out[0] == before[0]:
-                    args["padding"] = "same"
-                if not use_bias:
-                    args["use_bias"] = False
-                return ImportedLayer(kind, args, row, ["activation"])
-        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
-    if class_name == "DepthwiseConv2D":
-        channels = before[-1]
-        multiplier = out[-1] // channels
-        for use_bias in (True, False):
-            area = (params - (out[-1] if use_bias else 0)) / out[-1]
-            side = math.isqrt(int(area)) if area == int(area) else 0
-            if side and side * side == area:
-                args = {"kernel_size": side}
-                if multiplier != 1:
-                    args["depth_multiplier"] = multiplier
-                if out[0] == before[0]:
-                    args["padding"] = "same"
-                elif out[0] != before[0] - side + 1:
-                    args["strides"] = round(before[0] / out[0])
-                    args["padding"] = "same"
-                if not use_bias:
-                    args["use_bias"] = False
-                return ImportedLayer(kind, args, row, ["activation"])
-        raise SpecError(f"cannot work out the kernel of '{row.name}' from {params:,} params", None)
+    if class_name in ("Conv1D", "Conv2D", "DepthwiseConv2D"):
+        dims = 1 if class_name == "Conv1D" else 2
+        depthwise = class_name == "DepthwiseConv2D"
+        # weights per kernel position: in x out channels, or one per output channel for depthwise
+        per_tap = out[-1] if depthwise else before[-1] * out[-1]
+        solved = _kernel(params, per_tap, out[-1], dims)
+        if solved is None:
+            raise SpecError(
+                f"cannot work out the kernel of '{row.name}' from {params:,} params",
+                Location(file, row.line, 1),
+                fix="Write this layer by hand in the spec.",
+            )
+        side, use_bias = solved
+        args: dict[str, object] = {} if depthwise else {"filters": out[-1]}
+        args["kernel_size"] = side
+        if depthwise and out[-1] != before[-1]:
+            args["depth_multiplier"] = out[-1] // before[-1]
+        if out[0] == before[0]:
+            args["padding"] = "same"
+        elif out[0] != before[0] - side + 1:
+            args["strides"] = round(before[0] / out[0])
+            args["padding"] = "same"
+        if not use_bias:
+            args["use_bias"] = False
+        return ImportedLayer(kind, args, row, ["activation"])
     if class_name == "Embedding":
         return ImportedLayer(kind, {"input_dim": params // out[-1], "output_dim": out[-1]}, row)
     if class_name == "Dense":
@@ -237,6 +213,16 @@ def _infer(class_name: str, row: SummaryRow, before: Shape) -> ImportedLayer:
     if class_name == "Reshape":
         return ImportedLayer(kind, {"target_shape": list(out)}, row)
     return _with_placeholders(ImportedLayer(kind, {}, row), class_name)
+
+
+def _kernel(params: int, per_tap: int, bias: int, dims: int) -> tuple[int, bool] | None:
+    """(kernel side, has bias) such that side**dims * per_tap (+ bias) == params, if any."""
+    for use_bias in (True, False):
+        taps = (params - (bias if use_bias else 0)) / per_tap
+        side = round(taps ** (1 / dims)) if taps >= 1 else 0
+        if side >= 1 and side**dims == taps:
+            return side, use_bias
+    return None
 
 
 def _with_placeholders(layer: ImportedLayer, class_name: str) -> ImportedLayer:
@@ -297,7 +283,7 @@ def _guess_input(summary: Summary) -> Shape:
     """The input shape: a first convolution with 'same' padding keeps the size; the channels come
     from its params. Otherwise the caller must give --input."""
     first = summary.rows[0]
-    if _class_for(first) == "Conv2D":
+    if _class_for(first, summary.file) == "Conv2D":
         filters = first.shape[-1]
         for use_bias in (True, False):
             weights = first.params - (filters if use_bias else 0)

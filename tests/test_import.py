@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layerkit import SpecError, build, load_spec, summarize
+from layerkit import Location, SpecError, build, load_spec, summarize
 from layerkit.cli import main
 from layerkit.importer import parse_summary
 
@@ -153,3 +153,16 @@ def test_an_existing_spec_is_not_overwritten(runner, tmp_path):
     result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target)])
     assert result.exit_code == 2 and "already exists; pass --force" in result.stderr
     assert target.read_text() == "precious"
+
+
+def test_a_layer_type_import_does_not_know_is_named_with_its_line(tmp_path):
+    from layerkit.importer import import_summary
+
+    text = REFERENCE.read_text().replace("flatten_4 (Flatten)    ", "warp_4 (WarpDrive)     ")
+    printed = tmp_path / "odd.txt"
+    printed.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        import_summary(printed)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("warp_4"))
+    assert caught.value.location == Location(str(printed), line, 1)
+    assert caught.value.message == "layer type of 'warp_4' (WarpDrive) is not one layerkit knows"
