@@ -57,9 +57,6 @@ ALIASES: dict[str, str] = {
 # Arguments whose value is itself a layer, written in the spec as a nested layer item.
 LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell"})
 
-# Value kinds a spec argument can have (the YAML kinds, plus "layer" for a nested layer item).
-KINDS = ("int", "float", "bool", "str", "null", "list", "map", "layer")
-
 
 @dataclass(frozen=True)
 class ArgInfo:

@@ -45,10 +45,6 @@ class Node:
     def is_sequence(self) -> bool:
         return isinstance(self.value, tuple)
 
-    @property
-    def is_scalar(self) -> bool:
-        return not (self.is_mapping or self.is_sequence)
-
     def plain(self) -> Any:
         """The value with all Nodes unwrapped: dicts, lists and scalars."""
         if self.is_mapping:
