@@ -70,11 +70,29 @@ def build(
         origins[layer.key] = layer
     outputs = [tensors[key] for key in plan.outputs]
     inputs = [tensors[plan_input.key] for plan_input in plan.inputs]
+    _check_augment(plan, registry, inputs[0])
     return keras.Model(
         inputs[0] if len(inputs) == 1 else inputs,
         outputs[0] if len(outputs) == 1 else outputs,
         name=plan.spec.name,
     )
+
+
+def _check_augment(plan: Plan, registry: LayerRegistry, images: Any) -> None:
+    """Make the ``augment:`` layers and pass the input through them, so that ``build`` reports
+    their mistakes at their lines rather than ``train`` after loading the data."""
+    tensor = images
+    for index, layer in enumerate(plan.augment):
+        instance = make_layer(layer, registry, f"augment_{index}")
+        try:
+            tensor = instance(tensor)
+        except Exception as error:
+            raise SpecError(
+                f"{layer.class_name} cannot augment inputs of shape {format_shape(tensor.shape[1:])}: "
+                f"{keras_message(error)}",
+                layer.location,
+                layer.path,
+            ) from error
 
 
 def _make_input(spec_input: Any, keras: Any) -> Any:

@@ -147,8 +147,62 @@ def make_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optim
     args = dict(choice.args)
     base_rate = float(args.pop("learning_rate", 0.001))
     rate = make_schedule(settings, base_rate, steps_per_epoch)
+    extra: dict[str, Any] = {"learning_rate": rate}
+    if settings.ema is not None:
+        extra.update(use_ema=True, ema_momentum=settings.ema)
     return _make(Choice(choice.name, args, choice.location), registry, "optimizer",
-                 "train.optimizer", learning_rate=rate)  # fmt: skip
+                 "train.optimizer", **extra)  # fmt: skip
+
+
+def decay_exempt(model: keras.Model, kinds: tuple[str, ...]) -> list[Any]:
+    """The weights ``no_decay`` names: every weight of a normalization layer (scale and offset)
+    and every layer's bias."""
+    exempt: dict[int, Any] = {}
+    for layer in model._flatten_layers(include_self=False):
+        if "normalization" in kinds and _is_normalization(layer):
+            exempt.update((id(weight), weight) for weight in layer.trainable_weights)
+        bias = getattr(layer, "bias", None)
+        if "bias" in kinds and isinstance(bias, keras.Variable) and bias.trainable:
+            exempt[id(bias)] = bias
+    return list(exempt.values())
+
+
+def _is_normalization(layer: keras.layers.Layer) -> bool:
+    return isinstance(
+        layer,
+        keras.layers.BatchNormalization
+        | keras.layers.LayerNormalization
+        | keras.layers.GroupNormalization
+        | keras.layers.UnitNormalization,
+    ) or type(layer).__name__.endswith("Normalization")
+
+
+def skip_weight_decay(optimizer: keras.optimizers.Optimizer, model: keras.Model,
+                      kinds: tuple[str, ...]) -> None:  # fmt: skip
+    """Keep ``optimizer``'s weight decay off the weights ``kinds`` names (see :func:`decay_exempt`).
+
+    Keras offers ``exclude_from_weight_decay`` only before the optimizer is built, and does not
+    save the choice with the model; a resumed run's optimizer comes back built, so the same three
+    attributes that method sets are set directly."""
+    if optimizer.weight_decay is None:
+        return
+    exempt = decay_exempt(model, kinds)
+    if not optimizer.built:
+        optimizer.exclude_from_weight_decay(var_list=exempt)
+        return
+    optimizer._exclude_from_weight_decay = {optimizer._var_key(weight) for weight in exempt}
+    optimizer._exclude_from_weight_decay_pattern = None
+    optimizer._exclude_from_weight_decay_cache = {}
+
+
+def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
+    """Set ``momentum`` on every BatchNormalization layer, nested ones included; returns how many."""
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+            count += 1
+    return count
 
 
 def make_loss(settings: TrainSettings) -> keras.losses.Loss:

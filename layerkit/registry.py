@@ -54,6 +54,11 @@ ALIASES: dict[str, str] = {
     "gmp2d": "GlobalMaxPooling2D",
     "gmp3d": "GlobalMaxPooling3D",
 }
+# layerkit's own layers, listed in the catalog beside keras.layers: class name → module.
+LAYERKIT_LAYERS: dict[str, str] = {
+    "RandomPaddedCrop": "layerkit.augmentations",
+    "Cutout": "layerkit.augmentations",
+}
 # Arguments whose value is itself a layer, written in the spec as a nested layer item.
 LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell"})
 
@@ -210,6 +215,14 @@ def generate_catalog() -> dict[str, Any]:
                 "args": [_arg_to_json(arg) for arg in info.args.values()],
                 "accepts_base_args": info.accepts_base_args,
             }
+    import importlib
+
+    for class_name, module in LAYERKIT_LAYERS.items():
+        info = introspect(getattr(importlib.import_module(module), class_name))
+        layers[class_name] = {
+            "args": [_arg_to_json(arg) for arg in info.args.values()],
+            "accepts_base_args": info.accepts_base_args,
+        }
     return {
         "keras_version": keras.__version__,
         "base_args": [_arg_to_json(arg) for arg in base.args.values()],
@@ -260,6 +273,8 @@ class LayerRegistry:
             keys.setdefault(lookup_key(class_name), class_name)  # GroupQueryAttention's class
         for alias, class_name in ALIASES.items():
             keys.setdefault(lookup_key(alias), class_name)
+        for class_name in LAYERKIT_LAYERS:
+            keys.setdefault(lookup_key(class_name), class_name)
         for class_name in self._custom:
             keys[lookup_key(class_name)] = class_name
         self._keys = keys
@@ -289,7 +304,8 @@ class LayerRegistry:
     def spellings(self) -> list[str]:
         """The snake_case form of every usable name, for "did you mean" suggestions."""
         spellings = [to_snake_case(attribute) for attribute in self._keras_names]
-        return spellings + list(ALIASES) + [to_snake_case(name) for name in self._custom]
+        own = [to_snake_case(name) for name in [*LAYERKIT_LAYERS, *self._custom]]
+        return spellings + list(ALIASES) + own
 
     def info(self, class_name: str) -> LayerInfo:
         return self._infos[class_name]
@@ -298,6 +314,10 @@ class LayerRegistry:
         """The live class for a resolved class name (imports Keras)."""
         if class_name in self._custom:
             return self._custom[class_name]
+        if class_name in LAYERKIT_LAYERS:
+            import importlib
+
+            return getattr(importlib.import_module(LAYERKIT_LAYERS[class_name]), class_name)
         import keras
 
         attribute = next(
@@ -315,7 +335,8 @@ class LayerRegistry:
             )
         elif class_name in self._infos and not self._infos[class_name].custom:
             raise ValueError(
-                f"cannot register '{class_name}': keras.layers already has a layer of that name. "
+                f"cannot register '{class_name}': keras.layers or layerkit already has a layer of "
+                "that name. "
                 "Rename the class."
             )
         info = introspect(cls)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
+from .settings import NO_DECAY_KINDS, TTA_KINDS
 from .spec import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
@@ -240,6 +241,7 @@ def _choice() -> dict[str, Any]:
 
 
 def _train_schema() -> dict[str, Any]:
+    momentum = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
     properties = {
         "optimizer": _choice(),
         "schedule": _choice(),
@@ -252,6 +254,12 @@ def _train_schema() -> dict[str, Any]:
                                        {"type": "number", "minimum": 0, "exclusiveMaximum": 1}]},
         "seed": {"type": "integer", "minimum": 0},
         "monitor": {"type": "string"},
+        "no_decay": {"type": "array", "items": {"enum": list(NO_DECAY_KINDS)}},
+        "batchnorm_momentum": momentum,
+        "ema": momentum,
+        "tta": {"enum": [*TTA_KINDS, None]},
+        "target": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                   "additionalProperties": {"type": "number"}},
     }  # fmt: skip
     return {"type": "object", "additionalProperties": False, "properties": properties}
 

@@ -15,8 +15,11 @@ from .yaml_source import Node, describe
 
 TRAIN_FIELDS = (
     "optimizer", "schedule", "loss", "label_smoothing", "metrics", "batch_size", "epochs",
-    "validation_split", "seed", "monitor",
+    "validation_split", "seed", "monitor", "no_decay", "batchnorm_momentum", "ema", "tta",
+    "target",
 )  # fmt: skip
+NO_DECAY_KINDS = ("normalization", "bias")  # weights that weight_decay can leave alone
+TTA_KINDS = ("flip",)
 DATA_FIELDS = ("source", "normalize", "on_bad_image", "resize")
 NORMALIZE_FIELDS = ("scale", "offset", "mean", "std")
 
@@ -44,6 +47,11 @@ class TrainSettings:
     validation_split: float | int = 0.1  # a fraction of the training data, or a number of samples
     seed: int = 0
     monitor: str = "val_accuracy"  # what "best" means for the best checkpoint
+    no_decay: tuple[str, ...] = NO_DECAY_KINDS  # weights the optimizer's weight_decay skips
+    batchnorm_momentum: float | None = None  # set on every BatchNormalization layer when given
+    ema: float | None = None  # momentum of an exponential moving average of the weights
+    tta: str | None = None  # "flip": also report validation accuracy with flip TTA each epoch
+    target: tuple[str, float] | None = None  # stop once this metric reaches this value
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 
 
@@ -179,9 +187,64 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
                 monitor,
                 "monitor",
             )
+    _read_recipe_extras(reader, fields, values)
     values = {key: value for key, value in values.items() if value is not None}
     locations = {key: child.location for key, child in fields.items()}
     return TrainSettings(**values, locations=locations)
+
+
+def _read_recipe_extras(reader: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> None:
+    """The fast-training settings: no_decay, batchnorm_momentum, ema, tta, target."""
+    if "no_decay" in fields:
+        node = fields["no_decay"]
+        items = node.value if node.is_sequence else None
+        if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
+            reader.error(
+                f"expected a list drawn from {', '.join(NO_DECAY_KINDS)}, received {describe(node)}",
+                node,
+                "no_decay",
+                "Write 'no_decay: [normalization, bias]' (the default), or 'no_decay: []' to decay "
+                "every weight.",
+            )
+        else:
+            values["no_decay"] = tuple(item.value for item in items)
+    for key in ("batchnorm_momentum", "ema"):
+        if key in fields:
+            number = reader.number(fields[key], key)
+            if number is not None and not 0 < number < 1:
+                reader.error(
+                    f"expected a momentum between 0 and 1 (such as 0.9), received {number}",
+                    fields[key],
+                    key,
+                )
+                number = None
+            values[key] = number
+    if "tta" in fields:
+        node = fields["tta"]
+        if node.value in TTA_KINDS:
+            values["tta"] = node.value
+        elif node.value is not None:
+            reader.error(
+                f"expected {' or '.join(TTA_KINDS)}, received {describe(node)}",
+                node,
+                "tta",
+                "Write 'tta: flip' to also report validation accuracy averaged over each image "
+                "and its mirror.",
+            )
+    if "target" in fields:
+        node = fields["target"]
+        if node.is_mapping and len(node.value) == 1:
+            ((metric, value),) = node.value.items()
+            number = reader.number(value, f"target.{metric}")
+            if number is not None:
+                values["target"] = (metric, number)
+        else:
+            reader.error(
+                f"expected one metric and the value to stop at, received {describe(node)}",
+                node,
+                "target",
+                "Write e.g. 'target: {val_accuracy: 0.83}'.",
+            )
 
 
 def _read_split(reader: _Reader, node: Node) -> float | int:

@@ -6,11 +6,13 @@ used only for training, so the saved models have the spec's parameter counts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +21,25 @@ import keras
 import numpy as np
 import yaml
 
-from . import __version__
+from . import (
+    __version__,
+    augmentations,  # noqa: F401  (registers its layers, so checkpoints using them load)
+)
 from .compiler import build, make_layer
 from .data import DataError, Dataset, load_dataset, split
-from .errors import LayerkitError, SpecError
+from .errors import LayerkitError, SpecError, did_you_mean
 from .progress import LiveProgress, PlainProgress
-from .recipe import learning_rate_at, make_loss, make_metrics, make_optimizer
+from .recipe import (
+    learning_rate_at,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+    set_batchnorm_momentum,
+    skip_weight_decay,
+)
 from .registry import default_registry
 from .runs import RunDir
-from .settings import Normalize
+from .settings import Normalize, TrainSettings
 from .spec import Spec, load_spec
 from .validation import Plan, validate
 
@@ -229,6 +241,67 @@ def training_model(
     return keras.Model(inputs, model(x), name=f"{model.name}_training")
 
 
+# -- what happens around each validation ----------------------------------------------------------
+
+
+class MovingAverage(keras.callbacks.Callback):
+    """The optimizer's exponential moving average of the weights (``train.ema``), swapped into the
+    model for every validation and for the saved best/last models, and swapped back to go on
+    training. Checkpoints keep the raw weights and the average, so a resume is exact."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__()
+        self.enabled = enabled
+
+    def _swap(self) -> None:
+        optimizer = self.model.optimizer
+        if not self.enabled or not optimizer.built:
+            return
+        variables = optimizer._trainable_variables
+        pairs = zip(variables, optimizer._model_variables_moving_average, strict=True)
+        for variable, average in pairs:
+            if average is not None:
+                value = keras.ops.convert_to_numpy(variable)
+                variable.assign(keras.ops.convert_to_numpy(average))
+                average.assign(value)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Within this block the model holds the averaged weights."""
+        self._swap()
+        try:
+            yield
+        finally:
+            self._swap()
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._swap()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self._swap()
+
+
+class FlipValidation(keras.callbacks.Callback):
+    """``train.tta: flip``: after each epoch, validation accuracy from the average of the
+    predictions for each image and its mirror image, logged as ``val_accuracy_tta``."""
+
+    def __init__(self, x: np.ndarray, labels: np.ndarray, batch_size: int,
+                 average: MovingAverage) -> None:  # fmt: skip
+        super().__init__()
+        self.x = x
+        self.labels = labels
+        self.batch_size = batch_size
+        self.average = average
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with self.average.applied():
+            plain = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+            mirrored = self.model.predict(self.x[:, :, ::-1], batch_size=self.batch_size, verbose=0)
+        accuracy = float(np.mean(np.argmax(plain + mirrored, axis=-1) == self.labels))
+        if logs is not None:
+            logs["val_accuracy_tta"] = accuracy
+
+
 # -- recording each epoch --------------------------------------------------------------------------
 
 
@@ -237,8 +310,11 @@ class Recorder(keras.callbacks.Callback):
 
     def __init__(self, run: RunDir, inner: keras.Model, epochs: int, monitor: str,
                  train_count: int, history: list[dict[str, Any]], best: dict[str, Any],
-                 reporter: PlainProgress) -> None:  # fmt: skip
+                 reporter: PlainProgress, average: MovingAverage | None = None,
+                 target: tuple[str, float] | None = None) -> None:  # fmt: skip
         super().__init__()
+        self.average = average or MovingAverage(enabled=False)
+        self.target = target
         self.run = run
         self.inner = inner
         self.epochs = epochs
@@ -273,13 +349,18 @@ class Recorder(keras.callbacks.Callback):
             self.best["stopped"] = f"could not write{where}: {error.strerror or error}"
             return
         self.reporter.report(row)
+        if self.target is not None and _reached(row, *self.target):
+            metric, value = self.target
+            self.best["reached"] = (
+                f"{metric} {row[metric]:.4f} reached the target {value} at epoch {epoch + 1}"
+            )
+            self.model.stop_training = True
 
     def record(self, epoch: int, row: dict[str, Any]) -> None:
         """Write everything for a finished epoch; state.json last, so a failure part-way leaves
         the previous epoch as the one a resume starts from."""
         checkpoint = self.run.checkpoint(epoch + 1)
-        self.run.save_model(self.model, checkpoint)
-        self.run.save_model(self.inner, self.run.last_model)
+        self.run.save_model(self.model, checkpoint)  # raw weights and optimizer state: resumable
         value = row.get(self.monitor)
         improved = value is not None and (
             self.best.get("value") is None
@@ -288,8 +369,11 @@ class Recorder(keras.callbacks.Callback):
             )
         )
         best = dict(self.best)
+        with self.average.applied():  # the saved models hold the averaged weights, if any
+            self.run.save_model(self.inner, self.run.last_model)
+            if improved:
+                self.run.save_model(self.inner, self.run.best_model)
         if improved:
-            self.run.save_model(self.inner, self.run.best_model)
             best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
         history = [*self.history, row]
         self.run.write_history(history)
@@ -307,6 +391,32 @@ class Recorder(keras.callbacks.Callback):
         self.history.append(row)
         self.best.update(best)
         self.run.prune_checkpoints(keep=checkpoint)
+
+
+def _check_target(settings: TrainSettings, validating: bool) -> None:
+    """A target must name something the history will have."""
+    if settings.target is None:
+        return
+    names = ["loss", *(metric.lower() for metric in settings.metrics)]
+    names = [name.replace("acc", "accuracy") if name == "acc" else name for name in names]
+    if validating:
+        names += [f"val_{name}" for name in names]
+        if settings.tta:
+            names.append("val_accuracy_tta")
+    metric = settings.target[0]
+    if metric not in names:
+        raise SpecError(
+            f"train.target names '{metric}', which this run does not measure",
+            settings.locations["target"],
+            "train.target",
+            did_you_mean(metric, names) or f"Use one of: {', '.join(names)}.",
+        )
+
+
+def _reached(row: dict[str, Any], metric: str, value: float) -> bool:
+    if metric not in row:
+        return False
+    return row[metric] <= value if "loss" in metric else row[metric] >= value
 
 
 def metrics_record(history: list[dict], best: dict, status: str, monitor: str) -> dict[str, Any]:
@@ -504,6 +614,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         with distribution_scope(strategy):
             model = build(plan, allow_large=setup.get("allow_large", False))
         _check_fit(plan, model, dataset)
+        if settings.batchnorm_momentum is not None:
+            set_batchnorm_momentum(model, settings.batchnorm_momentum)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)
     x_train = prepare_inputs(dataset.x[train_index], shape)
@@ -530,7 +642,9 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         with distribution_scope(strategy):
             trainer = keras.saving.load_model(checkpoint)
         model = trainer.get_layer(spec.name)
+    skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
+    _check_target(settings, validation is not None)
     console.print(
         f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
         f"{len(train_index):,} training and {len(val_index):,} validation images "
@@ -547,15 +661,16 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         if live
         else PlainProgress(console, settings.epochs)
     )
-    recorder = Recorder(
-        run, model, settings.epochs, monitor, len(train_index), history, best, reporter
-    )
-    # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good one
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.TerminateOnNaN(),
-        reporter,
-        recorder,
-    ]
+    average = MovingAverage(enabled=bool(trainer.optimizer.use_ema))
+    recorder = Recorder(run, model, settings.epochs, monitor, len(train_index), history, best,
+                        reporter, average, settings.target)  # fmt: skip
+    # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
+    # one. The moving average and the TTA column must be in place before the recorder runs.
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), average]
+    if settings.tta == "flip" and validation is not None:
+        labels = dataset.y[val_index]
+        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average))
+    callbacks += [reporter, recorder]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
@@ -572,6 +687,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         status = "interrupted"
     if "stopped" in best:
         status = "failed"
+    elif "reached" in best:
+        status = "reached target"
     try:
         run.write_json(
             "metrics.json",

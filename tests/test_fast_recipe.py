@@ -1,0 +1,312 @@
+"""The fast-training recipe features: padded crops, cutout, weight decay that skips normalization
+and bias weights, batch-norm momentum, a moving average of the weights, flip TTA per epoch,
+train.target, and specs/cifar-fast.yaml trained briefly on real images."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from layerkit import build, load_spec
+from layerkit.cli import main
+from layerkit.errors import SpecErrors
+
+from .conftest import ROOT, SPECS, cifar_subset
+
+TINY = """\
+name: tiny_fast
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 16, kernel_size: 3, padding: same}
+  - batch_normalization
+  - relu
+  - max_pooling2d
+  - conv2d: {filters: 32, kernel_size: 3, padding: same}
+  - batch_normalization
+  - relu
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+data:
+  normalize: {scale: 0.00392156862745098, mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26]}
+augment:
+  - random_padded_crop: {padding: 4}
+  - random_flip: {mode: horizontal}
+  - cutout: {size: 8}
+train:
+  optimizer: {sgd: {learning_rate: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.005}}
+  schedule: {one_cycle: {warmup: 0.3}}
+  label_smoothing: 0.1
+  batchnorm_momentum: 0.8
+  ema: 0.9
+  tta: flip
+  metrics: [accuracy]
+  batch_size: 32
+  epochs: 4
+  validation_split: 100
+  seed: 3
+"""
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """60 real CIFAR-10 images per class, as an archive and as an array."""
+    from layerkit.data import load_dataset
+
+    root = tmp_path_factory.mktemp("fast")
+    archive = cifar_subset(root / "cifar600.tar", 60)
+    dataset = load_dataset(str(archive), (32, 32, 3))
+    return archive, dataset.x.astype("float32")
+
+
+def run_cli(runner, *args):
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+# -- augmentation layers ---------------------------------------------------------------------------
+
+
+def test_random_padded_crop_takes_a_window_of_the_reflect_padded_image(images):
+    from layerkit.augmentations import RandomPaddedCrop
+
+    _, x = images
+    batch = x[:64]
+    layer = RandomPaddedCrop(padding=4, seed=7)
+    out = keras.ops.convert_to_numpy(layer(batch, training=True))
+    assert out.shape == batch.shape
+    padded = np.pad(batch, [(0, 0), (4, 4), (4, 4), (0, 0)], mode="reflect")
+    offsets = []
+    for image, source in zip(out, padded, strict=True):
+        found = [(top, left) for top in range(9) for left in range(9)
+                 if np.array_equal(source[top:top + 32, left:left + 32], image)]  # fmt: skip
+        assert found, "every output is a 32x32 window of the reflect-padded image"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 20  # each image gets its own offset
+    assert np.array_equal(keras.ops.convert_to_numpy(layer(batch)), batch)  # inference: unchanged
+
+
+def test_cutout_blanks_one_square_per_image(images):
+    from layerkit.augmentations import Cutout
+
+    _, x = images
+    batch = x[:64] + 1.0  # no pixel is 0 before the cutout
+    out = keras.ops.convert_to_numpy(Cutout(size=8, seed=1)(batch, training=True))
+    blanked = np.all(out == 0, axis=-1)
+    for mask in blanked:
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert 0 < len(rows) <= 8 and 0 < len(cols) <= 8
+        assert mask.sum() == len(rows) * len(cols)  # a rectangle (a square cut by the border)
+    assert (blanked.sum(axis=(1, 2)) == 64).mean() > 0.3  # most squares lie wholly inside
+    assert np.array_equal(out[~blanked], batch[~blanked])
+    assert np.array_equal(keras.ops.convert_to_numpy(Cutout(size=8)(batch)), batch)
+
+
+def test_augmentation_layers_refuse_bad_arguments_at_the_spec_line(write_spec):
+    path = write_spec("""\
+        name: bad
+        input: [32, 32, 3]
+        layers:
+          - flatten
+          - dense: {units: 10}
+        augment:
+          - random_padded_crop: {padding: -2}
+        """)
+    from click.testing import CliRunner
+
+    from layerkit.cli import main as cli
+
+    result = CliRunner().invoke(cli, ["build", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{path}:7:5: error: augment[0].random_padded_crop: Keras rejected RandomPaddedCrop: "
+        "padding must be a whole number of pixels ≥ 0, received -2\n"
+    )
+    path.write_text(path.read_text().replace("[32, 32, 3]", "[8, 8, 3]").replace("-2", "8"))
+    result = CliRunner().invoke(cli, ["build", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"{path}:7:5: error: augment[0].random_padded_crop: RandomPaddedCrop cannot augment inputs "
+        "of shape (8, 8, 3): reflect padding of 8 needs images larger than that, received 8x8"
+    )
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def test_recipe_settings_are_read(write_spec):
+    spec = load_spec(write_spec(TINY))
+    train = spec.train
+    assert (train.no_decay, train.batchnorm_momentum, train.ema, train.tta, train.target) == (
+        ("normalization", "bias"), 0.8, 0.9, "flip", None)  # fmt: skip
+    spec = load_spec(
+        TINY.replace(
+            "  tta: flip\n", "  tta: flip\n  no_decay: []\n  target: {val_accuracy: 0.5}\n"
+        )
+    )
+    assert spec.train.no_decay == () and spec.train.target == ("val_accuracy", 0.5)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("ema: 1.5", "train.ema: expected a momentum between 0 and 1 (such as 0.9), received 1.5"),
+        (
+            "batchnorm_momentum: fast",
+            "train.batchnorm_momentum: expected a number, received the text 'fast'",
+        ),
+        ("no_decay: [norm]", "train.no_decay: expected a list drawn from normalization, bias"),
+        ("tta: rotate", "train.tta: expected flip, received the text 'rotate'"),
+        ("target: 0.83", "train.target: expected one metric and the value to stop at"),
+        ("emma: 0.99", "unknown train setting 'emma'"),
+    ],
+)
+def test_recipe_setting_errors_name_the_line(line, message):
+    base = TINY
+    for setting in ("  batchnorm_momentum: 0.8\n", "  ema: 0.9\n", "  tta: flip\n"):
+        base = base.replace(setting, "")
+    text = base.replace("  seed: 3\n", f"  seed: 3\n  {line}\n")
+    with pytest.raises(SpecErrors) as caught:
+        load_spec(text)
+    (error,) = caught.value.errors
+    assert f"<string>:{text.splitlines().index('  ' + line) + 1}:" in str(error)
+    assert message in str(error)
+
+
+# -- optimizer pieces ------------------------------------------------------------------------------
+
+
+def _decay_step(optimizer, model):
+    zeros = [keras.ops.zeros_like(v) for v in model.trainable_variables]
+    before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+    optimizer.apply_gradients(zip(zeros, model.trainable_variables, strict=True))
+    return {v.path: keras.ops.convert_to_numpy(v) / np.where(before[v.path] == 0, 1, before[v.path])
+            for v in model.trainable_variables}  # fmt: skip
+
+
+def test_weight_decay_skips_normalization_and_bias_weights(tmp_path):
+    from layerkit.recipe import skip_weight_decay
+
+    model = build(load_spec(TINY))
+    optimizer = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
+    skip_weight_decay(optimizer, model, ("normalization", "bias"))
+    ratios = _decay_step(optimizer, model)  # zero gradients: only weight decay moves weights
+    for path, ratio in ratios.items():
+        expected = 0.95 if path.endswith("kernel") else 1.0
+        assert np.allclose(ratio[ratio != 0], expected), path
+    # a resumed run's optimizer comes back built; the exemption must hold there too
+    trainer = keras.Sequential([keras.Input((32, 32, 3)), model])
+    trainer.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    trainer.save(tmp_path / "checkpoint.keras")
+    loaded = keras.saving.load_model(tmp_path / "checkpoint.keras")
+    assert loaded.optimizer.built
+    skip_weight_decay(loaded.optimizer, loaded, ("normalization",))
+    ratios = _decay_step(loaded.optimizer, loaded)
+    for path, ratio in ratios.items():
+        expected = 1.0 if "batch_normalization" in path else 0.95
+        assert np.allclose(ratio[ratio != 0], expected), path
+
+
+def test_batchnorm_momentum_reaches_every_batchnorm_layer():
+    from layerkit.recipe import set_batchnorm_momentum
+
+    model = build(load_spec(SPECS / "cifar.yaml"))
+    assert set_batchnorm_momentum(model, 0.9) == 8
+    momenta = [layer.momentum for layer in model._flatten_layers()
+               if isinstance(layer, keras.layers.BatchNormalization)]  # fmt: skip
+    assert momenta == [0.9] * 8
+
+
+# -- training with the recipe on real images -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fast_run(images, tmp_path_factory):
+    from click.testing import CliRunner
+
+    archive, _ = images
+    root = tmp_path_factory.mktemp("fastrun")
+    (root / "tiny.yaml").write_text(TINY, encoding="utf-8")
+    result = CliRunner().invoke(
+        main,
+        ["train", str(root / "tiny.yaml"), "--data", str(archive), "--out", str(root / "run")],
+        env={"LAYERKIT_CACHE": str(root / "cache")},
+    )
+    assert result.exit_code == 0, result.output
+    return root / "run", result
+
+
+@pytest.mark.slow
+def test_recipe_trains_and_logs_flip_tta(fast_run):
+    run, result = fast_run
+    lines = (run / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
+    assert "val_accuracy_tta" in header and len(rows) == 4
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert max(row["val_accuracy"] for row in rows) > 0.15  # chance is 0.10
+    assert "val_accuracy_tta" in result.stdout
+
+
+@pytest.mark.slow
+def test_saved_models_hold_the_moving_average_and_evaluate_as_logged(fast_run, runner, monkeypatch):
+    run, _ = fast_run
+    checkpoint = keras.saving.load_model(run / "checkpoints" / "epoch-0004.keras")
+    optimizer = checkpoint.optimizer
+    averages = {v.path: keras.ops.convert_to_numpy(a) for v, a in zip(
+        optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True)}  # fmt: skip
+    last = keras.saving.load_model(run / "model_last.keras")
+    raw = {v.path: keras.ops.convert_to_numpy(v) for v in checkpoint.trainable_variables}
+    for variable in last.trainable_variables:
+        path = next(p for p in averages if p.endswith(variable.path))
+        assert np.array_equal(keras.ops.convert_to_numpy(variable), averages[path])
+        assert not np.array_equal(averages[path], raw[path])  # the average is not the raw weight
+    assert all(layer.momentum == 0.8 for layer in last.layers
+               if isinstance(layer, keras.layers.BatchNormalization))  # fmt: skip
+    # evaluate on the run's validation split reproduces the best epoch's accuracies, TTA included
+    monkeypatch.setenv("LAYERKIT_CACHE", str(run.parent / "cache"))
+    best = json.loads((run / "metrics.json").read_text())["best"]
+    plain = json.loads(run_cli(runner, "evaluate", str(run), "--json").stdout)
+    flipped = json.loads(run_cli(runner, "evaluate", str(run), "--json", "--tta", "flip").stdout)
+    assert plain["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)
+    assert flipped["accuracy"] == pytest.approx(best["val_accuracy_tta"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_target_stops_training_once_reached(images, tmp_path, runner, monkeypatch):
+    archive, _ = images
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "target.yaml"
+    spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_loss: 100}\n"))
+    result = run_cli(
+        runner, "train", str(spec), "--data", str(archive), "--out", str(tmp_path / "r")
+    )
+    assert result.exit_code == 0, result.output
+    assert "val_loss" in result.stdout and "reached the target 100.0 at epoch 1" in result.stdout
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["status"] == "reached target"
+    spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_acc: 0.5}\n"))
+    bad = run_cli(runner, "train", str(spec), "--data", str(archive), "--out", str(tmp_path / "b"))
+    assert bad.exit_code == 2
+    line = TINY.count("\n", 0, TINY.index("  seed: 3\n")) + 2
+    assert f"{spec}:{line}:" in bad.stderr
+    assert "train.target names 'val_acc', which this run does not measure" in bad.stderr
+    assert "Did you mean 'val_accuracy'?" in bad.stderr
+
+
+@pytest.mark.slow
+def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner, monkeypatch):
+    """CI's short version of the benchmark: the real spec, unchanged but for size settings."""
+    archive, _ = images
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    assert build(load_spec(SPECS / "cifar-fast.yaml")).count_params() == 2_494_982
+    result = run_cli(runner, "train", str(SPECS / "cifar-fast.yaml"), "--data", str(archive),
+                     "--epochs", "3", "--batch-size", "50", "--set", "train.validation_split=100",
+                     "--set", "train.ema=0.8", "--out", str(tmp_path / "fast"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "fast" / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
+    assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]
+    assert (ROOT / "specs" / "cifar-fast.yaml").read_text().count("ema: 0.99") == 1
