@@ -115,7 +115,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "time-to-accuracy")
     parser.add_argument("--only", action="append", choices=sorted(RUNS))
     parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "time_to_accuracy.png")
+    parser.add_argument(
+        "--plot", type=Path, default=ROOT / "docs" / "images" / "time_to_accuracy.png"
+    )
     args = parser.parse_args()
     names = args.only or list(RUNS)
     if not args.report_only:

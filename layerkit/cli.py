@@ -574,7 +574,7 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     "--input",
     "input_shape",
     metavar="H,W,C",
-    help="The model's input shape, where the summary does not show it.",
+    help="The model's input shape (None for a free size), where the summary does not show it.",
 )
 @force_option
 def import_(summary: Path, output: Path, input_shape: str | None, force: bool) -> None:
@@ -584,19 +584,24 @@ def import_(summary: Path, output: Path, input_shape: str | None, force: bool) -
     shape = None
     if input_shape:
         try:
-            shape = tuple(int(size) for size in input_shape.split(","))
+            shape = tuple(
+                None if size.strip() in ("None", "null") else int(size)
+                for size in input_shape.split(",")
+            )
         except ValueError:
             raise click.BadParameter(
-                f"'{input_shape}' is not sizes like 32,32,3", param_hint="--input"
+                f"'{input_shape}' is not sizes like 32,32,3 (None for a free size)",
+                param_hint="--input",
             ) from None
     with user_errors():
         from .importer import import_summary
 
-        text, layers = import_summary(summary, shape)
-    write_text_atomically(output, text)
-    placeholders = [
-        f"{layer.row.name} ({', '.join(layer.notes)})" for layer in layers if layer.notes
-    ]
-    click.echo(f"wrote {output}: {len(layers)} layers; check it with: layerkit build {output}")
-    if placeholders:
-        click.echo(f"placeholders to check (not in the summary): {'; '.join(placeholders)}")
+        report = import_summary(summary, shape)
+    write_text_atomically(output, report.text)
+    click.echo(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
+    if report.placeholders:
+        click.echo(f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}")
+    for note in report.notes:
+        click.echo(f"check: {note}")
+    for entry in report.not_imported:
+        click.echo(f"not imported (marked in the spec): {entry}", err=True)

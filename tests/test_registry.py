@@ -126,5 +126,7 @@ def test_registering_twice_warns_and_keras_names_are_protected(custom_layer):
     class Dense(keras.layers.Layer):
         pass
 
-    with pytest.raises(ValueError, match=r"keras\.layers or layerkit already has a layer of that name"):
+    with pytest.raises(
+        ValueError, match=r"keras\.layers or layerkit already has a layer of that name"
+    ):
         register_layer(Dense)

@@ -52,3 +52,12 @@ def test_history_round_trip_and_atomic_json(tmp_path):
     run.write_json("state.json", {"epoch": 2})
     assert run.read_json("state.json") == {"epoch": 2}
     assert sorted(p.name for p in run.path.iterdir()) == ["history.csv", "state.json"]
+
+
+def test_atomic_writes_get_the_same_permissions_as_ordinary_files(tmp_path):
+    from layerkit.files import write_text_atomically
+
+    ordinary = tmp_path / "ordinary.txt"
+    ordinary.write_text("x")
+    write_text_atomically(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == ordinary.stat().st_mode

@@ -1,0 +1,223 @@
+"""Who feeds whom: the inputs and the wiring of an imported summary.
+
+A Sequential summary is a chain. A functional one names each layer's inputs in its "Connected to"
+column, as ``name[node][tensor]``, or — in Keras 3's narrow printouts — as a name cut short with
+"…". A cut name is matched by its prefix against the layers above it, preferring one whose output
+nothing has taken yet and then the nearest; where that still leaves a choice, the layer gets a
+note. A layer printed with several connections that is not a merge is a shared layer, applied once
+per connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from ..errors import Location, SpecError
+from .infer import ImportedLayer, infer, resolve_class
+from .summary import ELLIPSIS, Shape, Summary, SummaryRow
+
+MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+               "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention")  # fmt: skip
+
+
+@dataclass
+class GraphInput:
+    name: str  # the spec's name for it
+    shape: Shape
+    printed: str  # the summary's name
+    dtype: str | None = None
+
+
+@dataclass
+class Node:
+    layer: ImportedLayer
+    id: str
+    sources: list[str]  # spec references: input names or node ids
+    shares: str | None = None  # a further call of a shared layer: the first call's id
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Graph:
+    inputs: list[GraphInput]
+    nodes: list[Node]
+    outputs: list[str]
+
+
+def wire(summary: Summary, input_shape: Shape | None) -> Graph:
+    """The imported graph: inputs, one node per layer call, and the outputs."""
+    inputs = _inputs(summary, input_shape)
+    if not summary.functional:
+        return _chain(summary, inputs)
+    summary, masked = _without_masks(summary)
+    graph = _functional(summary, inputs)
+    for node in graph.nodes:  # an Embedding beside a NotEqual on the same input: mask_zero
+        if node.layer.kind == "embedding" and set(node.sources) & masked:
+            node.layer.args["mask_zero"] = True
+    return graph
+
+
+def _without_masks(summary: Summary) -> tuple[Summary, set[str]]:
+    """Keras 3 prints the padding mask of ``Embedding(mask_zero=True)`` as a NotEqual operation
+    feeding the layers after it. It is not a layer: drop it and its connections, and return the
+    spec references of the inputs it read."""
+    masks = {row.name for row in summary.rows if (row.type or "").rstrip(ELLIPSIS) and
+             "NotEqual".startswith((row.type or "").rstrip(ELLIPSIS)) and len(row.type) >= 4}  # fmt: skip
+    if not masks:
+        return summary, set()
+    sources = {c.name for row in summary.rows if row.name in masks for c in row.connections}
+    rows = tuple(
+        replace(row, connections=tuple(c for c in row.connections if c.name not in masks))
+        for row in summary.rows
+        if row.name not in masks
+    )
+    names = {i.name: ("input" if len(summary.inputs) == 1 else i.name) for i in summary.inputs}
+    return replace(summary, rows=rows), {names.get(source, source) for source in sources}
+
+
+def _inputs(summary: Summary, override: Shape | None) -> list[GraphInput]:
+    if summary.inputs:
+        taken: set[str] = set()
+        found = []
+        for row in summary.inputs:
+            shape = override if override is not None and len(summary.inputs) == 1 else row.shape
+            if not shape:  # the printout cut it
+                shape = override or _guess_input(summary)
+            name = "input" if len(summary.inputs) == 1 else _identifier(row.name, "input")
+            found.append(GraphInput(_unique(name, taken), shape, row.name))
+        return found
+    shape = override or _guess_input(summary)
+    return [GraphInput("input", shape, "input")]
+
+
+def _chain(summary: Summary, inputs: list[GraphInput]) -> Graph:
+    nodes: list[Node] = []
+    taken = {graph_input.name for graph_input in inputs}
+    before, source = inputs[0].shape, inputs[0].name
+    for row in summary.rows:
+        layer = infer(row, [before])
+        node = Node(layer, _unique(_identifier(row.name, layer.kind or "layer"), taken), [source])
+        nodes.append(node)
+        before, source = row.shape, node.id
+    _input_dtypes(inputs, nodes)
+    return Graph(inputs, nodes, [nodes[-1].id])
+
+
+def _functional(summary: Summary, inputs: list[GraphInput]) -> Graph:
+    entries: list[tuple[str, str]] = [(i.printed, i.name) for i in inputs]  # (printed, first id)
+    shapes: dict[str, Shape] = {i.name: i.shape for i in inputs}
+    calls: dict[tuple[str, int], str] = {}  # (first call's id, node index) → that call's id
+    used: dict[str, int] = {}
+    taken = {i.name for i in inputs}
+    nodes: list[Node] = []
+    for row in summary.rows:
+        resolved = _resolve_all(row, entries, used, summary.file)
+        references = [calls.get((first, connection.node), first)
+                      for (first, _), connection in zip(resolved, row.connections, strict=True)]  # fmt: skip
+        notes = [note for _, note in resolved if note]
+        if not references:
+            raise SpecError(
+                f"'{row.name}' has no 'Connected to' entry", Location(summary.file, row.line, 1),
+                fix="Give the summary as Keras printed it, with each layer's inputs.",
+            )  # fmt: skip
+        before = [shapes[reference] for reference in references]
+        class_name = resolve_class(row, before)
+        groups = [references] if class_name in MULTI_INPUT or class_name is None or len(references) == 1 \
+            else [[reference] for reference in references]  # fmt: skip
+        layer = infer(row, [before[0]] if len(groups) > 1 else before)
+        first = _unique(_identifier(row.name, layer.kind or "layer"), taken)
+        for call, sources in enumerate(groups):
+            node_id = first if call == 0 else _unique(f"{first}_call{call + 1}", taken)
+            nodes.append(
+                Node(layer, node_id, sources, first if call else None, notes if call == 0 else [])
+            )
+            calls[(first, call)] = node_id
+            shapes[node_id] = row.shape
+            for source in sources:
+                used[source] = used.get(source, 0) + 1
+        entries.append((row.name, first))
+    _input_dtypes(inputs, nodes)
+    outputs = [node.id for node in nodes if not used.get(node.id)]
+    return Graph(inputs, nodes, outputs)
+
+
+def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str, int],
+                 file: str) -> list[tuple[str, str | None]]:  # fmt: skip
+    """(id, note) of each connection's layer. A whole name is looked up; cut names with the same
+    prefix take, together, the nearest layers above that nothing has used yet, in their order."""
+    resolved: list[tuple[str, str | None] | None] = []
+    by_prefix: dict[str, list[int]] = {}
+    for index, connection in enumerate(row.connections):
+        exact = [spec_id for printed, spec_id in entries if printed == connection.name]
+        if exact and not connection.cut:
+            resolved.append((exact[-1], None))
+        else:
+            resolved.append(None)
+            by_prefix.setdefault(connection.name.rstrip(ELLIPSIS), []).append(index)
+    for prefix, indices in by_prefix.items():
+        candidates = [spec_id for printed, spec_id in entries
+                      if printed.rstrip(ELLIPSIS).startswith(prefix)
+                      or (printed.endswith(ELLIPSIS) and prefix.startswith(printed.rstrip(ELLIPSIS)))]  # fmt: skip
+        if not candidates:
+            name = row.connections[indices[0]].name
+            raise SpecError(
+                f"'{name}' in the 'Connected to' column of '{row.name}' is no layer above it",
+                Location(file, row.line, 1),
+                fix="Give the whole summary, in the order Keras printed it.",
+            )
+        fresh = [spec_id for spec_id in candidates if not used.get(spec_id)]
+        pool = fresh if len(fresh) >= len(indices) else candidates
+        picks = pool[-len(indices) :]
+        picks += [picks[-1]] * (len(indices) - len(picks))
+        ambiguous = len(pool) > len(indices)
+        for index, pick in zip(indices, picks, strict=True):
+            note = None
+            if ambiguous:
+                note = f"input '{row.connections[index].name}' taken to be {pick} (the printout cuts the name)"
+            resolved[index] = (pick, note)
+    return [item for item in resolved if item is not None]
+
+
+def _input_dtypes(inputs: list[GraphInput], nodes: list[Node]) -> None:
+    """Inputs read by an Embedding hold token ids."""
+    for graph_input in inputs:
+        if any(
+            node.layer.kind == "embedding" and graph_input.name in node.sources for node in nodes
+        ):
+            graph_input.dtype = "int32"
+
+
+def _identifier(name: str, fallback: str) -> str:
+    if name.endswith(ELLIPSIS):
+        return fallback
+    text = re.sub(r"\W", "_", name)
+    return text if re.match(r"[A-Za-z_]", text) else f"layer_{text}"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}_{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _guess_input(summary: Summary) -> Shape:
+    """The input shape of a summary without an InputLayer row: a first convolution with 'same'
+    padding keeps the size and its params give the channels. Otherwise --input is needed."""
+    first = summary.rows[0]
+    if resolve_class(first, []) == "Conv2D":
+        filters = first.shape[-1]
+        for use_bias in (True, False):
+            weights = first.params - (filters if use_bias else 0)
+            for side in (3, 5, 7, 1):
+                channels = weights / (side * side * filters)
+                if channels == int(channels) and channels in (1, 3, 4):
+                    return (*first.shape[:-1], int(channels))
+    raise SpecError(
+        "cannot tell the model's input shape from the first row",
+        Location(summary.file, first.line, 1),
+        fix="Give it with --input, e.g. --input 32,32,3.",
+    )

@@ -1,0 +1,288 @@
+"""Reading a printed ``model.summary()`` into rows: the Keras 2 / tf.keras text layout (``_`` and
+``=`` rules, columns at fixed widths, long cells cut or wrapped onto further lines) and the Keras 3
+box layout (┏━┃ …, cells wrapped inside each box, long names cut with "…"), each with or without
+the "Connected to" column of functional models.
+
+Nothing here knows layers: a row is a name, a type, output shape(s), a parameter count, the
+connections as printed and its line in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import Location, SpecError
+
+Shape = tuple[int | None, ...]
+
+ELLIPSIS = "…"
+_RULE = re.compile(r"^\s*[_=]{20,}\s*$")
+_SHAPE = re.compile(r"\(\s*None\s*(?:,\s*(?:None|\d+)\s*)*,?\s*\)")
+_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable) params:\s*([\d,]+)")
+_NAME_TYPE = re.compile(r"^(?P<name>\S+?)(?:\s*\((?P<type>[^()\s]*)\)?)?$")
+_CONNECTION = re.compile(r"(?P<name>[\w./:-]+?)\[(?P<node>\d+)\]\[(?P<tensor>\d+)\]")
+_CUT_CONNECTION = re.compile(rf"(?P<name>[\w./:-]+?)(?P<brackets>\[[\d\[\]]*)?{ELLIPSIS}")
+FIX = "Give the summary as Keras printed it: name (type), output shape, param count."
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One input of a layer as the summary prints it: ``name[node][tensor]``, or a name cut
+    short with "…" (then ``cut`` is true and the indices are unknown, taken as 0)."""
+
+    name: str
+    node: int = 0
+    tensor: int = 0
+    cut: bool = False
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    name: str  # as printed; ends with "…" when cut short
+    type: str | None  # None when the printout lost it; may end with "…"
+    shapes: tuple[Shape, ...]  # every output's shape, without the batch dimension
+    params: int
+    line: int
+    connections: tuple[Connection, ...] = ()
+
+    @property
+    def shape(self) -> Shape:
+        return self.shapes[0]
+
+    @property
+    def name_cut(self) -> bool:
+        return self.name.endswith(ELLIPSIS)
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: tuple[SummaryRow, ...]  # the layers, InputLayer rows excluded
+    inputs: tuple[SummaryRow, ...]  # the InputLayer rows
+    totals: dict[str, int]
+    file: str
+    functional: bool  # the summary has a "Connected to" column
+
+
+def parse_summary(text: str, file: str = "<string>") -> Summary:
+    """Read a summary in the Keras 2 text layout or the Keras 3 box layout.
+
+    Raises:
+        SpecError: a row that cannot be read, or no rows at all, naming the line.
+    """
+    totals: dict[str, int] = {}
+    for line in text.splitlines():
+        total = _TOTAL.match(line.strip())
+        if total:
+            key = total.group(1).lower().replace("-", "_") + "_params"
+            totals[key] = int(total.group(2).replace(",", ""))
+    if "┃" in text or "│" in text:
+        cells, functional = _box_cells(text, file)
+    else:
+        cells, functional = _text_cells(text, file)
+    rows: list[SummaryRow] = []
+    inputs: list[SummaryRow] = []
+    for cell in cells:
+        row = _row(cell, file)
+        kind = (row.type or "").rstrip(ELLIPSIS)
+        is_input = len(kind) >= 5 and "InputLayer".startswith(kind)
+        (inputs if is_input else rows).append(row)
+    if not rows:
+        raise SpecError(
+            "no layer rows found: is this a Keras model.summary() printout?",
+            Location(file, 1, 1),
+            fix=FIX,
+        )
+    return Summary(tuple(rows), tuple(inputs), totals, file, functional)
+
+
+@dataclass
+class _Cells:
+    label: str
+    shape: str
+    params: str
+    connected: str
+    line: int
+
+
+def _row(cell: _Cells, file: str) -> SummaryRow:
+    label = " ".join(cell.label.split())
+    match = _NAME_TYPE.match(label)
+    shapes = tuple(_shape(text) for text in _SHAPE.findall(cell.shape))
+    count = re.fullmatch(r"\s*(\d[\d,]*)\s*", cell.params)
+    is_input = match is not None and (match.group("type") or "").startswith("InputL")
+    if not shapes and is_input and re.match(r"\[?\(None", cell.shape.strip()):
+        shapes = ((),)  # tf.keras ≤ 2.8 cut the input's shape at the column: unknown
+    if match is None or not shapes or count is None:
+        shown = " ".join(f"{cell.label} {cell.shape} {cell.params}".split())
+        raise SpecError(
+            f"cannot read this summary row: {shown!r}", Location(file, cell.line, 1), fix=FIX
+        )
+    return SummaryRow(
+        match.group("name"),
+        match.group("type") or None,
+        shapes,
+        int(count.group(1).replace(",", "")),
+        cell.line,
+        _connections(cell.connected),
+    )
+
+
+def _shape(text: str) -> Shape:
+    sizes = [size.strip() for size in text.strip("()").split(",") if size.strip()]
+    return tuple(None if size == "None" else int(size) for size in sizes[1:])
+
+
+def _connections(text: str) -> tuple[Connection, ...]:
+    if "\n" in text and "'" not in text:  # tf.keras ≤ 2.8: one input per line, cut at the column
+        return tuple(
+            connection for piece in text.split("\n") for connection in _cut_piece(piece.strip())
+        )
+    text = text.replace("\n", "")
+    found: list[tuple[int, Connection]] = []
+    for match in _CONNECTION.finditer(text):
+        found.append(
+            (match.start(), Connection(match["name"], int(match["node"]), int(match["tensor"])))
+        )
+    for match in _CUT_CONNECTION.finditer(text):
+        if match["brackets"]:  # "name[0…": the name is whole, only the indices are cut
+            found.append((match.start(), Connection(match["name"])))
+        else:
+            found.append((match.start(), Connection(match["name"] + ELLIPSIS, cut=True)))
+    return tuple(connection for _, connection in sorted(found, key=lambda item: item[0]))
+
+
+def _cut_piece(piece: str) -> tuple[Connection, ...]:
+    """One input from a column that may have cut it: 'name[0][0]', 'name[0][' or 'nam'."""
+    if not piece:
+        return ()
+    whole = _CONNECTION.fullmatch(piece)
+    if whole:
+        return (Connection(whole["name"], int(whole["node"]), int(whole["tensor"])),)
+    if "[" in piece:
+        return (Connection(piece.split("[", 1)[0]),)
+    return (Connection(piece.rstrip(ELLIPSIS) + ELLIPSIS, cut=True),)
+
+
+# -- the Keras 3 box layout ------------------------------------------------------------------------
+
+
+def _box_cells(text: str, file: str) -> tuple[list[_Cells], bool]:
+    """Rows of the box layout: the lines between two ├─┤ rules are one row, each column's
+    pieces joined with spaces."""
+    lines = text.splitlines()
+    header = next((n for n, line in enumerate(lines) if "┃" in line and "Layer" in line), None)
+    if header is None:
+        raise SpecError("no header row ('┃ Layer (type) ┃ Output Shape ┃ …') found",
+                        Location(file, 1, 1), fix=FIX)  # fmt: skip
+    titles = [title.strip() for title in lines[header].strip().strip("┃").split("┃")]
+    columns = _columns(titles, Location(file, header + 1, 1))
+    cells: list[_Cells] = []
+    pieces: list[list[str]] | None = None
+    start = 0
+    for number, line in enumerate(lines[header + 1 :], start=header + 2):
+        stripped = line.strip()
+        if stripped.startswith("│"):
+            parts = [part.strip() for part in stripped.strip("│").split("│")]
+            if len(parts) != len(titles):
+                raise SpecError(
+                    f"this row has {len(parts)} cells where the header has {len(titles)}",
+                    Location(file, number, 1),
+                    fix=FIX,
+                )
+            if pieces is None:
+                pieces, start = [[] for _ in titles], number
+            for column, part in enumerate(parts):
+                if part:
+                    pieces[column].append(part)
+        elif stripped[:1] in ("├", "└", "┡") or not stripped:
+            if pieces is not None:
+                cells.append(_cells_of([" ".join(p) for p in pieces], columns, start))
+                pieces = None
+            if stripped.startswith("└"):
+                break
+    if pieces is not None:
+        cells.append(_cells_of([" ".join(p) for p in pieces], columns, start))
+    return cells, "connected" in columns
+
+
+def _columns(titles: list[str], location: Location) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for index, title in enumerate(titles):
+        key = title.lower()
+        if key.startswith("layer"):
+            columns["label"] = index
+        elif key.startswith("output"):
+            columns["shape"] = index
+        elif key.startswith("param"):
+            columns["params"] = index
+        elif key.startswith("connected"):
+            columns["connected"] = index
+    if not {"label", "shape", "params"} <= set(columns):
+        raise SpecError(
+            "the header lacks one of 'Layer (type)', 'Output Shape', 'Param #'", location, fix=FIX
+        )
+    return columns
+
+
+def _cells_of(values: list[str], columns: dict[str, int], line: int) -> _Cells:
+    def get(key: str) -> str:
+        return values[columns[key]] if key in columns else ""
+
+    return _Cells(get("label"), get("shape"), get("params"), get("connected"), line)
+
+
+# -- the Keras 2 text layout -----------------------------------------------------------------------
+
+
+def _text_cells(text: str, file: str) -> tuple[list[_Cells], bool]:
+    """Rows of the text layout. Columns start where the header's titles start; a line whose
+    shape cell holds no shape continues the row above (tf.keras 2.9+ wraps long cells, older
+    versions cut them)."""
+    lines = text.splitlines()
+    header = next((n for n, line in enumerate(lines) if "Layer (type)" in line), None)
+    if header is None:
+        raise SpecError("no header line ('Layer (type)  Output Shape  Param #') found",
+                        Location(file, 1, 1), fix=FIX)  # fmt: skip
+    title_line = lines[header]
+    starts = {"label": 0}
+    for key, title in (
+        ("shape", "Output Shape"),
+        ("params", "Param #"),
+        ("connected", "Connected to"),
+    ):
+        if title in title_line:
+            starts[key] = title_line.index(title)
+    if "shape" not in starts or "params" not in starts:
+        raise SpecError("the header lacks 'Output Shape' or 'Param #'",
+                        Location(file, header + 1, 1), fix=FIX)  # fmt: skip
+    order = sorted(starts, key=starts.get)
+    bounds = {key: (starts[key], starts[order[i + 1]] if i + 1 < len(order) else None)
+              for i, key in enumerate(order)}  # fmt: skip
+    cells: list[_Cells] = []
+    follows_row = False  # a wrapped rest comes right under its row, before any rule or blank
+    for number, line in enumerate(lines[header + 1 :], start=header + 2):
+        stripped = line.strip()
+        if _TOTAL.match(stripped):
+            break
+        if not stripped or _RULE.match(line):
+            follows_row = False
+            continue
+        part = {
+            key: line[start:end] if end is not None else line[start:]
+            for key, (start, end) in bounds.items()
+        }
+        if part["shape"].strip().startswith(("(", "[")) and part["params"].strip():
+            connected = "\n" + part.get("connected", "").strip()  # "\n": one line per input
+            cells.append(_Cells(part["label"], part["shape"], part["params"], connected, number))
+            follows_row = True
+        elif follows_row and not part["params"].strip():  # the wrapped rest of the row above
+            above = cells[-1]
+            above.label = above.label.rstrip() + part["label"].strip()
+            above.shape = above.shape.rstrip() + part["shape"].strip()
+            above.connected = above.connected.rstrip() + "\n" + part.get("connected", "").strip()
+        else:
+            raise SpecError(
+                f"cannot read this summary row: {stripped!r}", Location(file, number, 1), fix=FIX
+            )
+    return cells, "connected" in starts
