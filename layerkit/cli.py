@@ -566,9 +566,7 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
 
 
 @main.command(name="import")
-@click.argument(
-    "summary", metavar="SUMMARY", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("source", metavar="SOURCE")
 @output_option("The spec to write.", required=True)
 @click.option(
     "--input",
@@ -577,10 +575,19 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     help="The model's input shape (None for a free size), where the summary does not show it.",
 )
 @force_option
-def import_(summary: Path, output: Path, input_shape: str | None, force: bool) -> None:
-    """Write a spec from a printed Keras summary (the Keras 2 text layout of a Sequential model),
-    with expect: holding every row, so 'layerkit build' checks the reconstruction."""
+@unsafe_option
+def import_(source: str, output: Path, input_shape: str | None, force: bool, unsafe: bool) -> None:
+    """Write a spec from SOURCE: a printed Keras summary (Keras 2 or Keras 3 layout, Sequential
+    or functional), a saved .keras model, or keras:NAME for a keras.applications model. The spec's
+    expect: holds every row and the totals, so 'layerkit build' checks the reconstruction."""
     _check_output_target(output, force, "--output")
+    from_model = source.startswith("keras:") or source.endswith(".keras")
+    if not from_model and not Path(source).is_file():
+        raise click.BadParameter(
+            f"'{source}' is not a file; give a printed summary (.txt), a .keras model or "
+            "keras:NAME (e.g. keras:ResNet50)",
+            param_hint="SOURCE",
+        )
     shape = None
     if input_shape:
         try:
@@ -594,9 +601,15 @@ def import_(summary: Path, output: Path, input_shape: str | None, force: bool) -
                 param_hint="--input",
             ) from None
     with user_errors():
-        from .importer import import_summary
+        if from_model:
+            import_keras_quietly()
+            from .importer import import_model
 
-        report = import_summary(summary, shape)
+            report = import_model(source, safe_mode=not unsafe)
+        else:
+            from .importer import import_summary
+
+            report = import_summary(Path(source), shape)
     write_text_atomically(output, report.text)
     click.echo(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
     if report.placeholders:

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .graph import Graph, wire
-from .summary import Shape, Summary, parse_summary
+from .summary import Shape, parse_summary
 from .writer import write_spec
 
-__all__ = ["ImportReport", "import_summary", "parse_summary"]
+__all__ = ["ImportReport", "import_model", "import_summary", "parse_summary"]
+
+MODEL_HEADER = """\
+# Imported by `layerkit import` from {source}: every argument comes from the model's configuration
+# (those equal to Keras's defaults are left out); runs of identical layers are written as repeat:.
+"""
 
 
 @dataclass(frozen=True)
@@ -39,21 +44,41 @@ def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport
     summary = parse_summary(path.read_text(encoding="utf-8"), str(path))
     graph = wire(summary, input_shape)
     name = re.sub(r"\W", "_", path.stem)
-    text = write_spec(summary, graph, name, path.name)
-    return _report(summary, graph, text)
+    text = write_spec(graph, summary.totals, name, path.name)
+    return _report(graph, text)
 
 
-def _report(summary: Summary, graph: Graph, text: str) -> ImportReport:
+def import_model(source: str, safe_mode: bool = True) -> ImportReport:
+    """Write a spec from a Keras model: ``keras:NAME`` (keras.applications) or a ``.keras`` file.
+
+    Raises:
+        LayerkitError: the model cannot be loaded.
+    """
+    from .from_model import load_model, model_graph
+    from .repeats import find_repeats
+
+    model = load_model(source, safe_mode)
+    graph = model_graph(model)
+    trainable = sum(int(weight.numpy().size) for weight in model.trainable_weights)
+    total = model.count_params()
+    totals = {"total_params": total, "trainable_params": trainable,
+              "non_trainable_params": total - trainable}  # fmt: skip
+    name = re.sub(r"\W", "_", model.name)
+    text = write_spec(graph, totals, name, source, find_repeats(graph), MODEL_HEADER)
+    return _report(graph, text)
+
+
+def _report(graph: Graph, text: str) -> ImportReport:
     placeholders, not_imported, notes = [], [], []
     for node in graph.nodes:
         layer, row = node.layer, node.layer.row
         if node.shares:
             continue
         if layer.kind is None:
-            not_imported.append(
-                f"{row.name} ({row.type or '?'}) at line {row.line}: {layer.problem}"
-            )
+            where = f" at line {row.line}" if row.line else ""  # models have no lines
+            not_imported.append(f"{row.name} ({row.type or '?'}){where}: {layer.problem}")
         elif layer.notes:
             placeholders.append(f"{row.name} ({', '.join(layer.notes)})")
         notes += [f"{row.name}: {note}" for note in node.notes]
-    return ImportReport(text, len(summary.rows), placeholders, not_imported, notes)
+    layers = sum(1 for node in graph.nodes if node.shares is None)
+    return ImportReport(text, layers, placeholders, not_imported, notes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .graph import Graph, Node
-from .summary import Summary
+from .repeats import Repeat
 
 HEADER = """\
 # Imported by `layerkit import` from {source}.
@@ -21,8 +21,10 @@ MARKED = """\
 """
 
 
-def write_spec(summary: Summary, graph: Graph, name: str, source: str) -> str:
-    lines = HEADER.format(source=source).splitlines()
+def write_spec(graph: Graph, totals: dict[str, int], name: str, source: str,
+               items: list[Node | Repeat] | None = None, header: str = HEADER) -> str:  # fmt: skip
+    """The spec text; ``items`` is the graph's nodes with repeats folded in (default: none)."""
+    lines = header.format(source=source).splitlines()
     marked = [node for node in graph.nodes if node.layer.kind is None]
     if marked:
         lines += MARKED.splitlines()
@@ -40,17 +42,16 @@ def write_spec(summary: Summary, graph: Graph, name: str, source: str) -> str:
                 f"      - fill_in_the_layers_of_{_block_name(node)}",
             ]
     lines.append("layers:")
-    referenced = _referenced(graph)
+    items = items if items is not None else list(graph.nodes)
     previous = graph.inputs[0].name if len(graph.inputs) == 1 else None
-    for node in graph.nodes:
-        lines.append(_item(node, previous, referenced))
-        previous = node.id
+    extra = set(graph.outputs) if graph.outputs != [graph.nodes[-1].id] else set()
+    lines += _items(items, previous, extra, "  ")
     if graph.outputs != [graph.nodes[-1].id]:
         lines.append(f"outputs: [{', '.join(graph.outputs)}]")
     lines.append("expect:")
     for key in ("total_params", "trainable_params", "non_trainable_params"):
-        if key in summary.totals:
-            lines.append(f"  {key}: {summary.totals[key]}")
+        if key in totals:
+            lines.append(f"  {key}: {totals[key]}")
     if nested:
         lines.append(
             "  # no per-row expectations: a nested model's row stands for layers not yet written"
@@ -77,33 +78,58 @@ def _inputs(graph: Graph) -> list[str]:
     ]
 
 
-def _referenced(graph: Graph) -> set[str]:
-    """Ids that must be written: taken by anything but the very next item, outputs, shared."""
-    needed = set(graph.outputs) if graph.outputs != [graph.nodes[-1].id] else set()
-    for index, node in enumerate(graph.nodes):
-        previous = graph.nodes[index - 1].id if index else None
-        for source in node.sources:
-            if source != previous or len(node.sources) > 1:
-                needed.add(source)
-        if node.shares:
-            needed.add(node.shares)
-    return needed
+def _items(
+    items: list[Node | Repeat], previous: str | None, extra: set[str], indent: str
+) -> list[str]:
+    """One list of items (the spec's layers, or a repeat's body)."""
+    referenced = set(extra)
+    for position, item in enumerate(items):
+        before = _output(items[position - 1]) if position else previous
+        for source in item.sources:
+            if source != before or len(item.sources) > 1:
+                referenced.add(source)
+        if isinstance(item, Node) and item.shares:
+            referenced.add(item.shares)
+    lines = []
+    for item in items:
+        if isinstance(item, Repeat):
+            head = f"{indent}- repeat: {item.count}"
+            options = []
+            if item.id in referenced:
+                options.append(f"id: {item.id}")
+            if item.sources != [previous]:
+                options.append(f"inputs: {item.sources[0]}")
+            lines.append(head)
+            lines += [f"{indent}  {option}" for option in options]
+            lines.append(f"{indent}  layers:")
+            lines += _items(item.body, "-1", set(), indent + "    ")
+        else:
+            lines.append(_item(item, previous, referenced, indent))
+        previous = _output(item)
+    return lines
 
 
-def _item(node: Node, previous: str | None, referenced: set[str]) -> str:
+def _output(item: Node | Repeat) -> str:
+    return item.id
+
+
+def _item(node: Node, previous: str | None, referenced: set[str], indent: str = "  ") -> str:
     layer = node.layer
-    args = dict(layer.args)
+    args = {} if node.shares else dict(layer.args)
     if node.id in referenced:
         args["id"] = node.id
     if node.sources != [previous]:
-        args["inputs"] = node.sources[0] if len(node.sources) == 1 else list(node.sources)
+        sources = [
+            int(source) if re.fullmatch(r"-\d+", source) else source for source in node.sources
+        ]
+        args["inputs"] = sources[0] if len(sources) == 1 else sources
     if node.shares:
         kind, args = "shared", {"layer": node.shares, **args}
     elif layer.kind is None:
         kind = _block_name(node) if layer.nested else _marker(node)
     else:
         kind = layer.kind
-    text = f"  - {kind}" + (f": {_flow(args)}" if args else "")
+    text = f"{indent}- {kind}" + (f": {_flow(args)}" if args else "")
     comments = []
     if layer.kind is None and not node.shares:
         row = layer.row

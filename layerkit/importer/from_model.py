@@ -1,0 +1,271 @@
+"""Specs from Keras models: a saved ``.keras`` file, or ``keras:NAME`` for any
+``keras.applications`` model (built with ``weights=None``).
+
+Unlike a printed summary, a model's configuration holds every argument, so nothing is a
+placeholder: each layer's arguments are those that differ from the layer's defaults, and the wiring
+comes from the configuration's inbound nodes. Runs of identical layers (same arguments, same wiring
+relative to each other) become ``repeat:`` items — see :mod:`.repeats`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import LayerkitError, did_you_mean
+from ..registry import default_registry, to_snake_case
+from .graph import Graph, GraphInput, Node, _unique
+from .infer import ImportedLayer
+from .summary import SummaryRow
+
+BASE_KEYS = ("name", "trainable", "dtype", "build_config", "compile_config")
+
+
+class ImportError_(LayerkitError):
+    """The model cannot be read."""
+
+
+def load_model(source: str, safe_mode: bool = True) -> Any:
+    """``keras:NAME`` (a keras.applications model) or a ``.keras`` file."""
+    import keras
+
+    if source.startswith("keras:"):
+        name = source.removeprefix("keras:")
+        names = sorted(
+            n
+            for n in dir(keras.applications)
+            if n[:1].isupper() and callable(getattr(keras.applications, n))
+        )
+        if name not in names:
+            raise ImportError_(
+                f"keras.applications has no model '{name}'. "
+                + (did_you_mean(name, names) or f"It has: {', '.join(names)}.")
+            )
+        return getattr(keras.applications, name)(weights=None)
+    path = Path(source)
+    if not path.is_file():
+        raise ImportError_(
+            f"'{source}' is not a file; give a .keras file or keras:NAME (e.g. keras:ResNet50)"
+        )
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    except Exception as error:  # Keras raises many kinds for a bad file
+        raise ImportError_(f"cannot load '{source}' as a Keras model: {error}") from None
+
+
+def model_graph(model: Any) -> Graph:
+    """The model's layers as graph nodes, arguments reduced to those that differ from defaults."""
+    config = model.get_config()
+    layers = {layer.name: layer for layer in model.layers}
+    entries = config.get("layers", [])
+    if type(model).__name__ == "Sequential" or "input_layers" not in config:
+        return _sequential(model, layers)
+    input_names = [name for name, _, _ in _flat_history(config["input_layers"])]
+    inputs = [
+        GraphInput(
+            "input" if len(input_names) == 1 else _identifier(name),
+            _shape(layers[name].output.shape),
+            name,
+            _dtype(layers[name].output.dtype),
+        )  # fmt: skip
+        for name in input_names
+    ]
+    ids = {i.printed: i.name for i in inputs}
+    taken = set(ids.values())
+    calls: dict[tuple[str, int], str] = {}
+    nodes: list[Node] = []
+    for entry in entries:
+        if entry["class_name"] == "InputLayer" or entry["name"] not in layers:
+            continue  # inputs are the spec's; operations such as a mask's not_equal are no layers
+        layer = layers[entry["name"]]
+        imported = _imported(layer)
+        first = None
+        for call, node_config in enumerate(entry.get("inbound_nodes", [])):
+            # a padding mask travels as an operation (not_equal) that is no layer: not an input here
+            history = [
+                (name, index) for name, index, _ in _flat_history(node_config) if name in layers
+            ]
+            sources = [calls.get((name, index), ids.get(name, name)) for name, index in history]
+            node_id = _unique(
+                _identifier(layer.name) if call == 0 else f"{first}_call{call + 1}", taken
+            )
+            first = first or node_id
+            nodes.append(Node(imported, node_id, sources, first if call else None))
+            calls[(layer.name, call)] = node_id
+    outputs = [
+        calls.get((name, index), name) for name, index, _ in _flat_history(config["output_layers"])
+    ]
+    return Graph(inputs, nodes, outputs)
+
+
+def _sequential(model: Any, layers: dict[str, Any]) -> Graph:
+    shape = _shape(model.inputs[0].shape)
+    graph_input = GraphInput("input", shape, "input", _dtype(model.inputs[0].dtype))
+    nodes, previous, taken = [], "input", {"input"}
+    for layer in model.layers:
+        node = Node(_imported(layer), _unique(_identifier(layer.name), taken), [previous])
+        nodes.append(node)
+        previous = node.id
+    return Graph([graph_input], nodes, [previous])
+
+
+def _flat_history(value: Any) -> list[tuple[str, int, int]]:
+    """Every (layer name, node index, tensor index) in a serialized structure, in order."""
+    found: list[tuple[str, int, int]] = []
+    if isinstance(value, dict):
+        history = (
+            value.get("config", {}).get("keras_history")
+            if value.get("class_name") == "__keras_tensor__"
+            else None
+        )
+        if history:
+            found.append((history[0], int(history[1]), int(history[2])))
+        else:
+            for key in ("args", "kwargs"):
+                if key in value:
+                    found += _flat_history(value[key])
+            if not {"args", "kwargs"} & set(value):
+                for item in value.values():
+                    found += _flat_history(item)
+    elif isinstance(value, list | tuple):
+        if (
+            len(value) == 3
+            and isinstance(value[0], str)
+            and all(isinstance(v, int) for v in value[1:])
+        ):
+            found.append((value[0], value[1], value[2]))
+        else:
+            for item in value:
+                found += _flat_history(item)
+    return found
+
+
+def _imported(layer: Any) -> ImportedLayer:
+    class_name = type(layer).__name__
+    row = SummaryRow(layer.name, class_name, (_output_shape(layer),), layer.count_params(), 0)
+    registry = default_registry()
+    try:
+        resolved = registry.resolve(class_name)
+    except LookupError:
+        resolved = None
+    if resolved is None or (
+        registry.info(resolved).custom and registry.layer_class(resolved) is not type(layer)
+    ):
+        nested = hasattr(layer, "layers")
+        problem = (
+            f"a nested model ({class_name})"
+            if nested
+            else f"layerkit does not know the layer class '{class_name}'"
+        )
+        return ImportedLayer(None, {}, row, problem=problem, nested=nested)
+    return ImportedLayer(to_snake_case(resolved), layer_args(layer), row)
+
+
+def layer_args(layer: Any) -> dict[str, Any]:
+    """The arguments of ``layer`` that differ from its class's defaults, as a spec writes them."""
+    cls = type(layer)
+    config = layer.get_config()
+    info = default_registry().info(cls.__name__)
+    nested = {
+        key: config[key]
+        for key in ("layer", "backward_layer", "cell")
+        if isinstance(config.get(key), dict)
+    }
+    required = {
+        name: config[name] for name, arg in info.args.items() if arg.required and name in config
+    }
+    try:
+        if nested:
+            key = "layer" if "layer" in nested else next(iter(nested))
+            defaults = cls(**{key: _deserialized(nested[key])}).get_config()
+        else:
+            defaults = cls(**required).get_config()
+    except Exception:  # a layer whose defaults cannot be built alone: keep every argument
+        defaults = {}
+    args: dict[str, Any] = {}
+    for key, value in config.items():
+        if key in BASE_KEYS or key in nested:
+            continue
+        if key in defaults and key not in required and _same(defaults[key], value):
+            continue
+        if key not in info.args and key != "trainable":
+            continue
+        args[key] = _spec_value(value)
+    for key, value in nested.items():
+        inner = _deserialized(value)
+        if key == "backward_layer" and inner is not None:
+            continue  # Keras rebuilds the backward layer from the forward one
+        args[key] = (
+            {to_snake_case(type(inner).__name__): layer_args(inner)} if inner is not None else value
+        )
+    if config.get("trainable") is False:
+        args["trainable"] = False
+    if not nested:
+        _restore_dependent(cls, config, args, info)
+    return args
+
+
+def _restore_dependent(cls: type, config: dict[str, Any], args: dict[str, Any], info: Any) -> None:
+    """Put back arguments whose default follows another one (MaxPooling2D's strides default to
+    its pool_size): rebuild the layer from ``args`` and add what comes out different."""
+    for _ in range(3):
+        try:
+            rebuilt = cls(**args).get_config()
+        except Exception:
+            return
+        differing = [key for key in config if key in info.args and key not in BASE_KEYS
+                     and not _same(rebuilt.get(key), config[key])]  # fmt: skip
+        if not differing:
+            return
+        for key in differing:
+            args[key] = _spec_value(config[key])
+
+
+def _deserialized(value: dict[str, Any]) -> Any:
+    import keras
+
+    try:
+        return keras.layers.deserialize(value)
+    except Exception:
+        return None
+
+
+def _same(left: Any, right: Any) -> bool:
+    return json.dumps(left, sort_keys=True, default=str) == json.dumps(
+        right, sort_keys=True, default=str
+    )
+
+
+def _spec_value(value: Any) -> Any:
+    """A configuration value as YAML can hold it: tuples as lists, Keras objects as
+    ``{class_name, config}`` mappings (what keras.initializers.get and friends accept)."""
+    if isinstance(value, dict):
+        if "class_name" in value and "config" in value:
+            return {"class_name": value["class_name"], "config": _spec_value(value["config"])}
+        return {key: _spec_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_spec_value(item) for item in value]
+    return value
+
+
+def _shape(shape: Any) -> tuple[int | None, ...]:
+    return tuple(None if size is None else int(size) for size in tuple(shape)[1:])
+
+
+def _output_shape(layer: Any) -> tuple[int | None, ...]:
+    output = layer.output
+    if isinstance(output, list | tuple):
+        output = output[0]
+    return _shape(output.shape)
+
+
+def _dtype(dtype: Any) -> str | None:
+    text = str(dtype)
+    return text if text.startswith(("int", "uint")) else None
+
+
+def _identifier(name: str) -> str:
+    text = re.sub(r"\W", "_", name)
+    return text if re.match(r"[A-Za-z_]", text) else f"layer_{text}"

@@ -1,0 +1,136 @@
+"""Finding ``repeat:`` in an imported graph: consecutive runs of identical passes.
+
+Two passes are identical when their layers have the same kinds and arguments, in the same order,
+wired the same way relative to each other, each pass taking the output of the one before (the
+pass's ``input``). A pass may only be read from outside through its last layer, since ``repeat``
+gives each pass its own scope. Each node is reduced to one hashable signature (its kind,
+arguments, and how far back each of its inputs is), so finding runs is comparing slices.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .graph import Graph, Node
+
+MIN_LAYERS = 4  # shorter runs read better written out
+
+
+@dataclass
+class Repeat:
+    count: int
+    body: list[Node]  # the first pass, with local ids; "-N" reaches what feeds the pass
+    id: str  # the graph's id for the output of the last pass
+    sources: list[str]  # what feeds the first pass
+
+
+def find_repeats(graph: Graph, min_layers: int = MIN_LAYERS) -> list[Node | Repeat]:
+    """The graph's nodes with runs of identical passes folded into :class:`Repeat` items."""
+    nodes = graph.nodes
+    index = {node.id: position for position, node in enumerate(nodes)}
+    consumers: dict[int, set[int]] = {position: set() for position in range(len(nodes))}
+    for position, node in enumerate(nodes):
+        for source in node.sources:
+            if source in index:
+                consumers[index[source]].add(position)
+    outputs = {index[output] for output in graph.outputs if output in index}
+    signatures = [_signature(position, node, index) for position, node in enumerate(nodes)]
+    items: list[Node | Repeat] = []
+    position = 0
+    while position < len(nodes):
+        best = _best_run(position, signatures, nodes, index, consumers, outputs, min_layers)
+        if best is None:
+            items.append(nodes[position])
+            position += 1
+            continue
+        length, count = best
+        items.append(_repeat(nodes, position, length, count, index))
+        position += length * count
+    return items
+
+
+def _signature(position: int, node: Node, index: dict[str, int]) -> str:
+    layer = node.layer
+    if layer.kind is None or node.shares is not None:
+        return f"unique:{node.id}"  # marked entries and shared calls are never folded
+    back = [
+        position - index[source] if source in index else f"outside:{source}"
+        for source in node.sources
+    ]
+    return json.dumps([layer.kind, layer.args, back], sort_keys=True, default=str)
+
+
+def _best_run(start: int, signatures: list[str], nodes: list[Node], index: dict[str, int],
+              consumers: dict[int, set[int]], outputs: set[int], min_layers: int) -> tuple[int, int] | None:  # fmt: skip
+    if start == 0:
+        return None  # a run's first pass needs a layer before it to take its input from
+    best: tuple[int, int] | None = None
+    total = len(nodes)
+    for length in range(1, (total - start) // 2 + 1):
+        if not _pass_is_closed(start, length, nodes, index):
+            continue
+        count = 1
+        while (start + (count + 1) * length <= total
+               and signatures[start + count * length : start + (count + 1) * length] == signatures[start : start + length]):  # fmt: skip
+            count += 1
+        count = _sealed(start, length, count, consumers, outputs)
+        if count >= 2 and length * count >= min_layers:
+            if best is None or length * count > best[0] * best[1]:
+                best = (length, count)
+    return best
+
+
+def _pass_is_closed(start: int, length: int, nodes: list[Node], index: dict[str, int]) -> bool:
+    """Every layer of the pass reads only layers of the pass or the pass's input, and the pass
+    reads its input somewhere."""
+    reads_input = False
+    for position in range(start, start + length):
+        for source in nodes[position].sources:
+            where = index.get(source)
+            if where is None or where < start - 1:
+                return False
+            reads_input |= where == start - 1
+    return reads_input
+
+
+def _sealed(
+    start: int, length: int, count: int, consumers: dict[int, set[int]], outputs: set[int]
+) -> int:
+    """How many of the ``count`` passes can be folded: inside a pass, only its last layer may be
+    read from elsewhere, and then only by the next pass (the last pass's output is free)."""
+    for done in range(count):
+        first = start + done * length
+        last = first + length - 1
+        for position in range(first, last):
+            if position in outputs or not consumers[position] <= set(range(first, last + 1)):
+                return done
+        if done < count - 1 and (
+            last in outputs or not consumers[last] <= set(range(last + 1, last + 1 + length))
+        ):
+            return done + 1
+    return count
+
+
+def _repeat(
+    nodes: list[Node], start: int, length: int, count: int, index: dict[str, int]
+) -> Repeat:
+    local: dict[int, str] = {}
+    taken = {"input"}
+    body = []
+    for position in range(start, start + length):
+        node = nodes[position]
+        name = node.layer.kind or "layer"
+        local_id = (
+            name
+            if name not in taken
+            else next(f"{name}_{n}" for n in range(2, 10_000) if f"{name}_{n}" not in taken)
+        )
+        taken.add(local_id)
+        local[position] = local_id
+        offset = position - start
+        # the pass's input is written -N: N items back from here is the item before the pass
+        sources = [f"-{offset + 1}" if index[source] == start - 1 else local[index[source]]
+                   for source in node.sources]  # fmt: skip
+        body.append(Node(node.layer, local_id, sources))
+    return Repeat(count, body, nodes[start + length * count - 1].id, [nodes[start - 1].id])
