@@ -69,7 +69,7 @@ def model_graph(model: Any) -> Graph:
             _shape(layers[name].output.shape),
             name,
             _dtype(layers[name].output.dtype),
-        )  # fmt: skip
+        )
         for name in input_names
     ]
     ids = {i.printed: i.name for i in inputs}

@@ -75,9 +75,9 @@ def _best_run(start: int, signatures: list[str], nodes: list[Node], index: dict[
                and signatures[start + count * length : start + (count + 1) * length] == signatures[start : start + length]):  # fmt: skip
             count += 1
         count = _sealed(start, length, count, consumers, outputs)
-        if count >= 2 and length * count >= min_layers:
-            if best is None or length * count > best[0] * best[1]:
-                best = (length, count)
+        covered = length * count
+        if count >= 2 and covered >= min_layers and (best is None or covered > best[0] * best[1]):
+            best = (length, count)
     return best
 
 
