@@ -43,9 +43,8 @@ def printout(model, style: str = "cut", show_input: bool | None = None) -> str:
     lines = [f'Model: "{model.name}"', "_" * line_length]
     lines += _row(titles, positions, style)
     lines.append("=" * line_length)
-    layers = (
-        model.layers if (functional if show_input is None else show_input) else model.layers[1:]
-    )
+    show = functional if show_input is None else show_input
+    layers = [layer for layer in model.layers if show or type(layer).__name__ != "InputLayer"]
     for index, layer in enumerate(layers):
         shape = tuple(layer.output.shape)
         shape_text = f"[{shape}]" if type(layer).__name__ == "InputLayer" else str(shape)

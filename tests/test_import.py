@@ -161,3 +161,50 @@ def test_a_layer_type_import_does_not_know_becomes_a_marked_entry(runner, tmp_pa
     )
     # the layers after it were still imported, with their inputs: dense_6 reads 2048 features
     assert "  - dense: {units: 1024}  # not in the summary: activation" in written
+
+
+COLLECTION = sorted((DATA / "summaries").glob("*.txt"))
+
+
+@pytest.mark.parametrize("printed", COLLECTION, ids=lambda path: path.stem)
+def test_collected_summaries_rebuild_row_for_row(printed, runner, tmp_path):
+    """Varied printouts (tests/data/summaries/README.md): each becomes a spec that builds with
+    every row and the printed totals ✓, with nothing left unimported."""
+    target = tmp_path / "imported.yaml"
+    result = runner.invoke(main, ["import", str(printed), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "not imported" not in result.output
+    spec = load_spec(target)
+    summary = summarize(build(spec), spec)
+    assert summary.ok, summary.problems
+    printed_total = parse_summary(printed.read_text(encoding="utf-8")).totals["total_params"]
+    assert summary.totals[0].actual == printed_total
+    assert summary.checked_count == len(spec.expect.rows) + 3 > 3
+
+
+def test_collection_details_that_only_the_numbers_tell(runner, tmp_path):
+    def imported(name):
+        target = tmp_path / f"{name}.yaml"
+        result = runner.invoke(
+            main, ["import", str(DATA / "summaries" / f"{name}.txt"), "-o", str(target)]
+        )
+        return target.read_text(), result.output
+
+    text, output = imported("text_rnns_keras2_cut")
+    assert "input: {shape: [40], dtype: int32}" in text
+    assert "  - gru: {units: 16, reset_after: false, return_sequences: true}\n" in text
+    assert (
+        "check: the summary has no input row: the input shape [40] was worked out from the first layer"
+        in output
+    )
+    text, _ = imported("inception_v3_keras2_wrap")
+    assert "kernel_size: [1, 7]" in text and "(1×7 or 7×1: the summary cannot tell)" in text
+    text, _ = imported("xception_keras3_wide")
+    assert (
+        "separable_conv2d: {filters: 128, kernel_size: 3, padding: same, use_bias: false}" in text
+    )
+    text, _ = imported("two_branch_keras2_cut")
+    assert (
+        "inputs:\n  series: [50, 8]\n  features: [12]\n" in text and "outputs: [risk, kind]" in text
+    )
+    assert "bidirectional: {layer: {lstm: {units: 16, return_sequences: true}}}" in text

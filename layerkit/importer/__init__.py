@@ -69,7 +69,8 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
 
 
 def _report(graph: Graph, text: str) -> ImportReport:
-    placeholders, not_imported, notes = [], [], []
+    placeholders, not_imported = [], []
+    notes = [graph_input.note for graph_input in graph.inputs if graph_input.note]
     for node in graph.nodes:
         layer, row = node.layer, node.layer.row
         if node.shares:

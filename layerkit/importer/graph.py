@@ -27,6 +27,7 @@ class GraphInput:
     shape: Shape
     printed: str  # the summary's name
     dtype: str | None = None
+    note: str | None = None  # how the shape was found, when the summary did not show it
 
 
 @dataclass
@@ -87,8 +88,13 @@ def _inputs(summary: Summary, override: Shape | None) -> list[GraphInput]:
             name = "input" if len(summary.inputs) == 1 else _identifier(row.name, "input")
             found.append(GraphInput(_unique(name, taken), shape, row.name))
         return found
-    shape = override or _guess_input(summary)
-    return [GraphInput("input", shape, "input")]
+    if override is not None:
+        return [GraphInput("input", override, "input")]
+    shape = _guess_input(summary)
+    guessed = GraphInput("input", shape, "input")
+    guessed.note = (f"the summary has no input row: the input shape {list(shape)} was worked out "
+                    "from the first layer; check it, or give --input")  # fmt: skip
+    return [guessed]
 
 
 def _chain(summary: Summary, inputs: list[GraphInput]) -> Graph:
@@ -205,17 +211,26 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _guess_input(summary: Summary) -> Shape:
-    """The input shape of a summary without an InputLayer row: a first convolution with 'same'
-    padding keeps the size and its params give the channels. Otherwise --input is needed."""
+    """The input shape of a summary without an InputLayer row, from its first layer: a
+    convolution with 'same' padding keeps the size and its params give the channels; an Embedding
+    reads as many tokens as it outputs vectors; a Dense layer's params give its input width.
+    Otherwise --input is needed."""
     first = summary.rows[0]
-    if resolve_class(first, []) == "Conv2D":
-        filters = first.shape[-1]
+    class_name = resolve_class(first, [])
+    out, params = first.shape, first.params
+    dims = re.fullmatch(r"Conv([123])D", class_name or "")
+    if dims and len(out) == int(dims.group(1)) + 1:
+        filters, rank = out[-1], int(dims.group(1))
         for use_bias in (True, False):
-            weights = first.params - (filters if use_bias else 0)
+            weights = params - (filters if use_bias else 0)
             for side in (3, 5, 7, 1):
-                channels = weights / (side * side * filters)
+                channels = weights / (side**rank * filters)
                 if channels == int(channels) and channels in (1, 3, 4):
-                    return (*first.shape[:-1], int(channels))
+                    return (*out[:-1], int(channels))
+    if class_name == "Embedding" and len(out) == 2:
+        return (out[0],)
+    if class_name == "Dense" and len(out) == 1 and (params - out[0]) % out[0] == 0:
+        return ((params - out[0]) // out[0],)
     raise SpecError(
         "cannot tell the model's input shape from the first row",
         Location(summary.file, first.line, 1),

@@ -198,6 +198,38 @@ def _convolution(
                 break
     else:
         solved = _kernel(params, channels_in * channels_out, channels_out, dims)
+    exact = (
+        None
+        if depthwise or separable or transpose
+        else _valid_kernel(inp, out, params, channels_in * channels_out, channels_out)
+    )
+    if exact is not None:  # 'valid' padding, stride 1: the shapes give each side of the kernel
+        kernel, use_bias = exact
+        layer.args = {"filters": channels_out, "kernel_size": kernel}
+        if not use_bias:
+            layer.args["use_bias"] = False
+        layer.notes.append("activation")
+        return layer
+    if solved is None and not (depthwise or separable):
+        taps = _taps(params, channels_in * channels_out, channels_out)
+        if taps is not None:  # not a square: a 1×k (or k×1) kernel fits, as in Inception
+            count, use_bias = taps
+            low = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
+            layer.args = {
+                "filters": channels_out,
+                "kernel_size": [low, count // low][-dims:] if dims == 2 else count,
+            }
+            spatial = _strides_padding(inp[:-1], out[:-1], 1 if low == 1 else low, transpose)
+            if spatial is not None and spatial[0] != 1:
+                layer.args["strides"] = spatial[0]
+            layer.args["padding"] = "same"
+            if not use_bias:
+                layer.args["use_bias"] = False
+            layer.notes += [
+                f"kernel_size ({low}×{count // low} or {count // low}×{low}: the summary cannot tell)",
+                "activation",
+            ]
+            return layer
     if solved is None:
         return _unsolved(layer, f"no kernel size fits {params:,} params")
     side, use_bias = solved
@@ -235,6 +267,33 @@ def _kernel(params: int, per_tap: int, bias: int, dims: int) -> tuple[int, bool]
         side = _side(params - (bias if use_bias else 0), per_tap, dims)
         if side:
             return side, use_bias
+    return None
+
+
+def _taps(params: int, per_tap: int, bias: int) -> tuple[int, bool] | None:
+    for use_bias in (True, False):
+        weights = params - (bias if use_bias else 0)
+        if weights > 0 and weights % per_tap == 0:
+            return weights // per_tap, use_bias
+    return None
+
+
+def _valid_kernel(
+    inp: Shape, out: Shape, params: int, per_tap: int, bias: int
+) -> tuple[list[int] | int, bool] | None:
+    """With 'valid' padding and stride 1 each side is input - output + 1; that fits the params
+    only if the layer was such a convolution."""
+    sides = [
+        i - o + 1
+        for i, o in zip(inp[:-1], out[:-1], strict=False)
+        if i is not None and o is not None
+    ]
+    if len(sides) != len(inp) - 1 or not sides or min(sides) < 2 or len(set(sides)) == 1:
+        return None  # only worth it for kernels that are not square (square ones are solved anyway)
+    taps = math.prod(sides)
+    for use_bias in (True, False):
+        if taps * per_tap + (bias if use_bias else 0) == params:
+            return sides, use_bias
     return None
 
 
