@@ -20,7 +20,8 @@ __all__ = ["ImportReport", "import_model", "import_summary", "parse_summary"]
 
 MODEL_HEADER = """\
 # Imported by `layerkit import` from {source}: every argument comes from the model's configuration
-# (those equal to Keras's defaults are left out); runs of identical layers are written as repeat:.
+# (those equal to Keras's defaults are left out). Runs of identical passes are written as repeat:;
+# passes that recur with other argument values (widths, strides) as uses of one block.
 """
 
 
@@ -55,7 +56,7 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
         LayerkitError: the model cannot be loaded.
     """
     from .from_model import load_model, model_graph
-    from .repeats import find_repeats
+    from .repeats import find_blocks, find_repeats
 
     model = load_model(source, safe_mode)
     graph = model_graph(model)
@@ -64,7 +65,8 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
     totals = {"total_params": total, "trainable_params": trainable,
               "non_trainable_params": total - trainable}  # fmt: skip
     name = re.sub(r"\W", "_", model.name)
-    text = write_spec(graph, totals, name, source, find_repeats(graph), MODEL_HEADER)
+    items, blocks = find_blocks(find_repeats(graph))
+    text = write_spec(graph, totals, name, source, items, MODEL_HEADER, blocks)
     return _report(graph, text)
 
 

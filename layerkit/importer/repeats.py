@@ -10,7 +10,7 @@ arguments, and how far back each of its inputs is), so finding runs is comparing
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .graph import Graph, Node
 
@@ -134,3 +134,71 @@ def _repeat(
                    for source in node.sources]  # fmt: skip
         body.append(Node(node.layer, local_id, sources))
     return Repeat(count, body, nodes[start + length * count - 1].id, [nodes[start - 1].id])
+
+
+@dataclass
+class Block:
+    name: str
+    params: list[str]
+    layers: list[Node]  # arguments that differ between uses are "${param}"
+
+
+def find_blocks(items: list[Node | Repeat]) -> tuple[list[Node | Repeat], list[Block]]:
+    """Repeats whose passes have the same layers and wiring, differing at most in argument values
+    (ResNet's stages: the same bottleneck with other widths), become uses of one block with those
+    values as its params."""
+    groups: dict[str, list[Repeat]] = {}
+    for item in items:
+        if isinstance(item, Repeat):
+            groups.setdefault(_shape_key(item.body), []).append(item)
+    blocks: list[Block] = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        block = _block(f"block{len(blocks) + 1}", members)
+        blocks.append(block)
+    return items, blocks
+
+
+def _shape_key(body: list[Node]) -> str:
+    return json.dumps(
+        [[node.layer.kind, sorted(node.layer.args), node.sources] for node in body], default=str
+    )
+
+
+def _block(name: str, members: list[Repeat]) -> Block:
+    first = members[0].body
+    params: list[str] = []
+    varying: dict[tuple[int, str], str] = {}
+    columns: dict[str, str] = {}  # the values a param takes in each use → the param
+    for position, node in enumerate(first):
+        for key, value in node.layer.args.items():
+            values = [member.body[position].layer.args[key] for member in members]
+            column = json.dumps(values, default=str)
+            if all(
+                json.dumps(other, default=str) == json.dumps(value, default=str) for other in values
+            ):
+                continue
+            if column not in columns:  # arguments that always agree share one param
+                param = (
+                    key
+                    if key not in params
+                    else next(f"{key}_{n}" for n in range(2, 1000) if f"{key}_{n}" not in params)
+                )
+                params.append(param)
+                columns[column] = param
+            varying[(position, key)] = columns[column]
+    layers = []
+    for position, node in enumerate(first):
+        args = {key: f"${{{varying[(position, key)]}}}" if (position, key) in varying else value
+                for key, value in node.layer.args.items()}  # fmt: skip
+        layers.append(Node(replace(node.layer, args=args), node.id, node.sources))
+    for member in members:
+        values = {
+            param: member.body[position].layer.args[key]
+            for (position, key), param in varying.items()
+        }
+        values = {param: values[param] for param in params}
+        use = replace(member.body[0].layer, kind=name, args=values, notes=[])
+        member.body = [Node(use, name, ["-1"])]
+    return Block(name, params, layers)

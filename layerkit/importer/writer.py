@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from .graph import Graph, Node
-from .repeats import Repeat
+from .repeats import Block, Repeat
 
 HEADER = """\
 # Imported by `layerkit import` from {source}.
@@ -22,7 +22,8 @@ MARKED = """\
 
 
 def write_spec(graph: Graph, totals: dict[str, int], name: str, source: str,
-               items: list[Node | Repeat] | None = None, header: str = HEADER) -> str:  # fmt: skip
+               items: list[Node | Repeat] | None = None, header: str = HEADER,
+               blocks: list[Block] | None = None) -> str:  # fmt: skip
     """The spec text; ``items`` is the graph's nodes with repeats folded in (default: none)."""
     lines = header.format(source=source).splitlines()
     marked = [node for node in graph.nodes if node.layer.kind is None]
@@ -31,8 +32,15 @@ def write_spec(graph: Graph, totals: dict[str, int], name: str, source: str,
     lines += ["version: 1", f"name: {name}"]
     lines += _inputs(graph)
     nested = [node for node in marked if node.layer.nested and node.shares is None]
-    if nested:
+    if nested or blocks:
         lines.append("blocks:")
+    for block in blocks or []:
+        lines.append(f"  {block.name}:")
+        if block.params:
+            lines.append(f"    params: [{', '.join(block.params)}]")
+        lines.append("    layers:")
+        lines += _items(block.layers, "-1", set(), "      ")
+    if nested:
         for node in nested:
             row = node.layer.row
             lines += [
