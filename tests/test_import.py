@@ -208,3 +208,22 @@ def test_collection_details_that_only_the_numbers_tell(runner, tmp_path):
         "inputs:\n  series: [50, 8]\n  features: [12]\n" in text and "outputs: [risk, kind]" in text
     )
     assert "bidirectional: {layer: {lstm: {units: 16, return_sequences: true}}}" in text
+
+
+def test_a_summary_cut_short_or_missing_a_row_is_refused(tmp_path):
+    lines = REFERENCE.read_text().splitlines()
+    total_line = next(n for n, line in enumerate(lines) if line.startswith("Total params"))
+    with pytest.raises(SpecError) as caught:
+        parse_summary("\n".join(lines[:total_line - 3]), "cut.txt")
+    assert str(caught.value) == (
+        f"cut.txt:{total_line - 3}:1: error: the summary ends without its 'Total params:' line: it "
+        "looks cut short. Copy the whole printout, down to the 'Total params' lines."
+    )
+    dense = next(n for n, line in enumerate(lines) if line.startswith("dense_7"))
+    missing = lines[:dense] + lines[dense + 2 :]  # the row and its rule
+    with pytest.raises(SpecError) as caught:
+        parse_summary("\n".join(missing), "missing.txt")
+    assert caught.value.message == (
+        "the rows add up to 2,392,482 params but the summary's total is 2,494,982: a row is "
+        "missing or garbled"
+    )

@@ -93,7 +93,30 @@ def parse_summary(text: str, file: str = "<string>") -> Summary:
             Location(file, 1, 1),
             fix=FIX,
         )
+    _check_complete(text, rows, inputs, totals, file)
     return Summary(tuple(rows), tuple(inputs), totals, file, functional)
+
+
+def _check_complete(text: str, rows: list[SummaryRow], inputs: list[SummaryRow],
+                    totals: dict[str, int], file: str) -> None:  # fmt: skip
+    """A summary cut short, or missing a row, would import as a smaller model: the printed
+    total must be there and the rows must add up to it."""
+    last = len(text.splitlines()) or 1
+    if "total_params" not in totals:
+        raise SpecError(
+            "the summary ends without its 'Total params:' line: it looks cut short",
+            Location(file, last, 1),
+            fix="Copy the whole printout, down to the 'Total params' lines.",
+        )
+    counted = sum(row.params for row in rows) + sum(row.params for row in inputs)
+    if counted != totals["total_params"]:
+        raise SpecError(
+            f"the rows add up to {counted:,} params but the summary's total is "
+            f"{totals['total_params']:,}: a row is missing or garbled",
+            Location(file, rows[-1].line, 1),
+            fix="Copy the whole printout; a nested model's layers must not be expanded "
+            "(expand_nested=False).",
+        )
 
 
 @dataclass
