@@ -477,6 +477,8 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         )
         click.echo(f"error: training stopped: {result.best.get('stopped')}; {kept}", err=True)
         sys.exit(1)
+    if result.status == "reached target":
+        click.echo(f"stopped early: {result.best['reached']}")
     click.echo(
         f"done: {result.epochs_done} epochs in {result.run.path}"
         + (f"; best {summary} (epoch {result.best.get('epoch')})" if summary else "")
