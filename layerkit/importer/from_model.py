@@ -23,7 +23,7 @@ from .summary import SummaryRow
 BASE_KEYS = ("name", "trainable", "dtype", "build_config", "compile_config")
 
 
-class ImportError_(LayerkitError):
+class ModelImportError(LayerkitError):
     """The model cannot be read."""
 
 
@@ -39,20 +39,20 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
             if n[:1].isupper() and callable(getattr(keras.applications, n))
         )
         if name not in names:
-            raise ImportError_(
+            raise ModelImportError(
                 f"keras.applications has no model '{name}'. "
                 + (did_you_mean(name, names) or f"It has: {', '.join(names)}.")
             )
         return getattr(keras.applications, name)(weights=None)
     path = Path(source)
     if not path.is_file():
-        raise ImportError_(
+        raise ModelImportError(
             f"'{source}' is not a file; give a .keras file or keras:NAME (e.g. keras:ResNet50)"
         )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many kinds for a bad file
-        raise ImportError_(f"cannot load '{source}' as a Keras model: {error}") from None
+        raise ModelImportError(f"cannot load '{source}' as a Keras model: {error}") from None
 
 
 def model_graph(model: Any) -> Graph:
