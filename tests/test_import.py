@@ -214,7 +214,7 @@ def test_a_summary_cut_short_or_missing_a_row_is_refused(tmp_path):
     lines = REFERENCE.read_text().splitlines()
     total_line = next(n for n, line in enumerate(lines) if line.startswith("Total params"))
     with pytest.raises(SpecError) as caught:
-        parse_summary("\n".join(lines[:total_line - 3]), "cut.txt")
+        parse_summary("\n".join(lines[: total_line - 3]), "cut.txt")
     assert str(caught.value) == (
         f"cut.txt:{total_line - 3}:1: error: the summary ends without its 'Total params:' line: it "
         "looks cut short. Copy the whole printout, down to the 'Total params' lines."
