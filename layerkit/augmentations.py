@@ -20,6 +20,14 @@ from keras import ops
 PAD_MODES = ("reflect", "symmetric", "constant")
 
 
+def _require_images(name: str, input_shape: tuple) -> None:
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{name} works on batches of images (batch, height, width, channels), received "
+            f"inputs of shape {tuple(input_shape)}"
+        )
+
+
 @keras.saving.register_keras_serializable(package="layerkit")
 class RandomPaddedCrop(keras.layers.Layer):
     """Pad images by ``padding`` pixels on every side, then crop a random window of the input size.
@@ -48,11 +56,7 @@ class RandomPaddedCrop(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape: tuple) -> None:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"random_padded_crop works on batches of images (batch, height, width, channels), "
-                f"received inputs of shape {tuple(input_shape)}"
-            )
+        _require_images("random_padded_crop", input_shape)
         height, width = input_shape[1], input_shape[2]
         if (
             self.fill_mode == "reflect"
@@ -120,11 +124,7 @@ class Cutout(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape: tuple) -> None:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"cutout works on batches of images (batch, height, width, channels), received "
-                f"inputs of shape {tuple(input_shape)}"
-            )
+        _require_images("cutout", input_shape)
 
     def call(self, images: Any, training: bool | None = None) -> Any:
         if not training:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LayerkitError, did_you_mean
 from ..registry import default_registry, to_snake_case
-from .graph import Graph, GraphInput, Node, _unique
+from .graph import Graph, GraphInput, Node, unique_name
 from .infer import ImportedLayer
 from .summary import SummaryRow
 
@@ -88,7 +88,7 @@ def model_graph(model: Any) -> Graph:
                 (name, index) for name, index, _ in _flat_history(node_config) if name in layers
             ]
             sources = [calls.get((name, index), ids.get(name, name)) for name, index in history]
-            node_id = _unique(
+            node_id = unique_name(
                 _identifier(layer.name) if call == 0 else f"{first}_call{call + 1}", taken
             )
             first = first or node_id
@@ -105,7 +105,7 @@ def _sequential(model: Any, layers: dict[str, Any]) -> Graph:
     graph_input = GraphInput("input", shape, "input", _dtype(model.inputs[0].dtype))
     nodes, previous, taken = [], "input", {"input"}
     for layer in model.layers:
-        node = Node(_imported(layer), _unique(_identifier(layer.name), taken), [previous])
+        node = Node(_imported(layer), unique_name(_identifier(layer.name), taken), [previous])
         nodes.append(node)
         previous = node.id
     return Graph([graph_input], nodes, [previous])

@@ -86,7 +86,7 @@ def _inputs(summary: Summary, override: Shape | None) -> list[GraphInput]:
             if not shape:  # the printout cut it
                 shape = override or _guess_input(summary)
             name = "input" if len(summary.inputs) == 1 else _identifier(row.name, "input")
-            found.append(GraphInput(_unique(name, taken), shape, row.name))
+            found.append(GraphInput(unique_name(name, taken), shape, row.name))
         return found
     if override is not None:
         return [GraphInput("input", override, "input")]
@@ -103,7 +103,9 @@ def _chain(summary: Summary, inputs: list[GraphInput]) -> Graph:
     before, source = inputs[0].shape, inputs[0].name
     for row in summary.rows:
         layer = infer(row, [before])
-        node = Node(layer, _unique(_identifier(row.name, layer.kind or "layer"), taken), [source])
+        node = Node(
+            layer, unique_name(_identifier(row.name, layer.kind or "layer"), taken), [source]
+        )
         nodes.append(node)
         before, source = row.shape, node.id
     _input_dtypes(inputs, nodes)
@@ -132,9 +134,9 @@ def _functional(summary: Summary, inputs: list[GraphInput]) -> Graph:
         groups = [references] if class_name in MULTI_INPUT or class_name is None or len(references) == 1 \
             else [[reference] for reference in references]  # fmt: skip
         layer = infer(row, [before[0]] if len(groups) > 1 else before)
-        first = _unique(_identifier(row.name, layer.kind or "layer"), taken)
+        first = unique_name(_identifier(row.name, layer.kind or "layer"), taken)
         for call, sources in enumerate(groups):
-            node_id = first if call == 0 else _unique(f"{first}_call{call + 1}", taken)
+            node_id = first if call == 0 else unique_name(f"{first}_call{call + 1}", taken)
             nodes.append(
                 Node(layer, node_id, sources, first if call else None, notes if call == 0 else [])
             )
@@ -201,7 +203,8 @@ def _identifier(name: str, fallback: str) -> str:
     return text if re.match(r"[A-Za-z_]", text) else f"layer_{text}"
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, … : the first not in ``taken`` (which it joins)."""
     candidate, number = name, 1
     while candidate in taken:
         number += 1

@@ -20,6 +20,9 @@ NESTED_TYPES = ("Sequential", "Functional", "Model")
 MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 ACTIVATION_LAYERS = ("ReLU", "Softmax", "ELU", "LeakyReLU")
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+# Values written for required arguments a summary cannot show (dropout rates, noise, Dot's axes,
+# Activation's function, Rescaling's scale); each is noted as a placeholder.
+PLACEHOLDERS = {"rate": 0.5, "stddev": 0.1, "axes": -1, "activation": "relu", "scale": 1.0}
 
 
 @dataclass
@@ -116,15 +119,6 @@ def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLay
         return _normalization(layer, class_name, out, params)
     if re.fullmatch(r"(Max|Average)Pooling[123]D", class_name):
         return _pooling(layer, inp, out)
-    if class_name == "Dropout" or class_name.startswith("SpatialDropout") or class_name in (
-        "AlphaDropout", "GaussianDropout"):  # fmt: skip
-        layer.args["rate"] = 0.5
-        layer.notes.append("rate")
-        return layer
-    if class_name == "GaussianNoise":
-        layer.args["stddev"] = 0.1
-        layer.notes.append("stddev")
-        return layer
     if class_name == "Reshape":
         layer.args["target_shape"] = list(out)
         return layer
@@ -141,20 +135,8 @@ def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLay
         if size and size != 2:
             layer.args["size"] = size
         return layer
-    if class_name == "Activation":
-        layer.args["activation"] = "relu"
-        layer.notes.append("activation")
-        return layer
-    if class_name == "Rescaling":
-        layer.args["scale"] = 1.0
-        layer.notes.append("scale")
-        return layer
     if class_name == "Concatenate":
         return _concatenate(layer, before, out)
-    if class_name == "Dot":
-        layer.args["axes"] = -1
-        layer.notes.append("axes")
-        return layer
     return layer
 
 
@@ -465,8 +447,8 @@ def _fill_required(layer: ImportedLayer, class_name: str) -> None:
     info = default_registry().info(class_name)
     for name, arg in info.args.items():
         if arg.required and name not in layer.args:
-            if name == "rate":
-                layer.args[name] = 0.5
+            if name in PLACEHOLDERS:
+                layer.args[name] = PLACEHOLDERS[name]
             elif "str" in arg.kinds:
                 layer.args[name] = "relu" if "activation" in name else "TODO"
             elif "float" in arg.kinds:

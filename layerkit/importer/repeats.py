@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from .graph import Graph, Node
+from .graph import Graph, Node, unique_name
 
 MIN_LAYERS = 4  # shorter runs read better written out
 
@@ -121,12 +121,7 @@ def _repeat(
     for position in range(start, start + length):
         node = nodes[position]
         name = node.layer.kind or "layer"
-        local_id = (
-            name
-            if name not in taken
-            else next(f"{name}_{n}" for n in range(2, 10_000) if f"{name}_{n}" not in taken)
-        )
-        taken.add(local_id)
+        local_id = unique_name(name, taken)
         local[position] = local_id
         offset = position - start
         # the pass's input is written -N: N items back from here is the item before the pass
@@ -180,11 +175,7 @@ def _block(name: str, members: list[Repeat]) -> Block:
             ):
                 continue
             if column not in columns:  # arguments that always agree share one param
-                param = (
-                    key
-                    if key not in params
-                    else next(f"{key}_{n}" for n in range(2, 1000) if f"{key}_{n}" not in params)
-                )
+                param = unique_name(key, set(params))
                 params.append(param)
                 columns[column] = param
             varying[(position, key)] = columns[column]
