@@ -419,7 +419,7 @@ def _draw_png(svg: str, output: Path) -> None:
     type=click.Choice(["auto", "mixed", "float32"]),
     default="auto",
     show_default=True,
-    help="auto: mixed float16 on a GPU, float32 on the CPU.",
+    help="auto: mixed float16 on a GPU, float32 on the CPU; mixed: mixed float16 on either.",
 )
 @click.option(
     "--strategy",

@@ -154,6 +154,12 @@ def make_optimizer(settings: TrainSettings, steps_per_epoch: int) -> keras.optim
                  "train.optimizer", **extra)  # fmt: skip
 
 
+def unwrapped(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that updates the weights. Under mixed precision Keras wraps it in a
+    ``LossScaleOptimizer``, which reports no ``use_ema`` or ``weight_decay`` of its own."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
 def decay_exempt(model: keras.Model, kinds: tuple[str, ...]) -> list[Any]:
     """The weights ``no_decay`` names: every weight of a normalization layer (scale and offset)
     and every layer's bias."""
@@ -183,7 +189,8 @@ def skip_weight_decay(optimizer: keras.optimizers.Optimizer, model: keras.Model,
 
     Keras offers ``exclude_from_weight_decay`` only before the optimizer is built, and does not
     save the choice with the model; a resumed run's optimizer comes back built, so the same three
-    attributes that method sets are set directly."""
+    attributes that method sets are set directly. A mixed-precision wrapper is looked through."""
+    optimizer = unwrapped(optimizer)
     if optimizer.weight_decay is None:
         return
     exempt = decay_exempt(model, kinds)
@@ -203,6 +210,24 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
             layer.momentum = momentum
             count += 1
     return count
+
+
+DROPOUT_LAYERS = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+
+
+def dropout_epochs(settings: TrainSettings) -> int:
+    """How many of the first epochs keep dropout on (``train.early_dropout``): the fraction of
+    ``epochs``, rounded up; every epoch when the setting is absent."""
+    if settings.early_dropout is None:
+        return settings.epochs
+    return math.ceil(round(settings.early_dropout * settings.epochs, 6))
+
+
+def dropout_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every dropout layer (Dropout, the SpatialDropout layers, Gaussian and Alpha dropout) in
+    ``model``, nested ones included."""
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, DROPOUT_LAYERS)]  # fmt: skip
 
 
 def make_loss(settings: TrainSettings) -> keras.losses.Loss:

@@ -257,6 +257,7 @@ def _train_schema() -> dict[str, Any]:
         "no_decay": {"type": "array", "items": {"enum": list(NO_DECAY_KINDS)}},
         "batchnorm_momentum": momentum,
         "ema": momentum,
+        "early_dropout": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "tta": {"enum": [*TTA_KINDS, None]},
         "target": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "additionalProperties": {"type": "number"}},

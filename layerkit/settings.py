@@ -15,8 +15,8 @@ from .yaml_source import Node, describe
 
 TRAIN_FIELDS = (
     "optimizer", "schedule", "loss", "label_smoothing", "metrics", "batch_size", "epochs",
-    "validation_split", "seed", "monitor", "no_decay", "batchnorm_momentum", "ema", "tta",
-    "target",
+    "validation_split", "seed", "monitor", "no_decay", "batchnorm_momentum", "ema",
+    "early_dropout", "tta", "target",
 )  # fmt: skip
 NO_DECAY_KINDS = ("normalization", "bias")  # weights that weight_decay can leave alone
 TTA_KINDS = ("flip",)
@@ -50,6 +50,7 @@ class TrainSettings:
     no_decay: tuple[str, ...] = NO_DECAY_KINDS  # weights the optimizer's weight_decay skips
     batchnorm_momentum: float | None = None  # set on every BatchNormalization layer when given
     ema: float | None = None  # momentum of an exponential moving average of the weights
+    early_dropout: float | None = None  # fraction of the epochs with dropout on; off after them
     tta: str | None = None  # "flip": also report validation accuracy with flip TTA each epoch
     target: tuple[str, float] | None = None  # stop once this metric reaches this value
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
@@ -194,7 +195,8 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
 
 
 def _read_recipe_extras(reader: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> None:
-    """The fast-training settings: no_decay, batchnorm_momentum, ema, tta, target."""
+    """The fast-training settings: no_decay, batchnorm_momentum, ema, early_dropout, tta,
+    target."""
     if "no_decay" in fields:
         node = fields["no_decay"]
         items = node.value if node.is_sequence else None
@@ -219,6 +221,19 @@ def _read_recipe_extras(reader: _Reader, fields: dict[str, Node], values: dict[s
                 )
                 number = None
             values[key] = number
+    if "early_dropout" in fields:
+        node = fields["early_dropout"]
+        number = reader.number(node, "early_dropout")
+        if number is not None and not 0 < number <= 1:
+            reader.error(
+                f"expected the fraction of the epochs that keep dropout on, above 0 and at most 1, "
+                f"received {number}",
+                node,
+                "early_dropout",
+                "Write e.g. 'early_dropout: 0.5' for dropout in the first half of the epochs only.",
+            )
+            number = None
+        values["early_dropout"] = number
     if "tta" in fields:
         node = fields["tta"]
         if node.value in TTA_KINDS:

@@ -30,12 +30,15 @@ from .data import DataError, Dataset, load_dataset, split
 from .errors import LayerkitError, SpecError, did_you_mean
 from .progress import LiveProgress, PlainProgress
 from .recipe import (
+    dropout_epochs,
+    dropout_layers,
     learning_rate_at,
     make_loss,
     make_metrics,
     make_optimizer,
     set_batchnorm_momentum,
     skip_weight_decay,
+    unwrapped,
 )
 from .registry import default_registry
 from .runs import RunDir
@@ -254,7 +257,7 @@ class MovingAverage(keras.callbacks.Callback):
         self.enabled = enabled
 
     def _swap(self) -> None:
-        optimizer = self.model.optimizer
+        optimizer = unwrapped(self.model.optimizer)
         if not self.enabled or not optimizer.built:
             return
         variables = optimizer._trainable_variables
@@ -279,6 +282,34 @@ class MovingAverage(keras.callbacks.Callback):
 
     def on_test_end(self, logs: dict | None = None) -> None:
         self._swap()
+
+
+class EarlyDropout(keras.callbacks.Callback):
+    """``train.early_dropout``: the dropout layers act in the first ``until`` epochs only, then
+    are switched off for the rest of training ("early dropout", Liu et al., 2023: dropout helps a
+    model that underfits early on, and holds it back at the end). The compiled training step is
+    rebuilt once, at the switch; each epoch's end gives the layers their rates back, so the saved
+    models and checkpoints keep the spec's rates (a resumed run switches them off again)."""
+
+    def __init__(self, layers: list[keras.layers.Layer], until: int) -> None:
+        super().__init__()
+        self.layers = layers
+        self.until = until
+        self.rates = [layer.rate for layer in layers]
+        self.switched = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch < self.until or not self.layers:
+            return
+        for layer in self.layers:
+            layer.rate = 0.0
+        if not self.switched:  # the step compiled so far has the rates built in
+            self.model.make_train_function(force=True)
+            self.switched = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for layer, rate in zip(self.layers, self.rates, strict=True):
+            layer.rate = rate
 
 
 class FlipValidation(keras.callbacks.Callback):
@@ -595,29 +626,55 @@ def _record_epochs(run: RunDir, epochs: int) -> None:
     )
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str | None) -> Iterator[None]:
+    """Keras's global dtype policy set to ``name`` (when given) while models are made or loaded,
+    and put back after, so a run in this process leaves the next one as it found it."""
+    previous = keras.mixed_precision.global_policy()
+    if name is not None:
+        keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
          history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
          console: Any, live: bool) -> TrainResult:  # fmt: skip
     spec, settings = plan.spec, plan.spec.train
     gpus = device_names()
-    if gpus and setup["precision"] in ("auto", "mixed"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
-    if setup.get("strategy"):
-        replicas = replica_count(setup["strategy"])
-        device += f", {setup['strategy']} strategy over {replicas} replica{'s' * (replicas != 1)}"
+    strategy = setup.get("strategy")
+    if strategy:
+        replicas = replica_count(strategy)
+        device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
     dataset = load_dataset(
         setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
     )
-    strategy = setup.get("strategy")
-    if checkpoint is None:
-        with distribution_scope(strategy):
-            model = build(plan, allow_large=setup.get("allow_large", False))
-        _check_fit(plan, model, dataset)
-        if settings.batchnorm_momentum is not None:
-            set_batchnorm_momentum(model, settings.batchnorm_momentum)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)
+    steps = math.ceil(len(train_index) / settings.batch_size)
+    mixed = setup["precision"] == "mixed" or (bool(gpus) and setup["precision"] == "auto")
+    with dtype_policy("mixed_float16" if mixed else None), distribution_scope(strategy):
+        if checkpoint is None:
+            model = build(plan, allow_large=setup.get("allow_large", False))
+            _check_fit(plan, model, dataset)
+            if settings.batchnorm_momentum is not None:
+                set_batchnorm_momentum(model, settings.batchnorm_momentum)
+            trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
+            trainer.compile(
+                optimizer=make_optimizer(settings, steps),
+                loss=make_loss(settings),
+                metrics=make_metrics(settings),
+                jit_compile="auto" if gpus else False,
+            )
+        else:
+            trainer = keras.saving.load_model(checkpoint)
+            model = trainer.get_layer(spec.name)
+    if checkpoint is None:
+        run.write_json("environment.json", {**environment(), "device": device,
+                       "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
     x_train = prepare_inputs(dataset.x[train_index], shape)
     y_train = keras.utils.to_categorical(dataset.y[train_index], len(dataset.class_names))
     validation = None
@@ -626,25 +683,10 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
             prepare_inputs(dataset.x[val_index], shape),
             keras.utils.to_categorical(dataset.y[val_index], len(dataset.class_names)),
         )
-    steps = math.ceil(len(train_index) / settings.batch_size)
-    if checkpoint is None:
-        with distribution_scope(strategy):
-            trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
-            trainer.compile(
-                optimizer=make_optimizer(settings, steps),
-                loss=make_loss(settings),
-                metrics=make_metrics(settings),
-                jit_compile="auto" if gpus else False,
-            )
-        run.write_json("environment.json", {**environment(), "device": device,
-                       "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
-    else:
-        with distribution_scope(strategy):
-            trainer = keras.saving.load_model(checkpoint)
-        model = trainer.get_layer(spec.name)
     skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
+    until = dropout_epochs(settings)
     console.print(
         f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
         f"{len(train_index):,} training and {len(val_index):,} validation images "
@@ -652,6 +694,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         + (f", {len(dataset.skipped)} unreadable skipped" if dataset.skipped else "")
         + f"), batch {settings.batch_size}, epochs {initial_epoch + 1}–{settings.epochs}"
         + (", augmented" if setup["augment"] else "")
+        + (f", dropout in epochs 1–{until} only" if until < settings.epochs else "")
         + f" → {run.path}",
         markup=False,
         highlight=False,
@@ -661,12 +704,14 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         if live
         else PlainProgress(console, settings.epochs)
     )
-    average = MovingAverage(enabled=bool(trainer.optimizer.use_ema))
+    average = MovingAverage(enabled=bool(unwrapped(trainer.optimizer).use_ema))
     recorder = Recorder(run, model, settings.epochs, monitor, len(train_index), history, best,
                         reporter, average, settings.target)  # fmt: skip
     # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
     # one. The moving average and the TTA column must be in place before the recorder runs.
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), average]
+    if until < settings.epochs:  # before the recorder, which saves models with the spec's rates
+        callbacks.append(EarlyDropout(dropout_layers(model), until))
     if settings.tta == "flip" and validation is not None:
         labels = dataset.y[val_index]
         callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average))

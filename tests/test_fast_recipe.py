@@ -146,6 +146,9 @@ def test_recipe_settings_are_read(write_spec):
         )
     )
     assert spec.train.no_decay == () and spec.train.target == ("val_accuracy", 0.5)
+    assert spec.train.early_dropout is None
+    spec = load_spec(TINY.replace("  tta: flip\n", "  early_dropout: 0.3\n"))
+    assert spec.train.early_dropout == 0.3
 
 
 @pytest.mark.parametrize(
@@ -160,6 +163,12 @@ def test_recipe_settings_are_read(write_spec):
         ("tta: rotate", "train.tta: expected flip, received the text 'rotate'"),
         ("target: 0.83", "train.target: expected one metric and the value to stop at"),
         ("emma: 0.99", "unknown train setting 'emma'"),
+        (
+            "early_dropout: 0",
+            "train.early_dropout: expected the fraction of the epochs that keep dropout on, above 0 "
+            "and at most 1, received 0.0",
+        ),
+        ("early_dropout: half", "train.early_dropout: expected a number, received the text 'half'"),
     ],
 )
 def test_recipe_setting_errors_name_the_line(line, message):
@@ -208,6 +217,23 @@ def test_weight_decay_skips_normalization_and_bias_weights(tmp_path):
         assert np.allclose(ratio[ratio != 0], expected), path
 
 
+def test_weight_decay_exemption_reaches_a_mixed_precision_optimizer():
+    """Under mixed precision (the default on a GPU) Keras wraps the optimizer in a
+    LossScaleOptimizer, which has no weight_decay of its own: the exemption must reach the one
+    inside."""
+    from layerkit.recipe import skip_weight_decay, unwrapped
+
+    model = build(load_spec(TINY))
+    inner = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
+    wrapped = keras.optimizers.LossScaleOptimizer(inner)
+    assert unwrapped(wrapped) is inner and unwrapped(inner) is inner
+    skip_weight_decay(wrapped, model, ("normalization", "bias"))
+    ratios = _decay_step(inner, model)
+    for path, ratio in ratios.items():
+        expected = 0.95 if path.endswith("kernel") else 1.0
+        assert np.allclose(ratio[ratio != 0], expected), path
+
+
 def test_batchnorm_momentum_reaches_every_batchnorm_layer():
     from layerkit.recipe import set_batchnorm_momentum
 
@@ -216,6 +242,27 @@ def test_batchnorm_momentum_reaches_every_batchnorm_layer():
     momenta = [layer.momentum for layer in model._flatten_layers()
                if isinstance(layer, keras.layers.BatchNormalization)]  # fmt: skip
     assert momenta == [0.9] * 8
+
+
+def test_early_dropout_switches_dropout_off_after_its_epochs():
+    """A model whose loss is exactly 0 without dropout and above 0 with it: the first two epochs
+    have dropout, the last two none; the layer has its rate back when training ends."""
+    from layerkit.recipe import dropout_epochs, dropout_layers
+    from layerkit.settings import TrainSettings
+    from layerkit.train import EarlyDropout
+
+    inputs = keras.Input((100,))
+    hidden = keras.layers.Dropout(0.5)(inputs)
+    outputs = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # the weights never move
+    until = dropout_epochs(TrainSettings(epochs=4, early_dropout=0.5))
+    assert until == 2 and dropout_epochs(TrainSettings(epochs=10, early_dropout=0.3)) == 3
+    history = model.fit(np.ones((64, 100)), np.full((64, 1), 100.0), batch_size=16, epochs=4,
+                        verbose=0, callbacks=[EarlyDropout(dropout_layers(model), until)])  # fmt: skip
+    losses = history.history["loss"]
+    assert losses[0] > 10 and losses[1] > 10 and losses[2:] == [0.0, 0.0]
+    assert dropout_layers(model)[0].rate == 0.5
 
 
 # -- training with the recipe on real images -------------------------------------------------------
@@ -274,6 +321,41 @@ def test_saved_models_hold_the_moving_average_and_evaluate_as_logged(fast_run, r
 
 
 @pytest.mark.slow
+def test_mixed_precision_run_averages_weights_and_drops_out_early(images, tmp_path, runner,
+                                                                  monkeypatch):  # fmt: skip
+    """--precision mixed (what a GPU gets by default) wraps the optimizer in a LossScaleOptimizer:
+    the moving average must still reach validation and the saved models, and early dropout must
+    leave the saved models with the spec's rate."""
+    from layerkit.train import dtype_policy
+
+    archive, _ = images
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(
+        TINY.replace("  - global_average_pooling2d\n", "  - global_average_pooling2d\n"
+                     "  - dropout: {rate: 0.3}\n")
+        .replace("  epochs: 4\n", "  epochs: 2\n  early_dropout: 0.5\n")
+    )  # fmt: skip
+    result = run_cli(runner, "train", str(spec), "--data", str(archive), "--precision", "mixed",
+                     "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "dropout in epochs 1–1 only" in result.stdout
+    assert keras.mixed_precision.global_policy().name == "float32"  # put back after the run
+    with dtype_policy("mixed_float16"):  # as a resumed run loads it
+        checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-0002.keras")
+    assert isinstance(checkpoint.optimizer, keras.optimizers.LossScaleOptimizer)
+    inner = checkpoint.optimizer.inner_optimizer
+    averages = {v.path: keras.ops.convert_to_numpy(a) for v, a in zip(
+        inner._trainable_variables, inner._model_variables_moving_average, strict=True)}  # fmt: skip
+    last = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
+    for variable in last.trainable_variables:
+        path = next(p for p in averages if p.endswith(variable.path))
+        assert np.array_equal(keras.ops.convert_to_numpy(variable), averages[path]), path
+    (dropout,) = [layer for layer in last.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropout.rate == 0.3
+
+
+@pytest.mark.slow
 def test_target_stops_training_once_reached(images, tmp_path, runner, monkeypatch):
     archive, _ = images
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
@@ -310,3 +392,4 @@ def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner
     rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]
     assert (ROOT / "specs" / "cifar-fast.yaml").read_text().count("ema: 0.99") == 1
+
