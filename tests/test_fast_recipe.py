@@ -393,3 +393,22 @@ def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]
     assert (ROOT / "specs" / "cifar-fast.yaml").read_text().count("ema: 0.99") == 1
 
+
+def test_every_recipe_sweep_variant_is_a_valid_spec():
+    """bench/recipe_sweep.py's variants stay loadable as the spec language changes."""
+    import importlib.util
+
+    import yaml
+
+    from layerkit import validate
+
+    path = ROOT / "bench" / "recipe_sweep.py"
+    module_spec = importlib.util.spec_from_file_location("recipe_sweep", path)
+    sweep = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(sweep)
+    base = yaml.safe_load((SPECS / "cifar-fast.yaml").read_text())
+    for name, edits in sweep.VARIANTS.items():
+        spec = load_spec(yaml.safe_dump(sweep.edited(base, edits), sort_keys=False))
+        assert validate(spec).spec.name == "cifar10_cnn_fast", name
+    with pytest.raises(ValueError, match="the base spec has no 'trian' there"):
+        sweep.edited(base, {"trian.epochs": 3})

@@ -1,0 +1,255 @@
+"""Recipe sweep: variants of a training spec (by default specs/cifar-fast.yaml), each trained by an
+ordinary ``layerkit train`` on the same data and validation split, several at a time, then one
+table of where each landed.
+
+    python bench/recipe_sweep.py --list                            # the variants and their edits
+    python bench/recipe_sweep.py --only base --only no-smoothing   # two of them
+    python bench/recipe_sweep.py --jobs 8 --deadline 900           # all, 8 at a time, 15 minutes
+
+A variant is a set of edits to the base spec's YAML document (``train.batch_size: 32``, a new
+``train.optimizer``, other dropout rates, ...). Each variant's spec is written to
+``OUT/specs/NAME.yaml`` and its run directory is ``OUT/NAME``; a variant whose run directory
+already holds a finished run is not trained again, so an interrupted sweep picks up where it
+stopped. With ``--deadline`` no run starts after that many seconds, and runs still going at the
+deadline are stopped (they keep their finished epochs). Results: a table on stdout and
+``--summary`` (default OUT/summary.json) with every run's per-epoch history.
+
+On a machine with a GPU and no TensorFlow, run it under another Keras backend:
+``KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false python bench/recipe_sweep.py --jobs 8``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
+BASE = ROOT / "specs" / "cifar-fast.yaml"
+SGD = "train.optimizer.sgd"
+
+# name → edits to the base spec (dotted key paths; ``[i]`` indexes a list)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "no-smoothing": {"train.label_smoothing": 0.0},
+    "peak-0.1": {f"{SGD}.learning_rate": 0.1},
+    "peak-0.1-no-smoothing": {f"{SGD}.learning_rate": 0.1, "train.label_smoothing": 0.0},
+    "peak-0.2": {f"{SGD}.learning_rate": 0.2},
+    "peak-0.1-decay-0.01": {f"{SGD}.learning_rate": 0.1, f"{SGD}.weight_decay": 0.01},
+    "batch-32": {"train.batch_size": 32, f"{SGD}.learning_rate": 0.025},
+    "batch-32-peak-0.05": {"train.batch_size": 32},
+    "decay-0.0025": {f"{SGD}.weight_decay": 0.0025},
+    "decay-0.01": {f"{SGD}.weight_decay": 0.01},
+    "early-dropout-0.3": {"train.early_dropout": 0.3},
+    "early-dropout-0.5": {"train.early_dropout": 0.5},
+    "early-dropout-0.7": {"train.early_dropout": 0.7},
+    "ema-0.995": {"train.ema": 0.995},
+    "bn-momentum-0.99": {"train.batchnorm_momentum": 0.99},
+    "warmup-0.15": {"train.schedule.one_cycle.warmup": 0.15},
+    "adamw": {"train.optimizer": {"adamw": {"learning_rate": 0.002, "weight_decay": 0.05}}},
+    "flip-only": {"augment": [{"random_flip": {"mode": "horizontal"}}]},
+    "no-smoothing-flip-only": {
+        "train.label_smoothing": 0.0,
+        "augment": [{"random_flip": {"mode": "horizontal"}}],
+    },
+    # the next two change the network's dropout rates: they measure what the dropout costs in a
+    # short schedule, they are not the reference network any more
+    "dropout-half": {
+        "layers[0].conv_block.dropout": 0.1,
+        "layers[1].conv_block.dropout": 0.15,
+        "layers[2].conv_block.dropout": 0.2,
+        "layers[6].dropout.rate": 0.25,
+    },
+    "dropout-none": {
+        "layers[0].conv_block.dropout": 0.0,
+        "layers[1].conv_block.dropout": 0.0,
+        "layers[2].conv_block.dropout": 0.0,
+        "layers[6].dropout.rate": 0.0,
+    },
+    "epochs-30": {"train.epochs": 30},
+}
+
+_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*?)(?:\[(\d+)\])?$")
+
+
+def edited(document: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` with each ``path: value`` edit applied. Every key but the last must
+    exist; a new last key is added (layerkit itself refuses one it does not know, at its line)."""
+    result = copy.deepcopy(document)
+    for path, value in edits.items():
+        parts: list[str | int] = []
+        for part in path.split("."):
+            match = _SEGMENT.match(part)
+            if match is None:
+                raise ValueError(f"bad key path {path!r}")
+            parts.append(match.group(1))
+            if match.group(2) is not None:
+                parts.append(int(match.group(2)))
+        node: Any = result
+        for key in parts[:-1]:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                raise ValueError(f"{path!r}: the base spec has no {key!r} there") from None
+        node[parts[-1]] = copy.deepcopy(value)
+    return result
+
+
+def finished(run: Path) -> bool:
+    state = run / "state.json"
+    if not state.is_file():
+        return False
+    spec = yaml.safe_load((run / "spec.yaml").read_text())
+    return json.loads(state.read_text())["epoch"] >= spec["train"]["epochs"]
+
+
+def command(spec: Path, run: Path, args: argparse.Namespace) -> list[str]:
+    layerkit = [sys.executable, "-m", "layerkit", "train", "--plain"]
+    if (run / "state.json").is_file():
+        return [*layerkit, "--resume", str(run)]
+    overrides = [f"--set={override}" for override in args.set or ()]
+    return [*layerkit, str(spec), "--data", str(args.data), "--out", str(run),
+            "--precision", args.precision, *overrides]  # fmt: skip
+
+
+def read_history(run: Path) -> list[dict[str, float]]:
+    path = run / "history.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+
+
+def summarize(out: Path, names: list[str]) -> dict[str, Any]:
+    results = {}
+    for name in names:
+        rows = read_history(out / name)
+        if rows:
+            results[name] = {"edits": VARIANTS[name], "history": rows}
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "| variant | epochs | last val acc | + flip TTA | best val acc (epoch) | train acc | minutes |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        rows = result["history"]
+        last = rows[-1]
+        best = max(rows, key=lambda row: row.get("val_accuracy", 0.0))
+        tta = last.get("val_accuracy_tta")
+        lines.append(
+            f"| {name} | {int(last['epoch'])} | {last.get('val_accuracy', float('nan')):.2%} | "
+            + ("—" if tta is None else f"{tta:.2%}")
+            + f" | {best.get('val_accuracy', float('nan')):.2%} ({int(best['epoch'])}) | "
+            f"{last.get('accuracy', float('nan')):.2%} | "
+            f"{sum(row['seconds'] for row in rows) / 60:.1f} |"
+        )
+    return "\n".join(lines).replace("%", " %")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, default=BASE, help="the spec the variants edit")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "recipe-sweep")
+    parser.add_argument("--only", action="append", choices=sorted(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time")
+    parser.add_argument("--deadline", type=float, help="seconds after which no run goes on")
+    parser.add_argument("--epochs", type=int, help="train every variant this many epochs")
+    parser.add_argument("--precision", default="auto", choices=["auto", "mixed", "float32"])
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="passed to every layerkit train (e.g. train.validation_split=500)",
+    )
+    parser.add_argument("--summary", type=Path, help="default OUT/summary.json")
+    parser.add_argument("--list", action="store_true", help="print the variants and stop")
+    args = parser.parse_args()
+    names = args.only or list(VARIANTS)
+    if args.list:
+        for name in names:
+            print(f"{name}: {json.dumps(VARIANTS[name]) if VARIANTS[name] else '(the base spec)'}")
+        return 0
+
+    base = yaml.safe_load(args.base.read_text())
+    (args.out / "specs").mkdir(parents=True, exist_ok=True)
+    queue = []
+    for name in names:
+        edits = dict(VARIANTS[name])
+        if args.epochs:
+            edits["train.epochs"] = args.epochs
+        spec = args.out / "specs" / f"{name}.yaml"
+        document = edited(base, edits)
+        spec.write_text(
+            f"# {args.base.name} with {json.dumps(edits) if edits else 'no edits'}\n"
+            + yaml.safe_dump(document, sort_keys=False)
+        )
+        run = args.out / name
+        if finished(run):
+            print(f"{name}: already finished in {run}", flush=True)
+        else:
+            queue.append((name, command(spec, run, args)))
+
+    started = time.monotonic()
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    running: dict[str, tuple[subprocess.Popen, Any, float]] = {}
+    reported = started
+    try:
+        while queue or running:
+            if running and time.monotonic() - reported > 60:
+                reported = time.monotonic()
+                done = ", ".join(f"{name} {len(read_history(args.out / name))}" for name in running)
+                print(f"{reported - started:.0f} s, epochs done: {done}", flush=True)
+            late = args.deadline is not None and time.monotonic() - started > args.deadline
+            while queue and len(running) < args.jobs and not late:
+                name, argv = queue.pop(0)
+                log = (args.out / f"{name}.log").open("a")
+                print(f"start {name}: {' '.join(argv)}", flush=True)
+                running[name] = (
+                    subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=environment),
+                    log,
+                    time.monotonic(),
+                )
+            if late:
+                queue.clear()
+                for name, (process, _, _) in running.items():
+                    if process.poll() is None:
+                        print(f"deadline: stopping {name}", flush=True)
+                        process.terminate()
+            for name, (process, log, since) in list(running.items()):
+                code = process.poll()
+                if code is not None:
+                    log.close()
+                    del running[name]
+                    print(f"end {name}: exit {code} after {time.monotonic() - since:.0f} s",
+                          flush=True)  # fmt: skip
+            time.sleep(1)
+    finally:
+        for process, log, _ in running.values():
+            process.terminate()
+            log.close()
+
+    results = summarize(args.out, names)
+    summary = args.summary or args.out / "summary.json"
+    summary.write_text(json.dumps(results, indent=1))
+    print(table(results))
+    print(f"summary: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
