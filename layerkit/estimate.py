@@ -78,9 +78,10 @@ def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str,
         try:
             layer = make_layer(node, registry, names[node.key])
             shapes[node.key] = layer.compute_output_shape(input_shape)
+            # an unknown (None) size where the weights need one fails here too
+            per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
         except Exception:  # any failure here is the real build's to report, with its place
             return None
-        per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
     return sum(per_node.values()), per_node
 
 

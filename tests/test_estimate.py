@@ -24,6 +24,19 @@ def test_estimate_is_exact_for_every_shipped_spec(path):
     assert total == build(plan).count_params()
 
 
+def test_an_unknown_size_leaves_the_estimate_to_the_build():
+    """A batch norm over an axis of unknown size has no parameter count before building; the
+    build then says where and why (found by the property tests)."""
+    plan = validate(load_spec("name: x\ninput: [null]\nlayers:\n  - batch_normalization\n"))
+    assert estimate_params(plan, default_registry()) is None
+    with pytest.raises(SpecError) as caught:
+        build(plan)
+    assert caught.value.format().startswith(
+        "<string>:4:5: error: layers[0].batch_normalization: BatchNormalization cannot take its "
+        "input of shape (None, None)"
+    )
+
+
 HUGE = "input: [32, 32, 3]\nlayers:\n  - flatten\n  - dense: {units: 1000000}\n  - dense: {units: 10}\n"
 
 
