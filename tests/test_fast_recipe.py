@@ -391,7 +391,9 @@ def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner
     header = lines[0].split(",")
     rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]
-    assert (ROOT / "specs" / "cifar-fast.yaml").read_text().count("ema: 0.99") == 1
+    assert "dropout in epochs 1–2 only" in result.stdout  # early_dropout 0.5 of 3 epochs
+    text = (ROOT / "specs" / "cifar-fast.yaml").read_text()
+    assert text.count("ema: 0.99") == 1 and text.count("early_dropout: 0.5") == 1
 
 
 def test_every_recipe_sweep_variant_is_a_valid_spec():
