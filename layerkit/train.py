@@ -299,7 +299,7 @@ class EarlyDropout(keras.callbacks.Callback):
         self.switched = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch < self.until or not self.layers:
+        if epoch < self.until:
             return
         for layer in self.layers:
             layer.rate = 0.0
@@ -686,7 +686,14 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
-    until = dropout_epochs(settings)
+    until, dropouts = dropout_epochs(settings), dropout_layers(model)
+    early = ""
+    if until < settings.epochs:
+        early = (
+            f", dropout in epochs 1–{until} only"
+            if dropouts
+            else ", no dropout layer for early_dropout"
+        )
     console.print(
         f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
         f"{len(train_index):,} training and {len(val_index):,} validation images "
@@ -694,7 +701,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         + (f", {len(dataset.skipped)} unreadable skipped" if dataset.skipped else "")
         + f"), batch {settings.batch_size}, epochs {initial_epoch + 1}–{settings.epochs}"
         + (", augmented" if setup["augment"] else "")
-        + (f", dropout in epochs 1–{until} only" if until < settings.epochs else "")
+        + early
         + f" → {run.path}",
         markup=False,
         highlight=False,
@@ -710,8 +717,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
     # one. The moving average and the TTA column must be in place before the recorder runs.
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), average]
-    if until < settings.epochs:  # before the recorder, which saves models with the spec's rates
-        callbacks.append(EarlyDropout(dropout_layers(model), until))
+    if until < settings.epochs and dropouts:  # before the recorder: it saves the spec's rates
+        callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
         labels = dataset.y[val_index]
         callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average))

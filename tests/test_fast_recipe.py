@@ -360,12 +360,14 @@ def test_target_stops_training_once_reached(images, tmp_path, runner, monkeypatc
     archive, _ = images
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
     spec = tmp_path / "target.yaml"
-    spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_loss: 100}\n"))
+    spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_loss: 100}\n"
+                                 "  early_dropout: 0.5\n"))  # fmt: skip
     result = run_cli(
         runner, "train", str(spec), "--data", str(archive), "--out", str(tmp_path / "r")
     )
     assert result.exit_code == 0, result.output
     assert "val_loss" in result.stdout and "reached the target 100.0 at epoch 1" in result.stdout
+    assert ", no dropout layer for early_dropout →" in result.stdout  # TINY has none
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["status"] == "reached target"
     spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_acc: 0.5}\n"))
