@@ -51,8 +51,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch-32-peak-0.05": {"train.batch_size": 32},
     "decay-0.0025": {f"{SGD}.weight_decay": 0.0025},
     "decay-0.01": {f"{SGD}.weight_decay": 0.01},
+    # cifar-fast.yaml keeps dropout on for the first half of the epochs (early_dropout: 0.5)
+    "no-early-dropout": {"train.early_dropout": 1.0},
     "early-dropout-0.3": {"train.early_dropout": 0.3},
-    "early-dropout-0.5": {"train.early_dropout": 0.5},
     "early-dropout-0.7": {"train.early_dropout": 0.7},
     "ema-0.995": {"train.ema": 0.995},
     "bn-momentum-0.99": {"train.batchnorm_momentum": 0.99},
@@ -80,7 +81,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "epochs-30": {"train.epochs": 30},
 }
 
-_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]*?)(?:\[(\d+)\])?$")
+_SEGMENT = re.compile(r"([A-Za-z_]\w*)(?:\[(\d+)\])?$")
 
 
 def edited(document: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
