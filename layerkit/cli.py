@@ -417,9 +417,8 @@ def _draw_png(svg: str, output: Path) -> None:
 @click.option(
     "--precision",
     type=click.Choice(["auto", "mixed", "float32"]),
-    default="auto",
-    show_default=True,
-    help="auto: mixed float16 on a GPU, float32 on the CPU; mixed: mixed float16 on either.",
+    help="auto (the default): mixed float16 on a GPU, float32 on the CPU; mixed: mixed float16 "
+    "on either. Chosen when a run starts; its resumes keep it.",
 )
 @click.option(
     "--strategy",
@@ -438,7 +437,7 @@ def _draw_png(svg: str, output: Path) -> None:
 @plain_option
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
-          resize: bool, precision: str, strategy: str | None, cpu_replicas: int | None,
+          resize: bool, precision: str | None, strategy: str | None, cpu_replicas: int | None,
           overrides: tuple[str, ...], plugins: tuple[str, ...], allow_large: bool,
           plain: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.

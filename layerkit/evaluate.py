@@ -16,6 +16,7 @@ import numpy as np
 
 from .data import IMAGE_SUFFIXES, DataError, Dataset, load_dataset, split
 from .errors import LayerkitError
+from .recipe import flips, mirrored
 from .runs import RunDir
 from .settings import Normalize
 from .spec import load_spec
@@ -91,8 +92,8 @@ def predict_probabilities(
     inputs = scaled(x, trained)
     probabilities = trained.model.predict(inputs, batch_size=batch_size, verbose=0)
     if tta == "flip":  # average with the horizontally mirrored images
-        mirrored = trained.model.predict(inputs[:, :, ::-1, :], batch_size=batch_size, verbose=0)
-        probabilities = (probabilities + mirrored) / 2
+        flipped = trained.model.predict(mirrored(inputs), batch_size=batch_size, verbose=0)
+        probabilities = (probabilities + flipped) / 2
     return probabilities
 
 
@@ -134,10 +135,18 @@ def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
 
 def evaluate(trained: Trained, data: str | None, tta: str | None) -> dict[str, Any]:
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix."""
+    shape = tuple(trained.model.inputs[0].shape[1:])
+    if tta == "flip" and not flips(shape):
+        raise EvaluateError(
+            f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
+            "or (height, width, channels); evaluate without --tta"
+        )
     x, y, names, description = evaluation_data(trained, data)
     outputs = trained.model.outputs[0].shape[-1]
     if len(y) and int(y.max()) >= outputs:
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
+    if len(names) < outputs:  # the data has none of the last classes: the model still predicts them
+        names = (*names, *map(str, range(len(names), outputs)))
     probabilities = predict_probabilities(trained, x, tta)
     predicted = probabilities.argmax(axis=1)
     clipped = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 
 from .errors import SpecError, did_you_mean
 from .registry import lookup_key, to_snake_case
@@ -50,6 +51,29 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             "div": self.div,
             "final_div": self.final_div,
         }
+
+
+def _check_one_cycle(schedule: OneCycle, choice: Choice) -> None:
+    """Arguments that would divide by zero, never decay or run backwards are refused here, at the
+    spec's line, rather than as a traceback from inside training."""
+    problems = {
+        "max_lr": (schedule.max_lr > 0, "a peak rate above 0"),
+        "warmup": (
+            0 <= schedule.warmup < 1,
+            "the fraction of the steps spent rising, 0 to below 1",
+        ),
+        "div": (schedule.div > 0, "the divisor of the starting rate, above 0"),
+        "final_div": (schedule.final_div > 0, "the divisor of the final rate, above 0"),
+    }
+    for name, (ok, expected) in problems.items():
+        if not ok:
+            raise SpecError(
+                f"schedule 'one_cycle': {name} must be {expected}, received "
+                f"{getattr(schedule, name)}",
+                choice.location,
+                f"train.schedule.one_cycle.{name}",
+                "Write e.g. 'one_cycle: {warmup: 0.25, div: 20, final_div: 200}'.",
+            )
 
 
 def _classes(module: Any, base: type) -> dict[str, type]:
@@ -119,6 +143,7 @@ def make_schedule(settings: TrainSettings, base_rate: float, steps_per_epoch: in
                 div=float(args.pop("div", 25.0)),
                 final_div=float(args.pop("final_div", 1e4)),
             )
+            _check_one_cycle(schedule, choice)
         else:
             raise SpecError(
                 f"unknown schedule '{choice.name}'",
@@ -236,10 +261,19 @@ def make_loss(settings: TrainSettings) -> keras.losses.Loss:
     choice = settings.loss or Choice("categorical_crossentropy", {}, _nowhere())
     if lookup_key(choice.name) in ("crossentropy", "sparsecategoricalcrossentropy"):
         choice = Choice("categorical_crossentropy", choice.args, choice.location)
+    registry = _classes(keras.losses, keras.losses.Loss)
     extra = {}
-    if settings.label_smoothing and lookup_key(choice.name) == "categoricalcrossentropy":
+    if settings.label_smoothing:
+        cls = registry.get(lookup_key(choice.name))
+        if cls is not None and "label_smoothing" not in inspect.signature(cls).parameters:
+            raise SpecError(
+                f"label_smoothing applies to cross-entropy losses; loss {cls.__name__} takes none",
+                settings.locations.get("label_smoothing", choice.location),
+                "train.label_smoothing",
+                "Remove label_smoothing, or use categorical_crossentropy.",
+            )
         extra["label_smoothing"] = settings.label_smoothing
-    return _make(choice, _classes(keras.losses, keras.losses.Loss), "loss", "train.loss", **extra)
+    return _make(choice, registry, "loss", "train.loss", **extra)
 
 
 def make_metrics(settings: TrainSettings) -> list[Any]:
@@ -266,6 +300,17 @@ def _nowhere() -> Any:
     from .errors import Location
 
     return Location("<defaults>", 1, 1)
+
+
+def flips(shape: tuple[int | None, ...]) -> bool:
+    """Whether flip TTA applies to inputs of this shape (batch axis left out): images, as
+    ``(height, width)`` or ``(height, width, channels)``."""
+    return len(shape) in (2, 3)
+
+
+def mirrored(x: np.ndarray) -> np.ndarray:
+    """A batch of images mirrored left to right (the width axis is the third of a batch)."""
+    return x[:, :, ::-1]
 
 
 def learning_rate_at(optimizer: keras.optimizers.Optimizer) -> float:

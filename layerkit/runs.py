@@ -6,7 +6,8 @@ A run directory holds::
     environment.json     versions and devices
     history.csv          one row per finished epoch
     metrics.json         best and last metrics, status (running, finished, interrupted, failed)
-    state.json           what a resume needs: last finished epoch, its checkpoint, best so far
+    state.json           what a resume needs: last finished epoch, its checkpoint, the optimizer's
+                         step count there, best so far
     checkpoints/         epoch-NNNN.keras: the training model with its optimizer state
     model_last.keras     the spec's model after the last finished epoch (no augmentation)
     model_best.keras     the spec's model at its best validation epoch
@@ -96,6 +97,18 @@ class RunDir:
         lock = self.path / "lock"
         if _read_pid(lock) == os.getpid():
             lock.unlink(missing_ok=True)
+
+    def discard(self, keep_folder: bool = False) -> None:
+        """Remove a run that never finished an epoch (refuses one that did): its files, all
+        written by this run, and its folder unless ``keep_folder`` (one the user made)."""
+        import shutil
+
+        if (self.path / "state.json").exists():
+            raise RunError(f"'{self.path}' holds finished epochs; it is kept")
+        for entry in self.path.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if not keep_folder:
+            self.path.rmdir()
 
     # -- paths --------------------------------------------------------------------------------------
 

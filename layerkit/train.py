@@ -32,10 +32,12 @@ from .progress import LiveProgress, PlainProgress
 from .recipe import (
     dropout_epochs,
     dropout_layers,
+    flips,
     learning_rate_at,
     make_loss,
     make_metrics,
     make_optimizer,
+    mirrored,
     set_batchnorm_momentum,
     skip_weight_decay,
     unwrapped,
@@ -64,7 +66,7 @@ class TrainOptions:
     skip_bad_images: bool = False
     resize: bool = False
     overrides: tuple[str, ...] = ()
-    precision: str = "auto"  # "auto": mixed float16 on a GPU, float32 on the CPU
+    precision: str | None = None  # None, "auto": mixed float16 on a GPU, float32 on the CPU
     strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
     allow_large: bool = False  # build models over the parameter limit
 
@@ -327,8 +329,8 @@ class FlipValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         with self.average.applied():
             plain = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
-            mirrored = self.model.predict(self.x[:, :, ::-1], batch_size=self.batch_size, verbose=0)
-        accuracy = float(np.mean(np.argmax(plain + mirrored, axis=-1) == self.labels))
+            flipped = self.model.predict(mirrored(self.x), batch_size=self.batch_size, verbose=0)
+        accuracy = float(np.mean(np.argmax(plain + flipped, axis=-1) == self.labels))
         if logs is not None:
             logs["val_accuracy_tta"] = accuracy
 
@@ -415,6 +417,9 @@ class Recorder(keras.callbacks.Callback):
             {
                 "epoch": epoch + 1,
                 "checkpoint": checkpoint.name,
+                # what the checkpoint's optimizer has counted (mixed precision skips a step
+                # whose gradients overflow), for the resume to check against
+                "optimizer_steps": optimizer_steps(self.model),
                 "best": best,
                 "monitor": self.monitor,
             },
@@ -424,12 +429,51 @@ class Recorder(keras.callbacks.Callback):
         self.run.prune_checkpoints(keep=checkpoint)
 
 
+def _check_recipe(spec: Spec) -> None:
+    """Make the train: settings into Keras objects once before any data loads or any run
+    directory is made, so that their mistakes are reported at their lines first."""
+    settings = spec.train
+    make_optimizer(settings, steps_per_epoch=1)
+    make_loss(settings)
+    _check_tta(spec)
+    _check_target(settings, validating=bool(settings.validation_split))
+
+
+def _check_tta(spec: Spec) -> None:
+    """Flip TTA mirrors images: an input that is not one is refused at the setting's line."""
+    if spec.train.tta == "flip" and not flips(tuple(spec.input.shape)):
+        raise SpecError(
+            f"tta: flip mirrors images, but the input is {list(spec.input.shape)}, not "
+            "[height, width] or [height, width, channels]",
+            spec.train.locations["tta"],
+            "train.tta",
+            "Remove 'tta: flip' for inputs that are not images.",
+        )
+
+
+def optimizer_steps(trainer: keras.Model) -> int:
+    """The steps the optimizer has taken (the schedule's position)."""
+    return int(keras.ops.convert_to_numpy(unwrapped(trainer.optimizer).iterations))
+
+
+def _check_restored(trainer: keras.Model, checkpoint: Path, expected: int | None) -> None:
+    """A checkpoint whose optimizer state did not load (Keras only warns) would restart the
+    schedule, momentum and weight average: refuse to go on rather than train on silently.
+    ``expected`` is None for runs from before state.json held the count: any count but 0."""
+    steps = optimizer_steps(trainer)
+    if steps != expected and (expected is not None or steps == 0):
+        counts = f"{steps} steps restored" + (f", {expected} expected" if expected else "")
+        raise TrainError(
+            f"the optimizer state in {checkpoint} did not load ({counts}); the run is left as it "
+            "was — resume it with the Keras version and backend it was trained with"
+        )
+
+
 def _check_target(settings: TrainSettings, validating: bool) -> None:
     """A target must name something the history will have."""
     if settings.target is None:
         return
-    names = ["loss", *(metric.lower() for metric in settings.metrics)]
-    names = [name.replace("acc", "accuracy") if name == "acc" else name for name in names]
+    names = ["loss", *(metric.name for metric in make_metrics(settings))]
     if validating:
         names += [f"val_{name}" for name in names]
         if settings.tta:
@@ -548,15 +592,22 @@ def train(
         "skip_bad_images": options.skip_bad_images or spec.data.on_bad_image == "skip",
         "resize": options.resize or spec.data.resize,
         "augment": augment,
-        "precision": options.precision,
+        "precision": options.precision or "auto",
+        # decided once: a resume loads the optimizer under the same policy, whatever the device
+        "mixed_precision": _mixed(options.precision or "auto"),
         "strategy": options.strategy,
         "allow_large": options.allow_large,
+        # the epochs the learning-rate schedule and early dropout are laid out over; a resume
+        # with another --epochs keeps both as they were
+        "schedule_epochs": settings.epochs,
     }
+    _check_recipe(spec)
     out = options.out
     if options.strategy == "multi-worker" and not is_chief():
         import tempfile
 
         out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
+    existed = out is not None and out.is_dir()
     run = RunDir.create(spec.name, out)
     run.lock()
     try:
@@ -570,17 +621,29 @@ def train(
         )
         run.write_json("setup.json", setup)
         return _fit(run, plan, setup, 0, [], {}, None, console, live)
+    except LayerkitError:
+        # refused before any epoch finished (the data does not fit the model, ...): leave no
+        # half-made run behind, so the same --out works once the mistake is fixed
+        if not (run.path / "state.json").exists():
+            run.unlock()
+            run.discard(keep_folder=existed)
+        raise
     finally:
         run.unlock()
 
 
 def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> TrainResult:
-    changed = [name for name, value in (("--data", options.data), ("--batch-size", options.batch_size),
-               ("--augment/--no-augment", options.augment), ("--out", options.out)) if value is not None]  # fmt: skip
+    given = {"--data": options.data, "--batch-size": options.batch_size,
+             "--augment/--no-augment": options.augment, "--out": options.out,
+             "--precision": options.precision, "--strategy": options.strategy,
+             "--skip-bad-images": options.skip_bad_images or None,
+             "--resize": options.resize or None, "--allow-large": options.allow_large or None}  # fmt: skip
+    changed = [name for name, value in given.items() if value is not None]
     if changed or options.overrides:
         raise TrainError(
-            f"a resumed run keeps its spec, data, batch size and augmentation; only --epochs may "
-            f"change (received {', '.join(changed + [f'--set {o}' for o in options.overrides])})"
+            f"a resumed run keeps its spec, data, batch size, augmentation, precision and "
+            f"strategy; only --epochs may change (received "
+            f"{', '.join(changed + [f'--set {o}' for o in options.overrides])})"
         )
     run = RunDir.open(path)
     run.lock()
@@ -588,17 +651,18 @@ def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> Trai
         state = run.read_json("state.json")
         setup = run.read_json("setup.json")
         spec = load_spec(run.path / "spec.yaml")
-        if options.epochs is not None and options.epochs != spec.train.epochs:
-            _record_epochs(run, options.epochs)  # so a later resume knows the new target
-            spec = replace(spec, train=replace(spec.train, epochs=options.epochs))
+        epochs = options.epochs or spec.train.epochs
+        if state["epoch"] >= epochs:
+            raise TrainError(
+                f"the run has already finished {state['epoch']} epochs; resume with --epochs N "
+                f"above {state['epoch']} to train on"
+            )
+        if epochs != spec.train.epochs:
+            _record_epochs(run, epochs)  # so a later resume knows the new target
+            spec = replace(spec, train=replace(spec.train, epochs=epochs))
         plan = validate(spec)
         history = run.read_history()[: state["epoch"]]
         checkpoint = run.checkpoints / state["checkpoint"]
-        if state["epoch"] >= spec.train.epochs:
-            raise TrainError(
-                f"the run has finished all {spec.train.epochs} epochs; resume with --epochs N "
-                "above that to train on"
-            )
         return _fit(
             run,
             plan,
@@ -609,6 +673,7 @@ def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> Trai
             checkpoint,
             console,
             live,
+            checkpoint_steps=state.get("optimizer_steps"),
         )
     finally:
         run.unlock()
@@ -626,6 +691,11 @@ def _record_epochs(run: RunDir, epochs: int) -> None:
     )
 
 
+def _mixed(precision: str) -> bool:
+    """Whether a run trains under mixed float16: ``mixed``, or ``auto`` with a GPU present."""
+    return precision == "mixed" or (precision == "auto" and bool(device_names()))
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str | None) -> Iterator[None]:
     """Keras's global dtype policy set to ``name`` (when given) while models are made or loaded,
@@ -641,7 +711,7 @@ def dtype_policy(name: str | None) -> Iterator[None]:
 
 def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
          history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
-         console: Any, live: bool) -> TrainResult:  # fmt: skip
+         console: Any, live: bool, checkpoint_steps: int | None = None) -> TrainResult:  # fmt: skip
     spec, settings = plan.spec, plan.spec.train
     gpus = device_names()
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
@@ -655,7 +725,9 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)
     steps = math.ceil(len(train_index) / settings.batch_size)
-    mixed = setup["precision"] == "mixed" or (bool(gpus) and setup["precision"] == "auto")
+    mixed = setup.get("mixed_precision")
+    if mixed is None:  # a run from before the decision was recorded
+        mixed = _mixed(setup["precision"])
     with dtype_policy("mixed_float16" if mixed else None), distribution_scope(strategy):
         if checkpoint is None:
             model = build(plan, allow_large=setup.get("allow_large", False))
@@ -672,6 +744,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         else:
             trainer = keras.saving.load_model(checkpoint)
             model = trainer.get_layer(spec.name)
+            _check_restored(trainer, checkpoint, checkpoint_steps)
     if checkpoint is None:
         run.write_json("environment.json", {**environment(), "device": device,
                        "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
@@ -686,7 +759,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
-    until, dropouts = dropout_epochs(settings), dropout_layers(model)
+    laid_out = setup.get("schedule_epochs", settings.epochs)
+    until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(model)
     early = ""
     if until < settings.epochs:
         early = (
@@ -694,6 +768,8 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
             if dropouts
             else ", no dropout layer for early_dropout"
         )
+    if laid_out != settings.epochs and settings.schedule and settings.schedule.name != "constant":
+        early += f", learning-rate schedule as laid out for {laid_out} epochs at the start"
     console.print(
         f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
         f"{len(train_index):,} training and {len(val_index):,} validation images "
@@ -705,6 +781,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
         + f" → {run.path}",
         markup=False,
         highlight=False,
+        soft_wrap=True,  # one line, however long, for whoever reads the output
     )
     reporter = (
         LiveProgress(console, settings.epochs, steps, settings.batch_size)

@@ -142,8 +142,10 @@ def test_python_example_runs(code, monkeypatch):
 def test_doc_recipes_make_keras_objects(text, following):
     """Every documented train: section turns into a real optimizer, schedule, loss and metrics."""
     from layerkit.recipe import make_loss, make_metrics, make_optimizer
+    from layerkit.train import _check_recipe
 
     spec = load_spec(text)
+    _check_recipe(spec)  # what train checks before loading data: tta, target, ...
     assert make_optimizer(spec.train, steps_per_epoch=10).iterations is not None
     assert make_loss(spec.train) is not None
     assert [metric.name for metric in make_metrics(spec.train)] == list(spec.train.metrics)

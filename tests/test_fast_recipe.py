@@ -5,6 +5,7 @@ train.target, and specs/cifar-fast.yaml trained briefly on real images."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -183,6 +184,80 @@ def test_recipe_setting_errors_name_the_line(line, message):
     assert message in str(error)
 
 
+IMAGE_LESS = """\
+name: vectors
+input: [8]
+layers:
+  - dense: {units: 10, activation: softmax}
+train:
+  tta: flip
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "edit", "located", "message"),
+    [
+        (
+            TINY,
+            ("{warmup: 0.3}", "{warmup: 0.3, div: 0}"),
+            "  schedule:",
+            "train.schedule.one_cycle.div: schedule 'one_cycle': div must be the divisor of the "
+            "starting rate, above 0, received 0.0. Write e.g. 'one_cycle: {warmup: 0.25, div: 20, "
+            "final_div: 200}'.",
+        ),
+        (
+            TINY,
+            ("{warmup: 0.3}", "{warmup: 1.5}"),
+            "  schedule:",
+            "train.schedule.one_cycle.warmup: schedule 'one_cycle': warmup must be the fraction of "
+            "the steps spent rising, 0 to below 1, received 1.5.",
+        ),
+        (
+            TINY,
+            ("  label_smoothing: 0.1\n", "  label_smoothing: 0.1\n  loss: mean_squared_error\n"),
+            "  label_smoothing:",
+            "train.label_smoothing: label_smoothing applies to cross-entropy losses; loss "
+            "MeanSquaredError takes none. Remove label_smoothing, or use categorical_crossentropy.",
+        ),
+        (
+            TINY,
+            ("  seed: 3\n", "  seed: 3\n  metrics: [accuracy, top5]\n  target: {val_top_5: 0.9}\n"),
+            "  target:",
+            "train.target: train.target names 'val_top_5', which this run does not measure. Did you "
+            "mean 'val_top5'?",
+        ),
+        (
+            IMAGE_LESS,
+            ("", ""),
+            "  tta:",
+            "train.tta: tta: flip mirrors images, but the input is [8], not [height, width] or "
+            "[height, width, channels]. Remove 'tta: flip' for inputs that are not images.",
+        ),
+    ],
+)
+def test_recipe_mistakes_are_refused_at_their_line_before_any_data_loads(
+    text, edit, located, message, tmp_path, runner
+):
+    text = text.replace(*edit).replace("  metrics: [accuracy]\n  batch_size", "  batch_size")
+    spec = tmp_path / "recipe.yaml"
+    spec.write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith(located))
+    result = run_cli(runner, "train", str(spec), "--data", str(tmp_path / "none.tar"),
+                     "--out", str(tmp_path / "run"))  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{spec}:{line}:")
+    assert message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_target_accepts_the_names_the_history_uses():
+    from layerkit.train import _check_target
+
+    spec = load_spec(TINY.replace("  metrics: [accuracy]\n", "  metrics: [acc, top_5]\n"))
+    for metric in ("val_top5", "val_accuracy", "top5", "loss", "val_accuracy_tta"):
+        _check_target(replace(spec.train, target=(metric, 0.5)), validating=True)
+
+
 # -- optimizer pieces ------------------------------------------------------------------------------
 
 
@@ -341,8 +416,32 @@ def test_mixed_precision_run_averages_weights_and_drops_out_early(images, tmp_pa
     assert result.exit_code == 0, result.output
     assert "dropout in epochs 1–1 only" in result.stdout
     assert keras.mixed_precision.global_policy().name == "float32"  # put back after the run
+    # a copy of the run claiming float32: its optimizer state cannot load, and the resume says so
+    # instead of restarting the schedule and the average from step 0
+    import shutil
+
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    setup = json.loads((tmp_path / "copy" / "setup.json").read_text())
+    assert setup["mixed_precision"] is True and setup["schedule_epochs"] == 2
+    state = json.loads((tmp_path / "copy" / "state.json").read_text())
+    assert 0 < state["optimizer_steps"] <= 32  # 16 steps an epoch; mixed precision may skip some
+    (tmp_path / "copy" / "setup.json").write_text(json.dumps({**setup, "mixed_precision": False}))
+    refused = run_cli(runner, "train", "--resume", str(tmp_path / "copy"), "--epochs", "3")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(
+        f"error: the optimizer state in {tmp_path / 'copy' / 'checkpoints' / 'epoch-0002.keras'} "
+        f"did not load (0 steps restored, {state['optimizer_steps']} expected); the run is left "
+        "as it was"
+    )
+    assert json.loads((tmp_path / "copy" / "state.json").read_text()) == state
+    # the run itself resumes under the precision it started with, the layout of its schedule and
+    # early dropout kept from its start
+    resumed = run_cli(runner, "train", "--resume", str(tmp_path / "run"), "--epochs", "3")
+    assert resumed.exit_code == 0, resumed.output
+    assert ("epochs 3–3, augmented, dropout in epochs 1–1 only, learning-rate schedule as laid "
+            "out for 2 epochs at the start") in resumed.stdout  # fmt: skip
     with dtype_policy("mixed_float16"):  # as a resumed run loads it
-        checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-0002.keras")
+        checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-0003.keras")
     assert isinstance(checkpoint.optimizer, keras.optimizers.LossScaleOptimizer)
     inner = checkpoint.optimizer.inner_optimizer
     averages = {v.path: keras.ops.convert_to_numpy(a) for v, a in zip(
@@ -416,3 +515,41 @@ def test_every_recipe_sweep_variant_is_a_valid_spec():
         assert validate(spec).spec.name == "cifar10_cnn_fast", name
     with pytest.raises(ValueError, match="the base spec has no 'trian' there"):
         sweep.edited(base, {"trian.epochs": 3})
+
+
+def test_evaluate_flip_tta_on_grey_images_and_refused_for_other_inputs(images, tmp_path, runner):
+    """Flip TTA mirrors the width axis of (height, width) images too, as it does of colour ones;
+    an input that is not an image is refused with a message instead of a traceback."""
+    from layerkit.data import load_dataset
+
+    archive, x = images
+    labels = load_dataset(str(archive), (32, 32, 3)).y[:200]
+    grey = x[:200, 2:30, 2:30].mean(axis=-1).astype("uint8")  # real images, 28x28 grey
+    np.savez(tmp_path / "grey.npz", x_train=grey, y_train=labels)
+    spec = tmp_path / "grey.yaml"
+    spec.write_text("name: grey\ninput: [28, 28]\nlayers:\n  - flatten\n"
+                    "  - dense: {units: 10, activation: softmax}\n")  # fmt: skip
+    model_path = tmp_path / "grey.keras"
+    assert run_cli(runner, "build", str(spec), "--save", str(model_path)).exit_code == 0
+    result = run_cli(runner, "evaluate", str(model_path), "--data", str(tmp_path / "grey.npz"),
+                     "--tta", "flip", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(model_path)
+    inputs = grey.astype("float32") / 255
+    both = model.predict(inputs, verbose=0) + model.predict(inputs[:, :, ::-1], verbose=0)
+    expected = float(np.mean(both.argmax(axis=1) == labels))
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == pytest.approx(expected, abs=1e-9)
+    # the 200 images hold classes 0-3 only; the model's other six classes are still counted
+    assert report["class_names"] == [str(index) for index in range(10)]
+    assert sum(map(sum, report["confusion"])) == 200
+
+    spec.write_text("name: vectors\ninput: [8]\nlayers:\n  - dense: {units: 10}\n")
+    assert run_cli(runner, "build", str(spec), "--save", str(tmp_path / "v.keras")).exit_code == 0
+    refused = run_cli(runner, "evaluate", str(tmp_path / "v.keras"), "--data",
+                      str(tmp_path / "grey.npz"), "--tta", "flip")  # fmt: skip
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        "error: --tta flip mirrors images, but this model's input is (8,), not (height, width) "
+        "or (height, width, channels); evaluate without --tta\n"
+    )

@@ -193,10 +193,21 @@ def test_resumed_run_matches_an_uninterrupted_one(runner):
     # the new target is kept: a further resume without --epochs knows the run is complete
     again = run_cli(runner, "train", "--resume", "part")
     assert again.exit_code == 2
-    assert "the run has finished all 8 epochs" in again.stderr
-    refused = run_cli(runner, "train", "--resume", "part", "--batch-size", "8")
+    assert again.stderr == (
+        "error: the run has already finished 8 epochs; resume with --epochs N above 8 to train on\n"
+    )
+    refused = run_cli(runner, "train", "--resume", "part", "--batch-size", "8", "--precision",
+                      "float32", "--resize")  # fmt: skip
     assert refused.exit_code == 2
-    assert "a resumed run keeps its spec, data, batch size and augmentation" in refused.stderr
+    assert refused.stderr == (
+        "error: a resumed run keeps its spec, data, batch size, augmentation, precision and "
+        "strategy; only --epochs may change (received --batch-size, --precision, --resize)\n"
+    )
+    # a refused --epochs is not written down: the run still knows its 8
+    fewer = run_cli(runner, "train", "--resume", "part", "--epochs", "5")
+    assert "the run has already finished 8 epochs; resume with --epochs N above 8" in fewer.stderr
+    assert "epochs: 8" in Path("part/spec.yaml").read_text()
+    assert json.loads(Path("part/setup.json").read_text())["schedule_epochs"] == 3
 
 
 def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
@@ -250,6 +261,12 @@ def test_train_errors(runner, workspace):
     assert result.stderr.startswith(
         "bad_recipe.yaml:17:15: error: train.optimizer: unknown optimizer 'adamm'. Did you mean 'adam'?"
     )
+    # refused before anything was written: no half-made run directory is left behind
+    assert not (workspace / "bad").exists() and not (workspace / "wide").exists()
+    (workspace / "mine").mkdir()  # a folder the user made is kept, empty, for the next try
+    result = run_cli(runner, "train", "wide.yaml", "--data", "cifar600.tar.gz", "--out", "mine")
+    assert result.exit_code == 2 and "the model ends in 7 outputs" in result.stderr
+    assert (workspace / "mine").is_dir() and not any((workspace / "mine").iterdir())
 
 
 def test_training_does_not_touch_the_checkout():
