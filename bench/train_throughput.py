@@ -76,7 +76,7 @@ def layerkit_run(augment: bool, epochs: int) -> float:
         options = TrainOptions(
             data=str(ARCHIVE), epochs=epochs, augment=augment, out=Path(folder) / "run"
         )
-        result = train(SPEC, options, Console(file=quiet), live=False)
+        result = train(SPEC, options, Console(file=quiet))
         return result.run.read_history()[-1]["images_per_second"]
 
 

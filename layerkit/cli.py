@@ -61,11 +61,20 @@ def _error_dict(error: SpecError) -> dict[str, Any]:
 
 
 class UserError(click.ClickException):
-    """Any other layerkit error the user can act on: one line, exit code 2."""
+    """Any other layerkit error the user can act on: one line, exit code 2 (with --json, the
+    object spec errors give, on stdout)."""
 
     exit_code = EXIT_INVALID
 
+    def __init__(self, message: str, as_json: bool = False) -> None:
+        super().__init__(message)
+        self.as_json = as_json
+
     def show(self, file: Any = None) -> None:
+        if self.as_json:
+            error = dict.fromkeys(("file", "line", "column", "path", "fix"))
+            click.echo(json.dumps({"ok": False, "errors": [{**error, "message": self.message}]}))
+            return
         click.echo(f"error: {self.message}", err=True)
 
 
@@ -79,7 +88,7 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
     except SpecError as error:
         raise SpecFailure([error], as_json) from None
     except LayerkitError as error:
-        raise UserError(str(error)) from None
+        raise UserError(str(error), as_json) from None
 
 
 def make_console(plain: bool) -> Console:
@@ -435,18 +444,23 @@ def _draw_png(svg: str, output: Path) -> None:
 @plugin_option
 @allow_large_option
 @plain_option
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print JSON Lines (a start, each epoch, the end) instead of text (for scripts).",
+)  # fmt: skip
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
           resize: bool, precision: str | None, strategy: str | None, cpu_replicas: int | None,
           overrides: tuple[str, ...], plugins: tuple[str, ...], allow_large: bool,
-          plain: bool) -> None:  # fmt: skip
+          plain: bool, as_json: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.
 
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
     resumes with --resume RUN_DIR.
     """
-    console = make_console(plain)
-    with user_errors():
+    console = make_console(plain or as_json)
+    output = "json" if as_json else "plain" if console.no_color else "live"
+    with user_errors(as_json):
         import_keras_quietly()
         from .plugins import load_plugins
         from .train import TrainOptions, split_cpu
@@ -457,8 +471,13 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         load_plugins(plugins)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                                resize, overrides, precision, strategy, allow_large)  # fmt: skip
-        result = train_spec(spec, options, console, live=not console.no_color)
+        result = train_spec(spec, options, console, output)
     best = result.best.get("metrics", {})
+    if as_json:
+        end = {"event": "end", "status": result.status, "epochs_done": result.epochs_done,
+               "run": str(result.run.path), "best_epoch": result.best.get("epoch"), "best": best,
+               "reason": result.best.get("reached") or result.best.get("stopped")}  # fmt: skip
+        click.echo(json.dumps(end))
     summary = ", ".join(
         f"{key} {value:.4f}" for key, value in best.items() if key.startswith("val_")
     )
@@ -476,6 +495,8 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         )
         click.echo(f"error: training stopped: {result.best.get('stopped')}; {kept}", err=True)
         sys.exit(1)
+    if as_json:
+        return
     if result.status == "reached target":
         click.echo(f"stopped early: {result.best['reached']}")
     click.echo(

@@ -1,12 +1,15 @@
-"""Training progress: a rich live display on a terminal, one plain line per epoch otherwise.
+"""Training progress: a rich live display on a terminal, one plain line per epoch otherwise, or
+one JSON object per line for scripts (``layerkit train --json``).
 
-Both are Keras callbacks that only report; they take the console to write to, so tests can
-capture them. Epoch rows look the same in both: epoch, losses and metrics, learning rate, seconds,
-images per second.
+All are Keras callbacks that only report; they take the console to write to, so tests can capture
+them. Each says how the run starts (``start``), then reports every finished epoch (``report``):
+epoch, losses and metrics, learning rate, seconds, images per second.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +32,29 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
+def start_line(facts: dict[str, Any]) -> str:
+    """``training NAME on DEVICE, backend B: N training and M validation images (10 classes),
+    batch 64, epochs 1–10, augmented, dropout in epochs 1–5 only → RUN``"""
+    skipped = facts["skipped_images"]
+    text = (
+        f"training {facts['spec']} on {facts['device']}, backend {facts['backend']}: "
+        f"{facts['train_images']:,} training and {facts['validation_images']:,} validation images "
+        f"({facts['classes']} classes" + (f", {skipped} unreadable skipped" if skipped else "")
+        + f"), batch {facts['batch_size']}, epochs {facts['first_epoch']}–{facts['epochs']}"
+    )  # fmt: skip
+    if facts["augment"]:
+        text += ", augmented"
+    if facts["dropout_until"] is not None:
+        text += (
+            f", dropout in epochs 1–{facts['dropout_until']} only"
+            if facts["dropout_layers"]
+            else ", no dropout layer for early_dropout"
+        )
+    if facts["schedule_epochs"] not in (None, facts["epochs"]):
+        text += f", learning-rate schedule as laid out for {facts['schedule_epochs']} epochs at the start"
+    return text + f" → {facts['run']}"
+
+
 class PlainProgress(keras.callbacks.Callback):
     """One line per epoch, for logs and pipes."""
 
@@ -37,10 +63,31 @@ class PlainProgress(keras.callbacks.Callback):
         self.console = console
         self.epochs = epochs
 
+    def start(self, facts: dict[str, Any]) -> None:
+        # one line, however long, for whoever reads the output
+        self.console.print(start_line(facts), markup=False, highlight=False, soft_wrap=True)
+
     def report(self, row: dict[str, Any]) -> None:
         self.console.print(
             epoch_line(row, self.epochs), markup=False, highlight=False, soft_wrap=True
         )
+
+
+class JsonProgress(PlainProgress):
+    """JSON Lines: ``{"event": "start", ...}``, then ``{"event": "epoch", ...}`` per epoch (the
+    row history.csv gets); the command adds ``{"event": "end", ...}``."""
+
+    def start(self, facts: dict[str, Any]) -> None:
+        self.emit({"event": "start", **facts})
+
+    def report(self, row: dict[str, Any]) -> None:
+        self.emit({"event": "epoch", **row, "epochs": self.epochs})
+
+    def emit(self, record: dict[str, Any]) -> None:
+        finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value
+                  for key, value in record.items()}  # fmt: skip
+        self.console.file.write(json.dumps(finite) + "\n")
+        self.console.file.flush()
 
 
 class LiveProgress(PlainProgress):

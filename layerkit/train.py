@@ -28,7 +28,7 @@ from . import (
 from .compiler import build, make_layer
 from .data import DataError, Dataset, load_dataset, split
 from .errors import LayerkitError, SpecError, did_you_mean
-from .progress import LiveProgress, PlainProgress
+from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
     dropout_epochs,
     dropout_layers,
@@ -547,9 +547,12 @@ def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def train(
-    spec_source: str | Path | None, options: TrainOptions, console: Any, live: bool
+    spec_source: str | Path | None, options: TrainOptions, console: Any, output: str = "plain"
 ) -> TrainResult:
     """Train a spec (or resume a run) and return where it went and how it ended.
+
+    ``output`` is how progress is reported on ``console``: ``"live"`` (a progress bar, for a
+    terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line).
 
     Raises:
         SpecError, SpecErrors: the spec, or its train: settings, are invalid.
@@ -557,7 +560,7 @@ def train(
         RunError: the run directory cannot be created, resumed or locked.
     """
     if options.resume is not None:
-        return _resume(options.resume, options, console, live)
+        return _resume(options.resume, options, console, output)
     if spec_source is None:
         raise TrainError("give a SPEC to train, or --resume RUN_DIR")
     spec = load_spec(spec_source, options.overrides)
@@ -620,7 +623,7 @@ def train(
             run.path / "spec.yaml", header + "\n" + yaml.safe_dump(document, sort_keys=False)
         )
         run.write_json("setup.json", setup)
-        return _fit(run, plan, setup, 0, [], {}, None, console, live)
+        return _fit(run, plan, setup, 0, [], {}, None, console, output)
     except LayerkitError:
         # refused before any epoch finished (the data does not fit the model, ...): leave no
         # half-made run behind, so the same --out works once the mistake is fixed
@@ -632,7 +635,7 @@ def train(
         run.unlock()
 
 
-def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> TrainResult:
+def _resume(path: Path, options: TrainOptions, console: Any, output: str) -> TrainResult:
     given = {"--data": options.data, "--batch-size": options.batch_size,
              "--augment/--no-augment": options.augment, "--out": options.out,
              "--precision": options.precision, "--strategy": options.strategy,
@@ -672,7 +675,7 @@ def _resume(path: Path, options: TrainOptions, console: Any, live: bool) -> Trai
             dict(state["best"]),
             checkpoint,
             console,
-            live,
+            output,
             checkpoint_steps=state.get("optimizer_steps"),
         )
     finally:
@@ -711,7 +714,7 @@ def dtype_policy(name: str | None) -> Iterator[None]:
 
 def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
          history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
-         console: Any, live: bool, checkpoint_steps: int | None = None) -> TrainResult:  # fmt: skip
+         console: Any, output: str, checkpoint_steps: int | None = None) -> TrainResult:  # fmt: skip
     spec, settings = plan.spec, plan.spec.train
     gpus = device_names()
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
@@ -761,32 +764,32 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     _check_target(settings, validation is not None)
     laid_out = setup.get("schedule_epochs", settings.epochs)
     until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(model)
-    early = ""
-    if until < settings.epochs:
-        early = (
-            f", dropout in epochs 1–{until} only"
-            if dropouts
-            else ", no dropout layer for early_dropout"
-        )
-    if laid_out != settings.epochs and settings.schedule and settings.schedule.name != "constant":
-        early += f", learning-rate schedule as laid out for {laid_out} epochs at the start"
-    console.print(
-        f"training {spec.name} on {device}, backend {keras.backend.backend()}: "
-        f"{len(train_index):,} training and {len(val_index):,} validation images "
-        f"({len(dataset.class_names)} classes"
-        + (f", {len(dataset.skipped)} unreadable skipped" if dataset.skipped else "")
-        + f"), batch {settings.batch_size}, epochs {initial_epoch + 1}–{settings.epochs}"
-        + (", augmented" if setup["augment"] else "")
-        + early
-        + f" → {run.path}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,  # one line, however long, for whoever reads the output
-    )
+    scheduled = settings.schedule is not None and settings.schedule.name != "constant"
     reporter = (
         LiveProgress(console, settings.epochs, steps, settings.batch_size)
-        if live
+        if output == "live"
+        else JsonProgress(console, settings.epochs)
+        if output == "json"
         else PlainProgress(console, settings.epochs)
+    )
+    reporter.start(
+        {
+            "spec": spec.name,
+            "run": str(run.path),
+            "device": device,
+            "backend": keras.backend.backend(),
+            "train_images": len(train_index),
+            "validation_images": len(val_index),
+            "classes": len(dataset.class_names),
+            "skipped_images": len(dataset.skipped),
+            "batch_size": settings.batch_size,
+            "first_epoch": initial_epoch + 1,
+            "epochs": settings.epochs,
+            "augment": bool(setup["augment"]),
+            "dropout_until": until if until < settings.epochs else None,
+            "dropout_layers": len(dropouts),
+            "schedule_epochs": laid_out if scheduled else None,
+        }
     )
     average = MovingAverage(enabled=bool(unwrapped(trainer.optimizer).use_ema))
     recorder = Recorder(run, model, settings.epochs, monitor, len(train_index), history, best,
@@ -826,5 +829,5 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
             ),
         )
     except OSError as error:  # the run is still resumable from state.json
-        console.print(f"warning: could not update metrics.json: {error}", markup=False)
+        print(f"warning: could not update metrics.json: {error}", file=sys.stderr)
     return TrainResult(run, len(history), status, best)

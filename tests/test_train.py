@@ -210,6 +210,45 @@ def test_resumed_run_matches_an_uninterrupted_one(runner):
     assert json.loads(Path("part/setup.json").read_text())["schedule_epochs"] == 3
 
 
+def test_json_lines_for_scripts(runner, workspace):
+    """train --json: a start object, one object per epoch (history.csv's row), an end object;
+    nothing else on stdout. Errors are objects too, spec errors with their line."""
+    result = run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "jsonl",
+                     "--epochs", "2", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["event"] for record in records] == ["start", "epoch", "epoch", "end"]
+    start, first, second, end = records
+    assert start == {"event": "start", "spec": "tiny_cnn", "run": "jsonl", "device": "CPU "
+                     f"({os.cpu_count()} cores)", "backend": "tensorflow", "train_images": 500,
+                     "validation_images": 100, "classes": 10, "skipped_images": 0,
+                     "batch_size": 32, "first_epoch": 1, "epochs": 2, "augment": True,
+                     "dropout_until": None, "dropout_layers": 0, "schedule_epochs": None}  # fmt: skip
+    for record, row in zip((first, second), history(workspace / "jsonl"), strict=True):
+        assert {key: record[key] for key in row} == pytest.approx(row, rel=1e-6)
+        assert record["epochs"] == 2
+    metrics = json.loads((workspace / "jsonl" / "metrics.json").read_text())
+    assert end == {"event": "end", "status": "finished", "epochs_done": 2, "run": "jsonl",
+                   "best_epoch": metrics["best_epoch"], "best": metrics["best"],
+                   "reason": None}  # fmt: skip
+    # docs/training.md shows such a run: the same events, each with the same keys
+    text = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    shown = text.split("```json lines\n", 1)[1].split("```", 1)[0]
+    documented = [json.loads(line) for line in shown.splitlines()]
+    assert [list(record) for record in documented] == [list(record) for record in records]
+    assert list(documented[-1]["best"]) == list(end["best"])
+    refused = run_cli(runner, "train", "--resume", "jsonl", "--json")
+    assert refused.exit_code == 2
+    assert json.loads(refused.stdout)["errors"][0]["message"] == (
+        "the run has already finished 2 epochs; resume with --epochs N above 2 to train on"
+    )
+    (workspace / "typo.yaml").write_text(SPEC.replace("batch_size: 32", "batch_sise: 32"))
+    refused = run_cli(runner, "train", "typo.yaml", "--data", "cifar600.tar.gz", "--json")
+    assert refused.exit_code == 2
+    (error,) = json.loads(refused.stdout)["errors"]
+    assert (error["file"], error["line"], error["path"]) == ("typo.yaml", 19, "train.batch_sise")
+
+
 def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
     env = dict(os.environ, LAYERKIT_CACHE=str(workspace / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, "-m", "layerkit", "train", "tiny.yaml", "--data", "cifar600.tar.gz",
