@@ -506,9 +506,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
 
 
 @main.command()
-@click.argument(
-    "model_or_run", metavar="MODEL_OR_RUN", type=click.Path(exists=True, path_type=Path)
-)
+@click.argument("model_or_run", metavar="MODEL_OR_RUN", type=click.Path(path_type=Path))
 @click.option(
     "--data",
     metavar="PATH",
@@ -521,24 +519,31 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the confusion matrix as a PNG (a run also gets confusion.png).",
+    help="Write the confusion matrix as a PNG (a run evaluated on its own validation split also "
+    "gets confusion.png, or confusion_tta.png).",
 )
+@force_option
+@click.option("--resize", is_flag=True, help="Resize images of another size than the model's.")
+@click.option("--skip-bad-images", is_flag=True, help="Leave out unreadable images (counted).")
 @unsafe_option
 @json_option
 @plain_option
 def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path | None,
-             unsafe: bool, as_json: bool, plain: bool) -> None:  # fmt: skip
+             force: bool, resize: bool, skip_bad_images: bool, unsafe: bool, as_json: bool,
+             plain: bool) -> None:  # fmt: skip
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
     model (a run directory, or a .keras file with --data)."""
+    if plot is not None:
+        _check_output_target(plot, force, "--plot")
     with user_errors(as_json):
         import_keras_quietly()
         from .evaluate import evaluate as evaluate_model
         from .evaluate import open_trained, plot_confusion
 
         trained = open_trained(model_or_run, safe_mode=not unsafe)
-        result = evaluate_model(trained, data, tta)
+        result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize)
         targets = [plot] if plot else []
-        if trained.run is not None:
+        if trained.run is not None and data is None:  # the run's own figure, of its own split
             targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
         for target in targets:
             plot_confusion(target, result)
@@ -552,9 +557,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
 
 
 @main.command()
-@click.argument(
-    "model_or_run", metavar="MODEL_OR_RUN", type=click.Path(exists=True, path_type=Path)
-)
+@click.argument("model_or_run", metavar="MODEL_OR_RUN", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--top",

@@ -14,11 +14,13 @@ import hashlib
 import io
 import os
 import struct
+import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -80,9 +82,9 @@ def load_dataset(
             f"data '{source}' is neither a file or folder nor a built-in dataset "
             f"({', '.join(BUILTIN)})" + (f". {hint}" if hint else "")
         )
-    if path.suffix == ".npz":
+    if path.suffix.lower() == ".npz":
         return _npz(path)
-    height, width, channels = _image_size(image_shape)
+    height, width, channels = image_size(image_shape)
     key = _content_key(path, (height, width, channels, skip_bad, resize))
     cached = cache_dir() / f"{key}.npz"
     if cached.is_file():
@@ -92,15 +94,27 @@ def load_dataset(
     return dataset
 
 
-def _image_size(shape: tuple[int | None, ...]) -> tuple[int, int, int]:
+def image_size(
+    shape: tuple[int | None, ...], fix: str = "use an .npz of arrays in its shape instead"
+) -> tuple[int, int, int]:
+    """(height, width, channels) of the images a model input of ``shape`` takes."""
     if len(shape) == 2 and all(shape):
         return shape[0], shape[1], 1  # a (28, 28) input takes grey images
     if len(shape) == 3 and all(shape) and shape[2] in (1, 3, 4):
         return shape  # type: ignore[return-value]
     raise DataError(
-        f"image data needs a spec input of (height, width, channels) with 1, 3 or 4 channels; "
-        f"this spec's input is {list(shape)}"
+        f"image files need a model input of fixed size, (height, width) or (height, width, "
+        f"channels) with 1, 3 or 4 channels; this input is {list(shape)}: {fix}"
     )
+
+
+def check_samples(x: np.ndarray, shape: tuple[int | None, ...], what: str) -> None:
+    """Samples must have the input's shape (grey images may come without their channel axis)."""
+    if x.shape[1:] != tuple(shape) and (*x.shape[1:], 1) != tuple(shape):
+        raise DataError(
+            f"the data's samples are {tuple(x.shape[1:])}, but {what} is {tuple(shape)}; give "
+            "data of that shape"
+        )
 
 
 # -- image folders and archives ------------------------------------------------------------------
@@ -169,6 +183,13 @@ def _safe_member(name: str, archive: Path) -> str:
     return name
 
 
+def _system_file(name: str) -> bool:
+    """What an operating system adds to a folder or zip, not the user's images: macOS's
+    __MACOSX folder and ._ resource forks."""
+    parts = PurePosixPath(name).parts
+    return "__MACOSX" in parts or parts[-1].startswith("._")
+
+
 def _class_of(name: str, depth: int) -> str | None:
     parts = PurePosixPath(name).parts
     return parts[depth] if len(parts) == depth + 2 else None
@@ -179,7 +200,7 @@ def _decode_images(
 ) -> Dataset:
     from PIL import Image, UnidentifiedImageError
 
-    everything = list(_entries(path))
+    everything = [(name, data) for name, data in _entries(path) if not _system_file(name)]
     folders = [name for name, data in everything if data is None]
     entries = [
         (name, data)
@@ -254,14 +275,22 @@ def _decode_images(
 
 
 def _write_cache(path: Path, dataset: Dataset) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as temporary:
-        np.savez(
-            temporary,
-            x=dataset.x,
-            y=dataset.y,
-            class_names=np.array(dataset.class_names),
-            skipped=np.array(dataset.skipped, dtype=str),
+    """Keep the decoded arrays for next time; a cache that cannot be written only costs that."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as temporary:
+            np.savez(
+                temporary,
+                x=dataset.x,
+                y=dataset.y,
+                class_names=np.array(dataset.class_names),
+                skipped=np.array(dataset.skipped, dtype=str),
+            )
+    except OSError as error:
+        print(
+            f"warning: cannot cache the decoded images in {path.parent} ({error.strerror or error});"
+            " they will be decoded again next time (LAYERKIT_CACHE sets the folder)",
+            file=sys.stderr,
         )
 
 
@@ -291,25 +320,47 @@ def _npz(path: Path) -> Dataset:
                 f"'{path}' has no {' or '.join(missing)}; a .npz dataset holds x_train and "
                 f"y_train (and optionally x_test, y_test); it has: {', '.join(arrays.files)}"
             )
-        x, y = arrays["x_train"], arrays["y_train"].reshape(-1)
+        if ("x_test" in arrays.files) != ("y_test" in arrays.files):
+            given, absent = (
+                ("x_test", "y_test") if "x_test" in arrays.files else ("y_test", "x_test")
+            )
+            raise DataError(f"'{path}' has {given} but no {absent}; give both, or neither")
+        x, y = arrays["x_train"], _labels(arrays, "y_train", path)
         x_test = arrays["x_test"] if "x_test" in arrays.files else None
-        y_test = arrays["y_test"].reshape(-1) if "y_test" in arrays.files else None
+        y_test = _labels(arrays, "y_test", path) if "y_test" in arrays.files else None
         names = (
             tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays.files else None
         )
-    if len(x) != len(y):
-        raise DataError(f"'{path}': x_train has {len(x)} samples but y_train {len(y)}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"'{path}': y_train must hold integer class labels, it holds {y.dtype}")
-    classes = int(y.max()) + 1 if len(y) else 0
     if names is None:
-        names = tuple(str(index) for index in range(classes))
-    if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        tops = [int(labels.max()) for labels in (y, y_test) if labels is not None and len(labels)]
+        names = tuple(str(index) for index in range(max(tops) + 1)) if tops else ()
+    for x_part, y_part, name in ((x, y, "train"), (x_test, y_test, "test")):
+        if y_part is None:
+            continue
+        if len(x_part) != len(y_part):
+            raise DataError(
+                f"'{path}': x_{name} has {len(x_part)} samples but y_{name} {len(y_part)}"
+            )
+        if len(y_part) and (y_part.min() < 0 or y_part.max() >= len(names)):
+            raise DataError(
+                f"'{path}': y_{name} labels run from {y_part.min()} to {y_part.max()}, outside "
+                f"0..{len(names) - 1} for {len(names)} classes"
+            )
+    return Dataset(x, y, names, str(path), (), x_test, y_test)
+
+
+def _labels(arrays: Any, key: str, path: Path) -> np.ndarray:
+    """One integer class number per sample; one-hot rows and fractional labels are refused."""
+    labels = arrays[key]
+    if labels.ndim == 2 and labels.shape[1] > 1:
         raise DataError(
-            f"'{path}': labels run from {y.min()} to {y.max()}, outside 0..{len(names) - 1} "
-            f"for {len(names)} classes"
+            f"'{path}': {key} is one-hot ({labels.shape[1]} columns); give class numbers, "
+            f"e.g. {key}.argmax(axis=1)"
         )
-    return Dataset(x, y.astype(np.int64), names, str(path), (), x_test, y_test)
+    labels = labels.reshape(-1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"'{path}': {key} must hold integer class labels, it holds {labels.dtype}")
+    return labels.astype(np.int64)
 
 
 # -- built-in datasets -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .data import IMAGE_SUFFIXES, DataError, Dataset, load_dataset, split
+from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
 from .errors import LayerkitError
 from .recipe import flips, mirrored
 from .runs import RunDir
@@ -38,6 +38,8 @@ class Trained:
     source: str | None = None  # the run's data
     validation: float | int = 0.1
     seed: int = 0
+    skip_bad: bool = False  # how the run read its data
+    resize: bool = False
 
 
 def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
@@ -45,7 +47,20 @@ def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
 
     A ``.keras`` file inside a run directory brings the run's class names and input scaling.
     """
+    if not model_or_run.exists():
+        raise EvaluateError(
+            f"'{model_or_run}' does not exist; give a run directory or a .keras file"
+        )
     path = None
+    if (
+        model_or_run.parent.name == "checkpoints"
+        and (model_or_run.parents[1] / "state.json").is_file()
+    ):
+        raise EvaluateError(
+            f"'{model_or_run}' is a training checkpoint (the model inside its scaling and "
+            f"augmentation wrapper); give the run directory '{model_or_run.parents[1]}', or its "
+            "model_best.keras or model_last.keras"
+        )
     if model_or_run.is_file() and (model_or_run.parent / "state.json").is_file():
         path, model_or_run = model_or_run, model_or_run.parent
     if model_or_run.is_dir():
@@ -59,6 +74,7 @@ def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
         return Trained(
             model, spec.data.normalize, tuple(environment.get("class_names") or ()) or None, run,
             setup["source"], spec.train.validation_split, spec.train.seed,
+            bool(setup.get("skip_bad_images")), bool(setup.get("resize")),
         )  # fmt: skip
     if model_or_run.suffix != ".keras" or not model_or_run.is_file():
         raise EvaluateError(f"'{model_or_run}' is neither a run directory nor a .keras model file")
@@ -98,42 +114,67 @@ def predict_probabilities(
 
 
 def evaluation_data(
-    trained: Trained, data: str | None
+    trained: Trained, data: str | None, *, skip_bad: bool = False, resize: bool = False
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str]:
-    """(x, y, class names, description): --data, else the run's own validation split."""
+    """(x, y, class names, description): --data, else the run's own validation split. Images are
+    read as the run read them (skipping bad ones, resizing) or as asked."""
     shape = tuple(trained.model.inputs[0].shape[1:])
+    options = {"skip_bad": skip_bad or trained.skip_bad, "resize": resize or trained.resize}
     if data is not None:
-        dataset = load_dataset(data, shape)
+        dataset = load_dataset(data, shape, **options)
         x, y = (
             (dataset.x_test, dataset.y_test)
             if dataset.x_test is not None
             else (dataset.x, dataset.y)
         )
-        return x, y, _names(trained, dataset), data
-    if trained.run is None or trained.source is None:
+        description = data
+    elif trained.run is None or trained.source is None:
         raise EvaluateError("a .keras model needs --data to be evaluated on")
-    dataset = load_dataset(trained.source, shape)
-    _, validation = split(dataset, trained.validation, trained.seed)
-    if not len(validation):
-        raise EvaluateError("the run held out no validation data; give --data")
-    return (
-        dataset.x[validation],
-        dataset.y[validation],
-        _names(trained, dataset),
-        f"{trained.source} (validation split)",
-    )
+    else:
+        dataset = load_dataset(trained.source, shape, **options)
+        _, validation = split(dataset, trained.validation, trained.seed)
+        if not len(validation):
+            raise EvaluateError("the run held out no validation data; give --data")
+        x, y = dataset.x[validation], dataset.y[validation]
+        description = f"{trained.source} (validation split)"
+    if not len(y):
+        raise DataError(f"'{description}' holds no samples to evaluate on")
+    check_samples(x, shape, "the model's input")
+    return x, y, _names(trained, dataset), description
+
+
+def _numbered(names: tuple[str, ...]) -> bool:
+    """Names made up from class numbers (an .npz without class_names)."""
+    return names == tuple(str(index) for index in range(len(names)))
 
 
 def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
-    if trained.class_names and len(trained.class_names) != len(dataset.class_names):
+    """The class names to report; the data's must be the model's, or the rows would be
+    mislabelled (labels are positions in each side's sorted list of classes)."""
+    model, data = trained.class_names, dataset.class_names
+    if not model or _numbered(data):
+        return model or data
+    if len(model) != len(data):
         raise DataError(
-            f"the model was trained on {len(trained.class_names)} classes, the data has "
-            f"{len(dataset.class_names)}"
+            f"the model was trained on {len(model)} classes, the data has {len(data)}; evaluate "
+            f"on data with the model's classes ({_listed(model)})"
         )
-    return trained.class_names or dataset.class_names
+    if not _numbered(model) and model != data:
+        differ = [f"{index}: '{theirs}' not '{ours}'" for index, (ours, theirs)
+                  in enumerate(zip(model, data, strict=True)) if ours != theirs]  # fmt: skip
+        raise DataError(
+            f"the data's classes are not the model's ({_listed(differ)}); name the class "
+            f"folders as the model's: {_listed(model)}"
+        )
+    return data if _numbered(model) else model
 
 
-def evaluate(trained: Trained, data: str | None, tta: str | None) -> dict[str, Any]:
+def _listed(items: tuple[str, ...] | list[str], most: int = 10) -> str:
+    return ", ".join(items[:most]) + (", …" if len(items) > most else "")
+
+
+def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: bool = False,
+             resize: bool = False) -> dict[str, Any]:  # fmt: skip
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix."""
     shape = tuple(trained.model.inputs[0].shape[1:])
     if tta == "flip" and not flips(shape):
@@ -141,7 +182,7 @@ def evaluate(trained: Trained, data: str | None, tta: str | None) -> dict[str, A
             f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
             "or (height, width, channels); evaluate without --tta"
         )
-    x, y, names, description = evaluation_data(trained, data)
+    x, y, names, description = evaluation_data(trained, data, skip_bad=skip_bad, resize=resize)
     outputs = trained.model.outputs[0].shape[-1]
     if len(y) and int(y.max()) >= outputs:
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
@@ -219,8 +260,9 @@ def predict(trained: Trained, paths: list[Path], top: int, resize: bool) -> list
     """Top-k classes with probabilities for each image file."""
     from PIL import Image, UnidentifiedImageError
 
-    height, width, *rest = trained.model.inputs[0].shape[1:]
-    channels = rest[0] if rest else 1
+    height, width, channels = image_size(
+        tuple(trained.model.inputs[0].shape[1:]), "predict reads image files, so it cannot feed it"
+    )
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
     images = []
     files = image_files(paths)

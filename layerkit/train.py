@@ -26,7 +26,7 @@ from . import (
     augmentations,  # noqa: F401  (registers its layers, so checkpoints using them load)
 )
 from .compiler import build, make_layer
-from .data import DataError, Dataset, load_dataset, split
+from .data import Dataset, check_samples, load_dataset, split
 from .errors import LayerkitError, SpecError, did_you_mean
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
@@ -216,11 +216,7 @@ def _check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
             f"Make the last layer {len(dataset.class_names)} units wide (e.g. --set vars.classes="
             f"{len(dataset.class_names)} where the spec has such a var).",
         )
-    expected = tuple(model.inputs[0].shape[1:])
-    if dataset.x.shape[1:] != expected and (*dataset.x.shape[1:], 1) != expected:
-        raise DataError(
-            f"the data's samples are {dataset.x.shape[1:]}, but the spec's input is {expected}"
-        )
+    check_samples(dataset.x, tuple(model.inputs[0].shape[1:]), "the spec's input")
 
 
 def prepare_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

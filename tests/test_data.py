@@ -171,6 +171,63 @@ def test_npz_arrays_and_their_errors(tmp_path):
         load_dataset(str(missing), (4,))
 
 
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x_test": np.zeros((2, 4))}, "has x_test but no y_test; give both, or neither"),
+        (
+            {"x_test": np.zeros((2, 4)), "y_test": np.array([0.0, 1.0])},
+            "y_test must hold integer class labels, it holds float64",
+        ),
+        (
+            {"x_test": np.zeros((2, 4)), "y_test": np.eye(3, dtype=int)[[0, 2]]},
+            "y_test is one-hot (3 columns); give class numbers, e.g. y_test.argmax(axis=1)",
+        ),
+        (
+            {"x_test": np.zeros((3, 4)), "y_test": np.array([0, 1])},
+            "x_test has 3 samples but y_test 2",
+        ),
+        (
+            {"x_test": np.zeros((2, 4)), "y_test": np.array([0, -1])},
+            "y_test labels run from -1 to 0, outside 0..2 for 3 classes",
+        ),
+        ({"class_names": np.array(["a", "b"])}, "y_train labels run from 0 to 2, outside 0..1"),
+    ],
+)
+def test_npz_test_arrays_are_checked_like_the_training_ones(tmp_path, arrays, message):
+    path = tmp_path / "data.NPZ"  # the suffix in any case
+    with open(path, "wb") as file:  # np.savez would add .npz to a path
+        np.savez(file, x_train=np.zeros((3, 4)), y_train=np.array([0, 1, 2]), **arrays)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(path), (4,))
+    assert message in str(caught.value)
+
+
+def test_system_files_in_a_zip_are_ignored(tmp_path):
+    """A zip made by macOS's Finder carries __MACOSX/ and ._ resource forks beside the images."""
+    files = cifar_files(2)
+    archive = tmp_path / "finder.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name, data in files:
+            zipped.writestr(name, data)
+            folder, _, base = name.rpartition("/")
+            zipped.writestr(f"__MACOSX/{folder}/._{base}", b"\x00\x05\x16\x07 resource fork")
+            zipped.writestr(f"{folder}/._{base}", b"\x00\x05\x16\x07 resource fork")
+    dataset = load_dataset(str(archive), (32, 32, 3))
+    assert len(dataset) == 20 and dataset.class_names[0] == "airplane"
+
+
+def test_an_unwritable_cache_costs_only_the_cache(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("LAYERKIT_CACHE", str(blocker))
+    folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
+    assert len(load_dataset(str(folder), (32, 32, 3))) == 20
+    warning = capsys.readouterr().err
+    assert warning.startswith(f"warning: cannot cache the decoded images in {blocker}")
+    assert blocker.read_text() == "not a folder"
+
+
 def test_builtin_dataset_offline_says_how_to_point_at_local_data(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     with pytest.raises(DataError) as caught:

@@ -1,0 +1,156 @@
+"""evaluate and predict on awkward inputs: runs that resized their images, data whose classes or
+shapes are not the model's, checkpoints, plots that would overwrite files, models that do not take
+image files. Every case is one `error:` line with exit 2, never a traceback; real CIFAR-10 images."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+
+from layerkit.cli import main
+
+from .conftest import cifar_subset
+
+SPEC = """\
+name: small
+input: [28, 28, 3]
+layers:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  batch_size: 50
+  epochs: 1
+  validation_split: 60
+"""
+
+
+def run_cli(runner, *args):
+    return runner.invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A one-epoch run on 300 real 32x32 images resized to the spec's 28x28, and a folder copy of
+    the images."""
+    from click.testing import CliRunner
+
+    root = tmp_path_factory.mktemp("evaluate")
+    archive = cifar_subset(root / "c300.tar", 30)
+    with tarfile.open(archive) as tar:
+        tar.extractall(root / "folder", filter="data")
+    (root / "small.yaml").write_text(SPEC)
+    result = CliRunner().invoke(
+        main,
+        ["train", str(root / "small.yaml"), "--data", str(archive), "--resize", "--out",
+         str(root / "run")],
+        env={"LAYERKIT_CACHE": str(root / "cache")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture(autouse=True)
+def private_cache(workspace, monkeypatch):
+    monkeypatch.setenv("LAYERKIT_CACHE", str(workspace / "cache"))
+
+
+def test_a_run_is_evaluated_on_its_data_as_it_read_it(runner, workspace):
+    """The run resized its images: evaluate reads its validation split the same way."""
+    result = run_cli(runner, "evaluate", workspace / "run", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    best = json.loads((workspace / "run" / "metrics.json").read_text())["best"]
+    assert report["n"] == 60 and report["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)
+
+
+def test_data_with_other_class_names_is_refused(runner, workspace, tmp_path):
+    renamed = tmp_path / "renamed"
+    shutil.copytree(workspace / "folder" / "train", renamed)
+    (renamed / "airplane").rename(renamed / "zeppelin")  # now sorts last: every label shifts
+    result = run_cli(runner, "evaluate", workspace / "run", "--data", renamed, "--resize")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: the data's classes are not the model's (0: 'automobile' not 'airplane', "
+        "1: 'bird' not 'automobile', "
+    )
+    assert "name the class folders as the model's: airplane, automobile, bird," in result.stderr
+    same = run_cli(runner, "evaluate", workspace / "run", "--data", workspace / "folder" / "train",
+                   "--resize", "--json")  # fmt: skip
+    assert same.exit_code == 0 and json.loads(same.stdout)["n"] == 300
+
+
+def test_plots_never_replace_a_file_and_other_data_leaves_the_runs_figure(runner, workspace):
+    run = workspace / "run"
+    assert run_cli(runner, "evaluate", run).exit_code == 0
+    figure = (run / "confusion.png").read_bytes()
+    mine = workspace / "mine.png"
+    mine.write_text("a file of mine")
+    kept = run_cli(runner, "evaluate", run, "--plot", mine)
+    assert kept.exit_code == 2 and "'" + str(mine) + "' already exists; pass --force" in kept.stderr
+    assert mine.read_text() == "a file of mine"
+    nowhere = run_cli(runner, "evaluate", run, "--plot", workspace / "none" / "x.png")
+    assert (
+        nowhere.exit_code == 2 and f"folder '{workspace / 'none'}' does not exist" in nowhere.stderr
+    )
+    other = run_cli(runner, "evaluate", run, "--data", workspace / "folder" / "train", "--resize",
+                    "--plot", mine, "--force")  # fmt: skip
+    assert other.exit_code == 0, other.output
+    assert mine.read_bytes().startswith(b"\x89PNG")
+    assert (run / "confusion.png").read_bytes() == figure  # the run's own figure is its split's
+
+
+def test_checkpoints_and_missing_paths_are_named(runner, workspace):
+    checkpoint = next((workspace / "run" / "checkpoints").glob("*.keras"))
+    result = run_cli(runner, "evaluate", checkpoint)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: '{checkpoint}' is a training checkpoint (the model inside its scaling and "
+        f"augmentation wrapper); give the run directory '{workspace / 'run'}', or its "
+        "model_best.keras or model_last.keras\n"
+    )
+    missing = run_cli(runner, "evaluate", workspace / "nope", "--json")
+    assert missing.exit_code == 2
+    assert json.loads(missing.stdout)["errors"][0]["message"] == (
+        f"'{workspace / 'nope'}' does not exist; give a run directory or a .keras file"
+    )
+    assert run_cli(runner, "predict", workspace / "nope", workspace).exit_code == 2
+
+
+def test_arrays_of_another_shape_or_none_at_all(runner, workspace, tmp_path):
+    grey = tmp_path / "grey.npz"
+    np.savez(grey, x_train=np.zeros((4, 28, 28), "uint8"), y_train=np.arange(4))
+    result = run_cli(runner, "evaluate", workspace / "run", "--data", grey)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: the data's samples are (28, 28), but the model's input is (28, 28, 3); give data "
+        "of that shape\n"
+    )
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, x_train=np.zeros((4, 28, 28, 3), "uint8"), y_train=np.arange(4),
+             x_test=np.zeros((0, 28, 28, 3), "uint8"), y_test=np.zeros(0, int))  # fmt: skip
+    result = run_cli(runner, "evaluate", workspace / "run", "--data", empty)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: '{empty}' holds no samples to evaluate on\n"
+
+
+@pytest.mark.parametrize(
+    ("model_input", "shown"), [("[3072]", "[3072]"), ("[null, null, 3]", "[None, None, 3]")]
+)
+def test_predict_refuses_models_that_do_not_take_image_files(runner, workspace, tmp_path,
+                                                             model_input, shown):  # fmt: skip
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: other\ninput: {model_input}\nlayers:\n  - dense: {{units: 10}}\n")
+    assert run_cli(runner, "build", spec, "--save", tmp_path / "m.keras").exit_code == 0
+    image = next((workspace / "folder").rglob("*.jpg"))
+    result = run_cli(runner, "predict", tmp_path / "m.keras", image, "--resize")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: image files need a model input of fixed size, (height, width) or (height, width, "
+        f"channels) with 1, 3 or 4 channels; this input is {shown}: predict reads image files, "
+        "so it cannot feed it\n"
+    )
