@@ -214,14 +214,14 @@ def build(
     2 when the spec is invalid.
     """
     if save is not None:
-        _check_save_target(save, force)
+        _check_save_target(save, force, as_json)
     with user_errors(as_json):
         from .plugins import load_plugins
         from .spec import load_spec
         from .validation import validate
 
         load_plugins(plugins)
-        plan = validate(load_spec(spec, overrides))
+        plan = validate(load_spec(Path(spec), overrides))
         import_keras_quietly()
         from .compiler import build as build_model
         from .report import summarize
@@ -249,14 +249,14 @@ def _print_summary(summary: Any, plain: bool, as_json: bool) -> None:
         console.print(render_table(summary, console.width))
 
 
-def _check_save_target(path: Path, force: bool) -> None:
+def _check_save_target(path: Path, force: bool, as_json: bool = False) -> None:
     if path.suffix != ".keras":
-        raise click.BadParameter(
-            f"'{path}' does not end in .keras; Keras saves models as .keras files. "
+        raise UserError(
+            f"--save: '{path}' does not end in .keras; Keras saves models as .keras files. "
             f"Use --save {path.with_suffix('.keras')}.",
-            param_hint="--save",
+            as_json,
         )
-    _check_output_target(path, force, "--save")
+    _check_output_target(path, force, "--save", as_json)
 
 
 def _save_model(model: Any, path: Path) -> None:
@@ -284,7 +284,7 @@ def validate(
         from .validation import validate as validate_spec
 
         load_plugins(plugins)
-        plan = validate_spec(load_spec(spec, overrides))
+        plan = validate_spec(load_spec(Path(spec), overrides))
     if as_json:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
     else:
@@ -310,16 +310,22 @@ def schema(output: Path | None, force: bool) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _check_output_target(path: Path, force: bool, option: str) -> None:
-    if path.exists() and not force:
-        raise click.BadParameter(
-            f"'{path}' already exists; pass --force to replace it, or choose another path.",
-            param_hint=option,
-        )
-    if not path.parent.is_dir():
-        raise click.BadParameter(
-            f"folder '{path.parent}' does not exist; create it first.", param_hint=option
-        )
+def _check_output_target(
+    path: Path, force: bool, option: str, as_json: bool = False, source: Path | None = None
+) -> None:
+    """An output file may replace an existing one only with --force, and never a folder or the
+    command's own input."""
+    problem = None
+    if path.is_dir():
+        problem = f"'{path}' is a folder; give the path of a file to write"
+    elif source is not None and path.resolve() == source.resolve():
+        problem = f"'{path}' is the file being read; write to another path"
+    elif (path.exists() or path.is_symlink()) and not force:
+        problem = f"'{path}' already exists; pass --force to replace it, or choose another path."
+    elif not path.parent.is_dir():
+        problem = f"folder '{path.parent}' does not exist; create it first."
+    if problem:
+        raise UserError(f"{option}: {problem}", as_json)
 
 
 @main.command()
@@ -357,7 +363,7 @@ def graph(
     """Draw SPEC's architecture: one box per layer, an arrow for every input."""
     suffix = output.suffix.lower()
     if suffix not in (".svg", ".png"):
-        raise click.BadParameter(f"'{output}' must end in .svg or .png", param_hint="--output")
+        raise UserError(f"--output: '{output}' must end in .svg or .png")
     _check_output_target(output, force, "--output")
     with user_errors():
         from .compiler import layer_names
@@ -367,7 +373,7 @@ def graph(
         from .validation import validate
 
         load_plugins(plugins)
-        plan = validate(load_spec(spec, overrides))
+        plan = validate(load_spec(Path(spec), overrides))
         svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
         write_text_atomically(output, svg)
@@ -471,7 +477,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         load_plugins(plugins)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                                resize, overrides, precision, strategy, allow_large)  # fmt: skip
-        result = train_spec(spec, options, console, output)
+        result = train_spec(spec and Path(spec), options, console, output)
     best = result.best.get("metrics", {})
     if as_json:
         end = {"event": "end", "status": result.status, "epochs_done": result.epochs_done,
@@ -534,7 +540,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
     model (a run directory, or a .keras file with --data)."""
     if plot is not None:
-        _check_output_target(plot, force, "--plot")
+        _check_output_target(plot, force, "--plot", as_json)
     with user_errors(as_json):
         import_keras_quietly()
         from .evaluate import evaluate as evaluate_model
@@ -605,14 +611,16 @@ def import_(source: str, output: Path, input_shape: str | None, force: bool, uns
     """Write a spec from SOURCE: a printed Keras summary (Keras 2 or Keras 3 layout, Sequential
     or functional), a saved .keras model, or keras:NAME for a keras.applications model. The spec's
     expect: holds every row and the totals, so 'layerkit build' checks the reconstruction."""
-    _check_output_target(output, force, "--output")
     from_model = source.startswith("keras:") or source.endswith(".keras")
     if not from_model and not Path(source).is_file():
-        raise click.BadParameter(
+        raise UserError(
             f"'{source}' is not a file; give a printed summary (.txt), a .keras model or "
-            "keras:NAME (e.g. keras:ResNet50)",
-            param_hint="SOURCE",
+            "keras:NAME (e.g. keras:ResNet50)"
         )
+    if output.suffix.lower() not in (".yaml", ".yml"):
+        raise UserError(f"--output: '{output}' should end in .yaml; import writes a spec")
+    read = None if source.startswith("keras:") else Path(source)
+    _check_output_target(output, force, "--output", source=read)
     shape = None
     if input_shape:
         try:
@@ -621,10 +629,12 @@ def import_(source: str, output: Path, input_shape: str | None, force: bool, uns
                 for size in input_shape.split(",")
             )
         except ValueError:
-            raise click.BadParameter(
-                f"'{input_shape}' is not sizes like 32,32,3 (None for a free size)",
-                param_hint="--input",
-            ) from None
+            shape = ()
+        if not shape or any(size is not None and size < 1 for size in shape):
+            raise UserError(
+                f"--input: '{input_shape}' is not sizes like 32,32,3, each 1 or more (None for "
+                "a free size)"
+            )
     with user_errors():
         if from_model:
             import_keras_quietly()

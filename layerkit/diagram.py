@@ -7,8 +7,9 @@ an arrow that skips rows (a residual shortcut) bends around the boxes it passes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from html import escape
+from html import escape as escape_html
 
 from .validation import Plan, ResolvedLayer
 
@@ -28,6 +29,12 @@ class Box:
     subtitle: str
     row: int
     column: int
+
+
+def escape(text: str) -> str:
+    """Text for SVG: XML-escaped, and without the control characters XML cannot hold at all (a
+    YAML escape such as "\\x01" in a name would otherwise make the file unreadable)."""
+    return escape_html(re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", text))
 
 
 def layout(plan: Plan, names: dict[str, str]) -> tuple[list[Box], list[tuple[str, str]]]:
@@ -99,7 +106,7 @@ def render_svg(plan: Plan, names: dict[str, str]) -> str:
             f'<g class="layer" id="{escape(box.key)}"><rect x="{x:.1f}" y="{y:.1f}" '
             f'width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6" fill="{fill}" stroke="#888"/>'
             f'<text x="{x + BOX_WIDTH / 2:.1f}" y="{y + 16:.1f}" font-size="13" '
-            f'font-weight="bold" text-anchor="middle">{escape(box.title)}</text>'
+            f'font-weight="bold" text-anchor="middle">{escape(_clip(box.title, 30))}</text>'
             f'<text x="{x + BOX_WIDTH / 2:.1f}" y="{y + 32:.1f}" font-size="10.5" fill="#444" '
             f'text-anchor="middle">{escape(_clip(box.subtitle))}</text></g>'
         )

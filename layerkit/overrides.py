@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import Location, SpecError, did_you_mean
-from .yaml_source import Node, describe
+from .yaml_source import Node, describe, exponent_fix
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -70,7 +70,11 @@ def _replace(
     step = path[depth]
     if isinstance(step, str):
         if not node.is_mapping:
-            raise SpecError(f"--set {key}: {shown} is not a mapping", node.location)
+            raise SpecError(
+                f"--set {key}: {shown} is not a mapping",
+                node.location,
+                fix=f"Index it: {shown}[0]…" if node.is_sequence else "Set it as a whole.",
+            )
         if step not in node.value:
             hint = did_you_mean(step, list(node.value)) or (
                 f"Keys under {shown}: {', '.join(node.value) or 'none'}."
@@ -79,10 +83,20 @@ def _replace(
         child = node.value[step]
     else:
         if not node.is_sequence:
-            raise SpecError(f"--set {key}: {shown} is not a list", node.location)
+            raise SpecError(
+                f"--set {key}: {shown} is not a list",
+                node.location,
+                fix=f"Use one of its keys: {shown}.{next(iter(node.value), 'KEY')}…"
+                if node.is_mapping
+                else "Set it as a whole.",
+            )
         if step >= len(node.value):
             raise SpecError(
-                f"--set {key}: {shown} has {len(node.value)} items, no [{step}]", node.location
+                f"--set {key}: {shown} has {len(node.value)} items, no [{step}]",
+                node.location,
+                fix=f"Use an index from 0 to {len(node.value) - 1}."
+                if node.value
+                else "Add an item to the spec first.",
             )
         child = node.value[step]
     if depth + 1 < len(path):
@@ -113,7 +127,7 @@ def _checked(current: Node, value: Any, key: str, path: list[str | int]) -> Any:
     raise SpecError(
         f"--set {key}: expected {_type_name(old)} like the spec's {old!r}, received {describe(value)}",
         current.location,
-        fix=f"Give {_type_name(old)}.",
+        fix=exponent_fix(value) or f"Give {_type_name(old)}.",
     )
 
 

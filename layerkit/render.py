@@ -110,11 +110,14 @@ def render_table(summary: Summary, width: int = 120) -> RenderableType:
     """
     from rich import box
     from rich.console import Group
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     has_expectations = any(row.checked for row in summary.rows)
-    title = f"{summary.name}" + (f"  [layerkit.muted]{summary.file}[/]" if summary.file else "")
+    title = escape(summary.name) + (
+        f"  [layerkit.muted]{escape(summary.file)}[/]" if summary.file else ""
+    )
     table = Table(
         title=title,
         title_justify="left",
@@ -182,8 +185,8 @@ def _table_cells(row: Row, has_expectations: bool) -> list:
 
     cells: list[Text | str] = [
         str(row.index),
-        row.name,
-        row.type,
+        Text(row.name),  # Text, not str: a name such as 'dense[red]' is not rich markup
+        Text(row.type),
         format_shape(row.output_shape),
         format_count(row.params),
     ]
@@ -277,10 +280,10 @@ def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
         confused = max(range(len(row)), key=row.__getitem__)
         accuracy = result["per_class"][name]
         table.add_row(
-            name,
+            Text(name),  # class names are folder names: not rich markup
             f"{total:,}",
             "" if accuracy is None else f"{accuracy:.4f}",
-            f"{names[confused]} ({row[confused]})" if row[confused] > 0 else "",
+            Text(f"{names[confused]} ({row[confused]})" if row[confused] > 0 else ""),
         )
     return Group(header, table)
 
@@ -288,13 +291,15 @@ def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
 def render_predictions(results: list[dict], plain: bool = False) -> RenderableType:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None if plain else box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     table.add_column("image", no_wrap=True)
     for rank in range(len(results[0]["top"])):
         table.add_column(f"#{rank + 1}")
-    for result in results:
+    for result in results:  # file and class names are not rich markup
         table.add_row(
-            result["file"], *(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+            Text(result["file"]),
+            *(Text(f"{t['class']} {t['probability']:.3f}") for t in result["top"]),
         )
     return table

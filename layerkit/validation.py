@@ -19,7 +19,7 @@ from .errors import ErrorCollector, Location, SpecError, did_you_mean
 from .expressions import ExpressionError, evaluate, names_used
 from .registry import LayerInfo, LayerRegistry, UnknownLayerError, default_registry
 from .spec import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
-from .yaml_source import Node, describe
+from .yaml_source import Node, describe, exponent_fix
 
 EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 MAX_BLOCK_DEPTH = 32
@@ -862,7 +862,7 @@ def _type_fix(kinds: tuple[str, ...], value: Any) -> str:
             float(value)
         except ValueError:
             return f"Write {_kinds_text(kinds)} here."
-        return "Write the number without quotes."
+        return exponent_fix(value) or "Write the number without quotes."
     if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
         return "Write a whole number."
     return f"Write {_kinds_text(kinds)} here."

@@ -7,6 +7,7 @@ nothing a tag names is ever imported or constructed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ ALLOWED_TAGS = frozenset(
 )
 # Aliases can make a small file expand into a huge tree ("billion laughs"); stop long before that.
 MAX_NODES = 200_000
+MAX_DEPTH = 100  # lists and mappings inside each other; a spec needs a handful
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
@@ -74,6 +76,15 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def exponent_fix(value: Any) -> str | None:
+    """The fix for a number YAML read as text: PyYAML (YAML 1.1) takes ``1e-3`` for text, since a
+    float needs a decimal point before the exponent."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+[eE][-+]?[0-9]+", value.strip()):
+        mantissa, exponent = value.strip().lower().split("e")
+        return f"Write it as {mantissa}.0e{exponent}: YAML reads an exponent without a decimal point as text."
+    return None
+
+
 def read_source(path_or_text: str | Path) -> tuple[str, str]:
     """Return ``(text, file_name)`` for a spec given as a path or as YAML text.
 
@@ -89,8 +100,12 @@ def read_source(path_or_text: str | Path) -> tuple[str, str]:
     path = path_or_text
     if not path.is_file():
         reason = "is a folder" if path.is_dir() else "does not exist"
+        near = [
+            f"{path}{suffix}" for suffix in (".yaml", ".yml") if Path(f"{path}{suffix}").is_file()
+        ]
         raise SpecError(
-            f"cannot read spec '{path}': it {reason}", fix="Pass the path of a .yaml spec file."
+            f"cannot read spec '{path}': it {reason}",
+            fix=f"Did you mean '{near[0]}'?" if near else "Pass the path of a .yaml spec file.",
         )
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -109,13 +124,24 @@ def read_source(path_or_text: str | Path) -> tuple[str, str]:
 
 def parse_yaml(text: str, file_name: str) -> Node:
     """Parse one YAML document into a :class:`Node` tree, refusing unsafe or unknown tags."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # checked before any parsing
+        raise _reader_error(error, text, file_name) from None
     try:
         root = loader.get_single_node()
+    except yaml.reader.ReaderError as error:
+        raise _reader_error(error, text, file_name) from None
     except yaml.MarkedYAMLError as error:
         raise _syntax_error(error, file_name) from None
     except yaml.YAMLError as error:
         raise SpecError(f"YAML could not be read: {error}", Location(file_name, 1, 1)) from None
+    except RecursionError:
+        raise SpecError(
+            f"the YAML nests lists or mappings more than {MAX_DEPTH} deep",
+            Location(file_name, 1, 1),
+            fix="Flatten the nesting; a spec needs only a few levels.",
+        ) from None
     finally:
         loader.dispose()
     if root is None:
@@ -125,6 +151,17 @@ def parse_yaml(text: str, file_name: str) -> Node:
             fix="Write at least 'input:' and 'layers:' (see docs/spec.md).",
         )
     return _Converter(loader, file_name).convert(root)
+
+
+def _reader_error(error: yaml.reader.ReaderError, text: str, file_name: str) -> SpecError:
+    """A character YAML does not allow (a NUL byte, a control character), at its line."""
+    before = text[: error.position]
+    line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
+    return SpecError(
+        f"character U+{error.character:04X} is not allowed in YAML",  # PyYAML gives its code
+        Location(file_name, line, column),
+        fix="Remove it; a spec is plain text (save it as UTF-8 text, not a binary file).",
+    )
 
 
 def _location(mark: yaml.Mark, file_name: str) -> Location:
@@ -157,10 +194,24 @@ class _Converter:
         self.loader = loader
         self.file_name = file_name
         self.count = 0
+        self.depth = 0
 
     def convert(self, node: yaml.Node) -> Node:
         self.count += 1
         location = _location(node.start_mark, self.file_name)
+        if self.depth > MAX_DEPTH:  # deep nesting, or an alias inside itself ('&a [*a]')
+            raise SpecError(
+                f"the YAML nests lists or mappings more than {MAX_DEPTH} deep here",
+                location,
+                fix="Flatten the nesting, and check that no alias refers to the value it is in.",
+            )
+        self.depth += 1
+        try:
+            return self._convert(node, location)
+        finally:
+            self.depth -= 1
+
+    def _convert(self, node: yaml.Node, location: Location) -> Node:
         if self.count > MAX_NODES:
             raise SpecError(
                 f"the spec expands to more than {MAX_NODES:,} YAML values (anchors and aliases "

@@ -152,6 +152,30 @@ def test_save_needs_a_keras_suffix_and_an_existing_folder(runner, tmp_path):
     result = invoke(runner, "build", "specs/cifar.yaml", "--save", str(tmp_path / "no/m.keras"))
     assert result.exit_code == 2
     assert "does not exist; create it first" in result.stderr
+    # with --json the refusal is the JSON error object on stdout, like every other error
+    (tmp_path / "m.keras").write_text("mine")
+    result = invoke(
+        runner, "build", "specs/cifar.yaml", "--json", "--save", str(tmp_path / "m.keras")
+    )
+    assert result.exit_code == 2 and result.stderr == ""
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["message"] == (
+        f"--save: '{tmp_path / 'm.keras'}' already exists; pass --force to replace it, or choose "
+        "another path."
+    )
+
+
+def test_a_spec_path_is_always_a_path(runner, tmp_path):
+    """A folder or a mistyped path on the command line is not read as YAML text."""
+    result = invoke(runner, "validate", "specs/cifar")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: cannot read spec 'specs/cifar': it does not exist. Did you mean 'specs/cifar.yaml'?\n"
+    )
+    result = invoke(runner, "validate", "examples")
+    assert result.stderr == (
+        "error: cannot read spec 'examples': it is a folder. Pass the path of a .yaml spec file.\n"
+    )
 
 
 # -- validate ------------------------------------------------------------------------------------

@@ -135,6 +135,33 @@ def test_an_existing_spec_is_not_overwritten(runner, tmp_path):
     assert target.read_text() == "precious"
 
 
+def test_import_never_writes_over_its_source_and_reads_what_it_can(runner, tmp_path):
+    printed = tmp_path / "summary.txt"
+    printed.write_bytes(REFERENCE.read_bytes())
+    result = runner.invoke(main, ["import", str(printed), "-o", str(printed), "--force"])
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --output: '{printed}' should end in .yaml; import writes a spec\n"
+    )  # fmt: skip
+    assert printed.read_bytes() == REFERENCE.read_bytes()
+    bad_input = runner.invoke(main, ["import", str(printed), "-o", str(tmp_path / "s.yaml"),
+                                     "--input", "-5,0,3"])  # fmt: skip
+    assert bad_input.stderr == (
+        "error: --input: '-5,0,3' is not sizes like 32,32,3, each 1 or more (None for a free "
+        "size)\n"
+    )
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(128, 256)))
+    result = runner.invoke(main, ["import", str(binary), "-o", str(tmp_path / "b.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: '{binary}' is not UTF-8 text (byte 0 cannot be ")
+    # a byte-order mark (Windows editors write one) is not part of the printout
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(b"\xef\xbb\xbf" + REFERENCE.read_bytes())
+    result = runner.invoke(main, ["import", str(marked), "-o", str(tmp_path / "m.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "total_params: 2494982" in (tmp_path / "m.yaml").read_text()
+
+
 def test_a_layer_type_import_does_not_know_becomes_a_marked_entry(runner, tmp_path):
     text = REFERENCE.read_text().replace("flatten_4 (Flatten)    ", "warp_4 (WarpDrive)     ")
     printed = tmp_path / "odd.txt"

@@ -92,3 +92,18 @@ def test_graph_rejects_other_formats(runner, tmp_path):
     )
     assert result.exit_code == 2
     assert "must end in .svg or .png" in result.stderr
+
+
+def test_graph_of_names_xml_cannot_hold_is_still_valid_svg(runner, tmp_path):
+    """YAML's "\\x01" escape puts a control character in a name; long names are cut to the box."""
+    from xml.etree import ElementTree
+
+    spec = tmp_path / "odd.yaml"
+    spec.write_text('name: "a\\x01b"\ninput: [4]\nlayers:\n'
+                    f'  - dense: {{units: 2, name: "{"wide" * 30}<&>"}}\n')  # fmt: skip
+    result = runner.invoke(main, ["graph", str(spec), "-o", str(tmp_path / "odd.svg")])
+    assert result.exit_code == 0, result.output
+    root = ElementTree.parse(tmp_path / "odd.svg").getroot()
+    texts = [element.text for element in root.iter() if element.tag.endswith("text")]
+    assert "wide" * 7 + "w…" in texts
+    assert root.find("{http://www.w3.org/2000/svg}title").text == "a\ufffdb"

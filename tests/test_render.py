@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -99,3 +100,29 @@ def test_format_flops():
         "40.9M",
         "4.1G",
     ]
+
+
+def test_names_with_brackets_are_shown_as_written_not_as_markup(write_spec, monkeypatch):
+    """rich reads '[red]' or '[/]' in a string as markup: names and paths must be plain text."""
+    from layerkit import validate
+    from layerkit.render import render_evaluation, render_predictions
+
+    path = write_spec(
+        "name: 'net[v2]'\ninput: [4]\nlayers:\n  - dense: {units: 2, name: 'dense[red]_1'}\n",
+        name="odd[b]name.yaml",
+    )
+    monkeypatch.chdir(path.parent)
+    plan = validate(load_spec(Path(path.name)))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, color_system=None, theme=theme())
+    console.print(render_table(summarize(build(plan), plan), 120))
+    shown = buffer.getvalue()
+    assert "net[v2]" in shown and "odd[b]name.yaml" in shown and "dense[red]_1" in shown
+    result = {"n": 2, "data": "d", "tta": None, "accuracy": 0.5, "top5_accuracy": 1.0, "loss": 1.0,
+              "class_names": ["[bold]cat", "dog[/]"], "per_class": {"[bold]cat": 1.0, "dog[/]": 0.0},
+              "confusion": [[1, 0], [1, 0]]}  # fmt: skip
+    console.print(render_evaluation(result))
+    console.print(render_predictions([{"file": "a[/]b.png", "top": [{"class": "dog[/]",
+                                                                      "probability": 0.9}]}]))  # fmt: skip
+    shown = buffer.getvalue()
+    assert "[bold]cat" in shown and "[bold]cat (1)" in shown and "a[/]b.png" in shown

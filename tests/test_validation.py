@@ -71,6 +71,7 @@ def test_typos_and_types_all_reported_with_places_and_suggestions():
           - dense: {units: 2.5, use_bias: yes}
           - dropout: {rate: high}
           - flaten
+          - rescaling: {scale: 1e-3}
         """
     ) == [
         "<string>:3:5: error: layers[0].conv2dd: unknown layer 'conv2dd'. Did you mean 'conv2d'?",
@@ -85,6 +86,9 @@ def test_typos_and_types_all_reported_with_places_and_suggestions():
         "<string>:8:21: error: layers[5].dropout.rate: argument 'rate' of Dropout expects a "
         "number, received the text 'high'. Write a number here.",
         "<string>:9:5: error: layers[6].flaten: unknown layer 'flaten'. Did you mean 'flatten'?",
+        "<string>:10:24: error: layers[7].rescaling.scale: argument 'scale' of Rescaling expects "
+        "a number, received the text '1e-3'. Write it as 1.0e-3: YAML reads an exponent without "
+        "a decimal point as text.",
     ]
 
 

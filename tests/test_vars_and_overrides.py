@@ -74,6 +74,21 @@ def test_override_of_a_layer_argument_by_path():
             "received float 2.5. Give an integer.",
         ),
         (
+            "vars.width=1e-3",
+            "<string>:3:10: error: --set vars.width=1e-3: expected a number like the spec's 1.0, "
+            "received the text '1e-3'. Write it as 1.0e-3: YAML reads an exponent without a "
+            "decimal point as text.",
+        ),
+        (
+            "layers.x=3",
+            "<string>:15:3: error: --set layers.x=3: layers is not a mapping. Index it: layers[0]…",
+        ),
+        (
+            "layers[7].x=3",
+            "<string>:15:3: error: --set layers[7].x=3: layers has 4 items, no [7]. Use an index "
+            "from 0 to 3.",
+        ),
+        (
             "vars",
             "error: '--set vars' is not of the form KEY=VALUE. Write e.g. --set vars.width=0.5",
         ),

@@ -111,3 +111,22 @@ def test_non_utf8_file(tmp_path):
     with pytest.raises(SpecError) as caught:
         read_source(path)
     assert caught.value.message == f"spec '{path}' is not UTF-8 text (byte 9 cannot be decoded)"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("name: a\x00b\n", "<string>:1:8:", "character U+0000 is not allowed in YAML"),
+        ("name: n\nx: [1,\n  \x07]\n", "<string>:3:3:", "character U+0007 is not allowed in YAML"),
+        ("a: &a [*a]\n", "<string>:1:4:", "the YAML nests lists or mappings more than 100 deep"),
+        (
+            "a: " + "[" * 3000 + "]" * 3000 + "\n",
+            "<string>:1:1:",
+            "the YAML nests lists or mappings more than 100 deep",
+        ),
+    ],
+)
+def test_characters_and_nesting_yaml_cannot_take_are_errors_at_their_place(text, where, message):
+    with pytest.raises(SpecError) as caught:
+        parse_yaml(text, "<string>")
+    assert str(caught.value).startswith(where) and message in str(caught.value)

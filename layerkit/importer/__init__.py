@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SpecError
 from .graph import Graph, wire
 from .summary import Shape, parse_summary
 from .writer import write_spec
@@ -42,7 +43,15 @@ def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport
     Raises:
         SpecError: the summary cannot be read (the error names the line).
     """
-    summary = parse_summary(path.read_text(encoding="utf-8"), str(path))
+    try:
+        printout = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"'{path}' is not UTF-8 text (byte {error.start} cannot be decoded), so not a printed "
+            "model.summary()",
+            fix="Save the printout as UTF-8 text.",
+        ) from None
+    summary = parse_summary(printout, str(path))
     graph = wire(summary, input_shape)
     name = re.sub(r"\W", "_", path.stem)
     text = write_spec(graph, summary.totals, name, path.name)
