@@ -77,6 +77,12 @@ class SpecErrors(LayerkitError):
         super().__init__("\n".join(error.format() for error in self.errors))
 
 
+def listed(items: Iterable[str], most: int = 10) -> str:
+    """``"a, b, c, …"``: the first ``most`` items, and an ellipsis when there are more."""
+    items = list(items)
+    return ", ".join(items[:most]) + (", …" if len(items) > most else "")
+
+
 def did_you_mean(received: str, choices: Iterable[str]) -> str | None:
     """``"Did you mean 'conv2d'?"`` for the closest choice, or None when nothing is close."""
     choices = list(choices)

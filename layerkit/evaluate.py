@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
-from .errors import LayerkitError
+from .errors import LayerkitError, listed
 from .recipe import flips, mirrored
 from .runs import RunDir
 from .settings import Normalize
@@ -157,20 +157,16 @@ def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
     if len(model) != len(data):
         raise DataError(
             f"the model was trained on {len(model)} classes, the data has {len(data)}; evaluate "
-            f"on data with the model's classes ({_listed(model)})"
+            f"on data with the model's classes ({listed(model)})"
         )
     if not _numbered(model) and model != data:
         differ = [f"{index}: '{theirs}' not '{ours}'" for index, (ours, theirs)
                   in enumerate(zip(model, data, strict=True)) if ours != theirs]  # fmt: skip
         raise DataError(
-            f"the data's classes are not the model's ({_listed(differ)}); name the class "
-            f"folders as the model's: {_listed(model)}"
+            f"the data's classes are not the model's ({listed(differ)}); name the class "
+            f"folders as the model's: {listed(model)}"
         )
     return data if _numbered(model) else model
-
-
-def _listed(items: tuple[str, ...] | list[str], most: int = 10) -> str:
-    return ", ".join(items[:most]) + (", …" if len(items) > most else "")
 
 
 def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: bool = False,

@@ -27,7 +27,7 @@ from . import (
 )
 from .compiler import build, make_layer
 from .data import Dataset, check_samples, load_dataset, split
-from .errors import LayerkitError, SpecError, did_you_mean
+from .errors import LayerkitError, SpecError, did_you_mean, listed
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
     dropout_epochs,
@@ -210,7 +210,7 @@ def _check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
         last = plan.layers[-1]
         raise SpecError(
             f"the model ends in {classes} outputs but the data has {len(dataset.class_names)} "
-            f"classes ({', '.join(dataset.class_names[:5])}{', …' if len(dataset.class_names) > 5 else ''})",
+            f"classes ({listed(dataset.class_names, 5)})",
             last.location,
             last.path,
             f"Make the last layer {len(dataset.class_names)} units wide (e.g. --set vars.classes="

@@ -278,7 +278,7 @@ def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
     assert [row["epoch"] for row in rows] == list(range(1, done + 2))
 
 
-def test_train_errors(runner, workspace):
+def test_train_errors(runner, workspace, trained):  # "full" is the trained run
     result = run_cli(runner, "train", "tiny.yaml")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no training data: give --data PATH")
