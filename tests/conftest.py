@@ -1,8 +1,17 @@
-"""Shared fixtures: paths, a spec writer, and a CLI runner that keeps stdout and stderr apart."""
+"""Shared fixtures: paths, real CIFAR-10 images, a spec writer, and a CLI runner that keeps stdout
+and stderr apart.
+
+Every test that trains, evaluates or reads images takes them from ``tests/data/cifar10-600.tar.gz``,
+committed with the tests, so a bare clone passes. Only a test that needs the whole 50,000-image
+archive reads ``../shared`` beside the checkout, and is marked ``@needs_shared_cifar``: skipped,
+with the reason, where it is absent; CI has it, so CI runs them.
+"""
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -17,23 +26,52 @@ SPECS = ROOT / "specs"
 EXAMPLES = ROOT / "examples"
 DATA = Path(__file__).resolve().parent / "data"
 CIFAR = SPECS / "cifar.yaml"
-# The shared CIFAR-10 training archive (../shared beside the checkout, as CI has it)
+# Real images committed with the tests: the first 60 JPEGs of each of the 10 classes of the shared
+# archive, byte for byte, in its layout (train/<class>/0000.jpg ...)
+CIFAR_SAMPLE = DATA / "cifar10-600.tar.gz"
+CIFAR_SAMPLE_PER_CLASS = 60
+CIFAR_CLASSES = 10
+# The whole shared CIFAR-10 training archive (../shared beside the checkout, as CI has it)
 SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
+needs_shared_cifar = pytest.mark.skipif(
+    not SHARED_CIFAR.is_file(),
+    reason="needs ../shared/datasets/cifar10/train.tar.gz (CI has it)",
+)
 
 
-def cifar_subset(target: Path, per_class: int) -> Path:
-    """An archive of the first ``per_class`` images of each class of the shared CIFAR-10 archive
-    (.tar, or .tar.gz when ``target`` ends so), laid out like it."""
-    import tarfile
-
-    counts: dict[str, int] = {}
-    mode = "w:gz" if target.name.endswith(".gz") else "w"
-    with tarfile.open(SHARED_CIFAR) as source, tarfile.open(target, mode) as out:
-        for member in source:
+def _sample_images(per_class: int) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """The first ``per_class`` images of each class of the committed sample, with their entries."""
+    if not 1 <= per_class <= CIFAR_SAMPLE_PER_CLASS:
+        raise ValueError(
+            f"{CIFAR_SAMPLE.name} holds {CIFAR_SAMPLE_PER_CLASS} images per class, asked for "
+            f"{per_class}; a test that needs more reads SHARED_CIFAR and is @needs_shared_cifar"
+        )
+    images, counts = [], {}
+    with tarfile.open(CIFAR_SAMPLE) as sample:
+        for member in sample:
             label = member.name.split("/")[1] if member.isfile() else None
             if label and counts.get(label, 0) < per_class:
                 counts[label] = counts.get(label, 0) + 1
-                out.addfile(member, source.extractfile(member))
+                images.append((member, sample.extractfile(member).read()))
+    # a damaged sample would otherwise quietly give fewer images than the tests count on
+    if len(counts) != CIFAR_CLASSES or set(counts.values()) != {per_class}:
+        raise ValueError(f"{CIFAR_SAMPLE} is damaged: images per class {counts}")
+    return images
+
+
+def cifar_files(per_class: int) -> list[tuple[str, bytes]]:
+    """The first ``per_class`` (at most 60) real CIFAR-10 JPEGs of each class, class by class, as
+    (``train/<class>/NNNN.jpg``, bytes)."""
+    return [(member.name, data) for member, data in _sample_images(per_class)]
+
+
+def cifar_subset(target: Path, per_class: int) -> Path:
+    """An archive of the first ``per_class`` (at most 60) real CIFAR-10 images of each class, laid
+    out like the shared archive (.tar, or .tar.gz when ``target`` ends so)."""
+    mode = "w:gz" if target.name.endswith(".gz") else "w"
+    with tarfile.open(target, mode) as out:
+        for member, data in _sample_images(per_class):
+            out.addfile(member, io.BytesIO(data))
     return target
 
 

@@ -12,28 +12,12 @@ import pytest
 
 from layerkit.data import DataError, load_dataset, split
 
-from .conftest import SHARED_CIFAR
+from .conftest import SHARED_CIFAR, cifar_files, needs_shared_cifar
 
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
-
-
-def cifar_files(per_class: int = 4) -> list[tuple[str, bytes]]:
-    """The first ``per_class`` JPEGs of each class in the shared archive, as (name, bytes)."""
-    files, counts = [], {}
-    with tarfile.open(SHARED_CIFAR) as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            label = member.name.split("/")[1]
-            if counts.get(label, 0) < per_class:
-                counts[label] = counts.get(label, 0) + 1
-                files.append((member.name, archive.extractfile(member).read()))
-            if len(counts) == 10 and all(n == per_class for n in counts.values()):
-                break
-    return files
 
 
 def write_folder(root, files):
@@ -45,7 +29,7 @@ def write_folder(root, files):
 
 
 def test_archive_folder_and_zip_give_the_same_arrays(tmp_path):
-    files = cifar_files()
+    files = cifar_files(4)
     folder = write_folder(tmp_path / "folder", files) / "train"
     archive = tmp_path / "small.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -61,6 +45,7 @@ def test_archive_folder_and_zip_give_the_same_arrays(tmp_path):
 
 
 @pytest.mark.slow
+@needs_shared_cifar
 def test_the_shared_archive_loads_and_is_cached(tmp_path):
     first = load_dataset(str(SHARED_CIFAR), (32, 32, 3))
     assert first.x.shape == (50_000, 32, 32, 3)
@@ -71,8 +56,23 @@ def test_the_shared_archive_loads_and_is_cached(tmp_path):
     np.testing.assert_array_equal(first.x[:100], second.x[:100])
 
 
+@needs_shared_cifar
+def test_the_committed_sample_is_the_shared_archives_first_60_per_class():
+    """tests/data/cifar10-600.tar.gz stands in for the shared archive: same images, same order."""
+    wanted, counts = [], {}
+    with tarfile.open(SHARED_CIFAR) as archive:
+        for member in archive:
+            label = member.name.split("/")[1] if member.isfile() else None
+            if label and counts.get(label, 0) < 60:
+                counts[label] = counts.get(label, 0) + 1
+                wanted.append((member.name, archive.extractfile(member).read()))
+            if len(wanted) == 600:
+                break
+    assert cifar_files(60) == wanted
+
+
 def test_split_is_fixed_by_the_seed(tmp_path):
-    dataset = load_dataset(str(write_folder(tmp_path / "f", cifar_files()) / "train"), (32, 32, 3))
+    dataset = load_dataset(str(write_folder(tmp_path / "f", cifar_files(4)) / "train"), (32, 32, 3))
     train, validation = split(dataset, 8, seed=3)
     assert len(train) == 32 and len(validation) == 8 and not set(train) & set(validation)
     assert split(dataset, 8, seed=3)[1].tolist() == validation.tolist()

@@ -46,7 +46,7 @@ train:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A spec and 60 real images per class from the shared archive, in a fresh folder."""
+    """A spec and 60 real CIFAR-10 images per class (the committed sample), in a fresh folder."""
     root = tmp_path_factory.mktemp("train")
     cifar_subset(root / "cifar600.tar.gz", 60)
     (root / "tiny.yaml").write_text(SPEC, encoding="utf-8")
