@@ -467,14 +467,19 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     console = make_console(plain or as_json)
     output = "json" if as_json else "plain" if console.no_color else "live"
     with user_errors(as_json):
-        import_keras_quietly()
         from .plugins import load_plugins
+
+        if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
+            import_keras_quietly()
+        load_plugins(plugins)
+        if resume is None and spec is not None:
+            check_before_training(Path(spec), data, overrides, console, output)
+        import_keras_quietly()
         from .train import TrainOptions, split_cpu
         from .train import train as train_spec
 
         if cpu_replicas:
             split_cpu(cpu_replicas)
-        load_plugins(plugins)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                                resize, overrides, precision, strategy, allow_large)  # fmt: skip
         result = train_spec(spec and Path(spec), options, console, output)
@@ -509,6 +514,53 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         f"done: {result.epochs_done} epochs in {result.run.path}"
         + (f"; best {summary} (epoch {result.best.get('epoch')})" if summary else "")
     )
+
+
+def check_before_training(
+    spec_path: Path, data: str | None, overrides: tuple[str, ...], console: Console, output: str
+) -> None:
+    """What a run can have checked before TensorFlow loads and before its directory exists: the
+    spec with every setting, and the data source — a built-in dataset missing from Keras's cache
+    is downloaded now, so being offline is said at once, at the spec's data.source line."""
+    from .data import fetch_builtin, resolve_source
+    from .spec import load_spec
+    from .validation import validate
+
+    spec = load_spec(spec_path, overrides)
+    validate(spec)
+    location = spec.data.locations.get("source")
+    source = resolve_source(data, spec.data.source, spec.file, location)
+    with download_progress(console, enabled=output == "live") as progress:
+        fetch_builtin(source, None if data else location, progress)
+
+
+@contextmanager
+def download_progress(console: Console, enabled: bool) -> Iterator[Any]:
+    """A progress bar for a dataset download on a terminal; None elsewhere (the download then
+    says where it starts and ends on stderr)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(url: str, done: int, total: int | None) -> None:
+            if url not in tasks:
+                tasks[url] = bar.add_task(f"downloading {url.rsplit('/', 1)[-1]}", total=total)
+            bar.update(tasks[url], completed=done)
+
+        yield advance
 
 
 @main.command()

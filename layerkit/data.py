@@ -3,17 +3,15 @@
 Every source becomes a :class:`Dataset` (images as uint8 or float arrays, integer labels, class
 names). Decoding a folder or an archive of images is done once: the arrays are cached under
 ``$LAYERKIT_CACHE`` (default ``~/.cache/layerkit``), keyed by the source's content, so a second
-run starts in seconds. Nothing is ever written outside that cache, and an archive is read in
-memory, never extracted.
+run starts in seconds. An archive of the user's is read in memory, never extracted. Built-in
+datasets are fetched into, and read from, Keras's own cache (:mod:`layerkit.keras_datasets`).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
-import struct
 import sys
 import tarfile
 import zipfile
@@ -24,16 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LayerkitError, did_you_mean
+from . import keras_datasets
+from .errors import LayerkitError, Location, SpecError, did_you_mean
 from .files import atomic_output
+from .keras_datasets import Progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-BUILTIN = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")  # fmt: skip
-FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                   "sneaker", "bag", "ankle boot")  # fmt: skip
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+BUILTIN = tuple(keras_datasets.BUILTINS)
 CACHE_VERSION = 1  # bump when the cached format changes
 
 
@@ -67,21 +62,21 @@ def load_dataset(
     *,
     skip_bad: bool = False,
     resize: bool = False,
+    progress: Progress | None = None,
 ) -> Dataset:
     """Load ``source`` (a built-in name or a path) as images of ``image_shape`` (H, W, C).
 
+    A built-in dataset missing from Keras's cache is downloaded there first, reporting to
+    ``progress`` (a line on stderr when None).
+
     Raises:
-        DataError: the source cannot be found or read, or its images do not fit.
+        DataError: the source cannot be found, fetched or read, or its images do not fit.
     """
     path = Path(source).expanduser()
     if not path.exists():
         if source in BUILTIN:
-            return _builtin(source)
-        hint = did_you_mean(source, BUILTIN)
-        raise DataError(
-            f"data '{source}' is neither a file or folder nor a built-in dataset "
-            f"({', '.join(BUILTIN)})" + (f". {hint}" if hint else "")
-        )
+            return _builtin(source, progress)
+        raise DataError(_not_found(source))
     if path.suffix.lower() == ".npz":
         return _npz(path)
     height, width, channels = image_size(image_shape)
@@ -92,6 +87,68 @@ def load_dataset(
     dataset = _decode_images(path, (height, width, channels), skip_bad=skip_bad, resize=resize)
     _write_cache(cached, dataset)
     return dataset
+
+
+def _not_found(source: str) -> str:
+    hint = did_you_mean(source, BUILTIN)
+    return (
+        f"data '{source}' is neither a file or folder nor a built-in dataset "
+        f"({', '.join(BUILTIN)})" + (f". {hint}" if hint else "")
+    )
+
+
+def resolve_source(given: str | None, spec_source: str | None, spec_file: str,
+                   location: Location | None) -> str:  # fmt: skip
+    """The training data a run uses: ``given`` (``--data``), else the spec's ``data.source`` — a
+    path relative to the spec file, or a built-in name. Checked to exist before anything heavy
+    starts; a missing built-in is not fetched here (see :func:`fetch_builtin`).
+
+    Raises:
+        DataError: no data named, or ``--data`` names nothing that exists.
+        SpecError: the spec's ``data.source`` names nothing that exists, at its line.
+    """
+    if given is not None:
+        if Path(given).expanduser().exists() or given in BUILTIN:
+            return given
+        raise DataError(f"--data: {_not_found(given)}; give an existing path or a built-in name")
+    if spec_source is None:
+        raise DataError(
+            "no training data: give --data PATH (a folder or archive of class folders, an .npz, "
+            f"or a built-in name: {', '.join(BUILTIN)}), or data: {{source: ...}} in the spec"
+        )
+    base = Path(spec_file).parent if spec_file != "<string>" else Path()
+    beside = base / Path(spec_source).expanduser()  # an absolute source stays as it is
+    if beside.exists():
+        return str(beside)
+    if spec_source in BUILTIN:
+        return spec_source
+    looked = f" (looked for {beside})"
+    hint = did_you_mean(spec_source, BUILTIN)
+    raise SpecError(
+        f"'{spec_source}' is neither a file or folder{looked} nor a built-in dataset "
+        f"({', '.join(BUILTIN)})",
+        location,
+        "data.source",
+        hint or "Give a path relative to the spec file, or a built-in name, or pass --data PATH.",
+    )
+
+
+def fetch_builtin(source: str, location: Location | None, progress: Progress | None) -> None:
+    """Download a built-in ``source`` into Keras's cache unless it is there (a path: nothing to
+    do), so a run finds out it is offline before TensorFlow loads and before any run directory.
+
+    Raises:
+        SpecError: at ``location`` (the spec's ``data.source``) when the download fails there.
+        DataError: the same, for a ``--data`` name.
+    """
+    if source not in BUILTIN or Path(source).exists():
+        return
+    try:
+        keras_datasets.fetch(source, progress or _announce)
+    except keras_datasets.DownloadError as error:
+        if location is None:
+            raise DataError(str(error)) from None
+        raise SpecError(error.problem, location, "data.source", error.fix) from None
 
 
 def image_size(
@@ -366,61 +423,25 @@ def _labels(arrays: Any, key: str, path: Path) -> np.ndarray:
 # -- built-in datasets -----------------------------------------------------------------------------
 
 
-def _builtin(name: str) -> Dataset:
-    """A keras.datasets dataset from its local cache, or Fashion-MNIST from Debian's package."""
-    keras_cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
-    cached = {
-        "cifar10": keras_cache / "cifar-10-batches-py",
-        "cifar100": keras_cache / "cifar-100-python",
-        "mnist": keras_cache / "mnist.npz",
-        "fashion_mnist": keras_cache / "fashion-mnist",
-    }[name]
-    if cached.exists():
-        import keras
-
-        (x, y), (x_test, y_test) = getattr(keras.datasets, name).load_data()
-        names = (
-            CIFAR10_CLASSES
-            if name == "cifar10"
-            else FASHION_CLASSES
-            if name == "fashion_mnist"
-            else None
-        )
-        classes = names or tuple(str(index) for index in range(int(y.max()) + 1))
-        return Dataset(
-            x, y.reshape(-1).astype(np.int64), classes, name, (), x_test, y_test.reshape(-1)
-        )
-    if name == "fashion_mnist" and (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
-        folder = DEBIAN_FASHION_MNIST
-        x, y = (
-            _idx(folder / "train-images-idx3-ubyte.gz"),
-            _idx(folder / "train-labels-idx1-ubyte.gz"),
-        )
-        x_test, y_test = (
-            _idx(folder / "t10k-images-idx3-ubyte.gz"),
-            _idx(folder / "t10k-labels-idx1-ubyte.gz"),
-        )
-        return Dataset(
-            x, y.astype(np.int64), FASHION_CLASSES, str(folder), (), x_test, y_test.astype(np.int64)
-        )
-    where = f"{cached}" + (f" or {DEBIAN_FASHION_MNIST}" if name == "fashion_mnist" else "")
-    raise DataError(
-        f"the built-in dataset '{name}' is not on this machine ({where}) and cannot be downloaded "
-        "here; point --data at a local copy: a folder or archive of class folders, or an .npz "
-        "with x_train and y_train"
-        + (" (or install Debian's dataset-fashion-mnist)" if name == "fashion_mnist" else "")
+def _builtin(name: str, progress: Progress | None) -> Dataset:
+    """A keras.datasets dataset from Keras's cache, fetched there first if it is missing."""
+    try:
+        (x, y, x_test, y_test), _ = keras_datasets.load(name, progress or _announce)
+    except keras_datasets.DownloadError as error:
+        raise DataError(str(error)) from None
+    classes = keras_datasets.BUILTINS[name].classes or tuple(
+        str(index) for index in range(int(y.max()) + 1)
     )
+    return Dataset(x, y, classes, name, (), x_test, y_test)
 
 
-def _idx(path: Path) -> np.ndarray:
-    """An array from the idx format MNIST and Fashion-MNIST are published in."""
-    with gzip.open(path, "rb") as file:
-        data = file.read()
-    zero, dtype_code, dims = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise DataError(f"'{path}' is not an idx file of unsigned bytes")
-    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+def _announce(url: str, done: int, total: int | None) -> None:
+    """Without a progress display: one line when a download starts and one when it ends."""
+    if done == 0:
+        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        print(f"downloading {url}{size} into Keras's dataset cache…", file=sys.stderr)
+    elif done == total:
+        print(f"downloaded {url}", file=sys.stderr)
 
 
 def split(dataset: Dataset, validation: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from . import (
     augmentations,  # noqa: F401  (registers its layers, so checkpoints using them load)
 )
 from .compiler import build, make_layer
-from .data import Dataset, check_samples, load_dataset, split
+from .data import Dataset, check_samples, load_dataset, resolve_source, split
 from .errors import LayerkitError, SpecError, did_you_mean, listed
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
@@ -569,15 +569,9 @@ def train(
         )
     spec = replace(spec, train=settings)
     plan = validate(spec)
-    source = options.data or spec.data.source
-    if source is None:
-        raise TrainError(
-            "no training data: give --data PATH (a folder or archive of class folders, an .npz, "
-            "or a built-in name such as cifar10), or 'data:' in the spec"
-        )
-    if options.data is None and spec.data.source and spec.file != "<string>":
-        candidate = Path(spec.file).parent / spec.data.source
-        source = str(candidate) if candidate.exists() else spec.data.source
+    source = resolve_source(
+        options.data, spec.data.source, spec.file, spec.data.locations.get("source")
+    )
     augment = bool(plan.augment) if options.augment is None else options.augment
     if augment and not plan.augment:
         raise TrainError(

@@ -229,14 +229,21 @@ def test_an_unwritable_cache_costs_only_the_cache(tmp_path, monkeypatch, capsys)
 
 
 def test_builtin_dataset_offline_says_how_to_point_at_local_data(tmp_path, monkeypatch):
+    # a mirror on a port nothing listens on: offline, wherever the tests run
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("LAYERKIT_DATASETS_MIRROR", "http://127.0.0.1:9")
     with pytest.raises(DataError) as caught:
         load_dataset("cifar100", (32, 32, 3))
+    cache = tmp_path / "keras" / "datasets"
     assert str(caught.value) == (
-        f"the built-in dataset 'cifar100' is not on this machine ({tmp_path / 'keras' / 'datasets' / 'cifar-100-python'}) "
-        "and cannot be downloaded here; point --data at a local copy: a folder or archive of class "
-        "folders, or an .npz with x_train and y_train"
+        f"the built-in dataset 'cifar100' is not in Keras's cache ({cache}) and could not be "
+        "downloaded from http://127.0.0.1:9/cifar-100-python.tar.gz ([Errno 111] Connection "
+        "refused). Connect to the internet and run again, or download "
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and save it as "
+        f"{cache / 'cifar-100-python-target_archive'}, or give --data PATH (a folder or archive "
+        "of class folders, or an .npz with x_train and y_train)"
     )
+    assert list(cache.iterdir()) == []  # no partial download left behind
     with pytest.raises(DataError, match="Did you mean 'cifar10'"):
         load_dataset("cifar-10", (32, 32, 3))
 

@@ -1,0 +1,407 @@
+"""The built-in datasets (``cifar10``, ``cifar100``, ``mnist``, ``fashion_mnist``), kept where
+``keras.datasets`` keeps them.
+
+Each dataset is downloaded once into Keras's own cache (``$KERAS_HOME/datasets``, by default
+``~/.keras/datasets``) from the address ``keras.datasets`` uses, checked against the SHA-256 that
+``keras.datasets`` checks, unpacked in Keras's layout, and from then on read from there — so a cache
+filled by ``keras.datasets.cifar10.load_data()`` (Keras 3, or tf.keras 2's older layout) serves
+layerkit as it is, and one filled by layerkit serves Keras. Reading needs numpy only, never
+TensorFlow; the pickled CIFAR batches are read with an unpickler that rebuilds numpy arrays and
+nothing else.
+
+``LAYERKIT_DATASETS_MIRROR`` names a folder URL that holds the same files under the same names
+(a mirror inside a company network, or a local server in the tests); the checksums stay the
+publishers'.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import pickle
+import shutil
+import struct
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .errors import LayerkitError
+
+MIRROR_VARIABLE = "LAYERKIT_DATASETS_MIRROR"
+TIMEOUT_SECONDS = 30  # for connecting and for each read: a stalled download fails, not hangs
+CHUNK = 1 << 16
+
+KERAS_STORAGE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+TORONTO = "https://www.cs.toronto.edu/~kriz/"
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")  # fmt: skip
+FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot")  # fmt: skip
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, y, x_test, y_test
+Progress = Callable[[str, int, int | None], None]  # (url, bytes so far, total bytes or None)
+
+
+class DownloadError(LayerkitError):
+    """A built-in dataset is not in the cache and could not be fetched, or is damaged there:
+    ``problem`` says what happened, ``fix`` what to do (one imperative sentence)."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}. {fix}")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file ``keras.datasets`` downloads: from where, to which cache path, with which check."""
+
+    url: str
+    path: str  # under the datasets folder, as keras.datasets names it
+    sha256: str | None  # None where keras.datasets checks nothing
+    unpack_to: str | None = None  # the folder keras.datasets extracts the archive into
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(urllib.parse.urlsplit(self.url).path).name
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in dataset: its files, the folders that hold them once unpacked (newest layout
+    first), what reads them, and its class names."""
+
+    name: str
+    files: tuple[RemoteFile, ...]
+    folders: tuple[str, ...]  # relative to the datasets folder; the first is where we unpack
+    marker: str  # a file inside a folder that says the dataset is there
+    read: Callable[[Path], Arrays]
+    classes: tuple[str, ...] | None = None
+
+
+# -- reading the published formats ---------------------------------------------------------------
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, bytes and numpy arrays; refuses every other global, so a
+    tampered cache file cannot run code."""
+
+    ALLOWED = frozenset({("numpy", "ndarray"), ("numpy", "dtype"),
+                         ("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct")})  # fmt: skip
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as file:
+            batch = _ArraysOnly(file, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key.encode()], dtype=np.int64)
+        images = data.reshape(len(data), 3, 32, 32).transpose(0, 2, 3, 1)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as error:
+        raise DownloadError(
+            f"'{path}' is not a CIFAR batch as keras.datasets writes it ({error})",
+            f"Delete {path.parent} so it is fetched again.",
+        ) from None
+    if len(labels) != len(images):
+        raise DownloadError(
+            f"'{path}' holds {len(images)} images but {len(labels)} labels",
+            f"Delete {path.parent} so it is fetched again.",
+        )
+    return images, labels
+
+
+def _read_cifar10(folder: Path) -> Arrays:
+    parts = [_cifar_batch(folder / f"data_batch_{index}", "labels") for index in range(1, 6)]
+    x_test, y_test = _cifar_batch(folder / "test_batch", "labels")
+    x = np.concatenate([images for images, _ in parts])
+    y = np.concatenate([labels for _, labels in parts])
+    return x, y, x_test, y_test
+
+
+def _read_cifar100(folder: Path) -> Arrays:
+    return (*_cifar_batch(folder / "train", "fine_labels"),
+            *_cifar_batch(folder / "test", "fine_labels"))  # fmt: skip
+
+
+def _read_mnist(folder: Path) -> Arrays:
+    try:
+        with np.load(folder / "mnist.npz", allow_pickle=False) as arrays:
+            return (arrays["x_train"], arrays["y_train"].astype(np.int64),
+                    arrays["x_test"], arrays["y_test"].astype(np.int64))  # fmt: skip
+    except (OSError, ValueError, KeyError) as error:
+        raise DownloadError(
+            f"'{folder / 'mnist.npz'}' is not the MNIST file keras.datasets keeps ({error})",
+            "Delete it so it is fetched again.",
+        ) from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An array from the idx format (gzip-compressed) MNIST and Fashion-MNIST are published in."""
+    try:
+        with gzip.open(path, "rb") as file:
+            data = file.read()
+        zero, dtype_code, dims = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("not an idx file of unsigned bytes")
+        shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    except (OSError, EOFError, struct.error, ValueError) as error:
+        raise DownloadError(
+            f"cannot read '{path}' as an idx file ({error})", "Delete it so it is fetched again."
+        ) from None
+
+
+def _read_fashion(folder: Path) -> Arrays:
+    x, y, x_test, y_test = (read_idx(folder / name) for name in FASHION_FILES)
+    return x, y.astype(np.int64), x_test, y_test.astype(np.int64)
+
+
+# -- the table -----------------------------------------------------------------------------------
+# Addresses, cache names and checksums as keras.datasets (Keras 3) has them; the second folder of
+# each CIFAR entry is tf.keras 2's layout, which a user's existing cache may have.
+
+BUILTINS: dict[str, Builtin] = {
+    "cifar10": Builtin(
+        "cifar10",
+        (
+            RemoteFile(
+                f"{TORONTO}cifar-10-python.tar.gz",
+                "cifar-10-batches-py-target_archive",
+                "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                unpack_to="cifar-10-batches-py-target",
+            ),
+        ),
+        ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-batches-py"),
+        "test_batch",
+        _read_cifar10,
+        CIFAR10_CLASSES,
+    ),
+    "cifar100": Builtin(
+        "cifar100",
+        (
+            RemoteFile(
+                f"{TORONTO}cifar-100-python.tar.gz",
+                "cifar-100-python-target_archive",
+                "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+                unpack_to="cifar-100-python-target",
+            ),
+        ),
+        ("cifar-100-python-target/cifar-100-python", "cifar-100-python"),
+        "test",
+        _read_cifar100,
+    ),
+    "mnist": Builtin(
+        "mnist",
+        (
+            RemoteFile(
+                f"{KERAS_STORAGE}mnist.npz",
+                "mnist.npz",
+                "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+            ),
+        ),
+        (".",),
+        "mnist.npz",
+        _read_mnist,
+    ),
+    "fashion_mnist": Builtin(
+        "fashion_mnist",
+        tuple(
+            RemoteFile(f"{KERAS_STORAGE}{name}", f"fashion-mnist/{name}", None)
+            for name in FASHION_FILES
+        ),
+        ("fashion-mnist",),
+        FASHION_FILES[-1],
+        _read_fashion,
+        FASHION_CLASSES,
+    ),
+}
+
+
+def datasets_folder() -> Path:
+    """Keras's dataset cache: ``$KERAS_HOME/datasets``, else ``~/.keras/datasets`` (``/tmp/.keras``
+    when the home folder is not writable, as Keras decides)."""
+    if "KERAS_HOME" in os.environ:
+        home = Path(os.environ["KERAS_HOME"]).expanduser()
+    else:
+        base = Path.home()
+        home = (base if os.access(base, os.W_OK) else Path("/tmp")) / ".keras"
+    return home / "datasets"
+
+
+def unpacked_folder(dataset: Builtin, root: Path | None = None) -> Path | None:
+    """The folder that holds ``dataset``'s files in the cache, or None when it is not there
+    (for Fashion-MNIST, also Debian's ``dataset-fashion-mnist`` package)."""
+    root = root or datasets_folder()
+    for folder in dataset.folders:
+        if (root / folder / dataset.marker).is_file():
+            return root / folder
+    if dataset.name == "fashion_mnist" and (DEBIAN_FASHION_MNIST / dataset.marker).is_file():
+        return DEBIAN_FASHION_MNIST
+    return None
+
+
+def source_url(remote: RemoteFile) -> str:
+    """Where ``remote`` is fetched from: its publisher, or the mirror the environment names."""
+    mirror = os.environ.get(MIRROR_VARIABLE)
+    return f"{mirror.rstrip('/')}/{remote.name}" if mirror else remote.url
+
+
+def fetch(name: str, progress: Progress | None = None, root: Path | None = None,
+          files: tuple[RemoteFile, ...] | None = None) -> Path:  # fmt: skip
+    """Make sure the built-in dataset ``name`` is in Keras's cache; return the folder it is in.
+
+    A dataset already there is used as it is. Otherwise each missing file is downloaded (to a
+    temporary name, checked, then renamed, so an interrupted download leaves nothing half-made),
+    and archives are unpacked into Keras's layout. ``files`` replaces the table's downloads (a
+    test serves a small archive of the same format with its own checksum).
+
+    Raises:
+        DownloadError: offline, a failed or corrupted download, or an archive that does not hold
+            the dataset; the message names the file, where to put it, and ``--data`` instead.
+    """
+    dataset = BUILTINS[name]
+    root = root or datasets_folder()
+    found = unpacked_folder(dataset, root)
+    if found is not None:
+        return found
+    for remote in files or dataset.files:
+        target = root / remote.path
+        if not target.is_file():
+            _download(dataset, remote, target, progress)
+        if remote.unpack_to is not None:
+            _unpack(target, root / remote.unpack_to)
+    found = unpacked_folder(dataset, root)
+    if found is None:
+        raise DownloadError(
+            f"the files fetched for '{name}' into {root} do not hold {dataset.marker} where "
+            f"keras.datasets expects it ({root / dataset.folders[0]})",
+            "Delete them so they are fetched again, or give --data PATH.",
+        )
+    return found
+
+
+def load(name: str, progress: Progress | None = None) -> tuple[Arrays, Path]:
+    """The arrays of the built-in dataset ``name`` (fetched first if needed) and their folder."""
+    folder = fetch(name, progress)
+    return BUILTINS[name].read(folder), folder
+
+
+def _by_hand(dataset: Builtin, remote: RemoteFile, target: Path) -> str:
+    """The fix for a file that cannot be fetched: fetch it by hand, or use other data."""
+    debian = (
+        " (or install Debian's dataset-fashion-mnist)" if dataset.name == "fashion_mnist" else ""
+    )
+    return (
+        f"download {remote.url} and save it as {target}{debian}, or give --data PATH (a folder "
+        "or archive of class folders, or an .npz with x_train and y_train)"
+    )
+
+
+def _download(
+    dataset: Builtin, remote: RemoteFile, target: Path, progress: Progress | None
+) -> None:
+    url = source_url(remote)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as error:
+        raise DownloadError(
+            f"cannot write the built-in dataset '{dataset.name}' into {target.parent} "
+            f"({error.strerror or error})",
+            "Set KERAS_HOME to a writable folder, or give --data PATH.",
+        ) from None
+    digest = hashlib.sha256()
+    try:
+        with (
+            open(handle, "wb") as out,
+            urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response,
+        ):
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            if progress is not None:
+                progress(url, 0, total)
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(url, done, total)
+        if total is not None and done != total:
+            raise DownloadError(
+                f"the download of {url} for '{dataset.name}' stopped after {done:,} of "
+                f"{total:,} bytes",
+                "Try again, or " + _by_hand(dataset, remote, target),
+            )
+        if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
+            raise DownloadError(
+                f"{url} is not the file keras.datasets expects for '{dataset.name}' (SHA-256 "
+                f"{digest.hexdigest()[:16]}…, expected {remote.sha256[:16]}…)",
+                "Download" + _by_hand(dataset, remote, target).removeprefix("download"),
+            )
+        os.replace(partial, target)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        mirror = f" from {url}" if url != remote.url else ""
+        raise DownloadError(
+            f"the built-in dataset '{dataset.name}' is not in Keras's cache ({target.parent}) "
+            f"and could not be downloaded{mirror} ({reason})",
+            "Connect to the internet and run again, or " + _by_hand(dataset, remote, target),
+        ) from None
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+def _unpack(archive: Path, folder: Path) -> None:
+    """Unpack a .tar(.gz) into ``folder`` via a temporary sibling, refusing members that would
+    land outside it, links and devices."""
+    if folder.is_dir():
+        return
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        with tarfile.open(archive) as members:
+            for member in members:
+                parts = PurePosixPath(member.name).parts
+                if member.name.startswith("/") or ".." in parts:
+                    raise DownloadError(
+                        f"'{archive}' has a member that leaves its folder ('{member.name}'), "
+                        "so it is not the published archive",
+                        "Delete it so it is fetched again.",
+                    )
+                if member.isdir():
+                    (staging / member.name).mkdir(parents=True, exist_ok=True)
+                elif member.isfile():
+                    destination = staging / member.name
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    source = members.extractfile(member)
+                    if source is not None:
+                        with source, open(destination, "wb") as out:
+                            shutil.copyfileobj(source, out, CHUNK)
+        os.replace(staging, folder)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DownloadError(
+            f"cannot unpack '{archive}' ({error})", "Delete it so it is fetched again."
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
