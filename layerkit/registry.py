@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import did_you_mean
+from .yaml_source import exponent_fix
 
 CATALOG_PATH = Path(__file__).with_name("keras_layers.json")
 
@@ -95,6 +96,66 @@ class LayerInfo:
         if self.accepts_base_args:
             names += [name for name in base_args if name not in self.args]
         return names
+
+
+# -- argument kinds: how ArgInfo.kinds name what a value may be, and the check of a value ------------
+
+KIND_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "text",
+    "null": "null",
+    "list": "a list",
+    "map": "a mapping",
+    "layer": "a layer (such as 'lstm: {units: 64}')",
+}
+
+
+def kind_of(value: Any) -> str:
+    """The kind of a plain YAML value: ``int``, ``float``, ``bool``, ``str``, ``null``, ``list``
+    or ``map``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list | tuple):
+        return "list"
+    return "map"
+
+
+def accepts(kinds: tuple[str, ...], value: Any) -> bool:
+    """Whether ``value`` is of one of ``kinds`` (any value when ``kinds`` is empty; a whole number
+    where a number is expected)."""
+    if not kinds:
+        return True
+    kind = kind_of(value)
+    return kind in kinds or (kind == "int" and "float" in kinds)
+
+
+def kinds_text(kinds: tuple[str, ...]) -> str:
+    """``"an integer or a list"``: how a message says what an argument expects."""
+    names = [KIND_NAMES[kind] for kind in kinds if not (kind == "int" and "float" in kinds)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def type_fix(kinds: tuple[str, ...], value: Any) -> str:
+    """The fix for a value of the wrong kind: unquote a number, write a whole number, …"""
+    if isinstance(value, str) and "int" in kinds:
+        try:
+            float(value)
+        except ValueError:
+            return f"Write {kinds_text(kinds)} here."
+        return exponent_fix(value) or "Write the number without quotes."
+    if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
+        return "Write a whole number."
+    return f"Write {kinds_text(kinds)} here."
 
 
 class UnknownLayerError(LookupError):
@@ -212,7 +273,7 @@ def generate_catalog() -> dict[str, Any]:
         if cls.__name__ not in layers:
             info = introspect(cls)
             layers[cls.__name__] = {
-                "args": [_arg_to_json(arg) for arg in info.args.values()],
+                "args": [arg_to_json(arg) for arg in info.args.values()],
                 "accepts_base_args": info.accepts_base_args,
             }
     import importlib
@@ -220,18 +281,19 @@ def generate_catalog() -> dict[str, Any]:
     for class_name, module in LAYERKIT_LAYERS.items():
         info = introspect(getattr(importlib.import_module(module), class_name))
         layers[class_name] = {
-            "args": [_arg_to_json(arg) for arg in info.args.values()],
+            "args": [arg_to_json(arg) for arg in info.args.values()],
             "accepts_base_args": info.accepts_base_args,
         }
     return {
         "keras_version": keras.__version__,
-        "base_args": [_arg_to_json(arg) for arg in base.args.values()],
+        "base_args": [arg_to_json(arg) for arg in base.args.values()],
         "names": names,
         "layers": layers,
     }
 
 
-def _arg_to_json(arg: ArgInfo) -> dict[str, Any]:
+def arg_to_json(arg: ArgInfo) -> dict[str, Any]:
+    """An argument as a catalog lists it (this one's and the settings catalog's)."""
     entry: dict[str, Any] = {"name": arg.name, "required": arg.required}
     if not arg.required:
         entry["default"] = arg.default
@@ -239,7 +301,8 @@ def _arg_to_json(arg: ArgInfo) -> dict[str, Any]:
     return entry
 
 
-def _arg_from_json(entry: dict[str, Any]) -> ArgInfo:
+def arg_from_json(entry: dict[str, Any]) -> ArgInfo:
+    """An argument read back from a catalog."""
     return ArgInfo(entry["name"], entry["required"], entry.get("default"), tuple(entry["kinds"]))
 
 
@@ -252,11 +315,11 @@ class LayerRegistry:
 
     def __init__(self, catalog: dict[str, Any]) -> None:
         self.keras_version: str = catalog["keras_version"]
-        self.base_args = {arg.name: arg for arg in map(_arg_from_json, catalog["base_args"])}
+        self.base_args = {arg.name: arg for arg in map(arg_from_json, catalog["base_args"])}
         self._infos: dict[str, LayerInfo] = {
             class_name: LayerInfo(
                 class_name,
-                {arg.name: arg for arg in map(_arg_from_json, entry["args"])},
+                {arg.name: arg for arg in map(arg_from_json, entry["args"])},
                 entry["accepts_base_args"],
             )
             for class_name, entry in catalog["layers"].items()

@@ -1,8 +1,9 @@
-"""A JSON Schema of the spec format, derived from the layer registry.
+"""A JSON Schema of the spec format, derived from the layer registry and the settings catalog.
 
 Editors that run yaml-language-server use it to complete layer names and arguments and to flag
 typos as you type (see docs/spec.md). Every layer's arguments, their defaults and simple types come
-from the same catalog ``layerkit validate`` checks against, so the two never disagree. The schema
+from the same catalog ``layerkit validate`` checks against, so the two never disagree; so do the
+optimizers, losses and schedules ``train:`` can name, with their arguments. The schema
 cannot know a spec's own block names, so an item whose one key is not a layer name is taken as a
 block use; ``layerkit validate`` checks those.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from .registry import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
 from .settings import NO_DECAY_KINDS, TTA_KINDS
+from .settings_catalog import METRICS, SettingsCatalog, default_catalog
 from .spec import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
@@ -140,7 +142,7 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "expect": _expect_schema(),
             "data": _data_schema(),
             "augment": {"type": "array", "items": {"$ref": "#/definitions/item"}},
-            "train": _train_schema(),
+            "train": _train_schema(definitions),
         },
         "definitions": definitions,
     }
@@ -195,13 +197,15 @@ def _layer_schema(registry: LayerRegistry, class_name: str) -> dict[str, Any]:
     return schema
 
 
-def _arg_schema(arg: ArgInfo) -> dict[str, Any]:
+def _arg_schema(arg: ArgInfo, expressions: bool = True) -> dict[str, Any]:
+    """An argument's default and types; ``expressions`` where a ${...} may stand for the value
+    (layer arguments; train: settings are read as written)."""
     schema: dict[str, Any] = {}
     if not arg.required:
         schema["default"] = arg.default
     if not arg.kinds:
         return schema
-    options: list[dict[str, Any]] = [EXPRESSION]
+    options: list[dict[str, Any]] = [EXPRESSION] if expressions else []
     for kind in arg.kinds:
         if kind == "layer":
             options.append({"$ref": "#/definitions/item"})
@@ -230,24 +234,49 @@ def _expect_schema() -> dict[str, Any]:
     }
 
 
-def _choice() -> dict[str, Any]:
+def _choice(catalog: SettingsCatalog, kind: str, definitions: dict[str, Any]) -> dict[str, Any]:
+    """``adam`` or ``{adam: {learning_rate: 0.001}}``: each name in its spellings, with the
+    arguments a spec may give it (those layerkit supplies left out)."""
+    names = catalog.spellings(kind)
+    with_args: dict[str, Any] = {}
+    for name in names:
+        entry = catalog.resolve(kind, name)
+        definition = f"{kind}:{entry.name}"
+        if definition not in definitions:
+            required = [arg.name for arg in entry.args.values() if arg.required]
+            definitions[definition] = {
+                "description": entry.label,
+                "type": "object" if required else ["object", "null"],
+                "additionalProperties": False,
+                "properties": {
+                    arg.name: _arg_schema(arg, expressions=False)
+                    for arg in entry.args.values()
+                    if arg.name not in entry.supplied
+                },
+                **({"required": required} if required else {}),
+            }
+        with_args[name] = {"$ref": f"#/definitions/{definition}"}
     return {
         "anyOf": [
-            {"type": "string"},
+            {"enum": names},
             {"type": "object", "minProperties": 1, "maxProperties": 1,
-             "additionalProperties": {"type": ["object", "null"]}},
+             "additionalProperties": False, "properties": with_args},
         ]
     }  # fmt: skip
 
 
-def _train_schema() -> dict[str, Any]:
+def _train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
+    catalog = default_catalog()
     momentum = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    metric = {
+        "anyOf": [{"enum": list(METRICS)}, {"type": "string", "pattern": "^top_?[1-9][0-9]*$"}]
+    }
     properties = {
-        "optimizer": _choice(),
-        "schedule": _choice(),
-        "loss": _choice(),
+        "optimizer": _choice(catalog, "optimizer", definitions),
+        "schedule": _choice(catalog, "schedule", definitions),
+        "loss": _choice(catalog, "loss", definitions),
         "label_smoothing": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-        "metrics": {"type": "array", "items": {"type": "string"}},
+        "metrics": {"type": "array", "items": metric},
         "batch_size": {"type": "integer", "minimum": 1},
         "epochs": {"type": "integer", "minimum": 1},
         "validation_split": {"anyOf": [{"type": "integer", "minimum": 0},

@@ -4,7 +4,9 @@ Works from the layer catalog alone, so it never imports TensorFlow. It checks la
 names, required arguments and simple argument types; evaluates ``${...}`` expressions over vars,
 block parameters and repeat indices; expands blocks and repeats, each a scope of its own for ids;
 wires every layer to its inputs and checks the graph (unknown references, cycles, outputs nothing
-uses). Every problem found is reported in one :class:`~layerkit.errors.SpecErrors`.
+uses); checks ``augment:`` like the layers, and ``train:`` and ``data:`` against the settings
+catalog (:func:`layerkit.settings.check_settings`). Every problem found is reported in one
+:class:`~layerkit.errors.SpecErrors`.
 """
 
 from __future__ import annotations
@@ -17,24 +19,22 @@ from typing import Any
 
 from .errors import ErrorCollector, Location, SpecError, did_you_mean
 from .expressions import ExpressionError, evaluate, names_used
-from .registry import LayerInfo, LayerRegistry, UnknownLayerError, default_registry
+from .registry import (
+    LayerInfo,
+    LayerRegistry,
+    UnknownLayerError,
+    accepts,
+    default_registry,
+    kinds_text,
+    type_fix,
+)
+from .settings import check_settings
 from .spec import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
-from .yaml_source import Node, describe, exponent_fix
+from .yaml_source import Node, describe
 
 EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 10_000
-
-KIND_NAMES = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "str": "text",
-    "null": "null",
-    "list": "a list",
-    "map": "a mapping",
-    "layer": "a layer (such as 'lstm: {units: 64}')",
-}
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def plan_of(
 def validate(spec: Spec, registry: LayerRegistry | None = None) -> Plan:
     """Check every name and argument in ``spec`` and expand it into a :class:`Plan`.
 
-    Does not import TensorFlow: layer arguments are checked against the layer catalog.
+    Does not import TensorFlow: layer arguments are checked against the layer catalog, and the
+    ``train:`` section's names and arguments against the settings catalog.
 
     Args:
         spec: a spec from :func:`layerkit.load_spec`.
@@ -185,6 +186,8 @@ class _Validator:
                 "Lower the repeat counts.",
             )
         augment = self.resolve_augment(scope)
+        shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
+        self.errors.extend(check_settings(self.spec.train, self.spec.data, shape))
         plan = _Wiring(self).finish(inputs, outputs)
         self.errors.raise_if_any()
         return replace(plan, augment=augment)
@@ -193,23 +196,38 @@ class _Validator:
         """The ``augment:`` list: plain layers in a chain (no blocks, repeats or wiring)."""
         layers = []
         for item in self.spec.augment:
-            if (
-                not isinstance(item, LayerCall)
-                or item.name in self.spec.blocks
-                or item.id
-                or item.inputs
-            ):
-                self.error(
-                    "augment: takes a list of single layers, applied in order",
-                    item.location,
-                    item.path,
-                    "Write each augmentation as a layer, e.g. 'random_flip: {mode: horizontal}'.",
-                )
-                continue
-            layer = self.resolve_layer(item, _Scope(dict(scope.values), {}), ())
-            if layer is not None:
-                layers.append(layer)
+            if self.check_augment_item(item):
+                layer = self.resolve_layer(item, _Scope(dict(scope.values), {}), ())
+                if layer is not None:
+                    layers.append(layer)
         return tuple(layers)
+
+    def check_augment_item(self, item: Item) -> bool:
+        """Whether an ``augment:`` item is a single layer; says where and why when it is not."""
+        if isinstance(item, LayerCall) and item.name not in self.spec.blocks:
+            wiring = [key for key in ("id", "inputs") if key in item.key_locations]
+            for key in wiring:
+                self.error(
+                    f"an augmentation layer takes no '{key}': the augment: list is a chain, each "
+                    "layer taking the one before",
+                    item.key_locations[key],
+                    f"{item.path}.{item.name}.{key}",
+                    f"Remove '{key}'.",
+                )
+            return not wiring
+        if isinstance(item, LayerCall):
+            what, fix = f"'{item.name}' is a block", "List the block's layers here one by one."
+        elif isinstance(item, Repeat):
+            what, fix = "this is a repeat", "List the layers once each."
+        else:
+            what, fix = "this is a shared layer", "Write the augmentation layer itself."
+        self.error(
+            f"the augment: list takes single layers, applied in order: {what}",
+            item.location,
+            item.path,
+            fix,
+        )
+        return False
 
     def check_block_names(self) -> None:
         for block in self.spec.blocks.values():
@@ -580,7 +598,7 @@ class _Validator:
         if isinstance(value, LayerCall):
             if arg.kinds and "layer" not in arg.kinds:
                 self.error(
-                    f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
+                    f"argument '{name}' of {info.class_name} expects {kinds_text(arg.kinds)}, "
                     "received a layer",
                     value.location,
                     arg_path,
@@ -591,13 +609,13 @@ class _Validator:
         bound = self.substitute(value, scope, arg_path)
         if _contains_invalid(bound.value):
             return None
-        if arg.kinds and _kind_of(bound.value) not in _accepted(arg.kinds):
+        if not accepts(arg.kinds, bound.value):
             self.error(
-                f"argument '{name}' of {info.class_name} expects {_kinds_text(arg.kinds)}, "
+                f"argument '{name}' of {info.class_name} expects {kinds_text(arg.kinds)}, "
                 f"received {describe(bound.value)}",
                 bound.location,
                 arg_path,
-                _type_fix(arg.kinds, bound.value),
+                type_fix(arg.kinds, bound.value),
             )
             return None
         return bound.value, bound.location
@@ -826,43 +844,3 @@ def _contains_invalid(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_contains_invalid(item) for item in value.values())
     return False
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    return "map"
-
-
-def _accepted(kinds: tuple[str, ...]) -> set[str]:
-    accepted = set(kinds)
-    if "float" in accepted:
-        accepted.add("int")
-    return accepted
-
-
-def _kinds_text(kinds: tuple[str, ...]) -> str:
-    names = [KIND_NAMES[kind] for kind in kinds if not (kind == "int" and "float" in kinds)]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _type_fix(kinds: tuple[str, ...], value: Any) -> str:
-    if isinstance(value, str) and "int" in kinds:
-        try:
-            float(value)
-        except ValueError:
-            return f"Write {_kinds_text(kinds)} here."
-        return exponent_fix(value) or "Write the number without quotes."
-    if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
-        return "Write a whole number."
-    return f"Write {_kinds_text(kinds)} here."
