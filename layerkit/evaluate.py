@@ -16,7 +16,7 @@ import numpy as np
 
 from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
 from .errors import LayerkitError, listed
-from .recipe import flips, mirrored
+from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir
 from .settings import Normalize
 from .spec import load_spec
@@ -105,12 +105,17 @@ def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
 def predict_probabilities(
     trained: Trained, x: np.ndarray, tta: str | None, batch_size: int = 256
 ) -> np.ndarray:
+    """Class probabilities for ``x``: a model whose last layer has no softmax (or sigmoid) outputs
+    logits, which are softmaxed; with ``tta="flip"`` the average of each image's and its mirror
+    image's probabilities."""
     inputs = scaled(x, trained)
-    probabilities = trained.model.predict(inputs, batch_size=batch_size, verbose=0)
-    if tta == "flip":  # average with the horizontally mirrored images
-        flipped = trained.model.predict(mirrored(inputs), batch_size=batch_size, verbose=0)
-        probabilities = (probabilities + flipped) / 2
-    return probabilities
+    ends = model_output(trained.model)
+    plain = trained.model.predict(inputs, batch_size=batch_size, verbose=0)
+    if tta != "flip":
+        return as_probabilities(plain, ends)
+    # the average with the horizontally mirrored images
+    flipped = trained.model.predict(mirrored(inputs), batch_size=batch_size, verbose=0)
+    return (as_probabilities(plain, ends) + as_probabilities(flipped, ends)) / 2
 
 
 def evaluation_data(

@@ -34,7 +34,9 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
 
 def start_line(facts: dict[str, Any]) -> str:
     """``training NAME on DEVICE, backend B: N training and M validation images (10 classes),
-    batch 64, epochs 1–10, augmented, dropout in epochs 1–5 only → RUN``"""
+    batch 64, epochs 1–10, augmented, dropout in epochs 1–5 only → RUN``; a model that ends
+    without softmax adds ``loss: categorical_crossentropy (from logits: the last layer has no
+    softmax)``."""
     skipped = facts["skipped_images"]
     text = (
         f"training {facts['spec']} on {facts['device']}, backend {facts['backend']}: "
@@ -52,6 +54,8 @@ def start_line(facts: dict[str, Any]) -> str:
         )
     if facts["schedule_epochs"] not in (None, facts["epochs"]):
         text += f", learning-rate schedule as laid out for {facts['schedule_epochs']} epochs at the start"
+    if facts.get("from_logits"):  # unusual enough to say: the model ends without softmax
+        text += f", loss: {facts['loss']}"
     return text + f" → {facts['run']}"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -240,11 +241,12 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float) -> int:
 DROPOUT_LAYERS = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
 
 
-def dropout_epochs(settings: TrainSettings) -> int:
-    """How many of the first epochs keep dropout on (``train.early_dropout``): the fraction of
-    ``epochs``, rounded up; every epoch when the setting is absent."""
+def dropout_epochs(settings: TrainSettings) -> int | None:
+    """How many of the first epochs keep dropout on under ``train.early_dropout``: the fraction of
+    ``epochs``, rounded up. None when the setting is absent: the dropout layers then act in every
+    epoch, however many a resume adds."""
     if settings.early_dropout is None:
-        return settings.epochs
+        return None
     return math.ceil(round(settings.early_dropout * settings.epochs, 6))
 
 
@@ -255,16 +257,78 @@ def dropout_layers(model: keras.Model) -> list[keras.layers.Layer]:
             if isinstance(layer, DROPOUT_LAYERS)]  # fmt: skip
 
 
-def make_loss(settings: TrainSettings) -> keras.losses.Loss:
+# Activations whose outputs are probabilities, which a cross-entropy takes as they are; any other
+# end (none, relu, log_softmax, ...) gives logits, which the cross-entropy must softmax first.
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+# Losses defined on raw scores: they take a last layer without softmax as it is.
+SCORE_LOSSES = ("hinge", "squaredhinge", "categoricalhinge")
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a model's output holds, judged by the activation that ends it."""
+
+    activation: str | None  # "softmax", "sigmoid", "relu", ...; None for a last layer without one
+    layer: str  # the name of the layer that makes the output
+
+    @property
+    def logits(self) -> bool:
+        """Whether the outputs are logits (unnormalized scores) rather than probabilities."""
+        return self.activation not in PROBABILITY_ACTIVATIONS
+
+    @property
+    def reason(self) -> str:
+        """Why the outputs are (or are not) logits, for messages."""
+        if self.activation is None:
+            return "the last layer has no softmax"
+        if self.logits:
+            return f"the last layer ends in {self.activation}, not softmax"
+        return f"the last layer ends in {self.activation}"
+
+
+def model_output(model: keras.Model) -> ModelOutput:
+    """The activation that ends ``model``'s (first) output: the output layer's ``activation``,
+    or a final ``Softmax``, ``Activation`` or ``ReLU``-like layer's; a nested model (the spec's
+    model inside the training wrapper) is looked into."""
+    layer = model.outputs[0]._keras_history.operation
+    while isinstance(layer, keras.Model) and getattr(layer, "outputs", None):
+        layer = layer.outputs[0]._keras_history.operation
+    if isinstance(layer, keras.layers.Softmax):
+        return ModelOutput("softmax", layer.name)
+    activation = getattr(layer, "activation", None)
+    if activation is None:  # a layer without one (pooling, normalization), or an activation layer
+        kinds = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+        name = type(layer).__name__.lower() if isinstance(layer, kinds) else None
+        return ModelOutput(name, layer.name)
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__", None)
+    return ModelOutput(None if name in (None, "linear") else name, layer.name)
+
+
+def as_probabilities(outputs: np.ndarray, output: ModelOutput) -> np.ndarray:
+    """A model's outputs as probabilities: softmaxed where they are logits."""
+    if not output.logits:
+        return outputs
+    shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def make_loss(settings: TrainSettings, output: ModelOutput | None = None) -> keras.losses.Loss:
     """Labels reach the loss one-hot, so cross-entropy is the categorical one (label smoothing
-    needs it); ``crossentropy`` and ``sparse_categorical_crossentropy`` are taken to mean it."""
+    needs it); ``crossentropy`` and ``sparse_categorical_crossentropy`` are taken to mean it.
+
+    Where ``output`` says the model ends without softmax or sigmoid, the loss takes logits
+    (``from_logits=True``); a loss that cannot is refused at the spec's ``train.loss`` line, and so
+    is a ``from_logits`` in the spec that contradicts the model. Without ``output`` (before the
+    model is built) the outputs are taken to be probabilities."""
     choice = settings.loss or Choice("categorical_crossentropy", {}, _nowhere())
     if lookup_key(choice.name) in ("crossentropy", "sparsecategoricalcrossentropy"):
         choice = Choice("categorical_crossentropy", choice.args, choice.location)
     registry = _classes(keras.losses, keras.losses.Loss)
-    extra = {}
+    extra: dict[str, Any] = {}
+    cls = registry.get(lookup_key(choice.name))
+    if output is not None and cls is not None:
+        extra.update(_logits_argument(cls, choice, output))
     if settings.label_smoothing:
-        cls = registry.get(lookup_key(choice.name))
         if cls is not None and "label_smoothing" not in inspect.signature(cls).parameters:
             raise SpecError(
                 f"label_smoothing applies to cross-entropy losses; loss {cls.__name__} takes none",
@@ -274,6 +338,44 @@ def make_loss(settings: TrainSettings) -> keras.losses.Loss:
             )
         extra["label_smoothing"] = settings.label_smoothing
     return _make(choice, registry, "loss", "train.loss", **extra)
+
+
+def _logits_argument(cls: type, choice: Choice, output: ModelOutput) -> dict[str, Any]:
+    """``{"from_logits": True}`` for a model that outputs logits; nothing for one that outputs
+    probabilities, or for a loss defined on raw scores (hinge)."""
+    takes_logits = "from_logits" in inspect.signature(cls).parameters
+    given = choice.args.get("from_logits")
+    name = to_snake_case(cls.__name__)
+    if given is not None and bool(given) != output.logits:
+        state = "logits" if output.logits else "probabilities"
+        raise SpecError(
+            f"loss {name} has from_logits: {str(bool(given)).lower()}, but the model's outputs "
+            f"are {state}: {output.reason} (layer {output.layer})",
+            choice.location,
+            "train.loss",
+            "Remove from_logits: layerkit sets it from the model's last layer.",
+        )
+    if not output.logits or lookup_key(cls.__name__) in SCORE_LOSSES:
+        return {}
+    if not takes_logits:
+        raise SpecError(
+            f"loss {name} needs probabilities, but the model outputs logits: {output.reason} "
+            f"(layer {output.layer})",
+            choice.location,
+            "train.loss",
+            "Add activation: softmax to the last layer, or use categorical_crossentropy, which "
+            "then takes the logits as they are.",
+        )
+    return {"from_logits": True}
+
+
+def loss_description(loss: Any, output: ModelOutput) -> str:
+    """``categorical_crossentropy``, or ``categorical_crossentropy (from logits: the last layer
+    has no softmax)``: the loss a run trains with, for its start line and setup.json."""
+    name = getattr(loss, "name", None) or to_snake_case(type(loss).__name__)
+    if getattr(loss, "from_logits", False):
+        return f"{name} (from logits: {output.reason})"
+    return name
 
 
 def make_metrics(settings: TrainSettings) -> list[Any]:

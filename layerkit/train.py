@@ -30,14 +30,18 @@ from .data import Dataset, check_samples, load_dataset, resolve_source, split
 from .errors import LayerkitError, SpecError, did_you_mean, listed
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
+    ModelOutput,
+    as_probabilities,
     dropout_epochs,
     dropout_layers,
     flips,
     learning_rate_at,
+    loss_description,
     make_loss,
     make_metrics,
     make_optimizer,
     mirrored,
+    model_output,
     set_batchnorm_momentum,
     skip_weight_decay,
     unwrapped,
@@ -310,23 +314,94 @@ class EarlyDropout(keras.callbacks.Callback):
             layer.rate = rate
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Every random draw of an epoch (dropout masks, augmentation) a function of the run's seed and
+    the epoch alone: at each epoch's start every random generator in the training model is set
+    from them. Keras saves no generator state with a model, so without this a resumed run would
+    draw other masks and crops than the uninterrupted run did."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for index, generator in enumerate(seed_generators(self.model)):
+            state = _derived_seed(self.seed, epoch, index)
+            generator.state.assign(
+                keras.ops.convert_to_tensor([state, 0], dtype=generator.state.dtype)
+            )
+
+
+def seed_generators(model: keras.Model) -> list[Any]:
+    """The random generators of ``model``'s layers, nested ones included, in layer order (the
+    same for a model built from a spec and the same model loaded from a checkpoint)."""
+    found: dict[int, Any] = {}
+    for layer in model._flatten_layers(include_self=True):
+        found.update((id(generator), generator) for generator in layer._seed_generators)
+    return list(found.values())
+
+
+def _derived_seed(*numbers: int) -> int:
+    """A seed below 2**31 (every backend's seed type holds it) drawn from ``numbers``."""
+    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] & 0x7FFF_FFFF)
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """The training samples as one endless stream of batches, epoch after epoch from
+    ``first_epoch``, each epoch in an order drawn from the run's seed and the epoch alone, so a
+    resumed run sees the batches the uninterrupted one saw. (Keras's own shuffle of arrays depends
+    on how many epochs the process has run, and under TensorFlow repeats one order every epoch
+    once a global seed is set.) ``fit`` cuts the stream into epochs with ``steps_per_epoch``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                 first_epoch: int) -> None:  # fmt: skip
+        super().__init__()
+        self.x = x
+        self.y = y
+        self.batch_size = batch_size
+        self.steps = math.ceil(len(x) / batch_size)
+        self.seed = seed
+        self.first_epoch = first_epoch
+        self._order: tuple[int, np.ndarray] | None = None  # the last epoch's order, kept
+
+    @property
+    def num_batches(self) -> int | None:
+        return None  # endless
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The samples' order in ``epoch`` (0-based)."""
+        if self._order is None or self._order[0] != epoch:
+            rng = np.random.default_rng(_derived_seed(self.seed, epoch))
+            self._order = (epoch, rng.permutation(len(self.x)))
+        return self._order[1]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        epoch, step = divmod(index, self.steps)
+        order = self.order(self.first_epoch + epoch)
+        chosen = order[step * self.batch_size : (step + 1) * self.batch_size]
+        return self.x[chosen], self.y[chosen]
+
+
 class FlipValidation(keras.callbacks.Callback):
     """``train.tta: flip``: after each epoch, validation accuracy from the average of the
-    predictions for each image and its mirror image, logged as ``val_accuracy_tta``."""
+    probabilities for each image and its mirror image, logged as ``val_accuracy_tta`` (a model
+    that outputs logits has them softmaxed first, as ``layerkit evaluate --tta flip`` does)."""
 
     def __init__(self, x: np.ndarray, labels: np.ndarray, batch_size: int,
-                 average: MovingAverage) -> None:  # fmt: skip
+                 average: MovingAverage, output: ModelOutput) -> None:  # fmt: skip
         super().__init__()
         self.x = x
         self.labels = labels
         self.batch_size = batch_size
         self.average = average
+        self.output = output
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         with self.average.applied():
             plain = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
             flipped = self.model.predict(mirrored(self.x), batch_size=self.batch_size, verbose=0)
-        accuracy = float(np.mean(np.argmax(plain + flipped, axis=-1) == self.labels))
+        both = as_probabilities(plain, self.output) + as_probabilities(flipped, self.output)
+        accuracy = float(np.mean(np.argmax(both, axis=-1) == self.labels))
         if logs is not None:
             logs["val_accuracy_tta"] = accuracy
 
@@ -593,6 +668,9 @@ def train(
         # the epochs the learning-rate schedule and early dropout are laid out over; a resume
         # with another --epochs keeps both as they were
         "schedule_epochs": settings.epochs,
+        # the last epoch with dropout under early_dropout; null: the dropout layers act in every
+        # epoch, a resume's added ones too
+        "dropout_until": dropout_epochs(settings),
     }
     _check_recipe(spec)
     out = options.out
@@ -712,37 +790,47 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     if strategy:
         replicas = replica_count(strategy)
         device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
-    dataset = load_dataset(
-        setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"], resize=setup["resize"]
-    )
-    train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     shape = tuple(spec.input.shape)
-    steps = math.ceil(len(train_index) / settings.batch_size)
     mixed = setup.get("mixed_precision")
     if mixed is None:  # a run from before the decision was recorded
         mixed = _mixed(setup["precision"])
     with dtype_policy("mixed_float16" if mixed else None), distribution_scope(strategy):
         if checkpoint is None:
+            keras.utils.set_random_seed(settings.seed)  # the initial weights, as `seed` promises
             model = build(plan, allow_large=setup.get("allow_large", False))
+            # a loss that cannot take what the model outputs is refused before any data loads
+            ends = model_output(model)
+            loss = make_loss(settings, ends)
+        else:
+            trainer = keras.saving.load_model(checkpoint)
+            model = trainer.get_layer(spec.name)
+            _check_restored(trainer, checkpoint, checkpoint_steps)
+            ends, loss = model_output(model), trainer.loss
+            _check_restored_loss(loss, ends)
+        dataset = load_dataset(setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"],
+                               resize=setup["resize"])  # fmt: skip
+        train_index, val_index = split(dataset, settings.validation_split, settings.seed)
+        steps = math.ceil(len(train_index) / settings.batch_size)
+        if checkpoint is None:
             _check_fit(plan, model, dataset)
             if settings.batchnorm_momentum is not None:
                 set_batchnorm_momentum(model, settings.batchnorm_momentum)
             trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
             trainer.compile(
                 optimizer=make_optimizer(settings, steps),
-                loss=make_loss(settings),
+                loss=loss,
                 metrics=make_metrics(settings),
                 jit_compile="auto" if gpus else False,
             )
-        else:
-            trainer = keras.saving.load_model(checkpoint)
-            model = trainer.get_layer(spec.name)
-            _check_restored(trainer, checkpoint, checkpoint_steps)
     if checkpoint is None:
+        setup.update(loss=loss_description(loss, ends), from_logits=_from_logits(loss))
+        run.write_json("setup.json", setup)
         run.write_json("environment.json", {**environment(), "device": device,
                        "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
     x_train = prepare_inputs(dataset.x[train_index], shape)
     y_train = keras.utils.to_categorical(dataset.y[train_index], len(dataset.class_names))
+    batches = EpochBatches(x_train, y_train.astype("float32"), settings.batch_size, settings.seed,
+                           initial_epoch)  # fmt: skip
     validation = None
     if len(val_index):
         validation = (
@@ -754,6 +842,7 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     _check_target(settings, validation is not None)
     laid_out = setup.get("schedule_epochs", settings.epochs)
     until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(model)
+    early = until is not None and until < settings.epochs  # dropout switched off after `until`
     scheduled = settings.schedule is not None and settings.schedule.name != "constant"
     reporter = (
         LiveProgress(console, settings.epochs, steps, settings.batch_size)
@@ -776,9 +865,11 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
             "first_epoch": initial_epoch + 1,
             "epochs": settings.epochs,
             "augment": bool(setup["augment"]),
-            "dropout_until": until if until < settings.epochs else None,
+            "dropout_until": until if early else None,
             "dropout_layers": len(dropouts),
             "schedule_epochs": laid_out if scheduled else None,
+            "loss": loss_description(loss, ends),
+            "from_logits": _from_logits(loss),
         }
     )
     average = MovingAverage(enabled=bool(unwrapped(trainer.optimizer).use_ema))
@@ -786,24 +877,27 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
                         reporter, average, settings.target)  # fmt: skip
     # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
     # one. The moving average and the TTA column must be in place before the recorder runs.
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), average]
-    if until < settings.epochs and dropouts:  # before the recorder: it saves the spec's rates
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        EpochSeeds(settings.seed),
+        average,
+    ]
+    if early and dropouts:  # before the recorder: it saves the spec's rates
         callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
         labels = dataset.y[val_index]
-        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average))
+        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average, ends))
     callbacks += [reporter, recorder]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
         )
     status = "finished"
-    keras.utils.set_random_seed(settings.seed + initial_epoch)
     try:
         trainer.fit(
-            x_train, y_train, batch_size=settings.batch_size, epochs=settings.epochs,
-            initial_epoch=initial_epoch, validation_data=validation, callbacks=callbacks,
-            verbose=0, shuffle=True,
+            batches, steps_per_epoch=steps, epochs=settings.epochs, initial_epoch=initial_epoch,
+            validation_data=validation, validation_batch_size=settings.batch_size,
+            callbacks=callbacks, verbose=0, shuffle=False,
         )  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
@@ -821,3 +915,17 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     except OSError as error:  # the run is still resumable from state.json
         print(f"warning: could not update metrics.json: {error}", file=sys.stderr)
     return TrainResult(run, len(history), status, best)
+
+
+def _from_logits(loss: Any) -> bool:
+    return bool(getattr(loss, "from_logits", False))
+
+
+def _check_restored_loss(loss: Any, ends: ModelOutput) -> None:
+    """A run begun before layerkit matched the loss to the model's last layer may train a
+    cross-entropy on logits; it is not continued silently."""
+    if ends.logits and "crossentropy" in type(loss).__name__.lower() and not _from_logits(loss):
+        raise TrainError(
+            f"this run trains {loss_description(loss, ends)} on logits ({ends.reason}): it began "
+            "before layerkit matched the loss to the last layer; train it anew"
+        )

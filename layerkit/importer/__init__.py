@@ -53,6 +53,7 @@ def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport
         ) from None
     summary = parse_summary(printout, str(path))
     graph = wire(summary, input_shape)
+    _note_logits(graph)
     name = re.sub(r"\W", "_", path.stem)
     text = write_spec(graph, summary.totals, name, path.name)
     return _report(graph, text)
@@ -77,6 +78,24 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
     items, blocks = find_blocks(find_repeats(graph))
     text = write_spec(graph, totals, name, source, items, MODEL_HEADER, blocks)
     return _report(graph, text)
+
+
+def _note_logits(graph: Graph) -> None:
+    """A printout shows no activations, so a last layer written without one (a Dense, a
+    convolution) or with a placeholder one makes a model that outputs logits, which `layerkit
+    train` treats as such: say so at that layer, in the spec and in the report."""
+    for node in graph.nodes:
+        layer = node.layer
+        if node.id not in graph.outputs or node.shares or "activation" not in layer.notes:
+            continue
+        if "activation" in layer.args:  # an Activation layer: the placeholder is not softmax
+            unknown = f"the last layer's activation is not in the summary ({layer.args['activation']} is a placeholder)"
+        else:
+            unknown = "the last layer has no activation in the summary"
+        node.notes.append(
+            f"{unknown}: layerkit train will treat its outputs as logits; add activation: softmax "
+            "if the model had one"
+        )
 
 
 def _report(graph: Graph, text: str) -> ImportReport:
