@@ -223,7 +223,8 @@ def test_json_lines_for_scripts(runner, workspace):
                      f"({os.cpu_count()} cores)", "backend": "tensorflow", "train_images": 500,
                      "validation_images": 100, "classes": 10, "skipped_images": 0,
                      "batch_size": 32, "first_epoch": 1, "epochs": 2, "augment": True,
-                     "dropout_until": None, "dropout_layers": 0, "schedule_epochs": None}  # fmt: skip
+                     "dropout_until": None, "dropout_layers": 0, "schedule_epochs": None,
+                     "loss": "categorical_crossentropy", "from_logits": False}  # fmt: skip
     for record, row in zip((first, second), history(workspace / "jsonl"), strict=True):
         assert {key: record[key] for key in row} == pytest.approx(row, rel=1e-6)
         assert record["epochs"] == 2
@@ -358,7 +359,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspac
     (workspace / "diverge.yaml").write_text(
         SPEC.replace(
             "{adam: {learning_rate: 0.01}}",
-            "{sgd: {learning_rate: 1.0e+30}}\n  loss: mean_squared_error",
+            "{sgd: {learning_rate: 1.0e+30}}",
         ).replace("units: 10, activation: softmax", "units: 10"),
         encoding="utf-8",
     )
