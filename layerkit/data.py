@@ -15,6 +15,7 @@ import os
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -225,7 +226,12 @@ def _entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
                             yield _safe_member(member.name, path), file.read()
             return
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
-        raise DataError(f"cannot read archive '{path}': {error}") from None
+        # tarfile lists every compression it tried, a line each: the gist is the last one
+        detail = str(error).strip().splitlines()[-1].lstrip("- ") if str(error) else "unreadable"
+        raise DataError(
+            f"cannot read archive '{path}' ({detail}); give a whole .tar, .tar.gz or .zip of "
+            "class folders"
+        ) from None
     raise DataError(
         f"'{path}' is not a folder, .tar, .tar.gz, .zip or .npz file; point --data at one of those"
     )
@@ -368,8 +374,13 @@ def _read_cache(path: Path, source: str) -> Dataset:
 def _npz(path: Path) -> Dataset:
     try:
         arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"cannot read '{path}' as .npz arrays: {error}") from None
+    except (OSError, ValueError, EOFError) as error:
+        # numpy reads what is not a zip of arrays as a pickle, which is never loaded here
+        detail = "not a zip of arrays" if "pickled" in str(error) else str(error)
+        raise DataError(
+            f"cannot read '{path}' as .npz arrays ({detail}); save it with numpy.savez(path, "
+            "x_train=..., y_train=...)"
+        ) from None
     with arrays:
         missing = [key for key in ("x_train", "y_train") if key not in arrays.files]
         if missing:
@@ -382,11 +393,13 @@ def _npz(path: Path) -> Dataset:
                 ("x_test", "y_test") if "x_test" in arrays.files else ("y_test", "x_test")
             )
             raise DataError(f"'{path}' has {given} but no {absent}; give both, or neither")
-        x, y = arrays["x_train"], _labels(arrays, "y_train", path)
-        x_test = arrays["x_test"] if "x_test" in arrays.files else None
+        x, y = _member(arrays, "x_train", path), _labels(arrays, "y_train", path)
+        x_test = _member(arrays, "x_test", path) if "x_test" in arrays.files else None
         y_test = _labels(arrays, "y_test", path) if "y_test" in arrays.files else None
         names = (
-            tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays.files else None
+            tuple(str(n) for n in _member(arrays, "class_names", path))
+            if "class_names" in arrays.files
+            else None
         )
     if names is None:
         tops = [int(labels.max()) for labels in (y, y_test) if labels is not None and len(labels)]
@@ -406,9 +419,25 @@ def _npz(path: Path) -> Dataset:
     return Dataset(x, y, names, str(path), (), x_test, y_test)
 
 
+def _member(arrays: Any, key: str, path: Path) -> np.ndarray:
+    """One array of an .npz; object arrays (pickles) and damaged members are refused."""
+    try:
+        return arrays[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        detail = (
+            "it holds Python objects, which are never loaded"
+            if "allow_pickle" in str(error)
+            else str(error)
+        )
+        raise DataError(
+            f"cannot read {key} from '{path}' ({detail}); save plain numeric arrays with "
+            "numpy.savez"
+        ) from None
+
+
 def _labels(arrays: Any, key: str, path: Path) -> np.ndarray:
     """One integer class number per sample; one-hot rows and fractional labels are refused."""
-    labels = arrays[key]
+    labels = _member(arrays, key, path)
     if labels.ndim == 2 and labels.shape[1] > 1:
         raise DataError(
             f"'{path}': {key} is one-hot ({labels.shape[1]} columns); give class numbers, "

@@ -692,9 +692,9 @@ def train(
         )
         run.write_json("setup.json", setup)
         return _fit(run, plan, setup, 0, [], {}, None, console, output)
-    except LayerkitError:
-        # refused before any epoch finished (the data does not fit the model, ...): leave no
-        # half-made run behind, so the same --out works once the mistake is fixed
+    except Exception:
+        # stopped before any epoch finished (the data does not fit the model, or an error of
+        # ours): leave no half-made run behind, so the same --out works once it is fixed
         if not (run.path / "state.json").exists():
             run.unlock()
             run.discard(keep_folder=existed)

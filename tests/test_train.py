@@ -10,6 +10,7 @@ import sys
 import tarfile
 import time
 
+import numpy as np
 import pytest
 
 from layerkit.cli import main
@@ -420,3 +421,45 @@ def test_a_full_disk_keeps_the_last_good_checkpoint_and_says_so(runner, workspac
     resumed = run_cli(runner, "train", "--resume", "full_disk")
     assert resumed.exit_code == 0, resumed.output
     assert [row["epoch"] for row in history(run)] == [1, 2, 3]
+
+
+def _object_npz(path):
+    np.savez(path, x_train=np.array([object()] * 2, dtype=object), y_train=np.array([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("fake.tar.gz", lambda path: path.write_text("hi\n"),
+         "error: cannot read archive '{path}' (method tar: ReadError('truncated header')); "
+         "give a whole .tar, .tar.gz or .zip of class folders"),
+        ("fake.zip", lambda path: path.write_text("hi\n"),
+         "error: cannot read archive '{path}' (File is not a zip file); give a whole .tar, "
+         ".tar.gz or .zip of class folders"),
+        ("fake.npz", lambda path: path.write_text("hi\n"),
+         "error: cannot read '{path}' as .npz arrays (not a zip of arrays); save it with "
+         "numpy.savez(path, x_train=..., y_train=...)"),
+        ("objects.npz", _object_npz,
+         "error: cannot read x_train from '{path}' (it holds Python objects, which are never "
+         "loaded); save plain numeric arrays with numpy.savez"),
+    ],
+)  # fmt: skip
+def test_data_that_cannot_be_read_is_one_line_and_leaves_no_run(runner, workspace, name, make,
+                                                                message):  # fmt: skip
+    make(workspace / name)
+    result = run_cli(runner, "train", "tiny.yaml", "--data", name, "--out", "unread")
+    message = message.format(path=workspace / name)  # a run keeps the data's absolute path
+    assert (result.exit_code, result.stderr) == (2, message + "\n")
+    assert not (workspace / "unread").exists()
+
+
+def test_a_crash_before_the_first_epoch_leaves_no_run(runner, workspace, monkeypatch):
+    import layerkit.train
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a fault injected into loading the data")
+
+    monkeypatch.setattr(layerkit.train, "load_dataset", crash)
+    with pytest.raises(RuntimeError, match="fault injected"):
+        run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "crashed")
+    assert not (workspace / "crashed").exists()
