@@ -273,10 +273,12 @@ def _save_model(model: Any, path: Path) -> None:
 def validate(
     spec: str, overrides: tuple[str, ...], plugins: tuple[str, ...], as_json: bool
 ) -> None:
-    """Check SPEC's structure, layer names and arguments without building it.
+    """Check SPEC without building it: structure, layer names and arguments, and the train:,
+    data: and augment: settings (optimizer, schedule, loss, metric and target names and their
+    arguments).
 
     Fast: does not import TensorFlow. Shapes and values only Keras can judge are checked by
-    'layerkit build'.
+    'layerkit build'; whether the data exists, by 'layerkit train' before it starts.
     """
     with user_errors(as_json):
         from .plugins import load_plugins
