@@ -326,6 +326,9 @@ class LayerRegistry:
         }
         self._keras_names: dict[str, str] = dict(catalog["names"])  # attribute → class name
         self._custom: dict[str, type] = {}  # class name → class registered from Python
+        # extra names given to register_layer(name=...), as written → class name; kept here so
+        # that every _reindex (each later registration or removal) includes them again
+        self._custom_names: dict[str, str] = {}
         self._keys: dict[str, str] = {}
         self._reindex()
 
@@ -340,6 +343,8 @@ class LayerRegistry:
             keys.setdefault(lookup_key(class_name), class_name)
         for class_name in self._custom:
             keys[lookup_key(class_name)] = class_name
+        for name, class_name in self._custom_names.items():
+            keys[lookup_key(name)] = class_name
         self._keys = keys
 
     def names(self) -> list[str]:
@@ -368,7 +373,7 @@ class LayerRegistry:
         """The snake_case form of every usable name, for "did you mean" suggestions."""
         spellings = [to_snake_case(attribute) for attribute in self._keras_names]
         own = [to_snake_case(name) for name in [*LAYERKIT_LAYERS, *self._custom]]
-        return spellings + list(ALIASES) + own
+        return spellings + list(ALIASES) + own + list(self._custom_names)
 
     def info(self, class_name: str) -> LayerInfo:
         return self._infos[class_name]
@@ -389,7 +394,12 @@ class LayerRegistry:
         return getattr(keras.layers, attribute)
 
     def register(self, cls: type, name: str | None = None) -> type:
-        """Make a custom layer class available to specs under its class name (and ``name``)."""
+        """Make a custom layer class available to specs under its class name (and ``name``).
+
+        Raises:
+            ValueError: the class name, or ``name``, is already one of keras.layers' or layerkit's
+                own (checked before anything is registered).
+        """
         class_name = cls.__name__
         if class_name in self._custom and self._custom[class_name] is not cls:
             warnings.warn(
@@ -402,22 +412,48 @@ class LayerRegistry:
                 "that name. "
                 "Rename the class."
             )
+        if name is not None:
+            self._check_custom_name(name, class_name)
         info = introspect(cls)
         self._infos[class_name] = LayerInfo(
             class_name, info.args, info.accepts_base_args, custom=True
         )
         self._custom[class_name] = cls
-        self._reindex()
         if name is not None:
-            self._keys[lookup_key(name)] = class_name
+            # one entry per lookup key: 'my_block' replaces an earlier 'myBlock'
+            for written in [n for n in self._custom_names if lookup_key(n) == lookup_key(name)]:
+                del self._custom_names[written]
+            self._custom_names[name] = class_name
+        self._reindex()
         return cls
 
+    def _check_custom_name(self, name: str, class_name: str) -> None:
+        """Refuse an extra name that is a built-in layer's; warn when it moves to another class."""
+        current = self._keys.get(lookup_key(name))
+        if current is None or current == class_name:
+            return
+        if current in self._custom:
+            warnings.warn(
+                f"layerkit.register_layer: the name '{name}' now means '{class_name}', "
+                f"no longer the custom layer '{current}'",
+                stacklevel=4,
+            )
+            return
+        raise ValueError(
+            f"cannot register '{class_name}' under the name '{name}': it already names the "
+            f"layer {current}. Choose another name."
+        )
+
     def unregister(self, class_name: str) -> None:
-        """Remove a custom layer (tests use this to keep the registry clean)."""
+        """Remove a custom layer and the extra names it was registered under (tests use this to
+        keep the registry clean)."""
         self._custom.pop(class_name, None)
         info = self._infos.get(class_name)
         if info is not None and info.custom:
             del self._infos[class_name]
+        self._custom_names = {
+            name: target for name, target in self._custom_names.items() if target != class_name
+        }
         self._reindex()
 
 
@@ -431,7 +467,8 @@ def register_layer(cls: type | None = None, *, name: str | None = None):
     """Register a custom ``keras.layers.Layer`` subclass so specs can use it.
 
     Usable as ``@register_layer`` or ``@register_layer(name="my_block")``. The spec then names it by
-    its class name (in CamelCase or snake_case) or by ``name``. Re-registering a class name warns.
+    its class name (in CamelCase or snake_case) or by ``name``, which stays registered until the
+    class is unregistered. Re-registering a class name, or giving ``name`` to another class, warns.
 
     Args:
         cls: the layer class.
@@ -441,7 +478,8 @@ def register_layer(cls: type | None = None, *, name: str | None = None):
         The class, unchanged, so this works as a decorator.
 
     Raises:
-        ValueError: when the class name is one of keras.layers' own.
+        ValueError: when the class name or ``name`` is already one of keras.layers' or
+            layerkit's own.
     """
 
     def decorate(layer_class: type) -> type:

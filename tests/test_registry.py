@@ -11,6 +11,7 @@ from layerkit import SpecErrors, load_spec, register_layer, validate
 from layerkit.registry import (
     CATALOG_PATH,
     EXCLUDED_LAYERS,
+    LayerRegistry,
     UnknownLayerError,
     default_registry,
     generate_catalog,
@@ -130,3 +131,97 @@ def test_registering_twice_warns_and_keras_names_are_protected(custom_layer):
         ValueError, match=r"keras\.layers or layerkit already has a layer of that name"
     ):
         register_layer(Dense)
+
+
+# -- extra names given with register_layer(name=...) ------------------------------------------
+
+
+@pytest.fixture
+def registry():
+    """A registry of its own, so registrations here leave the process-wide one alone."""
+    return LayerRegistry(CATALOG)
+
+
+def plain_layer(class_name: str) -> type:
+    """A class with a layer's constructor; registering only reads its signature."""
+
+    def __init__(self, factor: float = 1.0, **kwargs):
+        self.factor = factor
+
+    return type(class_name, (), {"__init__": __init__})
+
+
+def test_an_extra_name_outlives_later_registrations_and_removals(registry):
+    registry.register(plain_layer("Alpha"), name="first")
+    registry.register(plain_layer("Beta"))
+    registry.register(plain_layer("Gamma"), name="third")
+    assert registry.resolve("first") == "Alpha"
+    assert registry.resolve("third") == "Gamma"
+    registry.unregister("Beta")
+    assert (registry.resolve("first"), registry.resolve("third")) == ("Alpha", "Gamma")
+    registry.unregister("Alpha")
+    with pytest.raises(UnknownLayerError):
+        registry.resolve("first")
+    with pytest.raises(UnknownLayerError):
+        registry.resolve("alpha")
+    assert registry.resolve("third") == "Gamma"
+
+
+def test_an_extra_name_resolves_in_any_spelling_and_is_suggested(registry):
+    registry.register(plain_layer("Alpha"), name="scale_by_two")
+    assert registry.resolve("ScaleByTwo") == registry.resolve("scale-by-two") == "Alpha"
+    with pytest.raises(UnknownLayerError) as caught:
+        registry.resolve("scale_by_tow")
+    assert caught.value.hint == "Did you mean 'scale_by_two'?"
+
+
+def test_an_extra_name_moved_to_another_class_warns(registry):
+    alpha = plain_layer("Alpha")
+    registry.register(alpha, name="shared_name")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry.register(alpha, name="SharedName")  # the same class again: nothing to say
+        registry.register(plain_layer("Beta"), name="shared_name")
+    assert [str(warning.message) for warning in caught] == [
+        "layerkit.register_layer: the name 'shared_name' now means 'Beta', no longer the custom "
+        "layer 'Alpha'"
+    ]
+    assert registry.resolve("shared_name") == "Beta"
+    registry.unregister("Alpha")
+    assert registry.resolve("shared_name") == "Beta"
+
+
+@pytest.mark.parametrize("taken", ["dense", "Conv2D", "bn", "random_padded_crop"])
+def test_an_extra_name_a_builtin_layer_has_is_refused_before_anything_registers(registry, taken):
+    with pytest.raises(ValueError, match=f"under the name '{taken}': it already names the layer"):
+        registry.register(plain_layer("Alpha"), name=taken)
+    with pytest.raises(UnknownLayerError):
+        registry.resolve("alpha")
+    assert "Alpha" not in registry.names()
+
+
+@pytest.mark.slow
+def test_a_spec_using_an_extra_name_builds_after_further_registrations():
+    import keras
+
+    from layerkit import build
+
+    class Halve(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs / 2
+
+    class Double(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2
+
+    register_layer(Halve, name="half")
+    try:
+        register_layer(Double)
+        default_registry().unregister("Double")
+        register_layer(Double, name="twice")
+        model = build("input: [4]\nlayers:\n  - half\n  - twice\n  - half\n")
+        assert [type(layer).__name__ for layer in model.layers[1:]] == ["Halve", "Double", "Halve"]
+        assert model.predict(keras.ops.ones((1, 4)), verbose=0).tolist() == [[0.5] * 4]
+    finally:
+        default_registry().unregister("Halve")
+        default_registry().unregister("Double")
