@@ -7,20 +7,22 @@ rejects (a bad value, shapes that do not fit) becomes a SpecError at the layer's
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
-from .registry import LayerRegistry, default_registry, to_snake_case
-from .report import format_shape
+from .estimate import check_size
+from .instances import keras_message, make_layer
+from .registry import LayerRegistry, default_registry
+from .shapes import format_shape
 from .spec import Spec
-from .validation import Plan, ResolvedLayer, plan_of
+from .validation import Plan, ResolvedLayer, layer_names, plan_of
 
 if TYPE_CHECKING:
     import keras
 
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# make_layer, keras_message and layer_names are used from here by train, cli and bench
+__all__ = ["build", "keras_message", "layer_names", "make_layer"]
 
 
 def build(
@@ -48,8 +50,6 @@ def build(
     registry = registry or default_registry()
     plan = plan_of(spec, registry)
     if not allow_large:
-        from .estimate import check_size
-
         check_size(plan, registry)
     tensors: dict[str, Any] = {}
     origins: dict[str, ResolvedLayer] = {}
@@ -136,89 +136,3 @@ def _call_error(
         layer.path,
         "Make the branches meet with the same shape (e.g. a 1x1 convolution or a reshape on one).",
     )
-
-
-def layer_names(plan: Plan) -> dict[str, str]:
-    """A name per layer node: the spec's ``name`` where given, else Keras-style ``conv2d``,
-    ``conv2d_1``… in the plan's order (a shared node uses its layer's name).
-
-    Keras numbers unnamed layers with process-wide counters, so a second build would print
-    ``conv2d_6``; numbering per model keeps every build of a spec, and its summary, the same.
-    """
-    layers = [layer for layer in plan.layers if layer.shares is None]
-    taken = {layer.args["name"] for layer in layers if isinstance(layer.args.get("name"), str)}
-    taken |= {plan_input.spec.name for plan_input in plan.inputs}
-    counts: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for layer in layers:
-        name = layer.args.get("name")
-        if not isinstance(name, str):
-            base = to_snake_case(layer.class_name)
-            while True:
-                count = counts.get(base, 0)
-                counts[base] = count + 1
-                name = base if count == 0 else f"{base}_{count}"
-                if name not in taken:
-                    break
-        names[layer.key] = name
-    for layer in plan.layers:
-        if layer.shares is not None:
-            names[layer.key] = names[layer.shares]
-    return names
-
-
-def make_layer(
-    layer: ResolvedLayer, registry: LayerRegistry, name: str | None = None
-) -> keras.layers.Layer:
-    """Instantiate one layer; a nested layer argument (a wrapper's ``layer:``) is made first."""
-    layer_class = registry.layer_class(layer.class_name)
-    args: dict[str, Any] = {
-        key: make_layer(value, registry) if isinstance(value, ResolvedLayer) else _to_keras(value)
-        for key, value in layer.args.items()
-    }
-    info = registry.info(layer.class_name)
-    if name is not None and (info.accepts_base_args or "name" in info.args):
-        args["name"] = name
-    try:
-        return layer_class(**args)
-    except Exception as error:  # constructor validation: ValueError, TypeError, …
-        message = keras_message(error)
-        argument = _argument_named_in(message, layer.args)
-        if argument is None:
-            raise SpecError(
-                f"Keras rejected {layer.class_name}: {message}", layer.location, layer.path
-            ) from error
-        raise SpecError(
-            f"Keras rejected argument '{argument}' of {layer.class_name}: {message}",
-            layer.arg_locations[argument],
-            f"{layer.path}.{argument}",
-        ) from error
-
-
-def keras_message(error: BaseException) -> str:
-    """A Keras error message on one line, without colour codes or the "Arguments received" dump."""
-    text = ANSI_ESCAPE.sub("", str(error))
-    text = text.split("Arguments received by", 1)[0]
-    text = re.sub(r"Exception encountered when calling [\w.]+\(\)\.", "", text)
-    text = " ".join(text.split())
-    return text or type(error).__name__
-
-
-def _argument_named_in(message: str, args: dict[str, Any]) -> str | None:
-    """The argument a Keras message is about: named as `name` or name=, else quoted by value."""
-    for name in args:
-        if re.search(rf"(`{re.escape(name)}`|\b{re.escape(name)}=)", message):
-            return name
-    for name, value in args.items():
-        if isinstance(value, str) and re.search(rf"\b{re.escape(value)}\b", message):
-            return name
-    return None
-
-
-def _to_keras(value: Any) -> Any:
-    # YAML gives lists; Keras takes tuples for sizes and strides and checks for them
-    if isinstance(value, list):
-        return tuple(_to_keras(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _to_keras(item) if key != "config" else item for key, item in value.items()}
-    return value

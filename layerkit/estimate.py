@@ -13,8 +13,9 @@ import math
 from typing import Any
 
 from .errors import SpecError
+from .instances import make_layer
 from .registry import LayerRegistry
-from .validation import Plan
+from .validation import Plan, layer_names
 
 DEFAULT_LIMIT = 1_000_000_000  # parameters; 4 GB as float32 weights, before optimizer state
 BYTES_PER_PARAM = 4
@@ -67,8 +68,6 @@ def layer_params(layer: Any, input_shape: Any) -> int:
 def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str, int]] | None:
     """(total, parameters per node key), or None when a shape cannot be worked out without
     building (a custom layer without compute_output_shape, say)."""
-    from .compiler import layer_names, make_layer
-
     names = layer_names(plan)
     shapes: dict[str, Any] = {item.key: (None, *item.spec.shape) for item in plan.inputs}
     per_node: dict[str, int] = {}

@@ -21,7 +21,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-Shape = tuple[int | None, ...]
+from .shapes import Shape
+
 Counter = Callable[[Any, Shape, Shape], int | None]
 
 # class name → function(layer, input shape, output shape) giving the multiply-adds for one sample

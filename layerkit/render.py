@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from .report import Row, Summary, Total, format_shape
+from .report import Row, Summary, Total
+from .shapes import format_shape
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

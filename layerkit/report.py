@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from .errors import Location
 from .flops import count_flops
 from .registry import lookup_key
+from .shapes import Shape, format_shape
 from .spec import ExpectedRow, Spec
-from .validation import Plan, plan_of
+from .validation import Plan, layer_names, plan_of
 
 if TYPE_CHECKING:
     import keras
 
-Shape = tuple[int | None, ...]
+# format_shape and Shape live in layerkit.shapes; importable from here as before
+__all__ = ["Row", "Shape", "Summary", "Total", "format_shape", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,6 @@ def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) 
     locations: dict[str, Location] = {}
     uses: dict[str, int] = {}  # a shared layer runs once per use: its FLOPs count each time
     if plan is not None:
-        from .compiler import layer_names
-
         names = layer_names(plan)
         for node in reversed(plan.layers):  # a shared layer's row points where it is defined
             locations[names[node.key]] = node.location
@@ -238,8 +238,3 @@ def _row(index: int, layer: Any, expected: ExpectedRow | None, location: Locatio
         expected=expected,
         problems=tuple(problems),
     )
-
-
-def format_shape(shape: Shape) -> str:
-    """``(None, 32, 32, 3)``, the way Keras prints shapes."""
-    return "(" + ", ".join("None" if size is None else str(size) for size in shape) + ")"

@@ -6,7 +6,8 @@ block parameters and repeat indices; expands blocks and repeats, each a scope of
 wires every layer to its inputs and checks the graph (unknown references, cycles, outputs nothing
 uses); checks ``augment:`` like the layers, and ``train:`` and ``data:`` against the settings
 catalog (:func:`layerkit.settings.check_settings`). Every problem found is reported in one
-:class:`~layerkit.errors.SpecErrors`.
+:class:`~layerkit.errors.SpecErrors`. The plan also names its layers (:func:`layer_names`), so the
+compiler, the size estimate, the summary and the diagram agree on every name.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .registry import (
     accepts,
     default_registry,
     kinds_text,
+    to_snake_case,
     type_fix,
 )
 from .settings import check_settings
@@ -74,6 +76,35 @@ class Plan:
     inputs: tuple[PlanInput, ...] = ()
     outputs: tuple[str, ...] = ()
     augment: tuple[ResolvedLayer, ...] = ()  # training-time augmentation, applied in this order
+
+
+def layer_names(plan: Plan) -> dict[str, str]:
+    """A name per layer node: the spec's ``name`` where given, else Keras-style ``conv2d``,
+    ``conv2d_1``… in the plan's order (a shared node uses its layer's name).
+
+    Keras numbers unnamed layers with process-wide counters, so a second build would print
+    ``conv2d_6``; numbering per model keeps every build of a spec, and its summary, the same.
+    """
+    layers = [layer for layer in plan.layers if layer.shares is None]
+    taken = {layer.args["name"] for layer in layers if isinstance(layer.args.get("name"), str)}
+    taken |= {plan_input.spec.name for plan_input in plan.inputs}
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for layer in layers:
+        name = layer.args.get("name")
+        if not isinstance(name, str):
+            base = to_snake_case(layer.class_name)
+            while True:
+                count = counts.get(base, 0)
+                counts[base] = count + 1
+                name = base if count == 0 else f"{base}_{count}"
+                if name not in taken:
+                    break
+        names[layer.key] = name
+    for layer in plan.layers:
+        if layer.shares is not None:
+            names[layer.key] = names[layer.shares]
+    return names
 
 
 @dataclass(frozen=True)
