@@ -7,10 +7,11 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from layerkit import SpecErrors, load_spec, validate
 
-from .conftest import CIFAR, ROOT
+from .conftest import CIFAR, ROOT, SPECS
 
 
 def problems(text: str) -> list[str]:
@@ -234,14 +235,31 @@ def test_nested_wrapper_layer_is_validated():
     ]
 
 
-def test_validate_does_not_import_tensorflow():
+@pytest.mark.parametrize(
+    ("path", "augment"),
+    [
+        (CIFAR, ["RandomTranslation", "RandomFlip"]),
+        (SPECS / "cifar-fast.yaml", ["RandomPaddedCrop", "RandomFlip"]),  # layerkit's own layer
+    ],
+    ids=["cifar.yaml", "cifar-fast.yaml"],
+)
+def test_validate_does_not_import_tensorflow(path, augment):
+    """Neither layerkit.validate nor `layerkit validate` imports a backend, though the shipped
+    specs' augment: names layers (layerkit's own among them) and train: and data: are checked."""
+    assert {"augment", "data", "train"} <= set(yaml.safe_load(path.read_text(encoding="utf-8")))
     code = (
         "import sys, layerkit\n"
-        f"layerkit.validate(layerkit.load_spec({str(CIFAR)!r}))\n"
-        "heavy = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]\n"
-        "print(heavy)\n"
+        "from layerkit.cli import main\n"
+        f"plan = layerkit.validate(layerkit.load_spec({str(path)!r}))\n"
+        "print([layer.class_name for layer in plan.augment])\n"
+        f"try:\n    main(['validate', {str(path)!r}])\nexcept SystemExit as end:\n"
+        "    print('exit', end.code)\n"
+        "print([m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules])\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    assert result.stdout.strip() == "[]"
+    planned, verdict, exit_line, heavy = result.stdout.splitlines()
+    assert planned == str(augment)
+    assert verdict.startswith(f"✓ {path}: valid spec")
+    assert (exit_line, heavy) == ("exit 0", "[]")
