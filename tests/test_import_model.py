@@ -3,6 +3,8 @@ same configuration and, with the weights copied, the same outputs."""
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -108,6 +110,62 @@ def test_a_saved_model_with_branches_shared_layers_and_recurrence_round_trips(ru
     assert_same_model(model, rebuilt, inputs)
 
 
+def _json_config(layer) -> dict:
+    """A layer's configuration as the saved file holds it (tuples are lists), without its name."""
+    return json.loads(json.dumps(_config(layer)))
+
+
+def test_a_model_with_values_yaml_would_misread_round_trips(runner, tmp_path):
+    """epsilon=1e-6 (YAML 1.1 reads a plain 1e-06 as text), 1e-7, 1e20, negative numbers, tuples,
+    text that reads as booleans, numbers or mappings ("yes", "1e5", "a: b"), a model called 2024
+    and an input called "on": the imported spec validates, builds with every row checked, and its
+    layers have the same configuration."""
+    words = keras.Input((3,), dtype="string", name="words")
+    features = keras.Input((8,), name="on")
+    vocabulary = ["yes", "on", "a: b", "#x", "null", "1.5", "~", "Off"]
+    ids = keras.layers.StringLookup(vocabulary=vocabulary, oov_token="1e5")(words)
+    embedded = keras.layers.Embedding(
+        len(vocabulary) + 1, 4,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1e-7, seed=2),
+    )(ids)  # fmt: skip
+    hidden = keras.layers.Dense(
+        8, kernel_regularizer=keras.regularizers.L1L2(l1=1e-6, l2=1e20),
+        bias_initializer=keras.initializers.Constant(-2.5),
+    )(features)  # fmt: skip
+    hidden = keras.layers.LayerNormalization(epsilon=1e-6)(hidden)
+    hidden = keras.layers.BatchNormalization(epsilon=1e-6, momentum=0.999)(hidden)
+    hidden = keras.layers.Rescaling(scale=1e-7, offset=-1e20)(hidden)
+    hidden = keras.layers.Reshape((2, -1))(hidden)
+    hidden = keras.layers.Cropping1D((0, 1))(hidden)
+    merged = keras.layers.Concatenate()(
+        [keras.layers.Flatten()(embedded), keras.layers.Flatten()(hidden)]
+    )
+    model = keras.Model([words, features], keras.layers.Dense(2)(merged), name="2024")
+    path = tmp_path / "awkward.keras"
+    model.save(path)
+    target, _ = import_to(runner, tmp_path, str(path))
+    text = target.read_text()
+    assert "  - layer_normalization: {axis: [-1], epsilon: 1.0e-06}\n" in text
+    assert (
+        "oov_token: '1e5'" in text
+        and "'yes', 'on', 'a: b', '#x', 'null', '1.5', '~', 'Off'" in text
+    )
+    assert "scale: 1.0e-07, offset: -1.0e+20" in text and "name: '2024'" in text
+    validated = runner.invoke(main, ["validate", str(target)])
+    assert validated.exit_code == 0, validated.output
+    built = runner.invoke(main, ["build", str(target), "--plain"])
+    assert built.exit_code == 0, built.output
+    rebuilt = build(load_spec(target))
+    saved = keras.saving.load_model(path)
+    assert [type(layer).__name__ for layer in rebuilt.layers] == [
+        type(layer).__name__ for layer in saved.layers
+    ]
+    for mine, theirs in zip(rebuilt.layers, saved.layers, strict=True):
+        assert _json_config(mine) == _json_config(theirs), theirs.name
+    lookup = next(layer for layer in rebuilt.layers if type(layer).__name__ == "StringLookup")
+    assert list(lookup.get_config()["vocabulary"]) == vocabulary  # no booleans, no null
+
+
 def test_a_nested_model_becomes_a_block_to_fill_in(runner, tmp_path):
     inner = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)], name="inner")
     inputs = keras.Input((8,))
@@ -123,7 +181,7 @@ def test_a_nested_model_becomes_a_block_to_fill_in(runner, tmp_path):
     )
     text = target.read_text()
     assert (
-        "  nested_inner:   # NOT IMPORTED: a nested model (Sequential), 36 params, output (4,)\n"
+        "  nested_inner:  # NOT IMPORTED: a nested model (Sequential), 36 params, output (4,)\n"
         in text
     )
     built = runner.invoke(main, ["build", str(target)])

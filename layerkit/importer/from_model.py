@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LayerkitError, did_you_mean
 from ..registry import default_registry, to_snake_case
-from .graph import Graph, GraphInput, Node, unique_name
+from .graph import Graph, GraphInput, GraphNode, unique_name
 from .infer import ImportedLayer
 from .summary import SummaryRow
 
@@ -75,7 +75,7 @@ def model_graph(model: Any) -> Graph:
     ids = {i.printed: i.name for i in inputs}
     taken = set(ids.values())
     calls: dict[tuple[str, int], str] = {}
-    nodes: list[Node] = []
+    nodes: list[GraphNode] = []
     for entry in entries:
         if entry["class_name"] == "InputLayer" or entry["name"] not in layers:
             continue  # inputs are the spec's; operations such as a mask's not_equal are no layers
@@ -92,7 +92,7 @@ def model_graph(model: Any) -> Graph:
                 _identifier(layer.name) if call == 0 else f"{first}_call{call + 1}", taken
             )
             first = first or node_id
-            nodes.append(Node(imported, node_id, sources, first if call else None))
+            nodes.append(GraphNode(imported, node_id, sources, first if call else None))
             calls[(layer.name, call)] = node_id
     outputs = [
         calls.get((name, index), name) for name, index, _ in _flat_history(config["output_layers"])
@@ -105,7 +105,7 @@ def _sequential(model: Any, layers: dict[str, Any]) -> Graph:
     graph_input = GraphInput("input", shape, "input", _dtype(model.inputs[0].dtype))
     nodes, previous, taken = [], "input", {"input"}
     for layer in model.layers:
-        node = Node(_imported(layer), unique_name(_identifier(layer.name), taken), [previous])
+        node = GraphNode(_imported(layer), unique_name(_identifier(layer.name), taken), [previous])
         nodes.append(node)
         previous = node.id
     return Graph([graph_input], nodes, [previous])
@@ -262,8 +262,9 @@ def _output_shape(layer: Any) -> tuple[int | None, ...]:
 
 
 def _dtype(dtype: Any) -> str | None:
+    """The input's dtype where it is not the spec's default (float32): token ids, text, …"""
     text = str(dtype)
-    return text if text.startswith(("int", "uint")) else None
+    return None if text == "float32" else text
 
 
 def _identifier(name: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import Location, SpecError
 from .infer import ImportedLayer, infer, resolve_class
-from .summary import ELLIPSIS, Shape, Summary, SummaryRow
+from .summary import ELLIPSIS, PrintedSummary, Shape, SummaryRow
 
 MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
                "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention")  # fmt: skip
@@ -31,7 +31,9 @@ class GraphInput:
 
 
 @dataclass
-class Node:
+class GraphNode:
+    """One call of one imported layer: what it is, its id in the spec and what feeds it."""
+
     layer: ImportedLayer
     id: str
     sources: list[str]  # spec references: input names or node ids
@@ -42,11 +44,11 @@ class Node:
 @dataclass
 class Graph:
     inputs: list[GraphInput]
-    nodes: list[Node]
+    nodes: list[GraphNode]
     outputs: list[str]
 
 
-def wire(summary: Summary, input_shape: Shape | None) -> Graph:
+def wire(summary: PrintedSummary, input_shape: Shape | None) -> Graph:
     """The imported graph: inputs, one node per layer call, and the outputs."""
     inputs = _inputs(summary, input_shape)
     if not summary.functional:
@@ -59,7 +61,7 @@ def wire(summary: Summary, input_shape: Shape | None) -> Graph:
     return graph
 
 
-def _without_masks(summary: Summary) -> tuple[Summary, set[str]]:
+def _without_masks(summary: PrintedSummary) -> tuple[PrintedSummary, set[str]]:
     """Keras 3 prints the padding mask of ``Embedding(mask_zero=True)`` as a NotEqual operation
     feeding the layers after it. It is not a layer: drop it and its connections, and return the
     spec references of the inputs it read."""
@@ -77,7 +79,7 @@ def _without_masks(summary: Summary) -> tuple[Summary, set[str]]:
     return replace(summary, rows=rows), {names.get(source, source) for source in sources}
 
 
-def _inputs(summary: Summary, override: Shape | None) -> list[GraphInput]:
+def _inputs(summary: PrintedSummary, override: Shape | None) -> list[GraphInput]:
     if summary.inputs:
         taken: set[str] = set()
         found = []
@@ -97,13 +99,13 @@ def _inputs(summary: Summary, override: Shape | None) -> list[GraphInput]:
     return [guessed]
 
 
-def _chain(summary: Summary, inputs: list[GraphInput]) -> Graph:
-    nodes: list[Node] = []
+def _chain(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
+    nodes: list[GraphNode] = []
     taken = {graph_input.name for graph_input in inputs}
     before, source = inputs[0].shape, inputs[0].name
     for row in summary.rows:
         layer = infer(row, [before])
-        node = Node(
+        node = GraphNode(
             layer, unique_name(_identifier(row.name, layer.kind or "layer"), taken), [source]
         )
         nodes.append(node)
@@ -112,13 +114,13 @@ def _chain(summary: Summary, inputs: list[GraphInput]) -> Graph:
     return Graph(inputs, nodes, [nodes[-1].id])
 
 
-def _functional(summary: Summary, inputs: list[GraphInput]) -> Graph:
+def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
     entries: list[tuple[str, str]] = [(i.printed, i.name) for i in inputs]  # (printed, first id)
     shapes: dict[str, Shape] = {i.name: i.shape for i in inputs}
     calls: dict[tuple[str, int], str] = {}  # (first call's id, node index) → that call's id
     used: dict[str, int] = {}
     taken = {i.name for i in inputs}
-    nodes: list[Node] = []
+    nodes: list[GraphNode] = []
     for row in summary.rows:
         resolved = _resolve_all(row, entries, used, summary.file)
         references = [calls.get((first, connection.node), first)
@@ -138,7 +140,9 @@ def _functional(summary: Summary, inputs: list[GraphInput]) -> Graph:
         for call, sources in enumerate(groups):
             node_id = first if call == 0 else unique_name(f"{first}_call{call + 1}", taken)
             nodes.append(
-                Node(layer, node_id, sources, first if call else None, notes if call == 0 else [])
+                GraphNode(
+                    layer, node_id, sources, first if call else None, notes if call == 0 else []
+                )
             )
             calls[(first, call)] = node_id
             shapes[node_id] = row.shape
@@ -187,7 +191,7 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
     return [item for item in resolved if item is not None]
 
 
-def _input_dtypes(inputs: list[GraphInput], nodes: list[Node]) -> None:
+def _input_dtypes(inputs: list[GraphInput], nodes: list[GraphNode]) -> None:
     """Inputs read by an Embedding hold token ids."""
     for graph_input in inputs:
         if any(
@@ -213,7 +217,7 @@ def unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _guess_input(summary: Summary) -> Shape:
+def _guess_input(summary: PrintedSummary) -> Shape:
     """The input shape of a summary without an InputLayer row, from its first layer: a
     convolution with 'same' padding keeps the size and its params give the channels; an Embedding
     reads as many tokens as it outputs vectors; a Dense layer's params give its input width.

@@ -12,21 +12,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-from .graph import Graph, Node, unique_name
+from .graph import Graph, GraphNode, unique_name
 
 MIN_LAYERS = 4  # shorter runs read better written out
 
 
 @dataclass
-class Repeat:
+class FoldedRepeat:
+    """A run of identical passes in the graph, folded into one ``repeat:`` item."""
+
     count: int
-    body: list[Node]  # the first pass, with local ids; "-N" reaches what feeds the pass
+    body: list[GraphNode]  # the first pass, with local ids; "-N" reaches what feeds the pass
     id: str  # the graph's id for the output of the last pass
     sources: list[str]  # what feeds the first pass
 
 
-def find_repeats(graph: Graph, min_layers: int = MIN_LAYERS) -> list[Node | Repeat]:
-    """The graph's nodes with runs of identical passes folded into :class:`Repeat` items."""
+def find_repeats(graph: Graph, min_layers: int = MIN_LAYERS) -> list[GraphNode | FoldedRepeat]:
+    """The graph's nodes with runs of identical passes folded into :class:`FoldedRepeat` items."""
     nodes = graph.nodes
     index = {node.id: position for position, node in enumerate(nodes)}
     consumers: dict[int, set[int]] = {position: set() for position in range(len(nodes))}
@@ -36,7 +38,7 @@ def find_repeats(graph: Graph, min_layers: int = MIN_LAYERS) -> list[Node | Repe
                 consumers[index[source]].add(position)
     outputs = {index[output] for output in graph.outputs if output in index}
     signatures = [_signature(position, node, index) for position, node in enumerate(nodes)]
-    items: list[Node | Repeat] = []
+    items: list[GraphNode | FoldedRepeat] = []
     position = 0
     while position < len(nodes):
         best = _best_run(position, signatures, nodes, index, consumers, outputs, min_layers)
@@ -50,7 +52,7 @@ def find_repeats(graph: Graph, min_layers: int = MIN_LAYERS) -> list[Node | Repe
     return items
 
 
-def _signature(position: int, node: Node, index: dict[str, int]) -> str:
+def _signature(position: int, node: GraphNode, index: dict[str, int]) -> str:
     layer = node.layer
     if layer.kind is None or node.shares is not None:
         return f"unique:{node.id}"  # marked entries and shared calls are never folded
@@ -61,7 +63,7 @@ def _signature(position: int, node: Node, index: dict[str, int]) -> str:
     return json.dumps([layer.kind, layer.args, back], sort_keys=True, default=str)
 
 
-def _best_run(start: int, signatures: list[str], nodes: list[Node], index: dict[str, int],
+def _best_run(start: int, signatures: list[str], nodes: list[GraphNode], index: dict[str, int],
               consumers: dict[int, set[int]], outputs: set[int], min_layers: int) -> tuple[int, int] | None:  # fmt: skip
     if start == 0:
         return None  # a run's first pass needs a layer before it to take its input from
@@ -81,7 +83,7 @@ def _best_run(start: int, signatures: list[str], nodes: list[Node], index: dict[
     return best
 
 
-def _pass_is_closed(start: int, length: int, nodes: list[Node], index: dict[str, int]) -> bool:
+def _pass_is_closed(start: int, length: int, nodes: list[GraphNode], index: dict[str, int]) -> bool:
     """Every layer of the pass reads only layers of the pass or the pass's input, and the pass
     reads its input somewhere."""
     reads_input = False
@@ -113,8 +115,8 @@ def _sealed(
 
 
 def _repeat(
-    nodes: list[Node], start: int, length: int, count: int, index: dict[str, int]
-) -> Repeat:
+    nodes: list[GraphNode], start: int, length: int, count: int, index: dict[str, int]
+) -> FoldedRepeat:
     local: dict[int, str] = {}
     taken = {"input"}
     body = []
@@ -127,24 +129,26 @@ def _repeat(
         # the pass's input is written -N: N items back from here is the item before the pass
         sources = [f"-{offset + 1}" if index[source] == start - 1 else local[index[source]]
                    for source in node.sources]  # fmt: skip
-        body.append(Node(node.layer, local_id, sources))
-    return Repeat(count, body, nodes[start + length * count - 1].id, [nodes[start - 1].id])
+        body.append(GraphNode(node.layer, local_id, sources))
+    return FoldedRepeat(count, body, nodes[start + length * count - 1].id, [nodes[start - 1].id])
 
 
 @dataclass
 class Block:
     name: str
     params: list[str]
-    layers: list[Node]  # arguments that differ between uses are "${param}"
+    layers: list[GraphNode]  # arguments that differ between uses are "${param}"
 
 
-def find_blocks(items: list[Node | Repeat]) -> tuple[list[Node | Repeat], list[Block]]:
+def find_blocks(
+    items: list[GraphNode | FoldedRepeat],
+) -> tuple[list[GraphNode | FoldedRepeat], list[Block]]:
     """Repeats whose passes have the same layers and wiring, differing at most in argument values
     (ResNet's stages: the same bottleneck with other widths), become uses of one block with those
     values as its params."""
-    groups: dict[str, list[Repeat]] = {}
+    groups: dict[str, list[FoldedRepeat]] = {}
     for item in items:
-        if isinstance(item, Repeat):
+        if isinstance(item, FoldedRepeat):
             groups.setdefault(_shape_key(item.body), []).append(item)
     blocks: list[Block] = []
     for members in groups.values():
@@ -155,13 +159,13 @@ def find_blocks(items: list[Node | Repeat]) -> tuple[list[Node | Repeat], list[B
     return items, blocks
 
 
-def _shape_key(body: list[Node]) -> str:
+def _shape_key(body: list[GraphNode]) -> str:
     return json.dumps(
         [[node.layer.kind, sorted(node.layer.args), node.sources] for node in body], default=str
     )
 
 
-def _block(name: str, members: list[Repeat]) -> Block:
+def _block(name: str, members: list[FoldedRepeat]) -> Block:
     first = members[0].body
     params: list[str] = []
     varying: dict[tuple[int, str], str] = {}
@@ -183,7 +187,7 @@ def _block(name: str, members: list[Repeat]) -> Block:
     for position, node in enumerate(first):
         args = {key: f"${{{varying[(position, key)]}}}" if (position, key) in varying else value
                 for key, value in node.layer.args.items()}  # fmt: skip
-        layers.append(Node(replace(node.layer, args=args), node.id, node.sources))
+        layers.append(GraphNode(replace(node.layer, args=args), node.id, node.sources))
     for member in members:
         values = {
             param: member.body[position].layer.args[key]
@@ -191,5 +195,5 @@ def _block(name: str, members: list[Repeat]) -> Block:
         }
         values = {param: values[param] for param in params}
         use = replace(member.body[0].layer, kind=name, args=values, notes=[])
-        member.body = [Node(use, name, ["-1"])]
+        member.body = [GraphNode(use, name, ["-1"])]
     return Block(name, params, layers)

@@ -56,7 +56,10 @@ class SummaryRow:
 
 
 @dataclass(frozen=True)
-class Summary:
+class PrintedSummary:
+    """A printed ``model.summary()`` as read: its rows, input rows and totals (not
+    :class:`layerkit.report.Summary`, which is the checked summary of a built model)."""
+
     rows: tuple[SummaryRow, ...]  # the layers, InputLayer rows excluded
     inputs: tuple[SummaryRow, ...]  # the InputLayer rows
     totals: dict[str, int]
@@ -64,7 +67,7 @@ class Summary:
     functional: bool  # the summary has a "Connected to" column
 
 
-def parse_summary(text: str, file: str = "<string>") -> Summary:
+def parse_summary(text: str, file: str = "<string>") -> PrintedSummary:
     """Read a summary in the Keras 2 text layout or the Keras 3 box layout.
 
     Raises:
@@ -94,7 +97,7 @@ def parse_summary(text: str, file: str = "<string>") -> Summary:
             fix=FIX,
         )
     _check_complete(text, rows, inputs, totals, file)
-    return Summary(tuple(rows), tuple(inputs), totals, file, functional)
+    return PrintedSummary(tuple(rows), tuple(inputs), totals, file, functional)
 
 
 def _check_complete(text: str, rows: list[SummaryRow], inputs: list[SummaryRow],
