@@ -24,9 +24,9 @@ import keras
 
 from layerkit import build, load_spec
 from layerkit.compiler import make_layer
-from layerkit.data import load_dataset, split
 from layerkit.registry import default_registry
-from layerkit.train import TrainOptions, train
+from layerkit.training.data import load_dataset, split
+from layerkit.training.loop import TrainOptions, train
 from layerkit.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -477,8 +477,9 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         if resume is None and spec is not None:
             check_before_training(Path(spec), data, overrides, console, output)
         import_keras_quietly()
-        from .train import TrainOptions, split_cpu
-        from .train import train as train_spec
+        from .training.loop import TrainOptions
+        from .training.loop import train as train_spec
+        from .training.runtime import split_cpu
 
         if cpu_replicas:
             split_cpu(cpu_replicas)
@@ -524,8 +525,8 @@ def check_before_training(
     """What a run can have checked before TensorFlow loads and before its directory exists: the
     spec with every setting, and the data source — a built-in dataset missing from Keras's cache
     is downloaded now, so being offline is said at once, at the spec's data.source line."""
-    from .data import fetch_builtin, resolve_source
     from .spec import load_spec
+    from .training.data import fetch_builtin, resolve_source
     from .validation import validate
 
     spec = load_spec(spec_path, overrides)
@@ -597,8 +598,8 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
         _check_output_target(plot, force, "--plot", as_json)
     with user_errors(as_json):
         import_keras_quietly()
-        from .evaluate import evaluate as evaluate_model
-        from .evaluate import open_trained, plot_confusion
+        from .training.evaluate import evaluate as evaluate_model
+        from .training.evaluate import open_trained, plot_confusion
 
         trained = open_trained(model_or_run, safe_mode=not unsafe)
         result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize)
@@ -635,8 +636,8 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     """The most likely classes, with probabilities, for each image (files or folders)."""
     with user_errors(as_json):
         import_keras_quietly()
-        from .evaluate import open_trained
-        from .evaluate import predict as predict_images
+        from .training.evaluate import open_trained
+        from .training.evaluate import predict as predict_images
 
         results = predict_images(
             open_trained(model_or_run, safe_mode=not unsafe), list(images), top, resize

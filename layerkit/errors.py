@@ -28,6 +28,10 @@ class LayerkitError(Exception):
     """Base class of every error layerkit raises on purpose."""
 
 
+class TrainError(LayerkitError):
+    """Training cannot start or go on, and why."""
+
+
 class SpecError(LayerkitError):
     """One problem in a spec.
 

@@ -4,7 +4,7 @@ Structure and simple types are checked by :func:`read_train` and :func:`read_dat
 is loaded. :func:`check_settings`, part of validation, checks the rest, still without TensorFlow:
 optimizer, loss, schedule and metric names and their arguments against the settings catalog
 (:mod:`layerkit.settings_catalog`), ``target`` and ``monitor`` against what the run will log, and
-the settings that depend on the model's input. :mod:`layerkit.recipe` makes the Keras objects
+the settings that depend on the model's input. :mod:`layerkit.training.recipe` makes the Keras objects
 when training starts.
 """
 

@@ -8,7 +8,7 @@ Two sources behind one lookup, as for layers (:mod:`layerkit.registry`):
   read as plain JSON, so ``layerkit validate`` checks ``train:`` without importing TensorFlow; a
   test keeps it equal to the installed Keras;
 * **layerkit's own** names, declared here: the learning-rate schedules and metrics
-  :mod:`layerkit.recipe` makes, the loss names it reads as another loss, the classes a spec cannot
+  :mod:`layerkit.training.recipe` makes, the loss names it reads as another loss, the classes a spec cannot
   name, and the arguments layerkit supplies itself from other ``train:`` settings.
 
 A name written in a spec is only ever compared with these tables; it is never imported.

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from layerkit.data import DataError, load_dataset, split
+from layerkit.training.data import DataError, load_dataset, split
 
 from .conftest import SHARED_CIFAR, cifar_files, needs_shared_cifar
 

@@ -54,7 +54,7 @@ train:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """60 real CIFAR-10 images per class, as an archive and as an array."""
-    from layerkit.data import load_dataset
+    from layerkit.training.data import load_dataset
 
     root = tmp_path_factory.mktemp("fast")
     archive = cifar_subset(root / "cifar600.tar", 60)
@@ -251,7 +251,7 @@ def test_recipe_mistakes_are_refused_at_their_line_before_any_data_loads(
 
 
 def test_target_accepts_the_names_the_history_uses():
-    from layerkit.train import _check_target
+    from layerkit.training.loop import _check_target
 
     spec = load_spec(TINY.replace("  metrics: [accuracy]\n", "  metrics: [acc, top_5]\n"))
     for metric in ("val_top5", "val_accuracy", "top5", "loss", "val_accuracy_tta"):
@@ -270,7 +270,7 @@ def _decay_step(optimizer, model):
 
 
 def test_weight_decay_skips_normalization_and_bias_weights(tmp_path):
-    from layerkit.recipe import skip_weight_decay
+    from layerkit.training.recipe import skip_weight_decay
 
     model = build(load_spec(TINY))
     optimizer = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
@@ -296,7 +296,7 @@ def test_weight_decay_exemption_reaches_a_mixed_precision_optimizer():
     """Under mixed precision (the default on a GPU) Keras wraps the optimizer in a
     LossScaleOptimizer, which has no weight_decay of its own: the exemption must reach the one
     inside."""
-    from layerkit.recipe import skip_weight_decay, unwrapped
+    from layerkit.training.recipe import skip_weight_decay, unwrapped
 
     model = build(load_spec(TINY))
     inner = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
@@ -310,7 +310,7 @@ def test_weight_decay_exemption_reaches_a_mixed_precision_optimizer():
 
 
 def test_batchnorm_momentum_reaches_every_batchnorm_layer():
-    from layerkit.recipe import set_batchnorm_momentum
+    from layerkit.training.recipe import set_batchnorm_momentum
 
     model = build(load_spec(SPECS / "cifar.yaml"))
     assert set_batchnorm_momentum(model, 0.9) == 8
@@ -322,9 +322,9 @@ def test_batchnorm_momentum_reaches_every_batchnorm_layer():
 def test_early_dropout_switches_dropout_off_after_its_epochs():
     """A model whose loss is exactly 0 without dropout and above 0 with it: the first two epochs
     have dropout, the last two none; the layer has its rate back when training ends."""
-    from layerkit.recipe import dropout_epochs, dropout_layers
     from layerkit.settings import TrainSettings
-    from layerkit.train import EarlyDropout
+    from layerkit.training.callbacks import EarlyDropout
+    from layerkit.training.recipe import dropout_epochs, dropout_layers
 
     inputs = keras.Input((100,))
     hidden = keras.layers.Dropout(0.5)(inputs)
@@ -401,7 +401,7 @@ def test_mixed_precision_run_averages_weights_and_drops_out_early(images, tmp_pa
     """--precision mixed (what a GPU gets by default) wraps the optimizer in a LossScaleOptimizer:
     the moving average must still reach validation and the saved models, and early dropout must
     leave the saved models with the spec's rate."""
-    from layerkit.train import dtype_policy
+    from layerkit.training.runtime import dtype_policy
 
     archive, _ = images
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
@@ -520,7 +520,7 @@ def test_every_recipe_sweep_variant_is_a_valid_spec():
 def test_evaluate_flip_tta_on_grey_images_and_refused_for_other_inputs(images, tmp_path, runner):
     """Flip TTA mirrors the width axis of (height, width) images too, as it does of colour ones;
     an input that is not an image is refused with a message instead of a traceback."""
-    from layerkit.data import load_dataset
+    from layerkit.training.data import load_dataset
 
     archive, x = images
     labels = load_dataset(str(archive), (32, 32, 3)).y[:200]

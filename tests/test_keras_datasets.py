@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerkit import keras_datasets
-from layerkit.data import DataError, fetch_builtin, load_dataset, resolve_source
 from layerkit.errors import SpecError
-from layerkit.keras_datasets import BUILTINS, DownloadError, RemoteFile, fetch
+from layerkit.training import keras_datasets
+from layerkit.training.data import DataError, fetch_builtin, load_dataset, resolve_source
+from layerkit.training.keras_datasets import BUILTINS, DownloadError, RemoteFile, fetch
 
 from .conftest import DATA, ROOT
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from layerkit import build, load_spec
 from layerkit.cli import main
 from layerkit.errors import SpecError
-from layerkit.recipe import ModelOutput, as_probabilities, make_loss, model_output
+from layerkit.training.recipe import ModelOutput, as_probabilities, make_loss, model_output
 
 from .conftest import EXAMPLES, ROOT, cifar_subset
 
@@ -261,7 +261,7 @@ def test_evaluate_and_predict_give_probabilities_for_a_logits_model(logits_run, 
 
 @pytest.mark.slow
 def test_a_resumed_run_says_what_it_trains_with(logits_run, workspace):
-    from layerkit.train import TrainOptions, train
+    from layerkit.training.loop import TrainOptions, train
 
     console = Console(file=io.StringIO(), width=200)
     train(None, TrainOptions(resume=workspace / "logits_run", epochs=3), console, output="json")
@@ -274,9 +274,10 @@ def test_a_resumed_run_says_what_it_trains_with(logits_run, workspace):
 def test_a_run_that_trained_cross_entropy_on_logits_is_not_resumed_silently(workspace,
                                                                              monkeypatch):  # fmt: skip
     """A run begun before the loss followed the last layer (simulated: the loss made as it was)."""
-    import layerkit.train as training
-    from layerkit import recipe
-    from layerkit.train import TrainError, TrainOptions, train
+    import layerkit.training.loop as training
+    from layerkit.errors import TrainError
+    from layerkit.training import recipe
+    from layerkit.training.loop import TrainOptions, train
 
     monkeypatch.setattr(
         training, "make_loss", lambda settings, ends=None: recipe.make_loss(settings)

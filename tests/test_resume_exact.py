@@ -29,9 +29,10 @@ import pytest
 import yaml
 from rich.console import Console
 
-from layerkit.recipe import SCHEDULES, dropout_layers
 from layerkit.settings import NO_DECAY_KINDS, TRAIN_FIELDS, TTA_KINDS, TrainSettings
-from layerkit.train import Recorder, TrainOptions, train
+from layerkit.training.callbacks import Recorder
+from layerkit.training.loop import TrainOptions, train
+from layerkit.training.recipe import SCHEDULES, dropout_layers
 
 from .conftest import SPECS, cifar_subset
 
@@ -148,7 +149,7 @@ def test_the_cases_cover_every_train_setting_and_kind():
 def test_each_epoch_has_its_own_order_drawn_from_the_seed_and_the_epoch_alone():
     """Keras's shuffle of arrays gave every epoch the same order under TensorFlow once a global
     seed was set, and another order after a resume; layerkit's batches depend on (seed, epoch)."""
-    from layerkit.train import EpochBatches
+    from layerkit.training.batches import EpochBatches
 
     x = np.arange(10, dtype="float32")[:, None]
     y = np.arange(10, dtype="float32")[:, None]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from layerkit.runs import RunDir, RunError
+from layerkit.training.runs import RunDir, RunError
 
 
 def test_an_existing_run_is_never_reused(tmp_path):

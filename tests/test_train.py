@@ -343,7 +343,7 @@ def test_multi_worker_strategy_runs_as_a_single_worker_without_tf_config(workspa
 
 
 def test_only_the_chief_writes_the_run(monkeypatch):
-    from layerkit.train import is_chief
+    from layerkit.training.runtime import is_chief
 
     cluster = {"worker": ["a:1", "b:1"]}
     for task, chief in ((None, True), ({"type": "worker", "index": 0}, True),
@@ -387,7 +387,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspac
 def test_a_full_disk_keeps_the_last_good_checkpoint_and_says_so(runner, workspace, monkeypatch):
     import errno
 
-    from layerkit.runs import RunDir
+    from layerkit.training.runs import RunDir
 
     real_save = RunDir.save_model
 
@@ -454,12 +454,12 @@ def test_data_that_cannot_be_read_is_one_line_and_leaves_no_run(runner, workspac
 
 
 def test_a_crash_before_the_first_epoch_leaves_no_run(runner, workspace, monkeypatch):
-    import layerkit.train
+    import layerkit.training.loop
 
     def crash(*args, **kwargs):
         raise RuntimeError("a fault injected into loading the data")
 
-    monkeypatch.setattr(layerkit.train, "load_dataset", crash)
+    monkeypatch.setattr(layerkit.training.loop, "load_dataset", crash)
     with pytest.raises(RuntimeError, match="fault injected"):
         run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "crashed")
     assert not (workspace / "crashed").exists()

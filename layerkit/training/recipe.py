@@ -14,9 +14,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from .errors import SpecError, did_you_mean
-from .registry import lookup_key, to_snake_case
-from .settings import Choice, TrainSettings
+from ..errors import SpecError, did_you_mean
+from ..registry import lookup_key, to_snake_case
+from ..settings import Choice, TrainSettings
 
 SCHEDULES = ("constant", "step", "cosine", "one_cycle")
 
@@ -399,7 +399,7 @@ def make_metrics(settings: TrainSettings) -> list[Any]:
 
 
 def _nowhere() -> Any:
-    from .errors import Location
+    from ..errors import Location
 
     return Location("<defaults>", 1, 1)
 

@@ -14,13 +14,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..errors import LayerkitError, listed
+from ..settings import Normalize
+from ..spec import load_spec
 from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
-from .errors import LayerkitError, listed
+from .model import prepare_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir
-from .settings import Normalize
-from .spec import load_spec
-from .train import prepare_inputs
 
 
 class EvaluateError(LayerkitError):
@@ -220,7 +220,7 @@ def plot_confusion(path: Path, result: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .files import atomic_output
+    from ..files import atomic_output
 
     names = result["class_names"]
     matrix = np.array(result["confusion"])

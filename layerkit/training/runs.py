@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LayerkitError
-from .files import atomic_output, write_text_atomically
+from ..errors import LayerkitError
+from ..files import atomic_output, write_text_atomically
 
 
 class RunError(LayerkitError):

@@ -4,7 +4,7 @@ Every source becomes a :class:`Dataset` (images as uint8 or float arrays, intege
 names). Decoding a folder or an archive of images is done once: the arrays are cached under
 ``$LAYERKIT_CACHE`` (default ``~/.cache/layerkit``), keyed by the source's content, so a second
 run starts in seconds. An archive of the user's is read in memory, never extracted. Built-in
-datasets are fetched into, and read from, Keras's own cache (:mod:`layerkit.keras_datasets`).
+datasets are fetched into, and read from, Keras's own cache (:mod:`layerkit.training.keras_datasets`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LayerkitError, Location, SpecError, did_you_mean
+from ..files import atomic_output
 from . import keras_datasets
-from .errors import LayerkitError, Location, SpecError, did_you_mean
-from .files import atomic_output
 from .keras_datasets import Progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")

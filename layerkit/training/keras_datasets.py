@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .errors import LayerkitError
+from ..errors import LayerkitError
 
 MIRROR_VARIABLE = "LAYERKIT_DATASETS_MIRROR"
 TIMEOUT_SECONDS = 30  # for connecting and for each read: a stalled download fails, not hangs

@@ -1,0 +1,292 @@
+"""What happens around each epoch of a run, one concern per callback: the weight average, early
+dropout, per-epoch random draws, flip TTA, and the recorder that writes the run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from .batches import derived_seed
+from .progress import PlainProgress
+from .recipe import (
+    ModelOutput,
+    as_probabilities,
+    learning_rate_at,
+    mirrored,
+    unwrapped,
+)
+from .runs import RunDir
+
+
+class MovingAverage(keras.callbacks.Callback):
+    """The optimizer's exponential moving average of the weights (``train.ema``), swapped into the
+    model for every validation and for the saved best/last models, and swapped back to go on
+    training. Checkpoints keep the raw weights and the average, so a resume is exact."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__()
+        self.enabled = enabled
+
+    def _swap(self) -> None:
+        optimizer = unwrapped(self.model.optimizer)
+        if not self.enabled or not optimizer.built:
+            return
+        variables = optimizer._trainable_variables
+        pairs = zip(variables, optimizer._model_variables_moving_average, strict=True)
+        for variable, average in pairs:
+            if average is not None:
+                value = keras.ops.convert_to_numpy(variable)
+                variable.assign(keras.ops.convert_to_numpy(average))
+                average.assign(value)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Within this block the model holds the averaged weights."""
+        self._swap()
+        try:
+            yield
+        finally:
+            self._swap()
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._swap()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self._swap()
+
+
+class EarlyDropout(keras.callbacks.Callback):
+    """``train.early_dropout``: the dropout layers act in the first ``until`` epochs only, then
+    are switched off for the rest of training ("early dropout", Liu et al., 2023: dropout helps a
+    model that underfits early on, and holds it back at the end). The compiled training step is
+    rebuilt once, at the switch; each epoch's end gives the layers their rates back, so the saved
+    models and checkpoints keep the spec's rates (a resumed run switches them off again)."""
+
+    def __init__(self, layers: list[keras.layers.Layer], until: int) -> None:
+        super().__init__()
+        self.layers = layers
+        self.until = until
+        self.rates = [layer.rate for layer in layers]
+        self.switched = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch < self.until:
+            return
+        for layer in self.layers:
+            layer.rate = 0.0
+        if not self.switched:  # the step compiled so far has the rates built in
+            self.model.make_train_function(force=True)
+            self.switched = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for layer, rate in zip(self.layers, self.rates, strict=True):
+            layer.rate = rate
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Every random draw of an epoch (dropout masks, augmentation) a function of the run's seed and
+    the epoch alone: at each epoch's start every random generator in the training model is set
+    from them. Keras saves no generator state with a model, so without this a resumed run would
+    draw other masks and crops than the uninterrupted run did."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for index, generator in enumerate(seed_generators(self.model)):
+            state = derived_seed(self.seed, epoch, index)
+            generator.state.assign(
+                keras.ops.convert_to_tensor([state, 0], dtype=generator.state.dtype)
+            )
+
+
+def seed_generators(model: keras.Model) -> list[Any]:
+    """The random generators of ``model``'s layers, nested ones included, in layer order (the
+    same for a model built from a spec and the same model loaded from a checkpoint)."""
+    found: dict[int, Any] = {}
+    for layer in model._flatten_layers(include_self=True):
+        found.update((id(generator), generator) for generator in layer._seed_generators)
+    return list(found.values())
+
+
+class FlipValidation(keras.callbacks.Callback):
+    """``train.tta: flip``: after each epoch, validation accuracy from the average of the
+    probabilities for each image and its mirror image, logged as ``val_accuracy_tta`` (a model
+    that outputs logits has them softmaxed first, as ``layerkit evaluate --tta flip`` does)."""
+
+    def __init__(self, x: np.ndarray, labels: np.ndarray, batch_size: int,
+                 average: MovingAverage, output: ModelOutput) -> None:  # fmt: skip
+        super().__init__()
+        self.x = x
+        self.labels = labels
+        self.batch_size = batch_size
+        self.average = average
+        self.output = output
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with self.average.applied():
+            plain = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+            flipped = self.model.predict(mirrored(self.x), batch_size=self.batch_size, verbose=0)
+        both = as_probabilities(plain, self.output) + as_probabilities(flipped, self.output)
+        accuracy = float(np.mean(np.argmax(both, axis=-1) == self.labels))
+        if logs is not None:
+            logs["val_accuracy_tta"] = accuracy
+
+
+class Recorder(keras.callbacks.Callback):
+    """After every epoch: checkpoint, models, history, metrics, plot, then state.json last."""
+
+    def __init__(self, run: RunDir, inner: keras.Model, epochs: int, monitor: str,
+                 train_count: int, history: list[dict[str, Any]], best: dict[str, Any],
+                 reporter: PlainProgress, average: MovingAverage | None = None,
+                 target: tuple[str, float] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.average = average or MovingAverage(enabled=False)
+        self.target = target
+        self.run = run
+        self.inner = inner
+        self.epochs = epochs
+        self.monitor = monitor
+        self.train_count = train_count
+        self.history = history
+        self.best = best
+        self.reporter = reporter
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self.started
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        row.update(
+            {key: float(value) for key, value in (logs or {}).items() if key != "learning_rate"}
+        )
+        row["lr"] = learning_rate_at(self.model.optimizer)
+        row["seconds"] = round(seconds, 3)
+        row["images_per_second"] = round(self.train_count / seconds, 1)
+        if not all(math.isfinite(value) for key, value in row.items() if key.endswith("loss")):
+            self.model.stop_training = True
+            self.best["stopped"] = f"the loss became {row.get('loss')} at epoch {epoch + 1}"
+            return  # keep the last good checkpoint; record nothing from this epoch
+        try:
+            self.record(epoch, row)
+        except OSError as error:  # a full disk, a removed folder: keep the last good epoch
+            self.model.stop_training = True
+            where = f" {error.filename}" if error.filename else ""
+            self.best["stopped"] = f"could not write{where}: {error.strerror or error}"
+            return
+        self.reporter.report(row)
+        if self.target is not None and _reached(row, *self.target):
+            metric, value = self.target
+            self.best["reached"] = (
+                f"{metric} {row[metric]:.4f} reached the target {value} at epoch {epoch + 1}"
+            )
+            self.model.stop_training = True
+
+    def record(self, epoch: int, row: dict[str, Any]) -> None:
+        """Write everything for a finished epoch; state.json last, so a failure part-way leaves
+        the previous epoch as the one a resume starts from."""
+        checkpoint = self.run.checkpoint(epoch + 1)
+        self.run.save_model(self.model, checkpoint)  # raw weights and optimizer state: resumable
+        value = row.get(self.monitor)
+        improved = value is not None and (
+            self.best.get("value") is None
+            or (
+                value < self.best["value"] if "loss" in self.monitor else value > self.best["value"]
+            )
+        )
+        best = dict(self.best)
+        with self.average.applied():  # the saved models hold the averaged weights, if any
+            self.run.save_model(self.inner, self.run.last_model)
+            if improved:
+                self.run.save_model(self.inner, self.run.best_model)
+        if improved:
+            best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
+        history = [*self.history, row]
+        self.run.write_history(history)
+        self.run.write_json("metrics.json", metrics_record(history, best, "running", self.monitor))
+        plot_curves(self.run.path / "curves.png", history)
+        self.run.write_json(
+            "state.json",
+            {
+                "epoch": epoch + 1,
+                "checkpoint": checkpoint.name,
+                # what the checkpoint's optimizer has counted (mixed precision skips a step
+                # whose gradients overflow), for the resume to check against
+                "optimizer_steps": optimizer_steps(self.model),
+                "best": best,
+                "monitor": self.monitor,
+            },
+        )
+        self.history.append(row)
+        self.best.update(best)
+        self.run.prune_checkpoints(keep=checkpoint)
+
+
+def optimizer_steps(trainer: keras.Model) -> int:
+    """The steps the optimizer has taken (the schedule's position)."""
+    return int(keras.ops.convert_to_numpy(unwrapped(trainer.optimizer).iterations))
+
+
+def _reached(row: dict[str, Any], metric: str, value: float) -> bool:
+    if metric not in row:
+        return False
+    return row[metric] <= value if "loss" in metric else row[metric] >= value
+
+
+def metrics_record(history: list[dict], best: dict, status: str, monitor: str) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    seconds = sum(row["seconds"] for row in history)
+    return {
+        "status": status,
+        "epochs": len(history),
+        "monitor": monitor,
+        "best_epoch": best.get("epoch"),
+        "best": best.get("metrics", {}),
+        "last": last,
+        "seconds": round(seconds, 1),
+        "images_per_second": round(
+            sum(row["images_per_second"] * row["seconds"] for row in history) / seconds, 1
+        ) if seconds else None,
+    }  # fmt: skip
+
+
+def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
+    """Loss and every metric against epoch, training and validation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..files import atomic_output
+
+    names = [
+        key
+        for key in history[0]
+        if key not in ("epoch", "lr", "seconds", "images_per_second") and not key.startswith("val_")
+    ]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for axis, name in zip(axes[0], names, strict=True):
+        axis.plot(epochs, [row[name] for row in history], marker="o", label="training")
+        if f"val_{name}" in history[0]:
+            axis.plot(
+                epochs, [row[f"val_{name}"] for row in history], marker="o", label="validation"
+            )
+        axis.set_xlabel("epoch")
+        axis.set_title(name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=90, format="png")
+    plt.close(figure)

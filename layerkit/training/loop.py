@@ -1,0 +1,460 @@
+"""Training a spec's model: data in, a run directory out, resumable at every epoch.
+
+The model trained is exactly the spec's; input scaling and augmentation sit in a wrapper model
+used only for training, so the saved models have the spec's parameter counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import yaml
+
+from .. import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
+from ..compiler import build
+from ..errors import SpecError, TrainError, did_you_mean
+from ..settings import TrainSettings
+from ..spec import Spec, load_spec
+from ..validation import Plan, validate
+from .batches import EpochBatches
+from .callbacks import (
+    EarlyDropout,
+    EpochSeeds,
+    FlipValidation,
+    MovingAverage,
+    Recorder,
+    metrics_record,
+    optimizer_steps,
+)
+from .data import load_dataset, resolve_source, split
+from .model import check_fit, prepare_inputs, training_model
+from .progress import JsonProgress, LiveProgress, PlainProgress
+from .recipe import (
+    ModelOutput,
+    dropout_epochs,
+    dropout_layers,
+    flips,
+    loss_description,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+    model_output,
+    set_batchnorm_momentum,
+    skip_weight_decay,
+    unwrapped,
+)
+from .runs import RunDir
+from .runtime import (
+    device_names,
+    distribution_scope,
+    dtype_policy,
+    environment,
+    is_chief,
+    replica_count,
+    wants_mixed_precision,
+)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the command line may change; None keeps the spec's (or the resumed run's) value."""
+
+    data: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    augment: bool | None = None  # None: augment when the spec has an augment: list
+    out: Path | None = None
+    resume: Path | None = None
+    skip_bad_images: bool = False
+    resize: bool = False
+    overrides: tuple[str, ...] = ()
+    precision: str | None = None  # None, "auto": mixed float16 on a GPU, float32 on the CPU
+    strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
+    allow_large: bool = False  # build models over the parameter limit
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: RunDir
+    epochs_done: int
+    status: str
+    best: dict[str, Any]
+
+
+# -- preparing ----------------------------------------------------------------------------------
+
+
+def resolved_document(spec: Spec) -> dict[str, Any]:
+    """The spec as trained, self-contained: included blocks and vars copied in."""
+    document = dict(spec.document)
+    blocks: dict[str, Any] = {}
+    variables: dict[str, Any] = {}
+    for included in spec.includes:
+        text = yaml.safe_load(Path(included).read_text(encoding="utf-8")) or {}
+        blocks.update(text.get("blocks") or {})
+        variables.update(text.get("vars") or {})
+    document.pop("include", None)
+    if blocks or document.get("blocks"):
+        document["blocks"] = {**blocks, **(document.get("blocks") or {})}
+    if variables or document.get("vars"):
+        document["vars"] = {**variables, **(document.get("vars") or {})}
+    return document
+
+
+def _check_recipe(spec: Spec) -> None:
+    """Make the train: settings into Keras objects once before any data loads or any run
+    directory is made, so that their mistakes are reported at their lines first."""
+    settings = spec.train
+    make_optimizer(settings, steps_per_epoch=1)
+    make_loss(settings)
+    _check_tta(spec)
+    _check_target(settings, validating=bool(settings.validation_split))
+
+
+def _check_tta(spec: Spec) -> None:
+    """Flip TTA mirrors images: an input that is not one is refused at the setting's line."""
+    if spec.train.tta == "flip" and not flips(tuple(spec.input.shape)):
+        raise SpecError(
+            f"tta: flip mirrors images, but the input is {list(spec.input.shape)}, not "
+            "[height, width] or [height, width, channels]",
+            spec.train.locations["tta"],
+            "train.tta",
+            "Remove 'tta: flip' for inputs that are not images.",
+        )
+
+
+def _check_restored(trainer: keras.Model, checkpoint: Path, expected: int | None) -> None:
+    """A checkpoint whose optimizer state did not load (Keras only warns) would restart the
+    schedule, momentum and weight average: refuse to go on rather than train on silently.
+    ``expected`` is None for runs from before state.json held the count: any count but 0."""
+    steps = optimizer_steps(trainer)
+    if steps != expected and (expected is not None or steps == 0):
+        counts = f"{steps} steps restored" + (f", {expected} expected" if expected else "")
+        raise TrainError(
+            f"the optimizer state in {checkpoint} did not load ({counts}); the run is left as it "
+            "was — resume it with the Keras version and backend it was trained with"
+        )
+
+
+def _check_target(settings: TrainSettings, validating: bool) -> None:
+    """A target must name something the history will have."""
+    if settings.target is None:
+        return
+    names = ["loss", *(metric.name for metric in make_metrics(settings))]
+    if validating:
+        names += [f"val_{name}" for name in names]
+        if settings.tta:
+            names.append("val_accuracy_tta")
+    metric = settings.target[0]
+    if metric not in names:
+        raise SpecError(
+            f"train.target names '{metric}', which this run does not measure",
+            settings.locations["target"],
+            "train.target",
+            did_you_mean(metric, names) or f"Use one of: {', '.join(names)}.",
+        )
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def train(
+    spec_source: str | Path | None, options: TrainOptions, console: Any, output: str = "plain"
+) -> TrainResult:
+    """Train a spec (or resume a run) and return where it went and how it ended.
+
+    ``output`` is how progress is reported on ``console``: ``"live"`` (a progress bar, for a
+    terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line).
+
+    Raises:
+        SpecError, SpecErrors: the spec, or its train: settings, are invalid.
+        DataError: the data cannot be loaded or does not fit the model.
+        RunError: the run directory cannot be created, resumed or locked.
+    """
+    if options.resume is not None:
+        return _resume(options.resume, options, console, output)
+    if spec_source is None:
+        raise TrainError("give a SPEC to train, or --resume RUN_DIR")
+    spec = load_spec(spec_source, options.overrides)
+    settings = spec.train
+    if options.epochs is not None or options.batch_size is not None:
+        settings = replace(
+            settings,
+            epochs=options.epochs or settings.epochs,
+            batch_size=options.batch_size or settings.batch_size,
+        )
+    spec = replace(spec, train=settings)
+    plan = validate(spec)
+    source = resolve_source(
+        options.data, spec.data.source, spec.file, spec.data.locations.get("source")
+    )
+    augment = bool(plan.augment) if options.augment is None else options.augment
+    if augment and not plan.augment:
+        raise TrainError(
+            "--augment was given but the spec has no 'augment:' list; add one (see docs/training.md)"
+        )
+    document = resolved_document(spec)
+    document.setdefault("train", {})
+    document["train"].update({"epochs": settings.epochs, "batch_size": settings.batch_size})
+    setup = {
+        "source": str(Path(source).resolve()) if Path(source).exists() else source,
+        "skip_bad_images": options.skip_bad_images or spec.data.on_bad_image == "skip",
+        "resize": options.resize or spec.data.resize,
+        "augment": augment,
+        "precision": options.precision or "auto",
+        # decided once: a resume loads the optimizer under the same policy, whatever the device
+        "mixed_precision": wants_mixed_precision(options.precision or "auto"),
+        "strategy": options.strategy,
+        "allow_large": options.allow_large,
+        # the epochs the learning-rate schedule and early dropout are laid out over; a resume
+        # with another --epochs keeps both as they were
+        "schedule_epochs": settings.epochs,
+        # the last epoch with dropout under early_dropout; null: the dropout layers act in every
+        # epoch, a resume's added ones too
+        "dropout_until": dropout_epochs(settings),
+    }
+    _check_recipe(spec)
+    out = options.out
+    if options.strategy == "multi-worker" and not is_chief():
+        import tempfile
+
+        out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
+    existed = out is not None and out.is_dir()
+    run = RunDir.create(spec.name, out)
+    run.lock()
+    try:
+        header = f"# trained from {spec.file}" + (
+            f" with --set {' --set '.join(options.overrides)}" if options.overrides else ""
+        )
+        from ..files import write_text_atomically
+
+        write_text_atomically(
+            run.path / "spec.yaml", header + "\n" + yaml.safe_dump(document, sort_keys=False)
+        )
+        run.write_json("setup.json", setup)
+        return _fit(run, plan, setup, 0, [], {}, None, console, output)
+    except Exception:
+        # stopped before any epoch finished (the data does not fit the model, or an error of
+        # ours): leave no half-made run behind, so the same --out works once it is fixed
+        if not (run.path / "state.json").exists():
+            run.unlock()
+            run.discard(keep_folder=existed)
+        raise
+    finally:
+        run.unlock()
+
+
+def _resume(path: Path, options: TrainOptions, console: Any, output: str) -> TrainResult:
+    given = {"--data": options.data, "--batch-size": options.batch_size,
+             "--augment/--no-augment": options.augment, "--out": options.out,
+             "--precision": options.precision, "--strategy": options.strategy,
+             "--skip-bad-images": options.skip_bad_images or None,
+             "--resize": options.resize or None, "--allow-large": options.allow_large or None}  # fmt: skip
+    changed = [name for name, value in given.items() if value is not None]
+    if changed or options.overrides:
+        raise TrainError(
+            f"a resumed run keeps its spec, data, batch size, augmentation, precision and "
+            f"strategy; only --epochs may change (received "
+            f"{', '.join(changed + [f'--set {o}' for o in options.overrides])})"
+        )
+    run = RunDir.open(path)
+    run.lock()
+    try:
+        state = run.read_json("state.json")
+        setup = run.read_json("setup.json")
+        spec = load_spec(run.path / "spec.yaml")
+        epochs = options.epochs or spec.train.epochs
+        if state["epoch"] >= epochs:
+            raise TrainError(
+                f"the run has already finished {state['epoch']} epochs; resume with --epochs N "
+                f"above {state['epoch']} to train on"
+            )
+        if epochs != spec.train.epochs:
+            _record_epochs(run, epochs)  # so a later resume knows the new target
+            spec = replace(spec, train=replace(spec.train, epochs=epochs))
+        plan = validate(spec)
+        history = run.read_history()[: state["epoch"]]
+        checkpoint = run.checkpoints / state["checkpoint"]
+        return _fit(
+            run,
+            plan,
+            setup,
+            state["epoch"],
+            history,
+            dict(state["best"]),
+            checkpoint,
+            console,
+            output,
+            checkpoint_steps=state.get("optimizer_steps"),
+        )
+    finally:
+        run.unlock()
+
+
+def _record_epochs(run: RunDir, epochs: int) -> None:
+    from ..files import write_text_atomically
+
+    text = (run.path / "spec.yaml").read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    document = yaml.safe_load(text)
+    document.setdefault("train", {})["epochs"] = epochs
+    write_text_atomically(
+        run.path / "spec.yaml", header + yaml.safe_dump(document, sort_keys=False)
+    )
+
+
+def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
+         history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
+         console: Any, output: str, checkpoint_steps: int | None = None) -> TrainResult:  # fmt: skip
+    spec, settings = plan.spec, plan.spec.train
+    gpus = device_names()
+    device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
+    strategy = setup.get("strategy")
+    if strategy:
+        replicas = replica_count(strategy)
+        device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
+    shape = tuple(spec.input.shape)
+    mixed = setup.get("mixed_precision")
+    if mixed is None:  # a run from before the decision was recorded
+        mixed = wants_mixed_precision(setup["precision"])
+    with dtype_policy("mixed_float16" if mixed else None), distribution_scope(strategy):
+        if checkpoint is None:
+            keras.utils.set_random_seed(settings.seed)  # the initial weights, as `seed` promises
+            model = build(plan, allow_large=setup.get("allow_large", False))
+            # a loss that cannot take what the model outputs is refused before any data loads
+            ends = model_output(model)
+            loss = make_loss(settings, ends)
+        else:
+            trainer = keras.saving.load_model(checkpoint)
+            model = trainer.get_layer(spec.name)
+            _check_restored(trainer, checkpoint, checkpoint_steps)
+            ends, loss = model_output(model), trainer.loss
+            _check_restored_loss(loss, ends)
+        dataset = load_dataset(setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"],
+                               resize=setup["resize"])  # fmt: skip
+        train_index, val_index = split(dataset, settings.validation_split, settings.seed)
+        steps = math.ceil(len(train_index) / settings.batch_size)
+        if checkpoint is None:
+            check_fit(plan, model, dataset)
+            if settings.batchnorm_momentum is not None:
+                set_batchnorm_momentum(model, settings.batchnorm_momentum)
+            trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
+            trainer.compile(
+                optimizer=make_optimizer(settings, steps),
+                loss=loss,
+                metrics=make_metrics(settings),
+                jit_compile="auto" if gpus else False,
+            )
+    if checkpoint is None:
+        setup.update(loss=loss_description(loss, ends), from_logits=_from_logits(loss))
+        run.write_json("setup.json", setup)
+        run.write_json("environment.json", {**environment(), "device": device,
+                       "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
+    x_train = prepare_inputs(dataset.x[train_index], shape)
+    y_train = keras.utils.to_categorical(dataset.y[train_index], len(dataset.class_names))
+    batches = EpochBatches(x_train, y_train.astype("float32"), settings.batch_size, settings.seed,
+                           initial_epoch)  # fmt: skip
+    validation = None
+    if len(val_index):
+        validation = (
+            prepare_inputs(dataset.x[val_index], shape),
+            keras.utils.to_categorical(dataset.y[val_index], len(dataset.class_names)),
+        )
+    skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
+    monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
+    _check_target(settings, validation is not None)
+    laid_out = setup.get("schedule_epochs", settings.epochs)
+    until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(model)
+    early = until is not None and until < settings.epochs  # dropout switched off after `until`
+    scheduled = settings.schedule is not None and settings.schedule.name != "constant"
+    reporter = (
+        LiveProgress(console, settings.epochs, steps, settings.batch_size)
+        if output == "live"
+        else JsonProgress(console, settings.epochs)
+        if output == "json"
+        else PlainProgress(console, settings.epochs)
+    )
+    reporter.start(
+        {
+            "spec": spec.name,
+            "run": str(run.path),
+            "device": device,
+            "backend": keras.backend.backend(),
+            "train_images": len(train_index),
+            "validation_images": len(val_index),
+            "classes": len(dataset.class_names),
+            "skipped_images": len(dataset.skipped),
+            "batch_size": settings.batch_size,
+            "first_epoch": initial_epoch + 1,
+            "epochs": settings.epochs,
+            "augment": bool(setup["augment"]),
+            "dropout_until": until if early else None,
+            "dropout_layers": len(dropouts),
+            "schedule_epochs": laid_out if scheduled else None,
+            "loss": loss_description(loss, ends),
+            "from_logits": _from_logits(loss),
+        }
+    )
+    average = MovingAverage(enabled=bool(unwrapped(trainer.optimizer).use_ema))
+    recorder = Recorder(run, model, settings.epochs, monitor, len(train_index), history, best,
+                        reporter, average, settings.target)  # fmt: skip
+    # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
+    # one. The moving average and the TTA column must be in place before the recorder runs.
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        EpochSeeds(settings.seed),
+        average,
+    ]
+    if early and dropouts:  # before the recorder: it saves the spec's rates
+        callbacks.append(EarlyDropout(dropouts, until))
+    if settings.tta == "flip" and validation is not None:
+        labels = dataset.y[val_index]
+        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average, ends))
+    callbacks += [reporter, recorder]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(
+            keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
+        )
+    status = "finished"
+    try:
+        trainer.fit(
+            batches, steps_per_epoch=steps, epochs=settings.epochs, initial_epoch=initial_epoch,
+            validation_data=validation, validation_batch_size=settings.batch_size,
+            callbacks=callbacks, verbose=0, shuffle=False,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        status = "interrupted"
+    if "stopped" in best:
+        status = "failed"
+    elif "reached" in best:
+        status = "reached target"
+    try:
+        run.write_json(
+            "metrics.json",
+            metrics_record(
+                history, {k: v for k, v in best.items() if k != "stopped"}, status, monitor
+            ),
+        )
+    except OSError as error:  # the run is still resumable from state.json
+        print(f"warning: could not update metrics.json: {error}", file=sys.stderr)
+    return TrainResult(run, len(history), status, best)
+
+
+def _from_logits(loss: Any) -> bool:
+    return bool(getattr(loss, "from_logits", False))
+
+
+def _check_restored_loss(loss: Any, ends: ModelOutput) -> None:
+    """A run begun before layerkit matched the loss to the model's last layer may train a
+    cross-entropy on logits; it is not continued silently."""
+    if ends.logits and "crossentropy" in type(loss).__name__.lower() and not _from_logits(loss):
+        raise TrainError(
+            f"this run trains {loss_description(loss, ends)} on logits ({ends.reason}): it began "
+            "before layerkit matched the loss to the last layer; train it anew"
+        )

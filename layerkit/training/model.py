@@ -1,0 +1,54 @@
+"""The model a run trains: the spec's model behind input scaling and augmentation, and the checks
+that it fits the data. The saved models are the spec's own, without the wrapper."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ..compiler import make_layer
+from ..errors import SpecError, TrainError, listed
+from ..registry import default_registry
+from ..settings import Normalize
+from ..validation import Plan
+from .data import Dataset, check_samples
+
+
+def check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TrainError("layerkit train handles models with one input and one output")
+    classes = model.outputs[0].shape[-1]
+    if classes != len(dataset.class_names):
+        last = plan.layers[-1]
+        raise SpecError(
+            f"the model ends in {classes} outputs but the data has {len(dataset.class_names)} "
+            f"classes ({listed(dataset.class_names, 5)})",
+            last.location,
+            last.path,
+            f"Make the last layer {len(dataset.class_names)} units wide (e.g. --set vars.classes="
+            f"{len(dataset.class_names)} where the spec has such a var).",
+        )
+    check_samples(dataset.x, tuple(model.inputs[0].shape[1:]), "the spec's input")
+
+
+def prepare_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Samples as float32 in the model's input shape (grey images get their channel axis)."""
+    x = x.astype("float32", copy=False)
+    return x.reshape((len(x), *shape)) if x.shape[1:] != shape else x
+
+
+def training_model(
+    model: keras.Model, plan: Plan, normalize: Normalize, augment: bool
+) -> keras.Model:
+    """The spec's model behind input scaling and (when asked) the augmentation layers."""
+    inputs = keras.Input(shape=model.inputs[0].shape[1:], name="images")
+    x = keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")(inputs)
+    if normalize.mean is not None or normalize.std is not None:
+        channels = model.inputs[0].shape[-1]
+        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), (channels,))
+        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), (channels,))
+        x = keras.layers.Normalization(mean=mean, variance=std**2, name="standardize")(x)
+    if augment:
+        for index, layer in enumerate(plan.augment):
+            x = make_layer(layer, default_registry(), f"augment_{index}")(x)
+    return keras.Model(inputs, model(x), name=f"{model.name}_training")
