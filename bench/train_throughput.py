@@ -23,11 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 
 from layerkit import build, load_spec
-from layerkit.compiler import make_layer
-from layerkit.registry import default_registry
+from layerkit.catalog.layers import default_registry
+from layerkit.model.compiler import make_layer
+from layerkit.spec.validation import validate
 from layerkit.training.data import load_dataset, split
 from layerkit.training.loop import TrainOptions, train
-from layerkit.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"

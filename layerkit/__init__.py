@@ -12,12 +12,12 @@ Importing layerkit does not import TensorFlow; ``build`` does, when first called
 
 from __future__ import annotations
 
-from .compiler import build
+from .catalog.layers import register_layer
 from .errors import Location, SpecError, SpecErrors
-from .registry import register_layer
-from .report import Summary, summarize
-from .spec import Spec, load_spec
-from .validation import Plan, validate
+from .model.compiler import build
+from .model.report import Summary, summarize
+from .spec.document import Spec, load_spec
+from .spec.validation import Plan, validate
 
 __version__ = "0.1.0"
 

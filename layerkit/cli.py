@@ -94,7 +94,7 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
 def make_console(plain: bool) -> Console:
     from rich.console import Console
 
-    from .render import theme
+    from .model.render import theme
 
     console = Console(theme=theme(), highlight=False)
     if plain or not console.is_terminal:
@@ -216,15 +216,15 @@ def build(
     if save is not None:
         _check_save_target(save, force, as_json)
     with user_errors(as_json):
-        from .plugins import load_plugins
-        from .spec import load_spec
-        from .validation import validate
+        from .catalog.plugins import load_plugins
+        from .spec.document import load_spec
+        from .spec.validation import validate
 
         load_plugins(plugins)
         plan = validate(load_spec(Path(spec), overrides))
         import_keras_quietly()
-        from .compiler import build as build_model
-        from .report import summarize
+        from .model.compiler import build as build_model
+        from .model.report import summarize
 
         model = build_model(plan, allow_large=allow_large)
         summary = summarize(model, plan)
@@ -237,7 +237,7 @@ def build(
 
 
 def _print_summary(summary: Any, plain: bool, as_json: bool) -> None:
-    from .render import render_json, render_plain, render_table
+    from .model.render import render_json, render_plain, render_table
 
     if as_json:
         click.echo(render_json(summary), nl=False)
@@ -281,9 +281,9 @@ def validate(
     'layerkit build'; whether the data exists, by 'layerkit train' before it starts.
     """
     with user_errors(as_json):
-        from .plugins import load_plugins
-        from .spec import load_spec
-        from .validation import validate as validate_spec
+        from .catalog.plugins import load_plugins
+        from .spec.document import load_spec
+        from .spec.validation import validate as validate_spec
 
         load_plugins(plugins)
         plan = validate_spec(load_spec(Path(spec), overrides))
@@ -301,7 +301,7 @@ def schema(output: Path | None, force: bool) -> None:
 
     Derived from the same layer catalog 'layerkit validate' uses; does not import TensorFlow.
     """
-    from .schema import spec_schema
+    from .spec.schema import spec_schema
 
     text = json.dumps(spec_schema(), indent=1) + "\n"
     if output is None:
@@ -368,11 +368,11 @@ def graph(
         raise UserError(f"--output: '{output}' must end in .svg or .png")
     _check_output_target(output, force, "--output")
     with user_errors():
-        from .compiler import layer_names
-        from .diagram import render_svg
-        from .plugins import load_plugins
-        from .spec import load_spec
-        from .validation import validate
+        from .catalog.plugins import load_plugins
+        from .model.compiler import layer_names
+        from .model.diagram import render_svg
+        from .spec.document import load_spec
+        from .spec.validation import validate
 
         load_plugins(plugins)
         plan = validate(load_spec(Path(spec), overrides))
@@ -469,7 +469,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     console = make_console(plain or as_json)
     output = "json" if as_json else "plain" if console.no_color else "live"
     with user_errors(as_json):
-        from .plugins import load_plugins
+        from .catalog.plugins import load_plugins
 
         if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
             import_keras_quietly()
@@ -525,9 +525,9 @@ def check_before_training(
     """What a run can have checked before TensorFlow loads and before its directory exists: the
     spec with every setting, and the data source — a built-in dataset missing from Keras's cache
     is downloaded now, so being offline is said at once, at the spec's data.source line."""
-    from .spec import load_spec
+    from .spec.document import load_spec
+    from .spec.validation import validate
     from .training.data import fetch_builtin, resolve_source
-    from .validation import validate
 
     spec = load_spec(spec_path, overrides)
     validate(spec)
@@ -611,7 +611,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     if as_json:
         click.echo(json.dumps(result))
         return
-    from .render import render_evaluation
+    from .model.render import render_evaluation
 
     console = make_console(plain)
     console.print(render_evaluation(result, console.no_color))
@@ -645,7 +645,7 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     if as_json:
         click.echo(json.dumps(results))
         return
-    from .render import render_predictions
+    from .model.render import render_predictions
 
     console = make_console(plain)
     console.print(render_predictions(results, console.no_color))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from layerkit import SpecErrors, build, load_spec, summarize, validate
-from layerkit.render import verdict
+from layerkit.model.render import verdict
 
 from .conftest import EXAMPLES, ROOT, SPECS
 
@@ -124,7 +124,7 @@ def python_examples() -> list:
 @pytest.mark.slow
 @pytest.mark.parametrize("code", python_examples())
 def test_python_example_runs(code, monkeypatch):
-    from layerkit.registry import default_registry
+    from layerkit.catalog.layers import default_registry
 
     monkeypatch.chdir(ROOT)
     before = set(default_registry().names())

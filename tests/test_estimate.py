@@ -7,9 +7,9 @@ import time
 import pytest
 
 from layerkit import SpecError, build, load_spec, validate
+from layerkit.catalog.layers import default_registry
 from layerkit.cli import main
-from layerkit.estimate import estimate_params
-from layerkit.registry import default_registry
+from layerkit.model.estimate import estimate_params
 
 from .conftest import EXAMPLES, SPECS
 
@@ -54,10 +54,10 @@ def test_a_huge_model_is_refused_before_anything_is_built():
 
 
 def test_allow_large_lets_a_model_over_the_limit_build(monkeypatch):
-    import layerkit.estimate
+    import layerkit.model.estimate
 
-    monkeypatch.setattr(layerkit.estimate, "DEFAULT_LIMIT", 1000)
-    monkeypatch.setattr(layerkit.estimate.check_size, "__defaults__", (1000,))
+    monkeypatch.setattr(layerkit.model.estimate, "DEFAULT_LIMIT", 1000)
+    monkeypatch.setattr(layerkit.model.estimate.check_size, "__defaults__", (1000,))
     spec = load_spec("input: [64]\nlayers:\n  - dense: {units: 64}\n")
     with pytest.raises(SpecError, match="over the limit of 1,000"):
         build(spec)

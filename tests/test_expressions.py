@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layerkit.expressions import ExpressionError, evaluate, make_divisible, names_used
+from layerkit.spec.expressions import ExpressionError, evaluate, make_divisible, names_used
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def run_cli(runner, *args):
 
 
 def test_random_padded_crop_takes_a_window_of_the_reflect_padded_image(images):
-    from layerkit.augmentations import RandomPaddedCrop
+    from layerkit.catalog.augmentations import RandomPaddedCrop
 
     _, x = images
     batch = x[:64]
@@ -89,7 +89,7 @@ def test_random_padded_crop_takes_a_window_of_the_reflect_padded_image(images):
 
 
 def test_cutout_blanks_one_square_per_image(images):
-    from layerkit.augmentations import Cutout
+    from layerkit.catalog.augmentations import Cutout
 
     _, x = images
     batch = x[:64] + 1.0  # no pixel is 0 before the cutout
@@ -322,7 +322,7 @@ def test_batchnorm_momentum_reaches_every_batchnorm_layer():
 def test_early_dropout_switches_dropout_off_after_its_epochs():
     """A model whose loss is exactly 0 without dropout and above 0 with it: the first two epochs
     have dropout, the last two none; the layer has its rate back when training ends."""
-    from layerkit.settings import TrainSettings
+    from layerkit.spec.settings import TrainSettings
     from layerkit.training.callbacks import EarlyDropout
     from layerkit.training.recipe import dropout_epochs, dropout_layers
 

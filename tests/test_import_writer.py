@@ -16,7 +16,7 @@ from layerkit.importer.graph import Graph, GraphInput, GraphNode
 from layerkit.importer.infer import ImportedLayer
 from layerkit.importer.summary import SummaryRow
 from layerkit.importer.writer import Flow, UnwritableValueError, write_spec, yaml_key, yaml_line
-from layerkit.yaml_source import parse_yaml
+from layerkit.spec.yaml_source import parse_yaml
 
 AWKWARD_TEXT = ["yes", "no", "on", "off", "y", "n", "true", "False", "null", "Null", "~", "",
                 "1e5", "1e-06", "1.5", "-3", "+4", "0x1F", "0o17", "0b101", "1_000", ".inf",

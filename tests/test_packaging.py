@@ -67,7 +67,7 @@ def test_wheel_holds_every_tracked_file_of_the_package(
 ) -> None:
     package_files = [name for name in tracked if name.startswith("layerkit/")]
     assert "layerkit/importer/__init__.py" in package_files  # the listing is the real one
-    assert "layerkit/keras_layers.json" in package_files
+    assert "layerkit/catalog/keras_layers.json" in package_files
     missing = sorted(set(package_files) - set(wheel.namelist()))
     assert not missing, (
         f"the wheel leaves out {missing}: pyproject.toml's [tool.setuptools.packages.find] or"

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from layerkit import SpecErrors, load_spec, register_layer, validate
-from layerkit.registry import (
+from layerkit.catalog.layers import (
     CATALOG_PATH,
     EXCLUDED_LAYERS,
     LayerRegistry,
@@ -29,7 +29,7 @@ def live_catalog():
 @pytest.mark.parametrize("class_name", sorted(CATALOG["layers"]))
 def test_catalog_entry_matches_installed_keras(class_name, live_catalog):
     """Each shipped entry still describes the installed Keras; regenerate with
-    ``python -m layerkit.registry`` when this fails."""
+    ``python -m layerkit.catalog.layers`` when this fails."""
     assert class_name in live_catalog["layers"], f"keras.layers no longer has {class_name}"
     shipped = CATALOG["layers"][class_name]
     live = live_catalog["layers"][class_name]

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from layerkit import build, load_spec, summarize
-from layerkit.render import format_flops, render_json, render_plain, render_table, theme
+from layerkit.model.render import format_flops, render_json, render_plain, render_table, theme
 
 from .conftest import DATA, ROOT
 
@@ -105,7 +105,7 @@ def test_format_flops():
 def test_names_with_brackets_are_shown_as_written_not_as_markup(write_spec, monkeypatch):
     """rich reads '[red]' or '[/]' in a string as markup: names and paths must be plain text."""
     from layerkit import validate
-    from layerkit.render import render_evaluation, render_predictions
+    from layerkit.model.render import render_evaluation, render_predictions
 
     path = write_spec(
         "name: 'net[v2]'\ninput: [4]\nlayers:\n  - dense: {units: 2, name: 'dense[red]_1'}\n",

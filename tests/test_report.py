@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layerkit import build, load_spec, summarize
-from layerkit.flops import count_flops
+from layerkit.model.flops import count_flops
 
 from .conftest import CIFAR
 

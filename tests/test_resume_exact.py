@@ -29,7 +29,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from layerkit.settings import NO_DECAY_KINDS, TRAIN_FIELDS, TTA_KINDS, TrainSettings
+from layerkit.spec.settings import NO_DECAY_KINDS, TRAIN_FIELDS, TTA_KINDS, TrainSettings
 from layerkit.training.callbacks import Recorder
 from layerkit.training.loop import TrainOptions, train
 from layerkit.training.recipe import SCHEDULES, dropout_layers

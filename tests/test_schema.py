@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from layerkit.cli import main
-from layerkit.schema import spec_schema
-from layerkit.settings import DATA_FIELDS, TRAIN_FIELDS
-from layerkit.spec import BLOCK_FIELDS, ROW_FIELDS, TOP_LEVEL_FIELDS
+from layerkit.spec.document import BLOCK_FIELDS, ROW_FIELDS, TOP_LEVEL_FIELDS
+from layerkit.spec.schema import spec_schema
+from layerkit.spec.settings import DATA_FIELDS, TRAIN_FIELDS
 
 from .conftest import EXAMPLES, ROOT, SPECS
 from .test_docs import doc_examples

@@ -11,11 +11,7 @@ import sys
 import jsonschema
 import pytest
 
-from layerkit.cli import main
-from layerkit.errors import Location
-from layerkit.schema import spec_schema
-from layerkit.settings import Choice, DataSettings, TrainSettings, check_settings
-from layerkit.settings_catalog import (
+from layerkit.catalog.training import (
     CATALOG_PATH,
     EXCLUDED,
     SCHEDULES,
@@ -24,6 +20,10 @@ from layerkit.settings_catalog import (
     generate_catalog,
     metric_name,
 )
+from layerkit.cli import main
+from layerkit.errors import Location
+from layerkit.spec.schema import spec_schema
+from layerkit.spec.settings import Choice, DataSettings, TrainSettings, check_settings
 
 from .conftest import EXAMPLES, ROOT, SPECS
 
@@ -50,7 +50,7 @@ def live_catalog():
 )
 def test_catalog_entry_matches_installed_keras(kind, class_name, live_catalog):
     """Each shipped entry still describes the installed Keras; regenerate with
-    ``python -m layerkit.settings_catalog`` when this fails."""
+    ``python -m layerkit.catalog.training`` when this fails."""
     section = SECTIONS[kind]
     assert class_name in live_catalog[section]["classes"], f"Keras no longer has {class_name}"
     shipped = CATALOG[section]["classes"][class_name]

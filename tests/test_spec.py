@@ -7,7 +7,7 @@ import re
 import pytest
 
 from layerkit import SpecErrors, load_spec
-from layerkit.spec import LayerCall, Repeat
+from layerkit.spec.document import LayerCall, Repeat
 
 from .conftest import CIFAR, DATA
 

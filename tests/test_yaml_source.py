@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layerkit.errors import Location, SpecError
-from layerkit.yaml_source import MAX_NODES, parse_yaml, read_source
+from layerkit.spec.yaml_source import MAX_NODES, parse_yaml, read_source
 
 
 def error_of(text: str) -> SpecError:

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..catalog.layers import default_registry, to_snake_case
 from ..errors import LayerkitError, did_you_mean
-from ..registry import default_registry, to_snake_case
 from .graph import Graph, GraphInput, GraphNode, unique_name
 from .infer import ImportedLayer
 from .summary import SummaryRow

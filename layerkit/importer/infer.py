@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import permutations
 
-from ..registry import default_registry, lookup_key, to_snake_case
+from ..catalog.layers import default_registry, lookup_key, to_snake_case
 from .summary import ELLIPSIS, Shape, SummaryRow
 
 NESTED_TYPES = ("Sequential", "Functional", "Model")

@@ -58,7 +58,7 @@ class SummaryRow:
 @dataclass(frozen=True)
 class PrintedSummary:
     """A printed ``model.summary()`` as read: its rows, input rows and totals (not
-    :class:`layerkit.report.Summary`, which is the checked summary of a built model)."""
+    :class:`layerkit.model.report.Summary`, which is the checked summary of a built model)."""
 
     rows: tuple[SummaryRow, ...]  # the layers, InputLayer rows excluded
     inputs: tuple[SummaryRow, ...]  # the InputLayer rows

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from ..errors import LayerkitError, listed
-from ..settings import Normalize
-from ..spec import load_spec
+from ..spec.document import load_spec
+from ..spec.settings import Normalize
 from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
 from .model import prepare_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output

@@ -16,12 +16,12 @@ from typing import Any
 import keras
 import yaml
 
-from .. import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
-from ..compiler import build
+from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
 from ..errors import SpecError, TrainError, did_you_mean
-from ..settings import TrainSettings
-from ..spec import Spec, load_spec
-from ..validation import Plan, validate
+from ..model.compiler import build
+from ..spec.document import Spec, load_spec
+from ..spec.settings import TrainSettings
+from ..spec.validation import Plan, validate
 from .batches import EpochBatches
 from .callbacks import (
     EarlyDropout,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ..compiler import make_layer
+from ..catalog.layers import default_registry
 from ..errors import SpecError, TrainError, listed
-from ..registry import default_registry
-from ..settings import Normalize
-from ..validation import Plan
+from ..model.compiler import make_layer
+from ..spec.settings import Normalize
+from ..spec.validation import Plan
 from .data import Dataset, check_samples
 
 

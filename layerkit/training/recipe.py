@@ -14,9 +14,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..catalog.layers import lookup_key, to_snake_case
 from ..errors import SpecError, did_you_mean
-from ..registry import lookup_key, to_snake_case
-from ..settings import Choice, TrainSettings
+from ..spec.settings import Choice, TrainSettings
 
 SCHEDULES = ("constant", "step", "cosine", "one_cycle")
 

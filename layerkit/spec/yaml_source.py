@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, SpecError
+from ..errors import Location, SpecError
 
 # Tags a spec may use; everything else (python objects, timestamps, binary, sets, custom !tags) is
 # refused, so reading a spec can never construct or import anything.

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, SpecError, did_you_mean
+from ..errors import Location, SpecError, did_you_mean
 from .yaml_source import Node, describe, exponent_fix
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")

@@ -1,6 +1,6 @@
 """The checked summary as plain data: per layer what the model has and what the spec expects.
 
-Nothing here prints; :mod:`layerkit.render` turns a :class:`Summary` into a table, text or JSON.
+Nothing here prints; :mod:`layerkit.model.render` turns a :class:`Summary` into a table, text or JSON.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import Location
+from ..catalog.layers import lookup_key
+from ..errors import Location
+from ..spec.document import ExpectedRow, Spec
+from ..spec.validation import Plan, layer_names, plan_of
 from .flops import count_flops
-from .registry import lookup_key
 from .shapes import Shape, format_shape
-from .spec import ExpectedRow, Spec
-from .validation import Plan, layer_names, plan_of
 
 if TYPE_CHECKING:
     import keras
 
-# format_shape and Shape live in layerkit.shapes; importable from here as before
+# format_shape and Shape live in layerkit.model.shapes; importable from here as before
 __all__ = ["Row", "Shape", "Summary", "Total", "format_shape", "summarize"]
 
 

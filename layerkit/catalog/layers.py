@@ -4,7 +4,7 @@ Two views of one registry:
 
 * the **catalog** (``keras_layers.json`` beside this file) lists each ``keras.layers`` class with its
   constructor arguments, defaults and simple types. It is generated from Keras by introspection
-  (``python -m layerkit.registry``) and lets ``layerkit validate`` check a spec without importing
+  (``python -m layerkit.catalog.layers``) and lets ``layerkit validate`` check a spec without importing
   TensorFlow; a test keeps it equal to the installed Keras;
 * the **live classes**, looked up only by the catalog's fixed class names as attributes of
   ``keras.layers``, or registered from Python with :func:`register_layer`. A name written in a spec is
@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import did_you_mean
-from .yaml_source import exponent_fix
+from ..errors import did_you_mean
+from ..spec.yaml_source import exponent_fix
 
 CATALOG_PATH = Path(__file__).with_name("keras_layers.json")
 
@@ -57,8 +57,8 @@ ALIASES: dict[str, str] = {
 }
 # layerkit's own layers, listed in the catalog beside keras.layers: class name → module.
 LAYERKIT_LAYERS: dict[str, str] = {
-    "RandomPaddedCrop": "layerkit.augmentations",
-    "Cutout": "layerkit.augmentations",
+    "RandomPaddedCrop": "layerkit.catalog.augmentations",
+    "Cutout": "layerkit.catalog.augmentations",
 }
 # Arguments whose value is itself a layer, written in the spec as a nested layer item.
 LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell"})
@@ -489,7 +489,7 @@ def register_layer(cls: type | None = None, *, name: str | None = None):
 
 
 def main() -> None:
-    """Regenerate the catalog from the installed Keras: ``python -m layerkit.registry``."""
+    """Regenerate the catalog from the installed Keras: ``python -m layerkit.catalog.layers``."""
     catalog = generate_catalog()
     CATALOG_PATH.write_text(json.dumps(catalog, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     print(

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
+from ..catalog.layers import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
+from ..catalog.training import METRICS, SettingsCatalog, default_catalog
+from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
 from .settings import NO_DECAY_KINDS, TTA_KINDS
-from .settings_catalog import METRICS, SettingsCatalog, default_catalog
-from .spec import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
 EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}

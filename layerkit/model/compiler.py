@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SpecError
+from ..catalog.layers import LayerRegistry, default_registry
+from ..errors import SpecError
+from ..spec.document import Spec
+from ..spec.validation import Plan, ResolvedLayer, layer_names, plan_of
 from .estimate import check_size
 from .instances import keras_message, make_layer
-from .registry import LayerRegistry, default_registry
 from .shapes import format_shape
-from .spec import Spec
-from .validation import Plan, ResolvedLayer, layer_names, plan_of
 
 if TYPE_CHECKING:
     import keras
@@ -33,10 +33,10 @@ def build(
     """Compile a spec into an (untrained) Keras model.
 
     Args:
-        spec: a :class:`~layerkit.spec.Spec`, a validated plan, a spec file path or YAML text.
+        spec: a :class:`~layerkit.spec.document.Spec`, a validated plan, a spec file path or YAML text.
         registry: the layer registry; the default one when omitted.
         allow_large: build even when the model would hold more than
-            :data:`layerkit.estimate.DEFAULT_LIMIT` parameters (checked before anything is built).
+            :data:`layerkit.model.estimate.DEFAULT_LIMIT` parameters (checked before anything is built).
 
     Returns:
         A functional ``keras.Model`` named after the spec, one Keras layer per spec layer.

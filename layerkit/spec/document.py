@@ -2,7 +2,7 @@
 
 ``load_spec`` checks the spec's *structure* (fields, their kinds, the shape of layer items) and
 reports every structural problem at once. What names mean (layers, blocks, arguments) is checked
-by :mod:`layerkit.validation`.
+by :mod:`layerkit.spec.validation`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import ErrorCollector, Location, SpecError, did_you_mean
+from ..catalog.layers import LAYER_ARGUMENTS
+from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .overrides import apply_overrides
-from .registry import LAYER_ARGUMENTS
 from .settings import DataSettings, TrainSettings, read_data, read_train
 from .yaml_source import Node, describe, parse_yaml, read_source
 

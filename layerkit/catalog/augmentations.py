@@ -7,7 +7,7 @@
 
 Both are written with ``keras.ops`` and ``keras.random`` only, so they run on every backend, inside
 the compiled training step; like Keras's own random layers they do nothing outside training. The
-catalog lists them beside ``keras.layers`` (see :mod:`layerkit.registry`).
+catalog lists them beside ``keras.layers`` (see :mod:`layerkit.catalog.layers`).
 """
 
 from __future__ import annotations

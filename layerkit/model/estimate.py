@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import SpecError
+from ..catalog.layers import LayerRegistry
+from ..errors import SpecError
+from ..spec.validation import Plan, layer_names
 from .instances import make_layer
-from .registry import LayerRegistry
-from .validation import Plan, layer_names
 
 DEFAULT_LIMIT = 1_000_000_000  # parameters; 4 GB as float32 weights, before optimizer state
 BYTES_PER_PARAM = 4

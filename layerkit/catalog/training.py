@@ -1,10 +1,10 @@
 """What a spec's ``train:`` section may name: optimizers, losses, schedules and metrics.
 
-Two sources behind one lookup, as for layers (:mod:`layerkit.registry`):
+Two sources behind one lookup, as for layers (:mod:`layerkit.catalog.layers`):
 
 * the **catalog** (``keras_training.json`` beside this file) lists every ``keras.optimizers`` and
   ``keras.losses`` class a spec can name, with its constructor arguments, defaults and simple
-  types. It is generated from Keras by introspection (``python -m layerkit.settings_catalog``) and
+  types. It is generated from Keras by introspection (``python -m layerkit.catalog.training``) and
   read as plain JSON, so ``layerkit validate`` checks ``train:`` without importing TensorFlow; a
   test keeps it equal to the installed Keras;
 * **layerkit's own** names, declared here: the learning-rate schedules and metrics
@@ -24,8 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import did_you_mean
-from .registry import ArgInfo, arg_from_json, arg_to_json, introspect, lookup_key, to_snake_case
+from ..errors import did_you_mean
+from .layers import ArgInfo, arg_from_json, arg_to_json, introspect, lookup_key, to_snake_case
 
 CATALOG_PATH = Path(__file__).with_name("keras_training.json")
 
@@ -274,7 +274,7 @@ def default_catalog() -> SettingsCatalog:
 
 
 def main() -> None:
-    """Regenerate the catalog from the installed Keras: ``python -m layerkit.settings_catalog``."""
+    """Regenerate the catalog from the installed Keras: ``python -m layerkit.catalog.training``."""
     catalog = generate_catalog()
     CATALOG_PATH.write_text(json.dumps(catalog, indent=1) + "\n", encoding="utf-8")
     counts = ", ".join(

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
-from .errors import LayerkitError
+from ..errors import LayerkitError
 
 ENTRY_POINT_GROUP = "layerkit.plugins"
 

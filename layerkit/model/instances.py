@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import SpecError
-from .registry import LayerRegistry
-from .validation import ResolvedLayer
+from ..catalog.layers import LayerRegistry
+from ..errors import SpecError
+from ..spec.validation import ResolvedLayer
 
 if TYPE_CHECKING:
     import keras

@@ -5,7 +5,7 @@ names, required arguments and simple argument types; evaluates ``${...}`` expres
 block parameters and repeat indices; expands blocks and repeats, each a scope of its own for ids;
 wires every layer to its inputs and checks the graph (unknown references, cycles, outputs nothing
 uses); checks ``augment:`` like the layers, and ``train:`` and ``data:`` against the settings
-catalog (:func:`layerkit.settings.check_settings`). Every problem found is reported in one
+catalog (:func:`layerkit.spec.settings.check_settings`). Every problem found is reported in one
 :class:`~layerkit.errors.SpecErrors`. The plan also names its layers (:func:`layer_names`), so the
 compiler, the size estimate, the summary and the diagram agree on every name.
 """
@@ -18,9 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ErrorCollector, Location, SpecError, did_you_mean
-from .expressions import ExpressionError, evaluate, names_used
-from .registry import (
+from ..catalog.layers import (
     LayerInfo,
     LayerRegistry,
     UnknownLayerError,
@@ -30,8 +28,10 @@ from .registry import (
     to_snake_case,
     type_fix,
 )
+from ..errors import ErrorCollector, Location, SpecError, did_you_mean
+from .document import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
+from .expressions import ExpressionError, evaluate, names_used
 from .settings import check_settings
-from .spec import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
 from .yaml_source import Node, describe
 
 EXPRESSION = re.compile(r"\$\{([^}]*)\}")

@@ -3,7 +3,7 @@
 Structure and simple types are checked by :func:`read_train` and :func:`read_data` when the spec
 is loaded. :func:`check_settings`, part of validation, checks the rest, still without TensorFlow:
 optimizer, loss, schedule and metric names and their arguments against the settings catalog
-(:mod:`layerkit.settings_catalog`), ``target`` and ``monitor`` against what the run will log, and
+(:mod:`layerkit.catalog.training`), ``target`` and ``monitor`` against what the run will log, and
 the settings that depend on the model's input. :mod:`layerkit.training.recipe` makes the Keras objects
 when training starts.
 """
@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from .errors import ErrorCollector, Location, SpecError, did_you_mean
-from .registry import accepts, kinds_text, type_fix
-from .settings_catalog import (
+from ..catalog.layers import accepts, kinds_text, type_fix
+from ..catalog.training import (
     OLD_ARGUMENTS,
     Entry,
     SettingsCatalog,
@@ -25,6 +24,7 @@ from .settings_catalog import (
     default_catalog,
     metric_name,
 )
+from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .yaml_source import Node, describe
 
 TRAIN_FIELDS = (
@@ -408,7 +408,7 @@ def check_settings(
     """Check every name ``train:`` writes, and the settings that depend on others.
 
     Optimizer, loss and schedule names, and their arguments' names and simple types, are checked
-    against the settings catalog (:mod:`layerkit.settings_catalog`); metric names against the
+    against the settings catalog (:mod:`layerkit.catalog.training`); metric names against the
     metrics layerkit makes; ``target`` and ``monitor`` against the names the run's history will
     have; ``tta`` and ``data.normalize`` against the model's input shape (None when the model has
     several inputs).

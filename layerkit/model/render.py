@@ -252,7 +252,7 @@ def render_plain(summary: Summary) -> str:
 
 
 def render_json(summary: Summary) -> str:
-    """One JSON object (see :meth:`layerkit.report.Summary.to_dict`)."""
+    """One JSON object (see :meth:`layerkit.model.report.Summary.to_dict`)."""
     return json.dumps(summary.to_dict(), indent=2) + "\n"
 
 

@@ -271,7 +271,7 @@ def _check_size(value: Any, node: ast.AST) -> Any:
 def _unknown_name(
     name: str, choices: list[str], column: int, what: str = "name"
 ) -> ExpressionError:
-    from .errors import did_you_mean
+    from ..errors import did_you_mean
 
     hint = did_you_mean(name, choices)
     if hint is None:

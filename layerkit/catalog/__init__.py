@@ -1,0 +1,9 @@
+"""What a spec may name, known without importing TensorFlow.
+
+* :mod:`.layers`: every ``keras.layers`` class (``keras_layers.json``, generated from Keras by
+  ``python -m layerkit.catalog.layers``), layerkit's own layers and the ones users register;
+* :mod:`.training`: the optimizers, losses, schedules and metrics of ``train:``
+  (``keras_training.json``, ``python -m layerkit.catalog.training``);
+* :mod:`.augmentations`: layerkit's own augmentation layers (Keras layers; imports Keras);
+* :mod:`.plugins`: modules and installed packages that register custom layers.
+"""

@@ -1,0 +1,11 @@
+"""The model stage: a checked plan in, a Keras model and its checked summary out.
+
+    Plan ──compiler.build──▶ keras.Model ──report.summarize──▶ Summary ──render──▶ table/text/JSON
+
+* :mod:`.compiler`: builds the functional model, Keras's objections turned into located errors;
+  :mod:`.instances`: one layer object from a resolved layer;
+* :mod:`.estimate`: parameter counts before building (to refuse huge models cheaply);
+* :mod:`.flops`: multiply-adds per layer; :mod:`.shapes`: shape formatting;
+* :mod:`.report`: rows and totals against the spec's ``expect:``; :mod:`.render`: a rich table,
+  plain text or JSON; :mod:`.diagram`: the graph as SVG.
+"""
