@@ -4,8 +4,11 @@ The public API::
 
     spec = layerkit.load_spec("specs/cifar.yaml")   # YAML → Spec (no TensorFlow)
     plan = layerkit.validate(spec)                  # every name and argument checked (no TensorFlow)
-    model = layerkit.build(spec)                    # → keras.Model
-    summary = layerkit.summarize(model, spec)       # checked rows and totals, as data
+    model = layerkit.build(plan)                    # → keras.Model
+    summary = layerkit.summarize(model, plan)       # checked rows and totals, as data
+
+Each stage takes the previous one's typed result (``build`` and ``summarize`` take a ``Plan``, or
+a ``Spec`` they validate); a path or YAML text goes through ``load_spec`` first.
 
 Importing layerkit does not import TensorFlow; ``build`` does, when first called.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerkit import SpecError, build, load_spec
+from layerkit import SpecError, build, load_spec, validate
 
 from .conftest import CIFAR
 
@@ -139,3 +139,35 @@ def test_wrapped_layers_build_with_exact_params():
     # Embedding 1000*16; LSTM 4*(16*8 + 8*8 + 8) = 800, twice; Dense 16*4 + 4
     assert [layer.count_params() for layer in model.layers[1:]] == [16_000, 1_600, 68, 0]
     assert model.output.shape == (None, 4)
+
+
+TINY = "input: [4]\nlayers:\n  - dense: {units: 2}\n"
+
+
+@pytest.mark.parametrize("given", [TINY, CIFAR], ids=["text", "path"])
+def test_a_path_or_text_is_refused_with_the_way_to_load_it(given):
+    with pytest.raises(TypeError) as caught:
+        build(given)
+    assert str(caught.value) == (
+        "build() expects a Spec (from layerkit.load_spec) or a Plan (from layerkit.validate). "
+        f"Received: {type(given).__name__}. Read it first: build(layerkit.load_spec(...)) "
+        "(load_spec takes a path or YAML text)."
+    )
+
+
+def test_a_plan_is_built_as_it_is_and_a_spec_validated_first():
+    spec = load_spec(TINY)
+    plan = validate(spec)
+    assert build(plan).count_params() == build(spec).count_params() == 4 * 2 + 2
+
+
+def test_a_plan_refuses_a_registry_other_than_its_own():
+    import json
+
+    from layerkit.catalog.layers import CATALOG_PATH, LayerRegistry
+
+    plan = validate(load_spec(TINY))
+    other = LayerRegistry(json.loads(CATALOG_PATH.read_text(encoding="utf-8")))
+    with pytest.raises(ValueError, match="a plan's layer names mean the registry it was validated"):
+        build(plan, registry=other)
+    assert build(plan, registry=plan.registry).count_params() == 10

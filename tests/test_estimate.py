@@ -7,7 +7,6 @@ import time
 import pytest
 
 from layerkit import SpecError, build, load_spec, validate
-from layerkit.catalog.layers import default_registry
 from layerkit.cli import main
 from layerkit.model.estimate import estimate_params
 
@@ -20,7 +19,7 @@ SHIPPED = sorted([*SPECS.glob("*.yaml"), *EXAMPLES.glob("*.yaml")])
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_estimate_is_exact_for_every_shipped_spec(path):
     plan = validate(load_spec(path))
-    total, _ = estimate_params(plan, default_registry())
+    total, _ = estimate_params(plan)
     assert total == build(plan).count_params()
 
 
@@ -28,7 +27,7 @@ def test_an_unknown_size_leaves_the_estimate_to_the_build():
     """A batch norm over an axis of unknown size has no parameter count before building; the
     build then says where and why (found by the property tests)."""
     plan = validate(load_spec("name: x\ninput: [null]\nlayers:\n  - batch_normalization\n"))
-    assert estimate_params(plan, default_registry()) is None
+    assert estimate_params(plan) is None
     with pytest.raises(SpecError) as caught:
         build(plan)
     assert caught.value.format().startswith(

@@ -104,6 +104,42 @@ def test_cutout_blanks_one_square_per_image(images):
     assert np.array_equal(keras.ops.convert_to_numpy(Cutout(size=8)(batch)), batch)
 
 
+def test_augmentation_from_a_registry_of_its_own_is_the_one_training_uses():
+    """A custom augmentation layer registered only in a registry passed to validate is checked,
+    built and put in front of the model from that registry, not the process-wide one."""
+    import json
+
+    from layerkit import validate
+    from layerkit.catalog.layers import CATALOG_PATH, LayerRegistry, default_registry
+    from layerkit.spec.settings import Normalize
+    from layerkit.training.model import training_model
+
+    class Negate(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            return -inputs if training else inputs
+
+    registry = LayerRegistry(json.loads(CATALOG_PATH.read_text(encoding="utf-8")))
+    registry.register(Negate, name="negate")
+    text = "input: [4]\nlayers:\n  - dense: {units: 2, use_bias: false}\naugment:\n  - negate\n"
+    with pytest.raises(SpecErrors, match="negate"):
+        validate(load_spec(text))  # the process-wide registry does not know it
+    plan = validate(load_spec(text), registry)
+    assert plan.registry is registry and plan.augment[0].class_name == "Negate"
+    model = build(plan)
+    trainer = training_model(model, plan, Normalize(scale=1.0), augment=True)
+    assert [type(layer).__name__ for layer in trainer.layers[1:]] == [
+        "Rescaling",
+        "Negate",
+        "Functional",
+    ]
+    x = np.ones((1, 4), "float32")
+    inference = keras.ops.convert_to_numpy(model(x))
+    assert np.allclose(keras.ops.convert_to_numpy(trainer(x, training=True)), -inference)
+    assert np.allclose(keras.ops.convert_to_numpy(trainer(x, training=False)), inference)
+    with pytest.raises(LookupError):
+        default_registry().resolve("negate")
+
+
 def test_augmentation_layers_refuse_bad_arguments_at_the_spec_line(write_spec):
     path = write_spec("""\
         name: bad

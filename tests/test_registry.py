@@ -219,7 +219,7 @@ def test_a_spec_using_an_extra_name_builds_after_further_registrations():
         register_layer(Double)
         default_registry().unregister("Double")
         register_layer(Double, name="twice")
-        model = build("input: [4]\nlayers:\n  - half\n  - twice\n  - half\n")
+        model = build(load_spec("input: [4]\nlayers:\n  - half\n  - twice\n  - half\n"))
         assert [type(layer).__name__ for layer in model.layers[1:]] == ["Halve", "Double", "Halve"]
         assert model.predict(keras.ops.ones((1, 4)), verbose=0).tolist() == [[0.5] * 4]
     finally:

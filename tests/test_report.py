@@ -142,3 +142,15 @@ def test_summary_without_spec_checks_nothing():
     summary = summarize(build(load_spec("input: [4]\nlayers:\n  - dense: {units: 3}\n")))
     assert summary.ok and summary.checked_count == 0
     assert summary.rows[0].params == 15
+
+
+def test_summarize_refuses_text_and_takes_the_plan():
+    from layerkit import validate
+
+    text = "input: [4]\nlayers:\n  - dense: {units: 3}\n"
+    plan = validate(load_spec(text))
+    model = build(plan)
+    with pytest.raises(TypeError, match=r"summarize\(\) expects a Spec .* Received: str"):
+        summarize(model, text)
+    summary = summarize(model, plan)
+    assert summary.ok and [row.params for row in summary.rows] == [4 * 3 + 3]

@@ -7,13 +7,12 @@ rejects (a bad value, shapes that do not fit) becomes a SpecError at the layer's
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..catalog.layers import LayerRegistry, default_registry
+from ..catalog.layers import LayerRegistry
 from ..errors import SpecError
 from ..spec.document import Spec
-from ..spec.validation import Plan, ResolvedLayer, layer_names, plan_of
+from ..spec.validation import Plan, ResolvedLayer, layer_names, plan_from
 from .estimate import check_size
 from .instances import keras_message, make_layer
 from .shapes import format_shape
@@ -26,15 +25,18 @@ __all__ = ["build", "keras_message", "layer_names", "make_layer"]
 
 
 def build(
-    spec: Spec | Plan | str | Path,
+    spec: Spec | Plan,
     registry: LayerRegistry | None = None,
     allow_large: bool = False,
 ) -> keras.Model:
     """Compile a spec into an (untrained) Keras model.
 
     Args:
-        spec: a :class:`~layerkit.spec.document.Spec`, a validated plan, a spec file path or YAML text.
-        registry: the layer registry; the default one when omitted.
+        spec: a :class:`~layerkit.Plan` from :func:`layerkit.validate` (what commands pass: the
+            spec is read and checked once), or a :class:`~layerkit.Spec` from
+            :func:`layerkit.load_spec`, validated here. A path or YAML text is refused: load it.
+        registry: for a Spec, the layer registry to validate it against (the default one when
+            omitted). A Plan brings its own, the one it was validated against.
         allow_large: build even when the model would hold more than
             :data:`layerkit.model.estimate.DEFAULT_LIMIT` parameters (checked before anything is built).
 
@@ -44,13 +46,14 @@ def build(
     Raises:
         SpecErrors: the spec is invalid (see :func:`layerkit.validate`).
         SpecError: Keras rejected a layer; the error names the layer's line in the spec.
+        TypeError: ``spec`` is not a Spec or a Plan.
     """
+    plan = plan_from(spec, registry, "build")
     import keras
 
-    registry = registry or default_registry()
-    plan = plan_of(spec, registry)
+    registry = plan.registry
     if not allow_large:
-        check_size(plan, registry)
+        check_size(plan)
     tensors: dict[str, Any] = {}
     origins: dict[str, ResolvedLayer] = {}
     for plan_input in plan.inputs:
@@ -70,7 +73,7 @@ def build(
         origins[layer.key] = layer
     outputs = [tensors[key] for key in plan.outputs]
     inputs = [tensors[plan_input.key] for plan_input in plan.inputs]
-    _check_augment(plan, registry, inputs[0])
+    _check_augment(plan, inputs[0])
     return keras.Model(
         inputs[0] if len(inputs) == 1 else inputs,
         outputs[0] if len(outputs) == 1 else outputs,
@@ -78,12 +81,12 @@ def build(
     )
 
 
-def _check_augment(plan: Plan, registry: LayerRegistry, images: Any) -> None:
+def _check_augment(plan: Plan, images: Any) -> None:
     """Make the ``augment:`` layers and pass the input through them, so that ``build`` reports
     their mistakes at their lines rather than ``train`` after loading the data."""
     tensor = images
     for index, layer in enumerate(plan.augment):
-        instance = make_layer(layer, registry, f"augment_{index}")
+        instance = make_layer(layer, plan.registry, f"augment_{index}")
         try:
             tensor = instance(tensor)
         except Exception as error:

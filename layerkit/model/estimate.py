@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..catalog.layers import LayerRegistry
 from ..errors import SpecError
 from ..spec.validation import Plan, layer_names
 from .instances import make_layer
@@ -65,9 +64,10 @@ def layer_params(layer: Any, input_shape: Any) -> int:
     return 0
 
 
-def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str, int]] | None:
+def estimate_params(plan: Plan) -> tuple[int, dict[str, int]] | None:
     """(total, parameters per node key), or None when a shape cannot be worked out without
-    building (a custom layer without compute_output_shape, say)."""
+    building (a custom layer without compute_output_shape, say). Layers come from the plan's
+    registry."""
     names = layer_names(plan)
     shapes: dict[str, Any] = {item.key: (None, *item.spec.shape) for item in plan.inputs}
     per_node: dict[str, int] = {}
@@ -75,7 +75,7 @@ def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str,
         feeds = [shapes[key] for key in node.inputs]
         input_shape = feeds[0] if len(feeds) == 1 else feeds
         try:
-            layer = make_layer(node, registry, names[node.key])
+            layer = make_layer(node, plan.registry, names[node.key])
             shapes[node.key] = layer.compute_output_shape(input_shape)
             # an unknown (None) size where the weights need one fails here too
             per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
@@ -84,13 +84,13 @@ def estimate_params(plan: Plan, registry: LayerRegistry) -> tuple[int, dict[str,
     return sum(per_node.values()), per_node
 
 
-def check_size(plan: Plan, registry: LayerRegistry, limit: int = DEFAULT_LIMIT) -> None:
+def check_size(plan: Plan, limit: int = DEFAULT_LIMIT) -> None:
     """Refuse a plan whose parameters would exceed ``limit``, before building it.
 
     Raises:
         SpecError: at the layer that takes the model over the limit, saying how to allow it.
     """
-    estimate = estimate_params(plan, registry)
+    estimate = estimate_params(plan)
     if estimate is None:
         return
     total, per_node = estimate

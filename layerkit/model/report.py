@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog.layers import lookup_key
 from ..errors import Location
 from ..spec.document import ExpectedRow, Spec
-from ..spec.validation import Plan, layer_names, plan_of
+from ..spec.validation import Plan, layer_names, plan_from
 from .flops import count_flops
 from .shapes import Shape, format_shape
 
@@ -147,19 +146,23 @@ def _shape(tensor: Any) -> Shape:
     return tuple(tensor.shape)
 
 
-def summarize(model: keras.Model, spec: Spec | Plan | str | Path | None = None) -> Summary:
+def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
     """Check a model against the shapes and parameter counts its spec expects.
 
     Args:
         model: a model from :func:`layerkit.build` (any functional or Sequential model works).
-        spec: the spec it was built from (or its path, text or plan), for ``expect:`` and the line
-            of each layer; omit it to summarize without checks.
+        spec: the plan it was built from (or its Spec, validated here), for ``expect:`` and the
+            line of each layer; omit it to summarize without checks. A path or YAML text is
+            refused: load it with :func:`layerkit.load_spec`.
 
     Returns:
         The :class:`Summary`; ``summary.ok`` is False when any expectation fails, and
         ``summary.problems`` says which, in words.
+
+    Raises:
+        TypeError: ``spec`` is not a Spec, a Plan or None.
     """
-    plan = plan_of(spec) if spec is not None else None
+    plan = plan_from(spec, None, "summarize") if spec is not None else None
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     expected_rows = plan.spec.expect.rows if plan else None
     locations: dict[str, Location] = {}

@@ -13,7 +13,6 @@ compiler, the size estimate, the summary and the diagram agree on every name.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from ..catalog.layers import (
     type_fix,
 )
 from ..errors import ErrorCollector, Location, SpecError, did_you_mean
-from .document import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec, load_spec
+from .document import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec
 from .expressions import ExpressionError, evaluate, names_used
 from .settings import check_settings
 from .yaml_source import Node, describe
@@ -69,13 +68,19 @@ class PlanInput:
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated spec: its inputs, its layers in an order where inputs come first, its outputs."""
+    """A validated spec: its inputs, its layers in an order where inputs come first, its outputs.
+
+    ``registry`` is the one the plan was validated against: its class names mean that registry's
+    classes, so every later stage (the size estimate, the model, the training wrapper's
+    augmentation layers) makes them from it rather than from the process-wide one.
+    """
 
     spec: Spec
     layers: tuple[ResolvedLayer, ...]
     inputs: tuple[PlanInput, ...] = ()
     outputs: tuple[str, ...] = ()
     augment: tuple[ResolvedLayer, ...] = ()  # training-time augmentation, applied in this order
+    registry: LayerRegistry = field(default_factory=default_registry, compare=False, repr=False)
 
 
 def layer_names(plan: Plan) -> dict[str, str]:
@@ -130,17 +135,36 @@ class _Scope:
     ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
 
 
-def plan_of(
-    spec: Spec | Plan | str | Path,
-    registry: LayerRegistry | None = None,
-    overrides: Sequence[str] = (),
-) -> Plan:
-    """Load and validate as needed: accepts a spec file path, YAML text, a Spec or a Plan."""
+def plan_from(spec: Spec | Plan, registry: LayerRegistry | None, taker: str) -> Plan:
+    """The plan of what a public function (``taker``) was given: a Plan as it is, a Spec validated.
+
+    Paths and YAML text are refused: reading is :func:`~layerkit.spec.document.load_spec`'s job,
+    done once by whoever holds the file, not again by every stage.
+
+    Raises:
+        TypeError: ``spec`` is neither a Spec nor a Plan (the message says how to load one).
+        ValueError: a Plan and a ``registry`` other than the one it was validated against.
+        SpecErrors: the Spec is invalid.
+    """
     if isinstance(spec, Plan):
+        if registry is not None and registry is not spec.registry:
+            raise ValueError(
+                f"{taker}() was given a Plan and a different registry; a plan's layer names mean "
+                "the registry it was validated with. Pass the Spec with the registry instead, or "
+                "validate(spec, registry) and pass only the plan."
+            )
         return spec
-    if not isinstance(spec, Spec):
-        spec = load_spec(spec, overrides)
-    return validate(spec, registry)
+    if isinstance(spec, Spec):
+        return validate(spec, registry)
+    hint = (
+        f" Read it first: {taker}(layerkit.load_spec(...)) (load_spec takes a path or YAML text)."
+        if isinstance(spec, str | Path)
+        else ""
+    )
+    raise TypeError(
+        f"{taker}() expects a Spec (from layerkit.load_spec) or a Plan (from layerkit.validate). "
+        f"Received: {type(spec).__name__}.{hint}"
+    )
 
 
 def validate(spec: Spec, registry: LayerRegistry | None = None) -> Plan:
@@ -159,7 +183,8 @@ def validate(spec: Spec, registry: LayerRegistry | None = None) -> Plan:
     Raises:
         SpecErrors: every problem found, each with its file:line:column.
     """
-    return _Validator(spec, registry or default_registry()).run()
+    registry = registry or default_registry()
+    return replace(_Validator(spec, registry).run(), registry=registry)
 
 
 class _Validator:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ..catalog.layers import default_registry
 from ..errors import SpecError, TrainError, listed
 from ..model.compiler import make_layer
 from ..spec.settings import Normalize
@@ -40,7 +39,8 @@ def prepare_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def training_model(
     model: keras.Model, plan: Plan, normalize: Normalize, augment: bool
 ) -> keras.Model:
-    """The spec's model behind input scaling and (when asked) the augmentation layers."""
+    """The spec's model behind input scaling and (when asked) the augmentation layers, made from
+    the registry the plan was validated (and the model built) with."""
     inputs = keras.Input(shape=model.inputs[0].shape[1:], name="images")
     x = keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")(inputs)
     if normalize.mean is not None or normalize.std is not None:
@@ -50,5 +50,5 @@ def training_model(
         x = keras.layers.Normalization(mean=mean, variance=std**2, name="standardize")(x)
     if augment:
         for index, layer in enumerate(plan.augment):
-            x = make_layer(layer, default_registry(), f"augment_{index}")(x)
+            x = make_layer(layer, plan.registry, f"augment_{index}")(x)
     return keras.Model(inputs, model(x), name=f"{model.name}_training")
