@@ -3,7 +3,9 @@
 Editors that run yaml-language-server use it to complete layer names and arguments and to flag
 typos as you type (see docs/spec.md). Every layer's arguments, their defaults and simple types come
 from the same catalog ``layerkit validate`` checks against, so the two never disagree; so do the
-optimizers, losses and schedules ``train:`` can name, with their arguments. The schema
+optimizers, losses and schedules ``train:`` can name, with their arguments. The ``train:`` and
+``data:`` settings come from their declaration (:mod:`layerkit.spec.settings`): a simple one's
+type, range or choices, default and help from it alone, a structured one's shape from here. The schema
 cannot know a spec's own block names, so an item whose one key is not a layer name is taken as a
 block use; ``layerkit validate`` checks those.
 """
@@ -15,7 +17,7 @@ from typing import Any
 from ..catalog.layers import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
 from ..catalog.training import METRICS, SettingsCatalog, default_catalog
 from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
-from .settings import NO_DECAY_KINDS, TTA_KINDS
+from .settings import DATA_SETTINGS, NO_DECAY_KINDS, TRAIN_SETTINGS, Setting
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
 EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}
@@ -265,33 +267,81 @@ def _choice(catalog: SettingsCatalog, kind: str, definitions: dict[str, Any]) ->
     }  # fmt: skip
 
 
+# The JSON types of the simple settings' kinds (a choice is an enum).
+_SETTING_TYPES = {
+    "integer": "integer",
+    "number": "number",
+    "string": "string",
+    "boolean": "boolean",
+}
+_RANGE_KEYWORDS = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusive_minimum": "exclusiveMinimum",
+    "exclusive_maximum": "exclusiveMaximum",
+}
+
+
+def _setting_schema(setting: Setting) -> dict[str, Any]:
+    """A simple setting's schema, from its declaration alone: type and range, or choices; its
+    default (unless none)."""
+    if setting.kind == "choice":
+        schema: dict[str, Any] = {"enum": list(setting.choices)}
+    else:
+        schema = {"type": _SETTING_TYPES[setting.kind]}
+        for name, keyword in _RANGE_KEYWORDS.items():
+            if getattr(setting, name) is not None:
+                schema[keyword] = getattr(setting, name)
+    if setting.default is not None:
+        schema["default"] = setting.default
+    return schema
+
+
+def _settings_properties(
+    settings: tuple[Setting, ...], structured: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The properties of ``train:`` or ``data:``: every declared setting, in its order, with its
+    help; ``structured`` gives the schemas of the structured ones, which must be exactly those.
+
+    Raises:
+        ValueError: when ``structured`` misses a structured setting, or names another.
+    """
+    declared = {setting.name for setting in settings if setting.kind == "structured"}
+    if declared != set(structured):
+        raise ValueError(
+            "the structured settings declared and those given a schema differ: "
+            f"{', '.join(sorted(declared ^ set(structured)))}"
+        )
+    return {
+        setting.name: {
+            **(structured[setting.name] if setting.name in declared else _setting_schema(setting)),
+            "description": setting.help,
+        }
+        for setting in settings
+    }
+
+
 def _train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
     catalog = default_catalog()
-    momentum = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
     metric = {
         "anyOf": [{"enum": list(METRICS)}, {"type": "string", "pattern": "^top_?[1-9][0-9]*$"}]
     }
-    properties = {
+    structured = {
         "optimizer": _choice(catalog, "optimizer", definitions),
         "schedule": _choice(catalog, "schedule", definitions),
         "loss": _choice(catalog, "loss", definitions),
-        "label_smoothing": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
         "metrics": {"type": "array", "items": metric},
-        "batch_size": {"type": "integer", "minimum": 1},
-        "epochs": {"type": "integer", "minimum": 1},
         "validation_split": {"anyOf": [{"type": "integer", "minimum": 0},
                                        {"type": "number", "minimum": 0, "exclusiveMaximum": 1}]},
-        "seed": {"type": "integer", "minimum": 0},
-        "monitor": {"type": "string"},
         "no_decay": {"type": "array", "items": {"enum": list(NO_DECAY_KINDS)}},
-        "batchnorm_momentum": momentum,
-        "ema": momentum,
-        "early_dropout": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "tta": {"enum": [*TTA_KINDS, None]},
         "target": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "additionalProperties": {"type": "number"}},
     }  # fmt: skip
-    return {"type": "object", "additionalProperties": False, "properties": properties}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": _settings_properties(TRAIN_SETTINGS, structured),
+    }
 
 
 def _data_schema() -> dict[str, Any]:
@@ -308,12 +358,7 @@ def _data_schema() -> dict[str, Any]:
             {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {
-                    "source": {"type": "string"},
-                    "normalize": normalize,
-                    "on_bad_image": {"enum": ["error", "skip"]},
-                    "resize": {"type": "boolean"},
-                },
+                "properties": _settings_properties(DATA_SETTINGS, {"normalize": normalize}),
             },
         ]
     }

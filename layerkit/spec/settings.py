@@ -1,5 +1,13 @@
 """The ``train:`` and ``data:`` sections of a spec, read into plain settings with their places.
 
+Each setting is declared once, on its field of :class:`TrainSettings` or :class:`DataSettings`: its
+kind, default, range or choices and one line of help (a :class:`Setting`, as Ludwig declares its
+config fields). :func:`read_train` and :func:`read_data` read the simple ones (integers, numbers,
+text, choices, booleans) from that declaration alone, and the structured ones (optimizer, schedule,
+loss, metrics, validation_split, no_decay, target, normalize) with a reader of their own;
+:mod:`layerkit.spec.schema` makes the JSON Schema's ``train:`` and ``data:`` from it, and
+``tests/test_settings_declaration.py`` checks the tables of docs/training.md against it.
+
 Structure and simple types are checked by :func:`read_train` and :func:`read_data` when the spec
 is loaded. :func:`check_settings`, part of validation, checks the rest, still without TensorFlow:
 optimizer, loss, schedule and metric names and their arguments against the settings catalog
@@ -10,6 +18,7 @@ when training starts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -27,16 +36,128 @@ from ..catalog.training import (
 from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .yaml_source import Node, describe
 
-TRAIN_FIELDS = (
-    "optimizer", "schedule", "loss", "label_smoothing", "metrics", "batch_size", "epochs",
-    "validation_split", "seed", "monitor", "no_decay", "batchnorm_momentum", "ema",
-    "early_dropout", "tta", "target",
-)  # fmt: skip
 NO_DECAY_KINDS = ("normalization", "bias")  # weights that weight_decay can leave alone
 TTA_KINDS = ("flip",)
-DATA_FIELDS = ("source", "normalize", "on_bad_image", "resize")
 NORMALIZE_FIELDS = ("scale", "offset", "mean", "std")
 BAD_IMAGE_CHOICES = ("error", "skip")
+# What a setting can be: the first five are read from their declaration alone; a structured one
+# has a reader of its own (_TRAIN_READERS, _DATA_READERS) and a schema of its own (spec/schema.py).
+SETTING_KINDS = ("integer", "number", "string", "choice", "boolean", "structured")
+_RANGE = ("minimum", "maximum", "exclusive_minimum", "exclusive_maximum")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``train:`` or ``data:`` setting, as declared on its settings field.
+
+    Args:
+        name: the key written in the spec (the field's name).
+        kind: one of :data:`SETTING_KINDS`.
+        default: the value when the spec does not write the setting.
+        help: one line saying what it does (the JSON Schema's description).
+        minimum, maximum, exclusive_minimum, exclusive_maximum: a number's range, as JSON Schema
+            writes it; an integer takes a minimum only.
+        choices: the values a choice may take (None among them: it may be written null).
+        expected: what an error says was expected, where the kind alone does not say it: a
+            number's range, a text's meaning, a choice's spelling.
+        fix: the fix an error for a value out of range or choices offers.
+        shown: the default as the docs write it, where the value alone would mislead (an
+            optimizer of None is Adam).
+
+    Raises:
+        ValueError: for a declaration the readers could not follow.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    choices: tuple[Any, ...] = ()
+    expected: str | None = None
+    fix: str | None = None
+    shown: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = None
+        ranged = [name for name in _RANGE if getattr(self, name) is not None]
+        if self.kind not in SETTING_KINDS:
+            problem = f"kind '{self.kind}' is not one of {', '.join(SETTING_KINDS)}"
+        elif self.kind == "integer" and ranged != ["minimum"]:
+            problem = "an integer setting takes a minimum, and only that"
+        elif self.kind == "number" and ranged and self.expected is None:
+            problem = "a number setting with a range needs the expected text its error gives"
+        elif self.kind not in ("integer", "number") and ranged:
+            problem = f"a {self.kind} setting takes no range"
+        elif (self.kind == "choice") != bool(self.choices):
+            problem = (
+                "a choice setting needs its choices"
+                if self.kind == "choice"
+                else f"a {self.kind} setting takes no choices"
+            )
+        if problem:
+            raise ValueError(f"setting '{self.name}': {problem}")
+
+    @property
+    def expected_text(self) -> str:
+        """What a value of the wrong kind is told was expected."""
+        if self.kind == "integer":
+            return f"an integer of at least {self.minimum}"
+        if self.kind == "number":
+            return "a number"
+        if self.expected is not None:
+            return self.expected
+        if self.kind == "choice":
+            return " or ".join(str(choice) for choice in self.choices if choice is not None)
+        return {"boolean": "true or false", "string": "a text"}.get(self.kind, "a value")
+
+    def in_range(self, value: float) -> bool:
+        """Whether a number lies in the declared range."""
+        return (
+            (self.minimum is None or value >= self.minimum)
+            and (self.maximum is None or value <= self.maximum)
+            and (self.exclusive_minimum is None or value > self.exclusive_minimum)
+            and (self.exclusive_maximum is None or value < self.exclusive_maximum)
+        )
+
+    @property
+    def doc_default(self) -> str:
+        """The default as the docs' tables write it: ``shown``, or the value in YAML, or none."""
+        if self.shown is not None:
+            return self.shown
+        value = self.default
+        if value is None:
+            return "none"
+        if isinstance(value, bool):
+            return f"`{str(value).lower()}`"
+        if isinstance(value, float):
+            return f"`{value:g}`"
+        if isinstance(value, tuple):
+            return f"`[{', '.join(str(item) for item in value)}]`"
+        return f"`{value}`"
+
+
+def _setting(kind: str, help: str, **details: Any) -> dict[str, Setting]:
+    """A settings field's metadata: its :class:`Setting`, whose name and default
+    :func:`_declared` takes from the field."""
+    return {"setting": Setting("", kind, None, help, **details)}
+
+
+def _declared(settings_class: type) -> tuple[Setting, ...]:
+    """The settings declared on a settings dataclass's fields, in their order, with their names."""
+    declared = []
+    for item in dataclasses.fields(settings_class):
+        if item.name == "locations":
+            continue
+        if "setting" not in item.metadata:
+            raise TypeError(f"{settings_class.__name__}.{item.name} has no metadata=_setting(...)")
+        default = item.default_factory() if item.default is dataclasses.MISSING else item.default
+        setting = item.metadata["setting"]
+        declared.append(dataclasses.replace(setting, name=item.name, default=default))
+    return tuple(declared)
 
 
 @dataclass(frozen=True)
@@ -58,22 +179,59 @@ class Choice:
 class TrainSettings:
     """How to train: every field has a default, so a spec without ``train:`` can be trained."""
 
-    optimizer: Choice | None = None  # Adam with Keras's defaults when None
-    schedule: Choice | None = None  # a constant learning rate when None
-    loss: Choice | None = None  # categorical cross-entropy when None
-    label_smoothing: float = 0.0
-    metrics: tuple[str, ...] = ("accuracy",)
-    batch_size: int = 32
-    epochs: int = 10
-    validation_split: float | int = 0.1  # a fraction of the training data, or a number of samples
-    seed: int = 0
-    monitor: str = "val_accuracy"  # what "best" means for the best checkpoint
-    no_decay: tuple[str, ...] = NO_DECAY_KINDS  # weights the optimizer's weight_decay skips
-    batchnorm_momentum: float | None = None  # set on every BatchNormalization layer when given
-    ema: float | None = None  # momentum of an exponential moving average of the weights
-    early_dropout: float | None = None  # fraction of the epochs with dropout on; off after them
-    tta: str | None = None  # "flip": also report validation accuracy with flip TTA each epoch
-    target: tuple[str, float] | None = None  # stop once this metric reaches this value
+    # fmt: off
+    optimizer: Choice | None = field(default=None, metadata=_setting(
+        "structured", "a keras.optimizers class by name, with its arguments; "
+        "Adam with Keras's defaults when unset", shown="`adam`"))
+    schedule: Choice | None = field(default=None, metadata=_setting(
+        "structured", "the learning rate over training: constant, step, cosine or "
+        "one_cycle, with its arguments", shown="`constant`"))
+    loss: Choice | None = field(default=None, metadata=_setting(
+        "structured", "a keras.losses class by name, with its arguments; labels reach it "
+        "one-hot", shown="`categorical_crossentropy`"))
+    label_smoothing: float = field(default=0.0, metadata=_setting(
+        "number", "label smoothing of the cross-entropy losses", minimum=0,
+        exclusive_maximum=1, expected="a number from 0 to below 1"))
+    metrics: tuple[str, ...] = field(default=("accuracy",), metadata=_setting(
+        "structured", "the metrics logged: accuracy, topK (top5), each once"))
+    batch_size: int = field(default=32, metadata=_setting(
+        "integer", "images per training step (--batch-size)", minimum=1))
+    epochs: int = field(default=10, metadata=_setting(
+        "integer", "epochs to train (--epochs)", minimum=1))
+    validation_split: float | int = field(default=0.1, metadata=_setting(
+        "structured", "a fraction of the training images below 1, or a number of them, held "
+        "out to validate on"))
+    seed: int = field(default=0, metadata=_setting(
+        "integer", "seeds the split, the initial weights, and each epoch's order, augmentation "
+        "and dropout", minimum=0))
+    monitor: str = field(default="val_accuracy", metadata=_setting(
+        "string", "what 'best' means for model_best.keras (a loss is minimised)",
+        expected="a metric name such as val_accuracy"))
+    no_decay: tuple[str, ...] = field(default=NO_DECAY_KINDS, metadata=_setting(
+        "structured", "the weights the optimizer's weight_decay skips: "
+        "normalization, bias"))
+    batchnorm_momentum: float | None = field(default=None, metadata=_setting(
+        "number", "the momentum set on every BatchNormalization layer", exclusive_minimum=0,
+        exclusive_maximum=1, expected="a momentum between 0 and 1 (such as 0.9)",
+        shown="Keras's `0.99`"))
+    ema: float | None = field(default=None, metadata=_setting(
+        "number", "the momentum of an exponential moving average of the weights",
+        exclusive_minimum=0, exclusive_maximum=1,
+        expected="a momentum between 0 and 1 (such as 0.9)", shown="off"))
+    early_dropout: float | None = field(default=None, metadata=_setting(
+        "number", "the fraction of the epochs with dropout on; off after them",
+        exclusive_minimum=0, maximum=1,
+        expected="the fraction of the epochs that keep dropout on, above 0 and at most 1",
+        fix="Write e.g. 'early_dropout: 0.5' for dropout in the first half of the epochs only.",
+        shown="off"))
+    tta: str | None = field(default=None, metadata=_setting(
+        "choice", "flip: also report validation accuracy with flip TTA each epoch",
+        choices=(*TTA_KINDS, None), shown="off",
+        fix="Write 'tta: flip' to also report validation accuracy averaged over each image and "
+        "its mirror."))
+    target: tuple[str, float] | None = field(default=None, metadata=_setting(
+        "structured", "stop once this metric reaches this value: {val_accuracy: 0.83}"))
+    # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 
 
@@ -91,11 +249,26 @@ class Normalize:
 class DataSettings:
     """Where the training data comes from and how it is prepared."""
 
-    source: str | None = None  # a built-in name or a path; --data overrides it
-    normalize: Normalize = field(default_factory=Normalize)
-    on_bad_image: str = "error"  # or "skip": unreadable images are skipped and counted
-    resize: bool = False  # resize images whose size differs from the spec's input
+    # fmt: off
+    source: str | None = field(default=None, metadata=_setting(
+        "string", "a folder, archive or .npz of class images, or a built-in dataset name; "
+        "--data overrides it", expected="a dataset name or a path"))
+    normalize: Normalize = field(default_factory=Normalize, metadata=_setting(
+        "structured", "input scaling before the model: (x * scale + offset - mean) / "
+        "std", shown="`{scale: 1/255}`"))
+    on_bad_image: str = field(default="error", metadata=_setting(
+        "choice", "error: an unreadable image stops the run; skip: it is skipped and "
+        "counted", choices=BAD_IMAGE_CHOICES, expected="'error' or 'skip'"))
+    resize: bool = field(default=False, metadata=_setting(
+        "boolean", "resize images whose size differs from the spec's input (--resize)"))
+    # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
+
+
+TRAIN_SETTINGS = _declared(TrainSettings)
+DATA_SETTINGS = _declared(DataSettings)
+TRAIN_FIELDS = tuple(setting.name for setting in TRAIN_SETTINGS)
+DATA_FIELDS = tuple(setting.name for setting in DATA_SETTINGS)
 
 
 class _Reader:
@@ -129,14 +302,53 @@ class _Reader:
                 )
         return {key: value for key, value in node.value.items() if key in allowed}
 
-    def integer(self, node: Node, key: str, minimum: int = 1) -> int | None:
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.error(
-                f"expected an integer of at least {minimum}, received {describe(node)}", node, key
-            )
-            return None
-        return value
+    def settings(
+        self,
+        declared: tuple[Setting, ...],
+        fields: dict[str, Node],
+        readers: dict[str, StructuredReader],
+    ) -> dict[str, Any]:
+        """The values of the settings written, each read by its declaration or, for a structured
+        one, by its reader; one that is null (tta) or refused is left out, so it keeps its
+        default."""
+        values: dict[str, Any] = {}
+        for setting in declared:
+            if setting.name not in fields:
+                continue
+            node = fields[setting.name]
+            if setting.kind == "structured":
+                value = readers[setting.name](self, node, setting.name)
+            else:
+                value = self.simple(setting, node)
+            if value is not None:
+                values[setting.name] = value
+        return values
+
+    def simple(self, setting: Setting, node: Node) -> Any:
+        """An integer, number, text, choice or boolean, checked against its declaration; None
+        when refused."""
+        key, value = setting.name, node.value
+        if setting.kind == "number":
+            number = self.number(node, key)
+            if number is not None and not setting.in_range(number):
+                self.error(
+                    f"expected {setting.expected}, received {number}", node, key, setting.fix
+                )
+                return None
+            return number
+        fix = None
+        if setting.kind == "integer":
+            accepted = _is_integer(value) and setting.in_range(value)
+        elif setting.kind == "choice":
+            accepted = value in setting.choices
+            spelling = [str(choice) for choice in setting.choices if choice is not None]
+            fix = setting.fix or (did_you_mean(value, spelling) if isinstance(value, str) else None)
+        else:
+            accepted = isinstance(value, str if setting.kind == "string" else bool)
+        if accepted:
+            return value
+        self.error(f"expected {setting.expected_text}, received {describe(node)}", node, key, fix)
+        return None
 
     def number(self, node: Node, key: str) -> float | None:
         value = node.value
@@ -168,52 +380,16 @@ class _Reader:
         return None
 
 
+# A structured setting's reader: (the reader, the setting's node, its name) → its value, or None.
+StructuredReader = Callable[[_Reader, Node, str], Any]
+
+
 def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
+    """The ``train:`` section's settings (defaults for those not written); every problem found
+    goes to ``errors``, at its place."""
     reader = _Reader(errors, "train")
     fields = reader.mapping(node, TRAIN_FIELDS)
-    values: dict[str, Any] = {}
-    for key in ("optimizer", "schedule", "loss"):
-        if key in fields:
-            values[key] = reader.choice(fields[key], key)
-    if "label_smoothing" in fields:
-        smoothing = reader.number(fields["label_smoothing"], "label_smoothing")
-        if smoothing is not None and not 0 <= smoothing < 1:
-            reader.error(
-                f"expected a number from 0 to below 1, received {smoothing}",
-                fields["label_smoothing"],
-                "label_smoothing",
-            )
-        values["label_smoothing"] = smoothing or 0.0
-    if "metrics" in fields:
-        metrics = fields["metrics"]
-        if metrics.is_sequence and all(isinstance(item.value, str) for item in metrics.value):
-            values["metrics"] = tuple(item.value for item in metrics.value)
-        else:
-            reader.error(
-                f"expected a list of metric names, received {describe(metrics)}",
-                metrics,
-                "metrics",
-                "Write e.g. 'metrics: [accuracy, top5]'.",
-            )
-    for key in ("batch_size", "epochs"):
-        if key in fields:
-            values[key] = reader.integer(fields[key], key) or getattr(TrainSettings, key)
-    if "seed" in fields:
-        values["seed"] = reader.integer(fields["seed"], "seed", minimum=0) or 0
-    if "validation_split" in fields:
-        values["validation_split"] = _read_split(reader, fields["validation_split"])
-    if "monitor" in fields:
-        monitor = fields["monitor"]
-        if isinstance(monitor.value, str):
-            values["monitor"] = monitor.value
-        else:
-            reader.error(
-                f"expected a metric name such as val_accuracy, received {describe(monitor)}",
-                monitor,
-                "monitor",
-            )
-    _read_recipe_extras(reader, fields, values)
-    values = {key: value for key, value in values.items() if value is not None}
+    values = reader.settings(TRAIN_SETTINGS, fields, _TRAIN_READERS)
     locations = {key: child.location for key, child in fields.items()}
     if "metrics" in values:
         for index, item in enumerate(fields["metrics"].value):
@@ -225,75 +401,47 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
     return TrainSettings(**values, locations=locations)
 
 
-def _read_recipe_extras(reader: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> None:
-    """The fast-training settings: no_decay, batchnorm_momentum, ema, early_dropout, tta,
-    target."""
-    if "no_decay" in fields:
-        node = fields["no_decay"]
-        items = node.value if node.is_sequence else None
-        if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
-            reader.error(
-                f"expected a list drawn from {', '.join(NO_DECAY_KINDS)}, received {describe(node)}",
-                node,
-                "no_decay",
-                "Write 'no_decay: [normalization, bias]' (the default), or 'no_decay: []' to decay "
-                "every weight.",
-            )
-        else:
-            values["no_decay"] = tuple(item.value for item in items)
-    for key in ("batchnorm_momentum", "ema"):
-        if key in fields:
-            number = reader.number(fields[key], key)
-            if number is not None and not 0 < number < 1:
-                reader.error(
-                    f"expected a momentum between 0 and 1 (such as 0.9), received {number}",
-                    fields[key],
-                    key,
-                )
-                number = None
-            values[key] = number
-    if "early_dropout" in fields:
-        node = fields["early_dropout"]
-        number = reader.number(node, "early_dropout")
-        if number is not None and not 0 < number <= 1:
-            reader.error(
-                f"expected the fraction of the epochs that keep dropout on, above 0 and at most 1, "
-                f"received {number}",
-                node,
-                "early_dropout",
-                "Write e.g. 'early_dropout: 0.5' for dropout in the first half of the epochs only.",
-            )
-            number = None
-        values["early_dropout"] = number
-    if "tta" in fields:
-        node = fields["tta"]
-        if node.value in TTA_KINDS:
-            values["tta"] = node.value
-        elif node.value is not None:
-            reader.error(
-                f"expected {' or '.join(TTA_KINDS)}, received {describe(node)}",
-                node,
-                "tta",
-                "Write 'tta: flip' to also report validation accuracy averaged over each image "
-                "and its mirror.",
-            )
-    if "target" in fields:
-        node = fields["target"]
-        if node.is_mapping and len(node.value) == 1:
-            ((metric, value),) = node.value.items()
-            number = reader.number(value, f"target.{metric}")
-            if number is not None:
-                values["target"] = (metric, number)
-        else:
-            reader.error(
-                f"expected one metric and the value to stop at, received {describe(node)}",
-                node,
-                "target",
-                "Write e.g. 'target: {val_accuracy: 0.83}'.",
-            )
+def _read_metrics(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+    if node.is_sequence and all(isinstance(item.value, str) for item in node.value):
+        return tuple(item.value for item in node.value)
+    reader.error(
+        f"expected a list of metric names, received {describe(node)}",
+        node,
+        key,
+        "Write e.g. 'metrics: [accuracy, top5]'.",
+    )
+    return None
 
 
-def _read_split(reader: _Reader, node: Node) -> float | int:
+def _read_no_decay(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+    items = node.value if node.is_sequence else None
+    if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
+        reader.error(
+            f"expected a list drawn from {', '.join(NO_DECAY_KINDS)}, received {describe(node)}",
+            node,
+            key,
+            "Write 'no_decay: [normalization, bias]' (the default), or 'no_decay: []' to decay "
+            "every weight.",
+        )
+        return None
+    return tuple(item.value for item in items)
+
+
+def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | None:
+    if node.is_mapping and len(node.value) == 1:
+        ((metric, value),) = node.value.items()
+        number = reader.number(value, f"{key}.{metric}")
+        return None if number is None else (metric, number)
+    reader.error(
+        f"expected one metric and the value to stop at, received {describe(node)}",
+        node,
+        key,
+        "Write e.g. 'target: {val_accuracy: 0.83}'.",
+    )
+    return None
+
+
+def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
     value = node.value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -302,12 +450,25 @@ def _read_split(reader: _Reader, node: Node) -> float | int:
     reader.error(
         f"expected a fraction below 1 (0.1) or a number of samples (5000), received {describe(node)}",
         node,
-        "validation_split",
+        key,
     )
     return TrainSettings.validation_split
 
 
+_TRAIN_READERS: dict[str, StructuredReader] = {
+    "optimizer": _Reader.choice,
+    "schedule": _Reader.choice,
+    "loss": _Reader.choice,
+    "metrics": _read_metrics,
+    "validation_split": _read_split,
+    "no_decay": _read_no_decay,
+    "target": _read_target,
+}
+
+
 def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
+    """The ``data:`` section's settings: a mapping, or the source alone (``data: cifar10``);
+    every problem found goes to ``errors``, at its place."""
     reader = _Reader(errors, "data")
     if node is not None and isinstance(node.value, str):
         return DataSettings(source=node.value, locations={"source": node.location})
@@ -323,57 +484,32 @@ def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
         )
         return DataSettings()
     fields = reader.mapping(node, DATA_FIELDS)
-    values: dict[str, Any] = {}
-    if "source" in fields:
-        if isinstance(fields["source"].value, str):
-            values["source"] = fields["source"].value
-        else:
-            reader.error(
-                f"expected a dataset name or a path, received {describe(fields['source'])}",
-                fields["source"],
-                "source",
-            )
-    if "on_bad_image" in fields:
-        choice = fields["on_bad_image"].value
-        if choice in BAD_IMAGE_CHOICES:
-            values["on_bad_image"] = choice
-        else:
-            reader.error(
-                f"expected 'error' or 'skip', received {describe(fields['on_bad_image'])}",
-                fields["on_bad_image"],
-                "on_bad_image",
-                did_you_mean(choice, BAD_IMAGE_CHOICES) if isinstance(choice, str) else None,
-            )
-    if "resize" in fields:
-        if isinstance(fields["resize"].value, bool):
-            values["resize"] = fields["resize"].value
-        else:
-            reader.error(
-                f"expected true or false, received {describe(fields['resize'])}",
-                fields["resize"],
-                "resize",
-            )
+    values = reader.settings(DATA_SETTINGS, fields, _DATA_READERS)
     locations = {key: child.location for key, child in fields.items()}
-    if "normalize" in fields:
-        values["normalize"], normalize_fields = _read_normalize(fields["normalize"], errors)
+    normalize = fields.get("normalize")
+    if normalize is not None and normalize.is_mapping:
         locations.update(
-            {f"normalize.{key}": node.location for key, node in normalize_fields.items()}
+            {
+                f"normalize.{key}": child.location
+                for key, child in normalize.value.items()
+                if key in NORMALIZE_FIELDS
+            }
         )
     return DataSettings(**values, locations=locations)
 
 
-def _read_normalize(node: Node, errors: ErrorCollector) -> tuple[Normalize, dict[str, Node]]:
-    reader = _Reader(errors, "data.normalize")
+def _read_normalize(data_reader: _Reader, node: Node, key: str) -> Normalize:
+    reader = _Reader(data_reader.errors, f"data.{key}")
     fields = reader.mapping(node, NORMALIZE_FIELDS)
     values: dict[str, Any] = {}
-    for key in ("scale", "offset"):
-        if key in fields:
-            number = reader.number(fields[key], key)
+    for name in ("scale", "offset"):
+        if name in fields:
+            number = reader.number(fields[name], name)
             if number is not None:
-                values[key] = number
-    for key in ("mean", "std"):
-        if key in fields:
-            child = fields[key]
+                values[name] = number
+    for name in ("mean", "std"):
+        if name in fields:
+            child = fields[name]
             items = child.value if child.is_sequence else (child,)
             numbers = [item.value for item in items]
             if not numbers or not all(
@@ -382,17 +518,20 @@ def _read_normalize(node: Node, errors: ErrorCollector) -> tuple[Normalize, dict
                 reader.error(
                     f"expected a number or a list of numbers (one per channel), received {describe(child)}",
                     child,
-                    key,
+                    name,
                 )
                 continue
-            if key == "std" and any(n <= 0 for n in numbers):
+            if name == "std" and any(n <= 0 for n in numbers):
                 bad = next(item for item in items if item.value <= 0)
                 reader.error(
-                    f"standard deviations must be positive, received {describe(bad)}", bad, key
+                    f"standard deviations must be positive, received {describe(bad)}", bad, name
                 )
                 continue
-            values[key] = tuple(float(n) for n in numbers)
-    return Normalize(**values), fields
+            values[name] = tuple(float(n) for n in numbers)
+    return Normalize(**values)
+
+
+_DATA_READERS: dict[str, StructuredReader] = {"normalize": _read_normalize}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,6 +798,10 @@ class _Checker:
 
 
 _NONE = object()  # no such item
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
