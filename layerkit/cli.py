@@ -485,12 +485,12 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
             split_cpu(cpu_replicas)
         options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                                resize, overrides, precision, strategy, allow_large)  # fmt: skip
-        result = train_spec(spec and Path(spec), options, console, output)
-    best = result.best.get("metrics", {})
+        result = train_spec(spec and Path(spec), options, console, output, notify=warn)
+    best = result.best_metrics
     if as_json:
         end = {"event": "end", "status": result.status, "epochs_done": result.epochs_done,
-               "run": str(result.run.path), "best_epoch": result.best.get("epoch"), "best": best,
-               "reason": result.best.get("reached") or result.best.get("stopped")}  # fmt: skip
+               "run": str(result.run.path), "best_epoch": result.best_epoch, "best": best,
+               "reason": result.reason}  # fmt: skip
         click.echo(json.dumps(end))
     summary = ", ".join(
         f"{key} {value:.4f}" for key, value in best.items() if key.startswith("val_")
@@ -507,16 +507,22 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
             if result.epochs_done
             else f"no epoch finished, so {result.run.path} holds no checkpoint"
         )
-        click.echo(f"error: training stopped: {result.best.get('stopped')}; {kept}", err=True)
+        click.echo(f"error: training stopped: {result.reason}; {kept}", err=True)
         sys.exit(1)
     if as_json:
         return
     if result.status == "reached target":
-        click.echo(f"stopped early: {result.best['reached']}")
+        click.echo(f"stopped early: {result.reason}")
     click.echo(
         f"done: {result.epochs_done} epochs in {result.run.path}"
-        + (f"; best {summary} (epoch {result.best.get('epoch')})" if summary else "")
+        + (f"; best {summary} (epoch {result.best_epoch})" if summary else "")
     )
+
+
+def warn(text: str) -> None:
+    """What a stage has to say besides its result (a warning, a download's start and end): a
+    line on stderr."""
+    click.echo(text, err=True)
 
 
 def check_before_training(
@@ -534,13 +540,13 @@ def check_before_training(
     location = spec.data.locations.get("source")
     source = resolve_source(data, spec.data.source, spec.file, location)
     with download_progress(console, enabled=output == "live") as progress:
-        fetch_builtin(source, None if data else location, progress)
+        fetch_builtin(source, None if data else location, progress, notify=warn)
 
 
 @contextmanager
 def download_progress(console: Console, enabled: bool) -> Iterator[Any]:
     """A progress bar for a dataset download on a terminal; None elsewhere (the download then
-    says where it starts and ends on stderr)."""
+    says where it starts and ends through :func:`warn`, on stderr)."""
     if not enabled:
         yield None
         return
@@ -602,7 +608,9 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
         from .training.evaluate import open_trained, plot_confusion
 
         trained = open_trained(model_or_run, safe_mode=not unsafe)
-        result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize)
+        result = evaluate_model(
+            trained, data, tta, skip_bad=skip_bad_images, resize=resize, notify=warn
+        )
         targets = [plot] if plot else []
         if trained.run is not None and data is None:  # the run's own figure, of its own split
             targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))

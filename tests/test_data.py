@@ -222,10 +222,18 @@ def test_an_unwritable_cache_costs_only_the_cache(tmp_path, monkeypatch, capsys)
     blocker.write_text("not a folder")
     monkeypatch.setenv("LAYERKIT_CACHE", str(blocker))
     folder = write_folder(tmp_path / "f", cifar_files(2)) / "train"
-    assert len(load_dataset(str(folder), (32, 32, 3))) == 20
-    warning = capsys.readouterr().err
-    assert warning.startswith(f"warning: cannot cache the decoded images in {blocker}")
+    said: list[str] = []
+    assert len(load_dataset(str(folder), (32, 32, 3), notify=said.append)) == 20
+    # the warning goes to the reporter passed in, whole; the stage itself prints nothing
+    assert len(said) == 1
+    assert said[0].startswith(f"warning: cannot cache the decoded images in {blocker} (")
+    assert said[0].endswith(
+        "; they will be decoded again next time (LAYERKIT_CACHE sets the folder)"
+    )
+    assert capsys.readouterr() == ("", "")
     assert blocker.read_text() == "not a folder"
+    assert len(load_dataset(str(folder), (32, 32, 3))) == 20  # no reporter: still nothing printed
+    assert capsys.readouterr() == ("", "")
 
 
 def test_builtin_dataset_offline_says_how_to_point_at_local_data(tmp_path, monkeypatch):

@@ -154,3 +154,34 @@ def test_predict_refuses_models_that_do_not_take_image_files(runner, workspace, 
         f"channels) with 1, 3 or 4 channels; this input is {shown}: predict reads image files, "
         "so it cannot feed it\n"
     )
+
+
+def test_a_run_in_the_previous_format_still_evaluates_and_resumes(runner, workspace, tmp_path):
+    """A run written before its records had a version, without the keys added since, is read
+    with the defaults it trained under: it evaluates as a current run does, and resumes."""
+    from layerkit.training.runs import RUN_FORMAT
+
+    current, old = tmp_path / "current", tmp_path / "old"
+    for copy in (current, old):
+        shutil.copytree(workspace / "run", copy, ignore=shutil.ignore_patterns("lock", "*.png"))
+
+    def keep(name: str, keys: tuple[str, ...]) -> None:
+        record = json.loads((old / name).read_text())
+        (old / name).write_text(json.dumps({key: record[key] for key in keys if key in record}))
+
+    keep("setup.json", ("source", "skip_bad_images", "resize", "augment", "precision"))
+    keep("state.json", ("epoch", "checkpoint", "best", "monitor"))
+    environment = json.loads((old / "environment.json").read_text())
+    keep("environment.json", tuple(key for key in environment if key != "version"))
+    assert "version" not in json.loads((old / "setup.json").read_text())
+    evaluated = [run_cli(runner, "evaluate", run, "--json") for run in (current, old)]
+    assert [result.exit_code for result in evaluated] == [0, 0]
+    assert json.loads(evaluated[1].stdout) == json.loads(evaluated[0].stdout)
+    assert json.loads(evaluated[1].stdout)["class_names"][0] == "airplane"
+    resumed = run_cli(runner, "train", "--resume", old, "--epochs", "2", "--plain")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"done: 2 epochs in {old}" in resumed.stdout
+    state = json.loads((old / "state.json").read_text())
+    assert (state["epoch"], state["version"], state["checkpoint"]) == (
+        2, RUN_FORMAT, "epoch-0002.keras")  # fmt: skip
+    assert "epochs: 2" in (old / "spec.yaml").read_text()

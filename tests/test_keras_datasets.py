@@ -25,7 +25,13 @@ import pytest
 
 from layerkit.errors import SpecError
 from layerkit.training import keras_datasets
-from layerkit.training.data import DataError, fetch_builtin, load_dataset, resolve_source
+from layerkit.training.data import (
+    DataError,
+    announcer,
+    fetch_builtin,
+    load_dataset,
+    resolve_source,
+)
 from layerkit.training.keras_datasets import BUILTINS, DownloadError, RemoteFile, fetch
 
 from .conftest import DATA, ROOT
@@ -327,6 +333,17 @@ def test_the_progress_bar_follows_a_real_download(small_cifar, server, keras_hom
     shown = screen.getvalue()
     size = f"{len(small_cifar[0]) / 1000:.1f}/{len(small_cifar[0]) / 1000:.1f} kB"
     assert "downloading cifar-10-python.tar.gz" in shown and size in shown
+
+
+def test_without_a_progress_bar_a_download_is_told_to_the_reporter(small_cifar, server,
+                                                                    keras_home, capsys):  # fmt: skip
+    said: list[str] = []
+    fetch("cifar10", announcer(said.append), files=(served_file(server, small_cifar[0]),))
+    url = f"{server.url}/cifar-10-python.tar.gz"
+    size = f"{len(small_cifar[0]) / 1e6:.1f} MB"
+    assert said == [f"downloading {url} ({size}) into Keras's dataset cache…", f"downloaded {url}"]
+    assert capsys.readouterr() == ("", "")  # the stage itself prints nothing
+    assert announcer(None) is None  # nobody to tell: no progress callback at all
 
 
 @pytest.mark.slow

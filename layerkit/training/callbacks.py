@@ -22,7 +22,7 @@ from .recipe import (
     mirrored,
     unwrapped,
 )
-from .runs import RunDir
+from .runs import Best, RunDir, RunState
 
 
 class MovingAverage(keras.callbacks.Callback):
@@ -142,10 +142,13 @@ class FlipValidation(keras.callbacks.Callback):
 
 
 class Recorder(keras.callbacks.Callback):
-    """After every epoch: checkpoint, models, history, metrics, plot, then state.json last."""
+    """After every epoch: checkpoint, models, history, metrics, plot, then state.json last.
+
+    It keeps the history and the best epoch so far, and why it stopped the run early, if it did:
+    ``stopped`` (a loss that is not finite, a write that failed) or ``reached`` (the target)."""
 
     def __init__(self, run: RunDir, inner: keras.Model, epochs: int, monitor: str,
-                 train_count: int, history: list[dict[str, Any]], best: dict[str, Any],
+                 train_count: int, history: list[dict[str, Any]], best: Best,
                  reporter: PlainProgress, average: MovingAverage | None = None,
                  target: tuple[str, float] | None = None) -> None:  # fmt: skip
         super().__init__()
@@ -160,6 +163,8 @@ class Recorder(keras.callbacks.Callback):
         self.best = best
         self.reporter = reporter
         self.started = 0.0
+        self.stopped: str | None = None
+        self.reached: str | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -175,19 +180,19 @@ class Recorder(keras.callbacks.Callback):
         row["images_per_second"] = round(self.train_count / seconds, 1)
         if not all(math.isfinite(value) for key, value in row.items() if key.endswith("loss")):
             self.model.stop_training = True
-            self.best["stopped"] = f"the loss became {row.get('loss')} at epoch {epoch + 1}"
+            self.stopped = f"the loss became {row.get('loss')} at epoch {epoch + 1}"
             return  # keep the last good checkpoint; record nothing from this epoch
         try:
             self.record(epoch, row)
         except OSError as error:  # a full disk, a removed folder: keep the last good epoch
             self.model.stop_training = True
             where = f" {error.filename}" if error.filename else ""
-            self.best["stopped"] = f"could not write{where}: {error.strerror or error}"
+            self.stopped = f"could not write{where}: {error.strerror or error}"
             return
         self.reporter.report(row)
         if self.target is not None and _reached(row, *self.target):
             metric, value = self.target
-            self.best["reached"] = (
+            self.reached = (
                 f"{metric} {row[metric]:.4f} reached the target {value} at epoch {epoch + 1}"
             )
             self.model.stop_training = True
@@ -198,37 +203,21 @@ class Recorder(keras.callbacks.Callback):
         checkpoint = self.run.checkpoint(epoch + 1)
         self.run.save_model(self.model, checkpoint)  # raw weights and optimizer state: resumable
         value = row.get(self.monitor)
-        improved = value is not None and (
-            self.best.get("value") is None
-            or (
-                value < self.best["value"] if "loss" in self.monitor else value > self.best["value"]
-            )
-        )
-        best = dict(self.best)
+        improved = self.best.improved_by(value, self.monitor)
+        best = Best(value, epoch + 1, dict(row)) if improved else self.best
         with self.average.applied():  # the saved models hold the averaged weights, if any
             self.run.save_model(self.inner, self.run.last_model)
             if improved:
                 self.run.save_model(self.inner, self.run.best_model)
-        if improved:
-            best.update({"value": value, "epoch": epoch + 1, "metrics": dict(row)})
         history = [*self.history, row]
         self.run.write_history(history)
         self.run.write_json("metrics.json", metrics_record(history, best, "running", self.monitor))
         plot_curves(self.run.path / "curves.png", history)
-        self.run.write_json(
-            "state.json",
-            {
-                "epoch": epoch + 1,
-                "checkpoint": checkpoint.name,
-                # what the checkpoint's optimizer has counted (mixed precision skips a step
-                # whose gradients overflow), for the resume to check against
-                "optimizer_steps": optimizer_steps(self.model),
-                "best": best,
-                "monitor": self.monitor,
-            },
+        self.run.write_state(
+            RunState(epoch + 1, checkpoint.name, best, self.monitor, optimizer_steps(self.model))
         )
         self.history.append(row)
-        self.best.update(best)
+        self.best = best
         self.run.prune_checkpoints(keep=checkpoint)
 
 
@@ -243,15 +232,15 @@ def _reached(row: dict[str, Any], metric: str, value: float) -> bool:
     return row[metric] <= value if "loss" in metric else row[metric] >= value
 
 
-def metrics_record(history: list[dict], best: dict, status: str, monitor: str) -> dict[str, Any]:
+def metrics_record(history: list[dict], best: Best, status: str, monitor: str) -> dict[str, Any]:
     last = history[-1] if history else {}
     seconds = sum(row["seconds"] for row in history)
     return {
         "status": status,
         "epochs": len(history),
         "monitor": monitor,
-        "best_epoch": best.get("epoch"),
-        "best": best.get("metrics", {}),
+        "best_epoch": best.epoch,
+        "best": best.metrics,
         "last": last,
         "seconds": round(seconds, 1),
         "images_per_second": round(

@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sys
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,6 +30,10 @@ from .keras_datasets import Progress
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 BUILTIN = tuple(keras_datasets.BUILTINS)
 CACHE_VERSION = 1  # bump when the cached format changes
+
+# Where loading data reports what its caller may want to show (a cache that cannot be written, a
+# download starting and ending): one line of text each. The CLI prints them on stderr.
+Notify = Callable[[str], None]
 
 
 class DataError(LayerkitError):
@@ -64,11 +67,13 @@ def load_dataset(
     skip_bad: bool = False,
     resize: bool = False,
     progress: Progress | None = None,
+    notify: Notify | None = None,
 ) -> Dataset:
     """Load ``source`` (a built-in name or a path) as images of ``image_shape`` (H, W, C).
 
     A built-in dataset missing from Keras's cache is downloaded there first, reporting to
-    ``progress`` (a line on stderr when None).
+    ``progress`` (or, without one, a line to ``notify`` where it starts and one where it ends).
+    A cache of decoded images that cannot be written is said to ``notify``; nothing is printed.
 
     Raises:
         DataError: the source cannot be found, fetched or read, or its images do not fit.
@@ -76,7 +81,7 @@ def load_dataset(
     path = Path(source).expanduser()
     if not path.exists():
         if source in BUILTIN:
-            return _builtin(source, progress)
+            return _builtin(source, progress or announcer(notify))
         raise DataError(_not_found(source))
     if path.suffix.lower() == ".npz":
         return _npz(path)
@@ -86,7 +91,7 @@ def load_dataset(
     if cached.is_file():
         return _read_cache(cached, source)
     dataset = _decode_images(path, (height, width, channels), skip_bad=skip_bad, resize=resize)
-    _write_cache(cached, dataset)
+    _write_cache(cached, dataset, notify)
     return dataset
 
 
@@ -134,9 +139,12 @@ def resolve_source(given: str | None, spec_source: str | None, spec_file: str,
     )
 
 
-def fetch_builtin(source: str, location: Location | None, progress: Progress | None) -> None:
+def fetch_builtin(source: str, location: Location | None, progress: Progress | None,
+                  notify: Notify | None = None) -> None:  # fmt: skip
     """Download a built-in ``source`` into Keras's cache unless it is there (a path: nothing to
     do), so a run finds out it is offline before TensorFlow loads and before any run directory.
+    The download reports to ``progress``, or without one a line to ``notify`` at its start and
+    end.
 
     Raises:
         SpecError: at ``location`` (the spec's ``data.source``) when the download fails there.
@@ -145,7 +153,7 @@ def fetch_builtin(source: str, location: Location | None, progress: Progress | N
     if source not in BUILTIN or Path(source).exists():
         return
     try:
-        keras_datasets.fetch(source, progress or _announce)
+        keras_datasets.fetch(source, progress or announcer(notify))
     except keras_datasets.DownloadError as error:
         if location is None:
             raise DataError(str(error)) from None
@@ -337,7 +345,7 @@ def _decode_images(
     return Dataset(images[:count], labels[:count], class_names, str(path), tuple(skipped))
 
 
-def _write_cache(path: Path, dataset: Dataset) -> None:
+def _write_cache(path: Path, dataset: Dataset, notify: Notify | None) -> None:
     """Keep the decoded arrays for next time; a cache that cannot be written only costs that."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,11 +358,12 @@ def _write_cache(path: Path, dataset: Dataset) -> None:
                 skipped=np.array(dataset.skipped, dtype=str),
             )
     except OSError as error:
-        print(
-            f"warning: cannot cache the decoded images in {path.parent} ({error.strerror or error});"
-            " they will be decoded again next time (LAYERKIT_CACHE sets the folder)",
-            file=sys.stderr,
-        )
+        if notify is not None:
+            notify(
+                f"warning: cannot cache the decoded images in {path.parent} "
+                f"({error.strerror or error}); they will be decoded again next time "
+                "(LAYERKIT_CACHE sets the folder)"
+            )
 
 
 def _read_cache(path: Path, source: str) -> Dataset:
@@ -455,7 +464,7 @@ def _labels(arrays: Any, key: str, path: Path) -> np.ndarray:
 def _builtin(name: str, progress: Progress | None) -> Dataset:
     """A keras.datasets dataset from Keras's cache, fetched there first if it is missing."""
     try:
-        (x, y, x_test, y_test), _ = keras_datasets.load(name, progress or _announce)
+        (x, y, x_test, y_test), _ = keras_datasets.load(name, progress)
     except keras_datasets.DownloadError as error:
         raise DataError(str(error)) from None
     classes = keras_datasets.BUILTINS[name].classes or tuple(
@@ -464,13 +473,20 @@ def _builtin(name: str, progress: Progress | None) -> Dataset:
     return Dataset(x, y, classes, name, (), x_test, y_test)
 
 
-def _announce(url: str, done: int, total: int | None) -> None:
-    """Without a progress display: one line when a download starts and one when it ends."""
-    if done == 0:
-        size = f" ({total / 1e6:.1f} MB)" if total else ""
-        print(f"downloading {url}{size} into Keras's dataset cache…", file=sys.stderr)
-    elif done == total:
-        print(f"downloaded {url}", file=sys.stderr)
+def announcer(notify: Notify | None) -> Progress | None:
+    """Without a progress display: a download's progress as one line to ``notify`` when it
+    starts and one when it ends (None without ``notify``: nothing to say it to)."""
+    if notify is None:
+        return None
+
+    def announce(url: str, done: int, total: int | None) -> None:
+        if done == 0:
+            size = f" ({total / 1e6:.1f} MB)" if total else ""
+            notify(f"downloading {url}{size} into Keras's dataset cache…")
+        elif done == total:
+            notify(f"downloaded {url}")
+
+    return announce
 
 
 def split(dataset: Dataset, validation: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:

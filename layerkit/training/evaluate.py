@@ -15,9 +15,17 @@ import keras
 import numpy as np
 
 from ..errors import LayerkitError, listed
-from ..spec.document import load_spec
 from ..spec.settings import Normalize
-from .data import IMAGE_SUFFIXES, DataError, Dataset, check_samples, image_size, load_dataset, split
+from .data import (
+    IMAGE_SUFFIXES,
+    DataError,
+    Dataset,
+    Notify,
+    check_samples,
+    image_size,
+    load_dataset,
+    split,
+)
 from .model import prepare_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir
@@ -67,14 +75,14 @@ def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
         run = RunDir.open(model_or_run)
         if path is None:
             path = run.best_model if run.best_model.is_file() else run.last_model
-        spec = load_spec(run.path / "spec.yaml")
-        setup = run.read_json("setup.json")
-        environment = run.read_json("environment.json")
+        spec = run.read_spec()
+        setup = run.read_setup()
+        environment = run.read_environment()
         model = _load(path, safe_mode)
         return Trained(
-            model, spec.data.normalize, tuple(environment.get("class_names") or ()) or None, run,
-            setup["source"], spec.train.validation_split, spec.train.seed,
-            bool(setup.get("skip_bad_images")), bool(setup.get("resize")),
+            model, spec.data.normalize, environment.class_names or None, run, setup.source,
+            spec.train.validation_split, spec.train.seed, bool(setup.skip_bad_images),
+            bool(setup.resize),
         )  # fmt: skip
     if model_or_run.suffix != ".keras" or not model_or_run.is_file():
         raise EvaluateError(f"'{model_or_run}' is neither a run directory nor a .keras model file")
@@ -119,12 +127,22 @@ def predict_probabilities(
 
 
 def evaluation_data(
-    trained: Trained, data: str | None, *, skip_bad: bool = False, resize: bool = False
+    trained: Trained,
+    data: str | None,
+    *,
+    skip_bad: bool = False,
+    resize: bool = False,
+    notify: Notify | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str]:
     """(x, y, class names, description): --data, else the run's own validation split. Images are
-    read as the run read them (skipping bad ones, resizing) or as asked."""
+    read as the run read them (skipping bad ones, resizing) or as asked; loading the data tells
+    ``notify`` what it has to say (see :func:`load_dataset`)."""
     shape = tuple(trained.model.inputs[0].shape[1:])
-    options = {"skip_bad": skip_bad or trained.skip_bad, "resize": resize or trained.resize}
+    options = {
+        "skip_bad": skip_bad or trained.skip_bad,
+        "resize": resize or trained.resize,
+        "notify": notify,
+    }
     if data is not None:
         dataset = load_dataset(data, shape, **options)
         x, y = (
@@ -175,7 +193,7 @@ def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
 
 
 def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: bool = False,
-             resize: bool = False) -> dict[str, Any]:  # fmt: skip
+             resize: bool = False, notify: Notify | None = None) -> dict[str, Any]:  # fmt: skip
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix."""
     shape = tuple(trained.model.inputs[0].shape[1:])
     if tta == "flip" and not flips(shape):
@@ -183,7 +201,9 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
             f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
             "or (height, width, channels); evaluate without --tta"
         )
-    x, y, names, description = evaluation_data(trained, data, skip_bad=skip_bad, resize=resize)
+    x, y, names, description = evaluation_data(
+        trained, data, skip_bad=skip_bad, resize=resize, notify=notify
+    )
     outputs = trained.model.outputs[0].shape[-1]
     if len(y) and int(y.max()) >= outputs:
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")

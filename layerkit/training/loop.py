@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from .callbacks import (
     metrics_record,
     optimizer_steps,
 )
-from .data import load_dataset, resolve_source, split
+from .data import Dataset, Notify, load_dataset, resolve_source, split
 from .model import check_fit, prepare_inputs, training_model
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
@@ -49,7 +48,7 @@ from .recipe import (
     skip_weight_decay,
     unwrapped,
 )
-from .runs import RunDir
+from .runs import Best, RunDir, RunEnvironment, RunSetup, RunState
 from .runtime import (
     device_names,
     distribution_scope,
@@ -81,10 +80,16 @@ class TrainOptions:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """How a run ended: ``status`` is ``finished``, ``reached target`` (``reason`` says which
+    value), ``interrupted`` (Ctrl-C) or ``failed`` (``reason`` says why); the best epoch by the
+    run's monitored metric, with its row of history.csv (empty before one)."""
+
     run: RunDir
     epochs_done: int
     status: str
-    best: dict[str, Any]
+    reason: str | None = None
+    best_epoch: int | None = None
+    best_metrics: dict[str, Any] = field(default_factory=dict)
 
 
 # -- preparing ----------------------------------------------------------------------------------
@@ -165,12 +170,18 @@ def _check_target(settings: TrainSettings, validating: bool) -> None:
 
 
 def train(
-    spec_source: str | Path | None, options: TrainOptions, console: Any, output: str = "plain"
+    spec_source: str | Path | None,
+    options: TrainOptions,
+    console: Any,
+    output: str = "plain",
+    notify: Notify | None = None,
 ) -> TrainResult:
     """Train a spec (or resume a run) and return where it went and how it ended.
 
     ``output`` is how progress is reported on ``console``: ``"live"`` (a progress bar, for a
-    terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line).
+    terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line). Warnings
+    (a cache or a record that could not be written) and download notes go to ``notify``; none
+    are shown without it.
 
     Raises:
         SpecError, SpecErrors: the spec, or its train: settings, are invalid.
@@ -178,7 +189,7 @@ def train(
         RunError: the run directory cannot be created, resumed or locked.
     """
     if options.resume is not None:
-        return _resume(options.resume, options, console, output)
+        return _resume(options.resume, options, console, output, notify)
     if spec_source is None:
         raise TrainError("give a SPEC to train, or --resume RUN_DIR")
     spec = load_spec(spec_source, options.overrides)
@@ -202,23 +213,18 @@ def train(
     document = resolved_document(spec)
     document.setdefault("train", {})
     document["train"].update({"epochs": settings.epochs, "batch_size": settings.batch_size})
-    setup = {
-        "source": str(Path(source).resolve()) if Path(source).exists() else source,
-        "skip_bad_images": options.skip_bad_images or spec.data.on_bad_image == "skip",
-        "resize": options.resize or spec.data.resize,
-        "augment": augment,
-        "precision": options.precision or "auto",
-        # decided once: a resume loads the optimizer under the same policy, whatever the device
-        "mixed_precision": wants_mixed_precision(options.precision or "auto"),
-        "strategy": options.strategy,
-        "allow_large": options.allow_large,
-        # the epochs the learning-rate schedule and early dropout are laid out over; a resume
-        # with another --epochs keeps both as they were
-        "schedule_epochs": settings.epochs,
-        # the last epoch with dropout under early_dropout; null: the dropout layers act in every
-        # epoch, a resume's added ones too
-        "dropout_until": dropout_epochs(settings),
-    }
+    setup = RunSetup(
+        source=str(Path(source).resolve()) if Path(source).exists() else source,
+        skip_bad_images=options.skip_bad_images or spec.data.on_bad_image == "skip",
+        resize=options.resize or spec.data.resize,
+        augment=augment,
+        precision=options.precision or "auto",
+        mixed_precision=wants_mixed_precision(options.precision or "auto"),
+        strategy=options.strategy,
+        allow_large=options.allow_large,
+        schedule_epochs=settings.epochs,
+        dropout_until=dropout_epochs(settings),
+    )
     _check_recipe(spec)
     out = options.out
     if options.strategy == "multi-worker" and not is_chief():
@@ -232,13 +238,9 @@ def train(
         header = f"# trained from {spec.file}" + (
             f" with --set {' --set '.join(options.overrides)}" if options.overrides else ""
         )
-        from ..files import write_text_atomically
-
-        write_text_atomically(
-            run.path / "spec.yaml", header + "\n" + yaml.safe_dump(document, sort_keys=False)
-        )
-        run.write_json("setup.json", setup)
-        return _fit(run, plan, setup, 0, [], {}, None, console, output)
+        run.write_spec(document, header)
+        run.write_setup(setup)
+        return _fit(run, plan, setup, None, [], _Report(console, output, notify))
     except Exception:
         # stopped before any epoch finished (the data does not fit the model, or an error of
         # ours): leave no half-made run behind, so the same --out works once it is fixed
@@ -250,7 +252,9 @@ def train(
         run.unlock()
 
 
-def _resume(path: Path, options: TrainOptions, console: Any, output: str) -> TrainResult:
+def _resume(
+    path: Path, options: TrainOptions, console: Any, output: str, notify: Notify | None
+) -> TrainResult:
     given = {"--data": options.data, "--batch-size": options.batch_size,
              "--augment/--no-augment": options.augment, "--out": options.out,
              "--precision": options.precision, "--strategy": options.strategy,
@@ -266,144 +270,214 @@ def _resume(path: Path, options: TrainOptions, console: Any, output: str) -> Tra
     run = RunDir.open(path)
     run.lock()
     try:
-        state = run.read_json("state.json")
-        setup = run.read_json("setup.json")
-        spec = load_spec(run.path / "spec.yaml")
+        state = run.read_state()
+        setup = run.read_setup()
+        spec = run.read_spec()
         epochs = options.epochs or spec.train.epochs
-        if state["epoch"] >= epochs:
+        if state.epoch >= epochs:
             raise TrainError(
-                f"the run has already finished {state['epoch']} epochs; resume with --epochs N "
-                f"above {state['epoch']} to train on"
+                f"the run has already finished {state.epoch} epochs; resume with --epochs N "
+                f"above {state.epoch} to train on"
             )
         if epochs != spec.train.epochs:
-            _record_epochs(run, epochs)  # so a later resume knows the new target
+            run.record_epochs(epochs)  # so a later resume knows the new target
             spec = replace(spec, train=replace(spec.train, epochs=epochs))
         plan = validate(spec)
-        history = run.read_history()[: state["epoch"]]
-        checkpoint = run.checkpoints / state["checkpoint"]
-        return _fit(
-            run,
-            plan,
-            setup,
-            state["epoch"],
-            history,
-            dict(state["best"]),
-            checkpoint,
-            console,
-            output,
-            checkpoint_steps=state.get("optimizer_steps"),
-        )
+        history = run.read_history()[: state.epoch]
+        return _fit(run, plan, setup, state, history, _Report(console, output, notify))
     finally:
         run.unlock()
 
 
-def _record_epochs(run: RunDir, epochs: int) -> None:
-    from ..files import write_text_atomically
+@dataclass(frozen=True)
+class _Report:
+    """Where a run reports: progress on ``console`` as ``output`` says, warnings to ``notify``."""
 
-    text = (run.path / "spec.yaml").read_text(encoding="utf-8")
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    document = yaml.safe_load(text)
-    document.setdefault("train", {})["epochs"] = epochs
-    write_text_atomically(
-        run.path / "spec.yaml", header + yaml.safe_dump(document, sort_keys=False)
-    )
+    console: Any
+    output: str
+    notify: Notify | None
+
+    def warn(self, text: str) -> None:
+        if self.notify is not None:
+            self.notify(text)
 
 
-def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
-         history: list[dict[str, Any]], best: dict[str, Any], checkpoint: Path | None,
-         console: Any, output: str, checkpoint_steps: int | None = None) -> TrainResult:  # fmt: skip
+@dataclass(frozen=True)
+class _Trainer:
+    """The spec's model, the training model around it, and its loss."""
+
+    model: keras.Model
+    trainer: keras.Model
+    ends: ModelOutput
+    loss: Any
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The run's data, split, as batches for training and arrays for validation."""
+
+    dataset: Dataset
+    train_index: Any
+    val_index: Any
+    steps: int  # per epoch
+
+    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int) -> EpochBatches:
+        dataset = self.dataset
+        x_train = prepare_inputs(dataset.x[self.train_index], shape)
+        y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
+        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch)
+
+    def validation(self, shape: tuple) -> tuple[Any, Any] | None:
+        if not len(self.val_index):
+            return None
+        dataset = self.dataset
+        return (
+            prepare_inputs(dataset.x[self.val_index], shape),
+            keras.utils.to_categorical(dataset.y[self.val_index], len(dataset.class_names)),
+        )
+
+
+def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
+         history: list[dict[str, Any]], report: _Report) -> TrainResult:  # fmt: skip
+    """Train from ``state`` (None: from the start) to the spec's epochs, and say how it ended."""
     spec, settings = plan.spec, plan.spec.train
+    device = _device_description(setup.strategy)
+    mixed = setup.mixed_precision
+    if mixed is None:  # a run from before the decision was recorded
+        mixed = wants_mixed_precision(setup.precision)
+    with dtype_policy("mixed_float16" if mixed else None), distribution_scope(setup.strategy):
+        made = _restore(plan, run, state) if state is not None else _build_model(plan, setup)
+        data = _load_data(plan, setup, report)
+        if state is None:
+            made = _compile(plan, setup, made, data)
+    if state is None:
+        setup = replace(setup, loss=loss_description(made.loss, made.ends),
+                        from_logits=_from_logits(made.loss))  # fmt: skip
+        run.write_setup(setup)
+        run.write_environment(RunEnvironment(tuple(data.dataset.class_names),
+                              tuple(data.dataset.skipped), device, environment()))  # fmt: skip
+    initial_epoch = state.epoch if state is not None else 0
+    shape = tuple(spec.input.shape)
+    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch)
+    validation = data.validation(shape)
+    skip_weight_decay(made.trainer.optimizer, made.trainer, settings.no_decay)
+    monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
+    _check_target(settings, validation is not None)
+    best = state.best if state is not None else Best()
+    callbacks, recorder = _callbacks(run, plan, setup, made, data, validation, monitor, history,
+                                     best, device, initial_epoch, report)  # fmt: skip
+    status = "finished"
+    try:
+        made.trainer.fit(
+            batches, steps_per_epoch=data.steps, epochs=settings.epochs,
+            initial_epoch=initial_epoch, validation_data=validation,
+            validation_batch_size=settings.batch_size, callbacks=callbacks, verbose=0,
+            shuffle=False,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        status = "interrupted"
+    return _finish(run, recorder, status, report)
+
+
+def _device_description(strategy: str | None) -> str:
     gpus = device_names()
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
-    strategy = setup.get("strategy")
     if strategy:
         replicas = replica_count(strategy)
         device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
-    shape = tuple(spec.input.shape)
-    mixed = setup.get("mixed_precision")
-    if mixed is None:  # a run from before the decision was recorded
-        mixed = wants_mixed_precision(setup["precision"])
-    with dtype_policy("mixed_float16" if mixed else None), distribution_scope(strategy):
-        if checkpoint is None:
-            keras.utils.set_random_seed(settings.seed)  # the initial weights, as `seed` promises
-            model = build(plan, allow_large=setup.get("allow_large", False))
-            # a loss that cannot take what the model outputs is refused before any data loads
-            ends = model_output(model)
-            loss = make_loss(settings, ends)
-        else:
-            trainer = keras.saving.load_model(checkpoint)
-            model = trainer.get_layer(spec.name)
-            _check_restored(trainer, checkpoint, checkpoint_steps)
-            ends, loss = model_output(model), trainer.loss
-            _check_restored_loss(loss, ends)
-        dataset = load_dataset(setup["source"], spec.input.shape, skip_bad=setup["skip_bad_images"],
-                               resize=setup["resize"])  # fmt: skip
-        train_index, val_index = split(dataset, settings.validation_split, settings.seed)
-        steps = math.ceil(len(train_index) / settings.batch_size)
-        if checkpoint is None:
-            check_fit(plan, model, dataset)
-            if settings.batchnorm_momentum is not None:
-                set_batchnorm_momentum(model, settings.batchnorm_momentum)
-            trainer = training_model(model, plan, spec.data.normalize, setup["augment"])
-            trainer.compile(
-                optimizer=make_optimizer(settings, steps),
-                loss=loss,
-                metrics=make_metrics(settings),
-                jit_compile="auto" if gpus else False,
-            )
-    if checkpoint is None:
-        setup.update(loss=loss_description(loss, ends), from_logits=_from_logits(loss))
-        run.write_json("setup.json", setup)
-        run.write_json("environment.json", {**environment(), "device": device,
-                       "class_names": list(dataset.class_names), "skipped_images": list(dataset.skipped)})  # fmt: skip
-    x_train = prepare_inputs(dataset.x[train_index], shape)
-    y_train = keras.utils.to_categorical(dataset.y[train_index], len(dataset.class_names))
-    batches = EpochBatches(x_train, y_train.astype("float32"), settings.batch_size, settings.seed,
-                           initial_epoch)  # fmt: skip
-    validation = None
-    if len(val_index):
-        validation = (
-            prepare_inputs(dataset.x[val_index], shape),
-            keras.utils.to_categorical(dataset.y[val_index], len(dataset.class_names)),
-        )
-    skip_weight_decay(trainer.optimizer, trainer, settings.no_decay)
-    monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
-    _check_target(settings, validation is not None)
-    laid_out = setup.get("schedule_epochs", settings.epochs)
-    until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(model)
+    return device
+
+
+def _build_model(plan: Plan, setup: RunSetup) -> _Trainer:
+    """The spec's model, new, with its loss; the training model is made once the data is in."""
+    keras.utils.set_random_seed(plan.spec.train.seed)  # the initial weights, as `seed` promises
+    model = build(plan, allow_large=setup.allow_large)
+    # a loss that cannot take what the model outputs is refused before any data loads
+    ends = model_output(model)
+    return _Trainer(model, None, ends, make_loss(plan.spec.train, ends))  # type: ignore[arg-type]
+
+
+def _restore(plan: Plan, run: RunDir, state: RunState) -> _Trainer:
+    """The training model of the state's checkpoint, checked to have its optimizer state."""
+    checkpoint = run.checkpoints / state.checkpoint
+    trainer = keras.saving.load_model(checkpoint)
+    model = trainer.get_layer(plan.spec.name)
+    _check_restored(trainer, checkpoint, state.optimizer_steps)
+    ends, loss = model_output(model), trainer.loss
+    _check_restored_loss(loss, ends)
+    return _Trainer(model, trainer, ends, loss)
+
+
+def _load_data(plan: Plan, setup: RunSetup, report: _Report) -> _Data:
+    settings = plan.spec.train
+    dataset = load_dataset(setup.source, plan.spec.input.shape, skip_bad=setup.skip_bad_images,
+                           resize=setup.resize, notify=report.notify)  # fmt: skip
+    train_index, val_index = split(dataset, settings.validation_split, settings.seed)
+    steps = math.ceil(len(train_index) / settings.batch_size)
+    return _Data(dataset, train_index, val_index, steps)
+
+
+def _compile(plan: Plan, setup: RunSetup, made: _Trainer, data: _Data) -> _Trainer:
+    """The new model in its training wrapper (scaling, augmentation), compiled."""
+    settings, model = plan.spec.train, made.model
+    check_fit(plan, model, data.dataset)
+    if settings.batchnorm_momentum is not None:
+        set_batchnorm_momentum(model, settings.batchnorm_momentum)
+    trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
+    trainer.compile(
+        optimizer=make_optimizer(settings, data.steps),
+        loss=made.loss,
+        metrics=make_metrics(settings),
+        jit_compile="auto" if device_names() else False,
+    )
+    return replace(made, trainer=trainer)
+
+
+def _reporter(report: _Report, epochs: int, steps: int, batch_size: int) -> PlainProgress:
+    if report.output == "live":
+        return LiveProgress(report.console, epochs, steps, batch_size)
+    if report.output == "json":
+        return JsonProgress(report.console, epochs)
+    return PlainProgress(report.console, epochs)
+
+
+def _callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: _Trainer, data: _Data,
+               validation: tuple[Any, Any] | None, monitor: str, history: list[dict[str, Any]],
+               best: Best, device: str, initial_epoch: int,
+               report: _Report) -> tuple[list[keras.callbacks.Callback], Recorder]:  # fmt: skip
+    """The run's callbacks, in the order they must run, with the recorder among them; the
+    reporter is told how the run starts."""
+    spec, settings = plan.spec, plan.spec.train
+    laid_out = setup.schedule_epochs or settings.epochs
+    until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(made.model)
     early = until is not None and until < settings.epochs  # dropout switched off after `until`
     scheduled = settings.schedule is not None and settings.schedule.name != "constant"
-    reporter = (
-        LiveProgress(console, settings.epochs, steps, settings.batch_size)
-        if output == "live"
-        else JsonProgress(console, settings.epochs)
-        if output == "json"
-        else PlainProgress(console, settings.epochs)
-    )
+    reporter = _reporter(report, settings.epochs, data.steps, settings.batch_size)
+    dataset = data.dataset
     reporter.start(
         {
             "spec": spec.name,
             "run": str(run.path),
             "device": device,
             "backend": keras.backend.backend(),
-            "train_images": len(train_index),
-            "validation_images": len(val_index),
+            "train_images": len(data.train_index),
+            "validation_images": len(data.val_index),
             "classes": len(dataset.class_names),
             "skipped_images": len(dataset.skipped),
             "batch_size": settings.batch_size,
             "first_epoch": initial_epoch + 1,
             "epochs": settings.epochs,
-            "augment": bool(setup["augment"]),
+            "augment": bool(setup.augment),
             "dropout_until": until if early else None,
             "dropout_layers": len(dropouts),
             "schedule_epochs": laid_out if scheduled else None,
-            "loss": loss_description(loss, ends),
-            "from_logits": _from_logits(loss),
+            "loss": loss_description(made.loss, made.ends),
+            "from_logits": _from_logits(made.loss),
         }
     )
-    average = MovingAverage(enabled=bool(unwrapped(trainer.optimizer).use_ema))
-    recorder = Recorder(run, model, settings.epochs, monitor, len(train_index), history, best,
-                        reporter, average, settings.target)  # fmt: skip
+    average = MovingAverage(enabled=bool(unwrapped(made.trainer.optimizer).use_ema))
+    recorder = Recorder(run, made.model, settings.epochs, monitor, len(data.train_index), history,
+                        best, reporter, average, settings.target)  # fmt: skip
     # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
     # one. The moving average and the TTA column must be in place before the recorder runs.
     callbacks: list[keras.callbacks.Callback] = [
@@ -414,36 +488,33 @@ def _fit(run: RunDir, plan: Plan, setup: dict[str, Any], initial_epoch: int,
     if early and dropouts:  # before the recorder: it saves the spec's rates
         callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
-        labels = dataset.y[val_index]
-        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average, ends))
+        labels = dataset.y[data.val_index]
+        callbacks.append(
+            FlipValidation(validation[0], labels, settings.batch_size, average, made.ends)
+        )
     callbacks += [reporter, recorder]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(
             keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
         )
-    status = "finished"
-    try:
-        trainer.fit(
-            batches, steps_per_epoch=steps, epochs=settings.epochs, initial_epoch=initial_epoch,
-            validation_data=validation, validation_batch_size=settings.batch_size,
-            callbacks=callbacks, verbose=0, shuffle=False,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        status = "interrupted"
-    if "stopped" in best:
+    return callbacks, recorder
+
+
+def _finish(run: RunDir, recorder: Recorder, status: str, report: _Report) -> TrainResult:
+    """The run's outcome, also written to metrics.json."""
+    if recorder.stopped is not None:
         status = "failed"
-    elif "reached" in best:
+    elif recorder.reached is not None:
         status = "reached target"
+    best = recorder.best
     try:
         run.write_json(
-            "metrics.json",
-            metrics_record(
-                history, {k: v for k, v in best.items() if k != "stopped"}, status, monitor
-            ),
+            "metrics.json", metrics_record(recorder.history, best, status, recorder.monitor)
         )
     except OSError as error:  # the run is still resumable from state.json
-        print(f"warning: could not update metrics.json: {error}", file=sys.stderr)
-    return TrainResult(run, len(history), status, best)
+        report.warn(f"warning: could not update metrics.json: {error}")
+    return TrainResult(run, len(recorder.history), status, recorder.reached or recorder.stopped,
+                       best.epoch, dict(best.metrics))  # fmt: skip
 
 
 def _from_logits(loss: Any) -> bool:
