@@ -113,7 +113,9 @@ def test_records_of_a_run_from_the_previous_layerkit_read_with_defaults(tmp_path
 def test_a_record_without_its_required_keys_is_refused(tmp_path):
     run = RunDir.create("net", tmp_path / "run")
     run.write_json("state.json", {"best": {}})
-    with pytest.raises(RunError, match=r"state\.json lacks checkpoint, epoch; it is not a layerkit"):
+    with pytest.raises(
+        RunError, match=r"state\.json lacks checkpoint, epoch; it is not a layerkit"
+    ):
         run.read_state()
 
 
