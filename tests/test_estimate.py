@@ -23,6 +23,43 @@ def test_estimate_is_exact_for_every_shipped_spec(path):
     assert total == build(plan).count_params()
 
 
+# every formula of layerkit.catalog.params, with the arguments that change it
+FORMULA_SPECS = {
+    "convolutions": (
+        "input: [12, 12, 4]\nlayers:\n"
+        "  - conv2d: {filters: 6, kernel_size: [3, 2], groups: 2, use_bias: false}\n"
+        "  - depthwise_conv2d: {kernel_size: 3, depth_multiplier: 2}\n"
+        "  - separable_conv2d: {filters: 5, kernel_size: 2, depth_multiplier: 3, use_bias: false}\n"
+        "  - conv2d_transpose: {filters: 3, kernel_size: 3, strides: 2}\n"
+        "  - conv2d: {filters: 2, kernel_size: 1, data_format: channels_first}\n"
+    ),
+    "normalizations": (
+        "input: [8, 6]\nlayers:\n"
+        "  - batch_normalization: {center: false}\n"
+        "  - layer_normalization: {scale: false}\n"
+        "  - dense: {units: 3, use_bias: false}\n"
+    ),
+    "recurrent": (
+        "input: [7, 5]\nlayers:\n"
+        "  - gru: {units: 4, return_sequences: true}\n"
+        "  - gru: {units: 3, reset_after: false, return_sequences: true}\n"
+        "  - lstm: {units: 2, use_bias: false, return_sequences: true}\n"
+        "  - bidirectional: {layer: {simple_rnn: {units: 3, return_sequences: true}}}\n"
+        "  - time_distributed: {layer: {dense: {units: 2}}}\n"
+    ),
+    "tokens": "input: {shape: [9], dtype: int32}\nlayers:\n  - embedding: {input_dim: 50, output_dim: 4}\n",
+}
+
+
+@pytest.mark.parametrize("text", FORMULA_SPECS.values(), ids=FORMULA_SPECS.keys())
+def test_every_parameter_formula_matches_keras_layer_by_layer(text):
+    plan = validate(load_spec(text))
+    _, per_node = estimate_params(plan)
+    model = build(plan)
+    assert list(per_node.values()) == [layer.count_params() for layer in model.layers[1:]]
+    assert all(count > 0 for count in per_node.values())
+
+
 def test_an_unknown_size_leaves_the_estimate_to_the_build():
     """A batch norm over an axis of unknown size has no parameter count before building; the
     build then says where and why (found by the property tests)."""

@@ -98,7 +98,37 @@ layers:
 """
 
 
-@pytest.mark.parametrize("text", [MORE_KINDS, TEXT_KINDS], ids=["images", "tokens"])
+# layers whose arguments only their parameter counts tell (layerkit.catalog.params, read backwards)
+FORMULA_KINDS = """\
+name: formula_kinds
+input: [16, 16, 3]
+layers:
+  - separable_conv2d: {filters: 8, kernel_size: 3, depth_multiplier: 2, padding: same}
+  - batch_normalization: {center: false, scale: false}
+  - conv2d_transpose: {filters: 4, kernel_size: 2, strides: 2}
+  - group_normalization: {groups: 4, scale: false}
+  - global_average_pooling2d
+  - dense: {units: 2}
+"""
+
+
+SEQUENCE_KINDS = """\
+name: sequence_kinds
+input: [12, 6]
+layers:
+  - layer_normalization: {scale: false}
+  - gru: {units: 5, reset_after: false, return_sequences: true}
+  - lstm: {units: 4, use_bias: false, return_sequences: true}
+  - bidirectional: {layer: {simple_rnn: {units: 3}}}
+  - dense: {units: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [MORE_KINDS, TEXT_KINDS, FORMULA_KINDS, SEQUENCE_KINDS],
+    ids=["images", "tokens", "formulas", "sequences"],
+)
 def test_round_trip_of_more_layer_kinds(text, runner, tmp_path):
     spec_path = tmp_path / "more.yaml"
     spec_path.write_text(text, encoding="utf-8")

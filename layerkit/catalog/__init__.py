@@ -4,6 +4,8 @@
   ``python -m layerkit.catalog.layers``), layerkit's own layers and the ones users register;
 * :mod:`.training`: the optimizers, losses, schedules and metrics of ``train:``
   (``keras_training.json``, ``python -m layerkit.catalog.training``);
+* :mod:`.params`: how many parameters each layer class holds (the size estimate and the
+  importer share these formulas);
 * :mod:`.augmentations`: layerkit's own augmentation layers (Keras layers; imports Keras);
 * :mod:`.plugins`: modules and installed packages that register custom layers.
 """

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import permutations
 
+from ..catalog import params as formulas
 from ..catalog.layers import default_registry, lookup_key, to_snake_case
 from .summary import ELLIPSIS, Shape, SummaryRow
 
 NESTED_TYPES = ("Sequential", "Functional", "Model")
 MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 ACTIVATION_LAYERS = ("ReLU", "Softmax", "ELU", "LeakyReLU")
-RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+RECURRENT = ("SimpleRNN", "LSTM", "GRU")  # tried in this order inside Bidirectional
 # Values written for required arguments a summary cannot show (dropout rates, noise, Dot's axes,
 # Activation's function, Rescaling's scale); each is noted as a placeholder.
 PLACEHOLDERS = {"rate": 0.5, "stddev": 0.1, "axes": -1, "activation": "relu", "scale": 1.0}
@@ -90,9 +92,9 @@ def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLay
     if class_name == "Dense":
         units = out[-1]
         layer.args["units"] = units
-        if inp and params == inp[-1] * units:
+        if inp and params == formulas.dense(inp[-1], units, use_bias=False):
             layer.args["use_bias"] = False
-        elif inp and params != inp[-1] * units + units:
+        elif inp and params != formulas.dense(inp[-1], units, use_bias=True):
             return _unsolved(layer, f"{params:,} params do not fit a Dense layer of {units} units")
         layer.notes.append("activation")
         return layer
@@ -105,15 +107,12 @@ def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLay
         return _bidirectional(layer, inp, out, params)
     if class_name == "TimeDistributed":
         units = out[-1]
-        if inp and params in (inp[-1] * units + units, inp[-1] * units):
-            dense = (
-                {"units": units}
-                if params == inp[-1] * units + units
-                else {"units": units, "use_bias": False}
-            )
-            layer.args["layer"] = {"dense": dense}
-            layer.notes.append("the wrapped layer (a Dense fits the params)")
-            return layer
+        for use_bias in (True, False):
+            if inp and params == formulas.dense(inp[-1], units, use_bias):
+                dense = {"units": units} if use_bias else {"units": units, "use_bias": False}
+                layer.args["layer"] = {"dense": dense}
+                layer.notes.append("the wrapped layer (a Dense fits the params)")
+                return layer
         return _unsolved(layer, "the layer inside TimeDistributed cannot be told from the summary")
     if class_name in ("BatchNormalization", "LayerNormalization", "GroupNormalization"):
         return _normalization(layer, class_name, out, params)
@@ -162,28 +161,22 @@ def _convolution(
     solved = None
     if depthwise:
         multiplier = channels_out // channels_in
-        solved = _kernel(params, channels_out, channels_out, dims)
+        solved = _kernel(_depthwise_count(channels_in, multiplier), params, dims)
         if multiplier != 1:
             layer.args["depth_multiplier"] = multiplier
     elif separable:
         for multiplier in (1, 2, 4, 8):
-            pointwise = channels_in * multiplier * channels_out
-            for use_bias in (True, False):
-                rest = params - pointwise - (channels_out if use_bias else 0)
-                side = _side(rest, channels_in * multiplier, dims)
-                if side:
-                    solved = (side, use_bias)
-                    break
+            solved = _kernel(_separable_count(channels_in, multiplier, channels_out), params, dims)
             if solved:
                 if multiplier != 1:
                     layer.args["depth_multiplier"] = multiplier
                 break
     else:
-        solved = _kernel(params, channels_in * channels_out, channels_out, dims)
+        solved = _kernel(_convolution_count(channels_in, channels_out, transpose), params, dims)
     exact = (
         None
         if depthwise or separable or transpose
-        else _valid_kernel(inp, out, params, channels_in * channels_out, channels_out)
+        else _valid_kernel(inp, out, params, _convolution_count(channels_in, channels_out, False))
     )
     if exact is not None:  # 'valid' padding, stride 1: the shapes give each side of the kernel
         kernel, use_bias = exact
@@ -193,7 +186,7 @@ def _convolution(
         layer.notes.append("activation")
         return layer
     if solved is None and not (depthwise or separable):
-        taps = _taps(params, channels_in * channels_out, channels_out)
+        taps = _taps(_convolution_count(channels_in, channels_out, transpose), params)
         if taps is not None:  # not a square: a 1×k (or k×1) kernel fits, as in Inception
             count, use_bias = taps
             low = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
@@ -235,33 +228,61 @@ def _convolution(
     return layer
 
 
-def _side(weights: int, per_tap: int, dims: int) -> int | None:
-    if weights <= 0 or weights % per_tap:
+# A kernel's parameters as a function of its taps (positions) and whether it has a bias; each is
+# a formula of layerkit.catalog.params with the channels filled in, and linear in the taps.
+Count = Callable[[int, bool], int]
+
+
+def _convolution_count(channels_in: int, channels_out: int, transpose: bool) -> Count:
+    if transpose:
+        return lambda taps, use_bias: formulas.transposed_convolution(
+            taps, channels_in, channels_out, use_bias
+        )
+    return lambda taps, use_bias: formulas.convolution(taps, channels_in, channels_out, use_bias)
+
+
+def _depthwise_count(channels_in: int, multiplier: int) -> Count:
+    return lambda taps, use_bias: formulas.depthwise_convolution(
+        taps, channels_in, multiplier, use_bias
+    )
+
+
+def _separable_count(channels_in: int, multiplier: int, channels_out: int) -> Count:
+    return lambda taps, use_bias: formulas.separable_convolution(
+        taps, channels_in, multiplier, channels_out, use_bias
+    )
+
+
+def _taps_for(count: Count, params: int, use_bias: bool) -> int | None:
+    """The number of taps for which ``count`` gives ``params``, if a whole one does."""
+    per_tap = count(1, False) - count(0, False)
+    weights = params - count(0, use_bias)
+    if per_tap <= 0 or weights <= 0 or weights % per_tap:
         return None
-    taps = weights // per_tap
-    side = round(taps ** (1 / dims))
-    return side if side >= 1 and side**dims == taps else None
+    return weights // per_tap
 
 
-def _kernel(params: int, per_tap: int, bias: int, dims: int) -> tuple[int, bool] | None:
-    """(kernel side, has bias) such that side**dims * per_tap (+ bias) == params, if any."""
+def _kernel(count: Count, params: int, dims: int) -> tuple[int, bool] | None:
+    """(kernel side, has bias) such that ``count(side**dims, has bias) == params``, if any."""
     for use_bias in (True, False):
-        side = _side(params - (bias if use_bias else 0), per_tap, dims)
-        if side:
-            return side, use_bias
+        taps = _taps_for(count, params, use_bias)
+        if taps:
+            side = round(taps ** (1 / dims))
+            if side >= 1 and side**dims == taps:
+                return side, use_bias
     return None
 
 
-def _taps(params: int, per_tap: int, bias: int) -> tuple[int, bool] | None:
+def _taps(count: Count, params: int) -> tuple[int, bool] | None:
     for use_bias in (True, False):
-        weights = params - (bias if use_bias else 0)
-        if weights > 0 and weights % per_tap == 0:
-            return weights // per_tap, use_bias
+        taps = _taps_for(count, params, use_bias)
+        if taps:
+            return taps, use_bias
     return None
 
 
 def _valid_kernel(
-    inp: Shape, out: Shape, params: int, per_tap: int, bias: int
+    inp: Shape, out: Shape, params: int, count: Count
 ) -> tuple[list[int] | int, bool] | None:
     """With 'valid' padding and stride 1 each side is input - output + 1; that fits the params
     only if the layer was such a convolution."""
@@ -274,7 +295,7 @@ def _valid_kernel(
         return None  # only worth it for kernels that are not square (square ones are solved anyway)
     taps = math.prod(sides)
     for use_bias in (True, False):
-        if taps * per_tap + (bias if use_bias else 0) == params:
+        if count(taps, use_bias) == params:
             return sides, use_bias
     return None
 
@@ -299,21 +320,12 @@ def _conv_out(size: int, kernel: int, strides: int, padding: str, transpose: boo
 # -- other layers with weights --------------------------------------------------------------------
 
 
-def _recurrent_params(
-    class_name: str, units: int, features: int, use_bias: bool, reset_after: bool
-) -> int:
-    square = units * (units + features)
-    gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[class_name]
-    bias = units * (2 if class_name == "GRU" and reset_after else 1) if use_bias else 0
-    return gates * (square + bias)
-
-
 def _recurrent_args(
     class_name: str, features: int, units: int, params: int
 ) -> dict[str, object] | None:
     for reset_after in (True, False) if class_name == "GRU" else (True,):
         for use_bias in (True, False):
-            if _recurrent_params(class_name, units, features, use_bias, reset_after) == params:
+            if formulas.recurrent(class_name, features, units, use_bias, reset_after) == params:
                 args: dict[str, object] = {"units": units}
                 if not use_bias:
                     args["use_bias"] = False
@@ -360,23 +372,30 @@ def _bidirectional(layer: ImportedLayer, inp: Shape, out: Shape, params: int) ->
 
 def _normalization(layer: ImportedLayer, class_name: str, out: Shape, params: int) -> ImportedLayer:
     channels = out[-1]
-    per_channel = params // channels if channels else 0
-    full = 4 if class_name == "BatchNormalization" else 2
+    count = (
+        formulas.batch_normalization
+        if class_name == "BatchNormalization"
+        else formulas.layer_normalization
+    )
     if class_name == "GroupNormalization":
         groups = math.gcd(channels, 32)
         layer.args["groups"] = groups
         layer.notes.append("groups")
-    if per_channel * channels != params or per_channel > full:
+    # center without scale and scale without center hold as many: the first is written, noted
+    fits = [
+        (center, scale)
+        for center, scale in ((True, True), (True, False), (False, False))
+        if channels and count(channels, center, scale) == params
+    ]
+    if not fits:
         return _unsolved(
             layer, f"{params:,} params do not fit a {class_name} over {channels} channels"
         )
-    missing = full - per_channel
-    if (missing == 2 and class_name != "BatchNormalization") or (
-        missing == 1 and class_name == "BatchNormalization"
-    ):
+    center, scale = fits[0]
+    if center and not scale:
         layer.args["scale"] = False
         layer.notes.append("scale or center (one of them is off)")
-    elif missing >= 2:
+    elif not center:
         layer.args.update(center=False, scale=False)
     return layer
 

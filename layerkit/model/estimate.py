@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..catalog import params
 from ..errors import SpecError
 from ..spec.validation import Plan, layer_names
 from .instances import make_layer
@@ -26,37 +27,42 @@ def _channels(shape: tuple, layer: Any) -> int:
 
 
 def layer_params(layer: Any, input_shape: Any) -> int:
-    """Parameters of one (unbuilt) layer for its input shape; 0 when no formula covers it."""
+    """Parameters of one (unbuilt) layer for its input shape; 0 when no formula covers it.
+
+    The formulas are :mod:`layerkit.catalog.params`'s; this reads their sizes off the layer.
+    """
     kind = type(layer).__name__
-    shape = input_shape[0] if isinstance(input_shape, list) else input_shape
-    bias = lambda size: size if getattr(layer, "use_bias", False) else 0  # noqa: E731
+    # several inputs come as a list of shapes; one shape may itself be a list (Conv2DTranspose's
+    # compute_output_shape gives one), so look inside before taking the first
+    several = isinstance(input_shape, list) and isinstance(input_shape[0], list | tuple)
+    shape = input_shape[0] if several else input_shape
+    use_bias = bool(getattr(layer, "use_bias", False))
     if kind == "Dense":
-        return int(shape[-1]) * layer.units + bias(layer.units)
+        return params.dense(int(shape[-1]), layer.units, use_bias)
     if kind in ("Conv1D", "Conv2D", "Conv3D"):
-        kernel = math.prod(layer.kernel_size) * _channels(shape, layer) // layer.groups
-        return kernel * layer.filters + bias(layer.filters)
+        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
+        return params.convolution(taps, channels, layer.filters, use_bias, layer.groups)
     if kind in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
-        return math.prod(layer.kernel_size) * _channels(shape, layer) * layer.filters + bias(
-            layer.filters
-        )
+        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
+        return params.transposed_convolution(taps, channels, layer.filters, use_bias)
     if kind in ("DepthwiseConv1D", "DepthwiseConv2D"):
-        depth = _channels(shape, layer) * layer.depth_multiplier
-        return math.prod(layer.kernel_size) * depth + bias(depth)
+        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
+        return params.depthwise_convolution(taps, channels, layer.depth_multiplier, use_bias)
     if kind in ("SeparableConv1D", "SeparableConv2D"):
-        depth = _channels(shape, layer) * layer.depth_multiplier
-        return math.prod(layer.kernel_size) * depth + depth * layer.filters + bias(layer.filters)
+        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
+        return params.separable_convolution(
+            taps, channels, layer.depth_multiplier, layer.filters, use_bias
+        )
     if kind == "Embedding":
-        return layer.input_dim * layer.output_dim
+        return params.embedding(layer.input_dim, layer.output_dim)
     if kind == "BatchNormalization":
         channels = int(shape[layer.axis if isinstance(layer.axis, int) else layer.axis[0]])
-        return channels * (2 + int(layer.center) + int(layer.scale))
+        return params.batch_normalization(channels, layer.center, layer.scale)
     if kind == "LayerNormalization":
-        return int(shape[-1]) * (int(layer.center) + int(layer.scale))
-    if kind in ("SimpleRNN", "LSTM", "GRU"):
-        gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
-        units, features = layer.units, int(shape[-1])
-        biases = 2 if kind == "GRU" and getattr(layer, "reset_after", False) else 1
-        return gates * (features * units + units * units) + bias(gates * units * biases)
+        return params.layer_normalization(int(shape[-1]), layer.center, layer.scale)
+    if kind in params.RECURRENT_GATES:
+        reset_after = bool(getattr(layer, "reset_after", False))
+        return params.recurrent(kind, int(shape[-1]), layer.units, use_bias, reset_after)
     if kind == "Bidirectional":
         return layer_params(layer.forward_layer, shape) + layer_params(layer.backward_layer, shape)
     if kind == "TimeDistributed":

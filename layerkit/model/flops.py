@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..catalog import params
 from .shapes import Shape
 
 Counter = Callable[[Any, Shape, Shape], int | None]
@@ -114,16 +115,13 @@ def _lookup(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     return 0
 
 
-_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
-
-
-@flop_counter(*_GATES)
+@flop_counter(*params.RECURRENT_GATES)
 def _recurrent(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     steps, features = input_shape[1], input_shape[-1]
     if steps is None or features is None:
         raise _Unknown
-    gates = _GATES[type(layer).__name__]
-    return steps * gates * (features * layer.units + layer.units * layer.units)
+    # every weight of the input and recurrent kernels is used once per step; biases not counted
+    return steps * params.recurrent(type(layer).__name__, features, layer.units, use_bias=False)
 
 
 @flop_counter("Bidirectional")
