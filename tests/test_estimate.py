@@ -37,6 +37,7 @@ FORMULA_SPECS = {
         "input: [8, 6]\nlayers:\n"
         "  - batch_normalization: {center: false}\n"
         "  - layer_normalization: {scale: false}\n"
+        "  - group_normalization: {groups: 3, center: false}\n"
         "  - dense: {units: 3, use_bias: false}\n"
     ),
     "recurrent": (

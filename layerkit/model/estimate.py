@@ -60,6 +60,8 @@ def layer_params(layer: Any, input_shape: Any) -> int:
         return params.batch_normalization(channels, layer.center, layer.scale)
     if kind == "LayerNormalization":
         return params.layer_normalization(int(shape[-1]), layer.center, layer.scale)
+    if kind == "GroupNormalization":
+        return params.layer_normalization(int(shape[layer.axis]), layer.center, layer.scale)
     if kind in params.RECURRENT_GATES:
         reset_after = bool(getattr(layer, "reset_after", False))
         return params.recurrent(kind, int(shape[-1]), layer.units, use_bias, reset_after)
