@@ -23,7 +23,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 
 from layerkit import build, load_spec
-from layerkit.catalog.layers import default_registry
 from layerkit.model.compiler import make_layer
 from layerkit.spec.validation import validate
 from layerkit.training.data import load_dataset, split
@@ -58,7 +57,7 @@ def baseline(augment: bool, epochs: int) -> float:
     y_val = keras.utils.to_categorical(dataset.y[val_index], 10)
     model = build(plan)
     if augment:
-        layers = [make_layer(layer, default_registry()) for layer in plan.augment]
+        layers = [make_layer(layer, plan.registry) for layer in plan.augment]
         model = keras.Sequential([keras.Input((32, 32, 3)), *layers, model])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
                   metrics=["accuracy", keras.metrics.TopKCategoricalAccuracy(5, name="top5")],
