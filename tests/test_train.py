@@ -463,3 +463,25 @@ def test_a_crash_before_the_first_epoch_leaves_no_run(runner, workspace, monkeyp
     with pytest.raises(RuntimeError, match="fault injected"):
         run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "crashed")
     assert not (workspace / "crashed").exists()
+
+
+def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path, capsys):
+    """The run's outcome comes back typed; a failed last write of metrics.json is a warning to
+    the notify the caller passed, and the loop itself prints nothing."""
+    from types import SimpleNamespace
+
+    from layerkit.training.loop import _finish, _Report
+    from layerkit.training.runs import Best, RunDir
+
+    run = RunDir.create("net", tmp_path / "run")
+    (run.path / "metrics.json").mkdir()  # a folder where the file goes: the write fails
+    row = {"epoch": 2, "loss": 0.5, "val_accuracy": 0.75, "seconds": 1.0, "images_per_second": 9.0}
+    recorder = SimpleNamespace(history=[row], best=Best(0.75, 2, row), monitor="val_accuracy",
+                               stopped=None, reached="val_accuracy 0.7500 reached the target")  # fmt: skip
+    said: list[str] = []
+    result = _finish(run, recorder, "finished", _Report(None, "plain", said.append))
+    assert (result.status, result.reason, result.epochs_done) == (
+        "reached target", "val_accuracy 0.7500 reached the target", 1)  # fmt: skip
+    assert (result.best_epoch, result.best_metrics) == (2, row)
+    assert len(said) == 1 and said[0].startswith("warning: could not update metrics.json: ")
+    assert capsys.readouterr() == ("", "")

@@ -304,10 +304,11 @@ class _Report:
 
 @dataclass(frozen=True)
 class _Trainer:
-    """The spec's model, the training model around it, and its loss."""
+    """The spec's model, the training model around it (None until it is compiled), and its
+    loss."""
 
     model: keras.Model
-    trainer: keras.Model
+    trainer: keras.Model | None
     ends: ModelOutput
     loss: Any
 
@@ -394,7 +395,7 @@ def _build_model(plan: Plan, setup: RunSetup) -> _Trainer:
     model = build(plan, allow_large=setup.allow_large)
     # a loss that cannot take what the model outputs is refused before any data loads
     ends = model_output(model)
-    return _Trainer(model, None, ends, make_loss(plan.spec.train, ends))  # type: ignore[arg-type]
+    return _Trainer(model, None, ends, make_loss(plan.spec.train, ends))
 
 
 def _restore(plan: Plan, run: RunDir, state: RunState) -> _Trainer:
