@@ -31,7 +31,7 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +132,6 @@ def _from_record(kind: type, record: dict[str, Any], name: str) -> Any:
 
 
 def _required(item: Any) -> bool:
-    from dataclasses import MISSING
-
     return item.default is MISSING and item.default_factory is MISSING
 
 
