@@ -185,3 +185,29 @@ def test_a_run_in_the_previous_format_still_evaluates_and_resumes(runner, worksp
     assert (state["epoch"], state["version"], state["checkpoint"]) == (
         2, RUN_FORMAT, "epoch-0002.keras")  # fmt: skip
     assert "epochs: 2" in (old / "spec.yaml").read_text()
+
+
+def test_evaluate_scales_samples_with_the_layers_training_puts_in_front():
+    """One definition of input scaling: the numbers are the documented formula, and the
+    training wrapper's scaling layers are the ones evaluate applies."""
+    import keras
+
+    from layerkit import build, load_spec, validate
+    from layerkit.spec.settings import Normalize
+    from layerkit.training.model import input_scaling, scale_inputs, training_model
+
+    normalize = Normalize(scale=1 / 255, offset=0.1, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    x = np.random.default_rng(0).integers(0, 256, size=(5, 4, 4, 3)).astype("uint8")
+    expected = (x.astype("float32") / 255 + 0.1 - np.array([0.5, 0.4, 0.3])) / np.array(
+        [0.2, 0.25, 0.3]
+    )
+    np.testing.assert_allclose(scale_inputs(x, normalize, (4, 4, 3)), expected, rtol=1e-5)
+    plan = validate(
+        load_spec("name: t\ninput: [4, 4, 3]\nlayers:\n  - flatten\n  - dense: {units: 2}\n")
+    )
+    wrapper = training_model(build(plan), plan, normalize, augment=False)
+    in_front = [layer for layer in wrapper.layers if layer.name in ("scale", "standardize")]
+    assert [(type(a), a.get_config()) for a in in_front] == [
+        (type(b), b.get_config()) for b in input_scaling(normalize, 3)
+    ]
+    assert isinstance(in_front[1], keras.layers.Normalization)

@@ -26,7 +26,7 @@ from .data import (
     load_dataset,
     split,
 )
-from .model import prepare_inputs
+from .model import scale_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir
 
@@ -97,17 +97,8 @@ def _load(path: Path, safe_mode: bool) -> keras.Model:
 
 
 def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
-    """Samples prepared as training prepared them: input shape, then scale, offset, mean, std."""
-    normalize = trained.normalize
-    x = (
-        prepare_inputs(x, tuple(trained.model.inputs[0].shape[1:])) * normalize.scale
-        + normalize.offset
-    )
-    if normalize.mean is not None:
-        x = x - np.array(normalize.mean, "float32")
-    if normalize.std is not None:
-        x = x / np.array(normalize.std, "float32")
-    return x.astype("float32")
+    """Samples prepared as training prepared them, by the same layers (see :func:`input_scaling`)."""
+    return scale_inputs(x, trained.normalize, tuple(trained.model.inputs[0].shape[1:]))
 
 
 def predict_probabilities(

@@ -42,13 +42,31 @@ def training_model(
     """The spec's model behind input scaling and (when asked) the augmentation layers, made from
     the registry the plan was validated (and the model built) with."""
     inputs = keras.Input(shape=model.inputs[0].shape[1:], name="images")
-    x = keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")(inputs)
-    if normalize.mean is not None or normalize.std is not None:
-        channels = model.inputs[0].shape[-1]
-        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), (channels,))
-        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), (channels,))
-        x = keras.layers.Normalization(mean=mean, variance=std**2, name="standardize")(x)
+    x = inputs
+    for layer in input_scaling(normalize, model.inputs[0].shape[-1]):
+        x = layer(x)
     if augment:
         for index, layer in enumerate(plan.augment):
             x = make_layer(layer, plan.registry, f"augment_{index}")(x)
     return keras.Model(inputs, model(x), name=f"{model.name}_training")
+
+
+def input_scaling(normalize: Normalize, channels: int | None) -> list[keras.layers.Layer]:
+    """The layers that scale samples before the spec's model, ``(x * scale + offset - mean) /
+    std``: in front of the model in training, and applied to the samples that evaluate and predict
+    give a trained model — one definition for both, so they cannot drift apart."""
+    layers: list[keras.layers.Layer] = [
+        keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")
+    ]
+    if normalize.mean is not None or normalize.std is not None:
+        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), (channels,))
+        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), (channels,))
+        layers.append(keras.layers.Normalization(mean=mean, variance=std**2, name="standardize"))
+    return layers
+
+
+def scale_inputs(x: np.ndarray, normalize: Normalize, shape: tuple[int, ...],
+                 batch_size: int = 256) -> np.ndarray:  # fmt: skip
+    """Samples in the model's input shape, scaled by :func:`input_scaling`'s layers."""
+    scaling = keras.Sequential([keras.Input(shape), *input_scaling(normalize, shape[-1])])
+    return scaling.predict(prepare_inputs(x, shape), batch_size=batch_size, verbose=0)
