@@ -83,60 +83,40 @@ def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
 
 
 def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLayer:
-    kind = to_snake_case(class_name)
-    layer = ImportedLayer(kind, {}, row)
-    out, params = row.shape, row.params
-    inp = before[0] if before else ()
-    if re.fullmatch(r"(Conv|DepthwiseConv|SeparableConv)[123]D(Transpose)?", class_name):
-        return _convolution(layer, class_name, inp, out, params)
-    if class_name == "Dense":
-        units = out[-1]
-        layer.args["units"] = units
-        if inp and params == formulas.dense(inp[-1], units, use_bias=False):
-            layer.args["use_bias"] = False
-        elif inp and params != formulas.dense(inp[-1], units, use_bias=True):
-            return _unsolved(layer, f"{params:,} params do not fit a Dense layer of {units} units")
-        layer.notes.append("activation")
-        return layer
-    if class_name == "Embedding":
-        layer.args.update(input_dim=params // out[-1], output_dim=out[-1])
-        return layer
-    if class_name in RECURRENT:
-        return _recurrent(layer, class_name, inp, out, params)
-    if class_name == "Bidirectional":
-        return _bidirectional(layer, inp, out, params)
-    if class_name == "TimeDistributed":
-        units = out[-1]
-        for use_bias in (True, False):
-            if inp and params == formulas.dense(inp[-1], units, use_bias):
-                dense = {"units": units} if use_bias else {"units": units, "use_bias": False}
-                layer.args["layer"] = {"dense": dense}
-                layer.notes.append("the wrapped layer (a Dense fits the params)")
-                return layer
-        return _unsolved(layer, "the layer inside TimeDistributed cannot be told from the summary")
-    if class_name in ("BatchNormalization", "LayerNormalization", "GroupNormalization"):
-        return _normalization(layer, class_name, out, params)
-    if re.fullmatch(r"(Max|Average)Pooling[123]D", class_name):
-        return _pooling(layer, inp, out)
-    if class_name == "Reshape":
-        layer.args["target_shape"] = list(out)
-        return layer
-    if class_name == "RepeatVector":
-        layer.args["n"] = out[0]
-        return layer
-    if class_name == "Permute":
-        return _permute(layer, inp, out)
-    if re.fullmatch(r"(ZeroPadding|Cropping)[123]D", class_name):
-        return _padding(layer, class_name, inp, out)
-    if re.fullmatch(r"UpSampling[123]D", class_name):
-        sizes = [o // i for i, o in zip(inp[:-1], out[:-1], strict=False) if i and o]
-        size = sizes[0] if sizes and len(set(sizes)) == 1 else None
-        if size and size != 2:
-            layer.args["size"] = size
-        return layer
-    if class_name == "Concatenate":
-        return _concatenate(layer, before, out)
-    return layer
+    layer = ImportedLayer(to_snake_case(class_name), {}, row)
+    seen = _Observed(class_name, before, row.shape, row.params)
+    rule = _rule_for(class_name)
+    if rule is None:
+        return layer  # nothing to read off the numbers: the layer's defaults
+    return rule(layer, seen)
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """What a summary row shows of a layer: its class, its inputs' shapes, its output shape and
+    its parameter count."""
+
+    class_name: str
+    inputs: list[Shape]
+    out: Shape
+    params: int
+
+    @property
+    def inp(self) -> Shape:
+        """The first input's shape; empty when the row has none."""
+        return self.inputs[0] if self.inputs else ()
+
+
+# Reads one kind of layer's arguments off what its row shows, into the layer it is given.
+Rule = Callable[[ImportedLayer, _Observed], ImportedLayer]
+
+
+def _rule_for(class_name: str) -> Rule | None:
+    if class_name in _RULES:
+        return _RULES[class_name]
+    return next(
+        (rule for pattern, rule in _PATTERN_RULES if re.fullmatch(pattern, class_name)), None
+    )
 
 
 def _unsolved(layer: ImportedLayer, reason: str) -> ImportedLayer:
@@ -148,84 +128,134 @@ def _unsolved(layer: ImportedLayer, reason: str) -> ImportedLayer:
 # -- convolutions ----------------------------------------------------------------------------------
 
 
-def _convolution(
-    layer: ImportedLayer, class_name: str, inp: Shape, out: Shape, params: int
-) -> ImportedLayer:
-    dims = int(re.search(r"(\d)D", class_name).group(1))
-    depthwise = class_name.startswith("Depthwise")
-    separable = class_name.startswith("Separable")
-    transpose = class_name.endswith("Transpose")
+@dataclass(frozen=True)
+class _ConvolutionKind:
+    """What a convolution's class name says: its spatial dimensions and which variant it is."""
+
+    dims: int
+    depthwise: bool
+    separable: bool
+    transpose: bool
+
+    @classmethod
+    def of(cls, class_name: str) -> _ConvolutionKind:
+        return cls(
+            dims=int(re.search(r"(\d)D", class_name).group(1)),
+            depthwise=class_name.startswith("Depthwise"),
+            separable=class_name.startswith("Separable"),
+            transpose=class_name.endswith("Transpose"),
+        )
+
+    @property
+    def plain(self) -> bool:
+        """Conv1D/2D/3D or its transpose: one kernel from every input channel to every filter."""
+        return not (self.depthwise or self.separable)
+
+
+def _convolution(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    conv = _ConvolutionKind.of(seen.class_name)
+    inp, out, params = seen.inp, seen.out, seen.params
     channels_in, channels_out = inp[-1] if inp else None, out[-1]
     if channels_in is None:
         return _unsolved(layer, "the input's channels are unknown")
-    solved = None
-    if depthwise:
-        multiplier = channels_out // channels_in
-        solved = _kernel(_depthwise_count(channels_in, multiplier), params, dims)
-        if multiplier != 1:
-            layer.args["depth_multiplier"] = multiplier
-    elif separable:
-        for multiplier in (1, 2, 4, 8):
-            solved = _kernel(_separable_count(channels_in, multiplier, channels_out), params, dims)
-            if solved:
-                if multiplier != 1:
-                    layer.args["depth_multiplier"] = multiplier
-                break
-    else:
-        solved = _kernel(_convolution_count(channels_in, channels_out, transpose), params, dims)
-    exact = (
-        None
-        if depthwise or separable or transpose
-        else _valid_kernel(inp, out, params, _convolution_count(channels_in, channels_out, False))
-    )
-    if exact is not None:  # 'valid' padding, stride 1: the shapes give each side of the kernel
-        kernel, use_bias = exact
-        layer.args = {"filters": channels_out, "kernel_size": kernel}
-        if not use_bias:
-            layer.args["use_bias"] = False
-        layer.notes.append("activation")
-        return layer
-    if solved is None and not (depthwise or separable):
-        taps = _taps(_convolution_count(channels_in, channels_out, transpose), params)
+    solved, multiplier = _solve_square_kernel(conv, channels_in, channels_out, params)
+    if multiplier != 1:
+        layer.args["depth_multiplier"] = multiplier
+    if conv.plain and not conv.transpose:
+        count = _convolution_count(channels_in, channels_out, False)
+        exact = _valid_kernel(inp, out, params, count)
+        if exact is not None:  # 'valid' padding, stride 1: the shapes give each side of the kernel
+            return _with_valid_kernel(layer, channels_out, exact)
+    if solved is None and conv.plain:
+        taps = _taps(_convolution_count(channels_in, channels_out, conv.transpose), params)
         if taps is not None:  # not a square: a 1×k (or k×1) kernel fits, as in Inception
-            count, use_bias = taps
-            low = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
-            layer.args = {
-                "filters": channels_out,
-                "kernel_size": [low, count // low][-dims:] if dims == 2 else count,
-            }
-            spatial = _strides_padding(inp[:-1], out[:-1], 1 if low == 1 else low, transpose)
-            if spatial is not None and spatial[0] != 1:
-                layer.args["strides"] = spatial[0]
-            layer.args["padding"] = "same"
-            if not use_bias:
-                layer.args["use_bias"] = False
-            layer.notes += [
-                f"kernel_size ({low}×{count // low} or {count // low}×{low}: the summary cannot tell)",
-                "activation",
-            ]
-            return layer
+            return _with_oblong_kernel(layer, conv, seen, taps)
     if solved is None:
         return _unsolved(layer, f"no kernel size fits {params:,} params")
+    return _with_square_kernel(layer, conv, seen, solved)
+
+
+def _solve_square_kernel(
+    conv: _ConvolutionKind, channels_in: int, channels_out: int, params: int
+) -> tuple[tuple[int, bool] | None, int]:
+    """((kernel side, has bias) of a square or cubic kernel that gives ``params``, or None; the
+    depth multiplier, 1 where the layer has none or none fits)."""
+    if conv.depthwise:  # the output's channels give the multiplier
+        multiplier = channels_out // channels_in
+        return _kernel(_depthwise_count(channels_in, multiplier), params, conv.dims), multiplier
+    if conv.separable:  # the output's channels are the filters: the multiplier is searched
+        for multiplier in (1, 2, 4, 8):
+            count = _separable_count(channels_in, multiplier, channels_out)
+            solved = _kernel(count, params, conv.dims)
+            if solved:
+                return solved, multiplier
+        return None, 1
+    count = _convolution_count(channels_in, channels_out, conv.transpose)
+    return _kernel(count, params, conv.dims), 1
+
+
+def _with_valid_kernel(
+    layer: ImportedLayer, filters: int, exact: tuple[list[int] | int, bool]
+) -> ImportedLayer:
+    kernel, use_bias = exact
+    layer.args = {"filters": filters, "kernel_size": kernel}
+    _write_use_bias(layer, use_bias)
+    layer.notes.append("activation")
+    return layer
+
+
+def _with_oblong_kernel(
+    layer: ImportedLayer, conv: _ConvolutionKind, seen: _Observed, taps: tuple[int, bool]
+) -> ImportedLayer:
+    """A kernel of ``taps`` positions, its sides the most even pair of factors."""
+    count, use_bias = taps
+    low = max(d for d in range(1, int(count**0.5) + 1) if count % d == 0)
+    layer.args = {
+        "filters": seen.out[-1],
+        "kernel_size": [low, count // low] if conv.dims == 2 else count,
+    }
+    spatial = _strides_padding(seen.inp[:-1], seen.out[:-1], low, conv.transpose)
+    if spatial is not None and spatial[0] != 1:
+        layer.args["strides"] = spatial[0]
+    layer.args["padding"] = "same"
+    _write_use_bias(layer, use_bias)
+    layer.notes += [
+        f"kernel_size ({low}×{count // low} or {count // low}×{low}: the summary cannot tell)",
+        "activation",
+    ]
+    return layer
+
+
+def _with_square_kernel(
+    layer: ImportedLayer, conv: _ConvolutionKind, seen: _Observed, solved: tuple[int, bool]
+) -> ImportedLayer:
     side, use_bias = solved
-    if not depthwise:
-        layer.args = {"filters": channels_out, **layer.args}
+    if not conv.depthwise:
+        layer.args = {"filters": seen.out[-1], **layer.args}
     layer.args["kernel_size"] = side
-    spatial = _strides_padding(inp[:-1], out[:-1], side, transpose)
+    spatial = _strides_padding(seen.inp[:-1], seen.out[:-1], side, conv.transpose)
     if spatial is None:
         layer.notes.append("strides/padding (no plain choice fits the shapes)")
     else:
-        strides, padding = spatial
-        if strides != 1:
-            layer.args["strides"] = strides
-        if padding != "valid":
-            layer.args["padding"] = padding
-    if not use_bias:
-        layer.args["use_bias"] = False
-    if dims > 1 and side > 1:
-        layer.notes.append(f"kernel_size ({'square' if dims == 2 else 'cube'} assumed)")
+        _write_strides_padding(layer, *spatial)
+    _write_use_bias(layer, use_bias)
+    if conv.dims > 1 and side > 1:
+        layer.notes.append(f"kernel_size ({'square' if conv.dims == 2 else 'cube'} assumed)")
     layer.notes.append("activation")
     return layer
+
+
+def _write_strides_padding(layer: ImportedLayer, strides: int, padding: str) -> None:
+    """Strides and padding, each only where it is not Keras's default."""
+    if strides != 1:
+        layer.args["strides"] = strides
+    if padding != "valid":
+        layer.args["padding"] = padding
+
+
+def _write_use_bias(layer: ImportedLayer, use_bias: bool) -> None:
+    if not use_bias:
+        layer.args["use_bias"] = False
 
 
 # A kernel's parameters as a function of its taps (positions) and whether it has a bias; each is
@@ -320,6 +350,33 @@ def _conv_out(size: int, kernel: int, strides: int, padding: str, transpose: boo
 # -- other layers with weights --------------------------------------------------------------------
 
 
+def _dense(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    inp, units, params = seen.inp, seen.out[-1], seen.params
+    layer.args["units"] = units
+    if inp and params == formulas.dense(inp[-1], units, use_bias=False):
+        layer.args["use_bias"] = False
+    elif inp and params != formulas.dense(inp[-1], units, use_bias=True):
+        return _unsolved(layer, f"{params:,} params do not fit a Dense layer of {units} units")
+    layer.notes.append("activation")
+    return layer
+
+
+def _embedding(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    layer.args.update(input_dim=seen.params // seen.out[-1], output_dim=seen.out[-1])
+    return layer
+
+
+def _time_distributed(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    inp, units = seen.inp, seen.out[-1]
+    for use_bias in (True, False):
+        if inp and seen.params == formulas.dense(inp[-1], units, use_bias):
+            dense = {"units": units} if use_bias else {"units": units, "use_bias": False}
+            layer.args["layer"] = {"dense": dense}
+            layer.notes.append("the wrapped layer (a Dense fits the params)")
+            return layer
+    return _unsolved(layer, "the layer inside TimeDistributed cannot be told from the summary")
+
+
 def _recurrent_args(
     class_name: str, features: int, units: int, params: int
 ) -> dict[str, object] | None:
@@ -335,9 +392,8 @@ def _recurrent_args(
     return None
 
 
-def _recurrent(
-    layer: ImportedLayer, class_name: str, inp: Shape, out: Shape, params: int
-) -> ImportedLayer:
+def _recurrent(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    class_name, inp, out, params = seen.class_name, seen.inp, seen.out, seen.params
     args = _recurrent_args(class_name, inp[-1], out[-1], params) if inp else None
     if args is None:
         return _unsolved(layer, f"{params:,} params do not fit a {class_name} of {out[-1]} units")
@@ -347,7 +403,8 @@ def _recurrent(
     return layer
 
 
-def _bidirectional(layer: ImportedLayer, inp: Shape, out: Shape, params: int) -> ImportedLayer:
+def _bidirectional(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    inp, out, params = seen.inp, seen.out, seen.params
     found = []
     for merge, units in (("concat", out[-1] // 2), ("sum", out[-1])):
         if not units or params % 2 or not inp:
@@ -370,8 +427,8 @@ def _bidirectional(layer: ImportedLayer, inp: Shape, out: Shape, params: int) ->
     return layer
 
 
-def _normalization(layer: ImportedLayer, class_name: str, out: Shape, params: int) -> ImportedLayer:
-    channels = out[-1]
+def _normalization(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    class_name, channels, params = seen.class_name, seen.out[-1], seen.params
     count = (
         formulas.batch_normalization
         if class_name == "BatchNormalization"
@@ -403,9 +460,11 @@ def _normalization(layer: ImportedLayer, class_name: str, out: Shape, params: in
 # -- layers without weights ------------------------------------------------------------------------
 
 
-def _pooling(layer: ImportedLayer, inp: Shape, out: Shape) -> ImportedLayer:
+def _pooling(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
     pairs = [
-        (i, o) for i, o in zip(inp[:-1], out[:-1], strict=False) if i is not None and o is not None
+        (i, o)
+        for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False)
+        if i is not None and o is not None
     ]
     candidates = (
         [(s, s) for s in range(2, 9)] + [(s + 1, s) for s in range(1, 5)] + [(3, 1), (5, 1), (2, 1)]
@@ -426,7 +485,18 @@ def _pooling(layer: ImportedLayer, inp: Shape, out: Shape) -> ImportedLayer:
     return layer
 
 
-def _permute(layer: ImportedLayer, inp: Shape, out: Shape) -> ImportedLayer:
+def _reshape(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    layer.args["target_shape"] = list(seen.out)
+    return layer
+
+
+def _repeat_vector(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    layer.args["n"] = seen.out[0]
+    return layer
+
+
+def _permute(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    inp, out = seen.inp, seen.out
     fits = [order for order in permutations(range(1, len(inp) + 1))
             if tuple(inp[i - 1] for i in order) == tuple(out)]  # fmt: skip
     layer.args["dims"] = list(fits[0] if fits else range(1, len(inp) + 1))
@@ -435,11 +505,11 @@ def _permute(layer: ImportedLayer, inp: Shape, out: Shape) -> ImportedLayer:
     return layer
 
 
-def _padding(layer: ImportedLayer, class_name: str, inp: Shape, out: Shape) -> ImportedLayer:
-    key = "padding" if class_name.startswith("Zero") else "cropping"
+def _padding(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    key = "padding" if seen.class_name.startswith("Zero") else "cropping"
     totals = [
         abs(o - i)
-        for i, o in zip(inp[:-1], out[:-1], strict=False)
+        for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False)
         if i is not None and o is not None
     ]
     if totals and all(total % 2 == 0 for total in totals) and len(set(totals)) == 1:
@@ -450,7 +520,16 @@ def _padding(layer: ImportedLayer, class_name: str, inp: Shape, out: Shape) -> I
     return layer
 
 
-def _concatenate(layer: ImportedLayer, before: list[Shape], out: Shape) -> ImportedLayer:
+def _upsampling(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    sizes = [o // i for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False) if i and o]
+    size = sizes[0] if sizes and len(set(sizes)) == 1 else None
+    if size and size != 2:
+        layer.args["size"] = size
+    return layer
+
+
+def _concatenate(layer: ImportedLayer, seen: _Observed) -> ImportedLayer:
+    before, out = seen.inputs, seen.out
     rank = len(out)
     for axis in range(-1, -rank - 1, -1):
         sizes = [shape[axis] for shape in before if len(shape) == rank]
@@ -459,6 +538,32 @@ def _concatenate(layer: ImportedLayer, before: list[Shape], out: Shape) -> Impor
                 layer.args["axis"] = axis
             return layer
     return layer
+
+
+# -- which rule reads which layer ------------------------------------------------------------------
+
+# Layers whose class names it by itself; a class with no rule is imported with its defaults.
+_RULES: dict[str, Rule] = {
+    "Dense": _dense,
+    "Embedding": _embedding,
+    **dict.fromkeys(RECURRENT, _recurrent),
+    "Bidirectional": _bidirectional,
+    "TimeDistributed": _time_distributed,
+    **dict.fromkeys(
+        ("BatchNormalization", "LayerNormalization", "GroupNormalization"), _normalization
+    ),
+    "Reshape": _reshape,
+    "RepeatVector": _repeat_vector,
+    "Permute": _permute,
+    "Concatenate": _concatenate,
+}
+# Families of classes, one per dimension (and variant), that share a rule.
+_PATTERN_RULES: tuple[tuple[str, Rule], ...] = (
+    (r"(Conv|DepthwiseConv|SeparableConv)[123]D(Transpose)?", _convolution),
+    (r"(Max|Average)Pooling[123]D", _pooling),
+    (r"(ZeroPadding|Cropping)[123]D", _padding),
+    (r"UpSampling[123]D", _upsampling),
+)
 
 
 def _fill_required(layer: ImportedLayer, class_name: str) -> None:
