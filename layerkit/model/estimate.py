@@ -26,6 +26,15 @@ def _channels(shape: tuple, layer: Any) -> int:
     return int(shape[axis])
 
 
+# The convolution layers counted; _convolution_params tells the variants apart by name.
+_CONVOLUTIONS = frozenset(
+    {
+        *("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"),
+        *("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"),
+    }
+)
+
+
 def layer_params(layer: Any, input_shape: Any) -> int:
     """Parameters of one (unbuilt) layer for its input shape; 0 when no formula covers it.
 
@@ -39,20 +48,8 @@ def layer_params(layer: Any, input_shape: Any) -> int:
     use_bias = bool(getattr(layer, "use_bias", False))
     if kind == "Dense":
         return params.dense(int(shape[-1]), layer.units, use_bias)
-    if kind in ("Conv1D", "Conv2D", "Conv3D"):
-        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
-        return params.convolution(taps, channels, layer.filters, use_bias, layer.groups)
-    if kind in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"):
-        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
-        return params.transposed_convolution(taps, channels, layer.filters, use_bias)
-    if kind in ("DepthwiseConv1D", "DepthwiseConv2D"):
-        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
-        return params.depthwise_convolution(taps, channels, layer.depth_multiplier, use_bias)
-    if kind in ("SeparableConv1D", "SeparableConv2D"):
-        taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
-        return params.separable_convolution(
-            taps, channels, layer.depth_multiplier, layer.filters, use_bias
-        )
+    if kind in _CONVOLUTIONS:
+        return _convolution_params(kind, layer, shape, use_bias)
     if kind == "Embedding":
         return params.embedding(layer.input_dim, layer.output_dim)
     if kind == "BatchNormalization":
@@ -70,6 +67,19 @@ def layer_params(layer: Any, input_shape: Any) -> int:
     if kind == "TimeDistributed":
         return layer_params(layer.layer, (shape[0], *shape[2:]))
     return 0
+
+
+def _convolution_params(kind: str, layer: Any, shape: tuple, use_bias: bool) -> int:
+    taps, channels = math.prod(layer.kernel_size), _channels(shape, layer)
+    if kind.endswith("Transpose"):
+        return params.transposed_convolution(taps, channels, layer.filters, use_bias)
+    if kind.startswith("Depthwise"):
+        return params.depthwise_convolution(taps, channels, layer.depth_multiplier, use_bias)
+    if kind.startswith("Separable"):
+        return params.separable_convolution(
+            taps, channels, layer.depth_multiplier, layer.filters, use_bias
+        )
+    return params.convolution(taps, channels, layer.filters, use_bias, layer.groups)
 
 
 def estimate_params(plan: Plan) -> tuple[int, dict[str, int]] | None:

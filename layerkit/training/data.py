@@ -209,29 +209,15 @@ def _entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
     """(relative name, bytes) of every file in a folder, .tar(.gz) or .zip, in name order, and
     (name, None) for every folder in it."""
     if path.is_dir():
-        for file in sorted(path.rglob("*")):
-            if file.is_file():
-                yield file.relative_to(path).as_posix(), file.read_bytes()
-            elif file.is_dir():
-                yield file.relative_to(path).as_posix(), None
+        yield from _folder_entries(path)
         return
     name = path.name.lower()
     try:
         if name.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                for info in sorted(archive.infolist(), key=lambda info: info.filename):
-                    name = _safe_member(info.filename.rstrip("/"), path)
-                    yield name, None if info.is_dir() else archive.read(info)
+            yield from _zip_entries(path)
             return
         if name.endswith((".tar", ".tar.gz", ".tgz")):
-            with tarfile.open(path) as archive:
-                for member in sorted(archive.getmembers(), key=lambda member: member.name):
-                    if member.isdir():
-                        yield _safe_member(member.name, path), None
-                    elif member.isfile():
-                        file = archive.extractfile(member)
-                        if file is not None:
-                            yield _safe_member(member.name, path), file.read()
+            yield from _tar_entries(path)
             return
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         # tarfile lists every compression it tried, a line each: the gist is the last one
@@ -243,6 +229,32 @@ def _entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
     raise DataError(
         f"'{path}' is not a folder, .tar, .tar.gz, .zip or .npz file; point --data at one of those"
     )
+
+
+def _folder_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            yield file.relative_to(path).as_posix(), file.read_bytes()
+        elif file.is_dir():
+            yield file.relative_to(path).as_posix(), None
+
+
+def _zip_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    with zipfile.ZipFile(path) as archive:
+        for info in sorted(archive.infolist(), key=lambda info: info.filename):
+            name = _safe_member(info.filename.rstrip("/"), path)
+            yield name, None if info.is_dir() else archive.read(info)
+
+
+def _tar_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    with tarfile.open(path) as archive:
+        for member in sorted(archive.getmembers(), key=lambda member: member.name):
+            if member.isdir():
+                yield _safe_member(member.name, path), None
+            elif member.isfile():
+                file = archive.extractfile(member)
+                if file is not None:
+                    yield _safe_member(member.name, path), file.read()
 
 
 def _safe_member(name: str, archive: Path) -> str:
