@@ -476,7 +476,7 @@ def _labels(arrays: Any, key: str, path: Path) -> np.ndarray:
 def _builtin(name: str, progress: Progress | None) -> Dataset:
     """A keras.datasets dataset from Keras's cache, fetched there first if it is missing."""
     try:
-        (x, y, x_test, y_test), _ = keras_datasets.load(name, progress)
+        x, y, x_test, y_test = keras_datasets.load(name, progress)
     except keras_datasets.DownloadError as error:
         raise DataError(str(error)) from None
     classes = keras_datasets.BUILTINS[name].classes or tuple(

@@ -299,10 +299,9 @@ def fetch(name: str, progress: Progress | None = None, root: Path | None = None,
     return found
 
 
-def load(name: str, progress: Progress | None = None) -> tuple[Arrays, Path]:
-    """The arrays of the built-in dataset ``name`` (fetched first if needed) and their folder."""
-    folder = fetch(name, progress)
-    return BUILTINS[name].read(folder), folder
+def load(name: str, progress: Progress | None = None) -> Arrays:
+    """The arrays of the built-in dataset ``name``, fetched first if needed."""
+    return BUILTINS[name].read(fetch(name, progress))
 
 
 def _by_hand(dataset: Builtin, remote: RemoteFile, target: Path) -> str:
