@@ -23,7 +23,8 @@ from layerkit.catalog.training import (
 from layerkit.cli import main
 from layerkit.errors import Location
 from layerkit.spec.schema import spec_schema
-from layerkit.spec.settings import Choice, DataSettings, TrainSettings, check_settings
+from layerkit.spec.settings import Choice, DataSettings, TrainSettings
+from layerkit.spec.settings_checks import check_settings
 
 from .conftest import EXAMPLES, ROOT, SPECS
 

@@ -16,8 +16,6 @@ import pytest
 from layerkit.errors import ErrorCollector
 from layerkit.spec.schema import spec_schema
 from layerkit.spec.settings import (
-    _DATA_READERS,
-    _TRAIN_READERS,
     DATA_FIELDS,
     DATA_SETTINGS,
     TRAIN_FIELDS,
@@ -25,9 +23,8 @@ from layerkit.spec.settings import (
     DataSettings,
     Setting,
     TrainSettings,
-    read_data,
-    read_train,
 )
+from layerkit.spec.settings_reader import _DATA_READERS, _TRAIN_READERS, read_data, read_train
 from layerkit.spec.yaml_source import parse_yaml
 
 from .conftest import ROOT

@@ -17,7 +17,8 @@ from typing import Any, Union
 from ..catalog.layers import LAYER_ARGUMENTS
 from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .overrides import apply_overrides
-from .settings import DataSettings, TrainSettings, read_data, read_train
+from .settings import DataSettings, TrainSettings
+from .settings_reader import read_data, read_train
 from .yaml_source import Node, describe, parse_yaml, read_source
 
 SPEC_VERSION = 1

@@ -30,7 +30,7 @@ from ..catalog.layers import (
 from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .document import BlockDef, InputSpec, Item, LayerCall, Ref, Repeat, Shared, Spec
 from .expressions import ExpressionError, evaluate, names_used
-from .settings import check_settings
+from .settings_checks import check_settings
 from .yaml_source import Node, describe
 
 EXPRESSION = re.compile(r"\$\{([^}]*)\}")

@@ -1,0 +1,299 @@
+"""Reading a spec's ``train:`` and ``data:`` sections into settings, with their places.
+
+Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettings` and
+:class:`DataSettings` (defaults for what is not written), and every problem of structure or simple
+type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
+settings (integers, numbers, text, choices, booleans) from their declaration in
+:mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
+validation_split, no_decay, target, normalize) with a reader of their own (``_TRAIN_READERS``,
+``_DATA_READERS``). Run when the spec is loaded; the checks that need the catalog or the model's
+input are :mod:`layerkit.spec.settings_checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ErrorCollector, SpecError, did_you_mean
+from .settings import (
+    DATA_FIELDS,
+    DATA_SETTINGS,
+    NO_DECAY_KINDS,
+    NORMALIZE_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SETTINGS,
+    Choice,
+    DataSettings,
+    Normalize,
+    Setting,
+    TrainSettings,
+)
+from .yaml_source import Node, describe
+
+
+class _Reader:
+    def __init__(self, errors: ErrorCollector, section: str) -> None:
+        self.errors = errors
+        self.section = section
+
+    def error(self, message: str, node: Node, key: str, fix: str | None = None) -> None:
+        self.errors.add(SpecError(message, node.location, f"{self.section}.{key}", fix))
+
+    def mapping(self, node: Node | None, allowed: tuple[str, ...]) -> dict[str, Node]:
+        if node is None:
+            return {}
+        if not node.is_mapping:
+            self.errors.add(
+                SpecError(
+                    f"expected a mapping, received {describe(node)}", node.location, self.section
+                )
+            )
+            return {}
+        for key in node.value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
+                self.errors.add(
+                    SpecError(
+                        f"unknown {self.section} setting '{key}'",
+                        node.key_location(key),
+                        f"{self.section}.{key}",
+                        hint,
+                    )
+                )
+        return {key: value for key, value in node.value.items() if key in allowed}
+
+    def settings(
+        self,
+        declared: tuple[Setting, ...],
+        fields: dict[str, Node],
+        readers: dict[str, StructuredReader],
+    ) -> dict[str, Any]:
+        """The values of the settings written, each read by its declaration or, for a structured
+        one, by its reader; one that is null (tta) or refused is left out, so it keeps its
+        default."""
+        values: dict[str, Any] = {}
+        for setting in declared:
+            if setting.name not in fields:
+                continue
+            node = fields[setting.name]
+            if setting.kind == "structured":
+                value = readers[setting.name](self, node, setting.name)
+            else:
+                value = self.simple(setting, node)
+            if value is not None:
+                values[setting.name] = value
+        return values
+
+    def simple(self, setting: Setting, node: Node) -> Any:
+        """An integer, number, text, choice or boolean, checked against its declaration; None
+        when refused."""
+        key, value = setting.name, node.value
+        if setting.kind == "number":
+            number = self.number(node, key)
+            if number is not None and not setting.in_range(number):
+                self.error(
+                    f"expected {setting.expected}, received {number}", node, key, setting.fix
+                )
+                return None
+            return number
+        fix = None
+        if setting.kind == "integer":
+            accepted = _is_integer(value) and setting.in_range(value)
+        elif setting.kind == "choice":
+            accepted = value in setting.choices
+            spelling = [str(choice) for choice in setting.choices if choice is not None]
+            fix = setting.fix or (did_you_mean(value, spelling) if isinstance(value, str) else None)
+        else:
+            accepted = isinstance(value, str if setting.kind == "string" else bool)
+        if accepted:
+            return value
+        self.error(f"expected {setting.expected_text}, received {describe(node)}", node, key, fix)
+        return None
+
+    def number(self, node: Node, key: str) -> float | None:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(f"expected a number, received {describe(node)}", node, key)
+            return None
+        return float(value)
+
+    def choice(self, node: Node, key: str) -> Choice | None:
+        if isinstance(node.value, str):
+            return Choice(node.value, {}, node.location)
+        if node.is_mapping and len(node.value) == 1:
+            ((name, args),) = node.value.items()
+            if args.value is None:
+                return Choice(name, {}, node.key_location(name))
+            if args.is_mapping:
+                values = {key: child.location for key, child in args.value.items()}
+                return Choice(
+                    name, args.plain(), node.key_location(name), dict(args.key_locations), values
+                )
+        self.error(
+            f"expected a name or {{name: {{argument: value}}}}, received {describe(node)}",
+            node,
+            key,
+            f"Write e.g. '{key}: {{adam: {{learning_rate: 0.001}}}}'."
+            if key == "optimizer"
+            else None,
+        )
+        return None
+
+
+# A structured setting's reader: (the reader, the setting's node, its name) → its value, or None.
+StructuredReader = Callable[[_Reader, Node, str], Any]
+
+
+def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
+    """The ``train:`` section's settings (defaults for those not written); every problem found
+    goes to ``errors``, at its place."""
+    reader = _Reader(errors, "train")
+    fields = reader.mapping(node, TRAIN_FIELDS)
+    values = reader.settings(TRAIN_SETTINGS, fields, _TRAIN_READERS)
+    locations = {key: child.location for key, child in fields.items()}
+    if "metrics" in values:
+        for index, item in enumerate(fields["metrics"].value):
+            locations[f"metrics[{index}]"] = item.location
+    if "target" in values:
+        locations[f"target.{values['target'][0]}"] = fields["target"].key_location(
+            values["target"][0]
+        )
+    return TrainSettings(**values, locations=locations)
+
+
+def _read_metrics(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+    if node.is_sequence and all(isinstance(item.value, str) for item in node.value):
+        return tuple(item.value for item in node.value)
+    reader.error(
+        f"expected a list of metric names, received {describe(node)}",
+        node,
+        key,
+        "Write e.g. 'metrics: [accuracy, top5]'.",
+    )
+    return None
+
+
+def _read_no_decay(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+    items = node.value if node.is_sequence else None
+    if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
+        reader.error(
+            f"expected a list drawn from {', '.join(NO_DECAY_KINDS)}, received {describe(node)}",
+            node,
+            key,
+            "Write 'no_decay: [normalization, bias]' (the default), or 'no_decay: []' to decay "
+            "every weight.",
+        )
+        return None
+    return tuple(item.value for item in items)
+
+
+def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | None:
+    if node.is_mapping and len(node.value) == 1:
+        ((metric, value),) = node.value.items()
+        number = reader.number(value, f"{key}.{metric}")
+        return None if number is None else (metric, number)
+    reader.error(
+        f"expected one metric and the value to stop at, received {describe(node)}",
+        node,
+        key,
+        "Write e.g. 'target: {val_accuracy: 0.83}'.",
+    )
+    return None
+
+
+def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and 0 <= value < 1:
+        return value
+    reader.error(
+        f"expected a fraction below 1 (0.1) or a number of samples (5000), received {describe(node)}",
+        node,
+        key,
+    )
+    return TrainSettings.validation_split
+
+
+_TRAIN_READERS: dict[str, StructuredReader] = {
+    "optimizer": _Reader.choice,
+    "schedule": _Reader.choice,
+    "loss": _Reader.choice,
+    "metrics": _read_metrics,
+    "validation_split": _read_split,
+    "no_decay": _read_no_decay,
+    "target": _read_target,
+}
+
+
+def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
+    """The ``data:`` section's settings: a mapping, or the source alone (``data: cifar10``);
+    every problem found goes to ``errors``, at its place."""
+    reader = _Reader(errors, "data")
+    if node is not None and isinstance(node.value, str):
+        return DataSettings(source=node.value, locations={"source": node.location})
+    if node is not None and not node.is_mapping:
+        errors.add(
+            SpecError(
+                f"expected a dataset name, a path, or a mapping of data settings, received "
+                f"{describe(node)}",
+                node.location,
+                "data",
+                "Write e.g. 'data: cifar10', or 'data: {source: images/, on_bad_image: skip}'.",
+            )
+        )
+        return DataSettings()
+    fields = reader.mapping(node, DATA_FIELDS)
+    values = reader.settings(DATA_SETTINGS, fields, _DATA_READERS)
+    locations = {key: child.location for key, child in fields.items()}
+    normalize = fields.get("normalize")
+    if normalize is not None and normalize.is_mapping:
+        locations.update(
+            {
+                f"normalize.{key}": child.location
+                for key, child in normalize.value.items()
+                if key in NORMALIZE_FIELDS
+            }
+        )
+    return DataSettings(**values, locations=locations)
+
+
+def _read_normalize(data_reader: _Reader, node: Node, key: str) -> Normalize:
+    reader = _Reader(data_reader.errors, f"data.{key}")
+    fields = reader.mapping(node, NORMALIZE_FIELDS)
+    values: dict[str, Any] = {}
+    for name in ("scale", "offset"):
+        if name in fields:
+            number = reader.number(fields[name], name)
+            if number is not None:
+                values[name] = number
+    for name in ("mean", "std"):
+        if name in fields:
+            child = fields[name]
+            items = child.value if child.is_sequence else (child,)
+            numbers = [item.value for item in items]
+            if not numbers or not all(
+                isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
+            ):
+                reader.error(
+                    f"expected a number or a list of numbers (one per channel), received {describe(child)}",
+                    child,
+                    name,
+                )
+                continue
+            if name == "std" and any(n <= 0 for n in numbers):
+                bad = next(item for item in items if item.value <= 0)
+                reader.error(
+                    f"standard deviations must be positive, received {describe(bad)}", bad, name
+                )
+                continue
+            values[name] = tuple(float(n) for n in numbers)
+    return Normalize(**values)
+
+
+_DATA_READERS: dict[str, StructuredReader] = {"normalize": _read_normalize}
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
