@@ -19,7 +19,8 @@ from .catalog.layers import register_layer
 from .errors import Location, SpecError, SpecErrors
 from .model.compiler import build
 from .model.report import Summary, summarize
-from .spec.document import Spec, load_spec
+from .spec.document import Spec
+from .spec.loader import load_spec
 from .spec.validation import Plan, validate
 
 __version__ = "0.1.0"

@@ -217,7 +217,7 @@ def build(
         _check_save_target(save, force, as_json)
     with user_errors(as_json):
         from .catalog.plugins import load_plugins
-        from .spec.document import load_spec
+        from .spec.loader import load_spec
         from .spec.validation import validate
 
         load_plugins(plugins)
@@ -282,7 +282,7 @@ def validate(
     """
     with user_errors(as_json):
         from .catalog.plugins import load_plugins
-        from .spec.document import load_spec
+        from .spec.loader import load_spec
         from .spec.validation import validate as validate_spec
 
         load_plugins(plugins)
@@ -371,7 +371,7 @@ def graph(
         from .catalog.plugins import load_plugins
         from .model.compiler import layer_names
         from .model.diagram import render_svg
-        from .spec.document import load_spec
+        from .spec.loader import load_spec
         from .spec.validation import validate
 
         load_plugins(plugins)
@@ -531,7 +531,7 @@ def check_before_training(
     """What a run can have checked before TensorFlow loads and before its directory exists: the
     spec with every setting, and the data source — a built-in dataset missing from Keras's cache
     is downloaded now, so being offline is said at once, at the spec's data.source line."""
-    from .spec.document import load_spec
+    from .spec.loader import load_spec
     from .spec.validation import validate
     from .training.data import fetch_builtin, resolve_source
 

@@ -226,7 +226,7 @@ def test_a_tampered_cache_cannot_run_code(keras_home):
 
 
 def test_the_shipped_specs_name_the_builtin_dataset():
-    from layerkit.spec.document import load_spec
+    from layerkit.spec.loader import load_spec
 
     for name in ("cifar.yaml", "cifar-fast.yaml"):
         spec = load_spec(ROOT / "specs" / name)
@@ -254,7 +254,7 @@ def test_a_missing_source_is_refused_at_its_line(write_spec):
 
 
 def location_of_source(path: Path):
-    from layerkit.spec.document import load_spec
+    from layerkit.spec.loader import load_spec
 
     return load_spec(path).data.locations["source"]
 

@@ -244,7 +244,7 @@ class RunDir:
 
     def read_spec(self) -> Spec:
         """The spec as trained (with the epochs of the latest resume)."""
-        from ..spec.document import load_spec
+        from ..spec.loader import load_spec
 
         return load_spec(self.spec_file)
 

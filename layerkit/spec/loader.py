@@ -1,0 +1,180 @@
+"""``load_spec``: YAML text (a file or a string) and ``--set`` overrides in, a :class:`Spec` out.
+
+Reads the spec's top-level fields (version, name, inputs, layers, outputs) itself and hands each
+section to its reader: ``include:``/``blocks:``/``vars:`` to :mod:`.includes`, layer lists to
+:mod:`.layer_reader`, ``expect:`` to :mod:`.expect_reader`, ``train:``/``data:`` to
+:mod:`.settings_reader`. Only the spec's *structure* (fields, their kinds, the shape of layer
+items) is checked here, every problem reported at once as :class:`~layerkit.errors.SpecErrors`;
+what names mean is checked by :mod:`layerkit.spec.validation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import SpecError, did_you_mean
+from .document import (
+    INPUT_DTYPES,
+    INPUT_FIELDS,
+    SPEC_VERSION,
+    TOP_LEVEL_FIELDS,
+    InputSpec,
+    Item,
+    Spec,
+)
+from .expect_reader import read_expect
+from .includes import LibraryReader
+from .layer_reader import LayerReader
+from .overrides import apply_overrides
+from .settings_reader import read_data, read_train
+from .value_reader import ValueReader
+from .yaml_source import Node, describe, parse_yaml, read_source
+
+
+def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
+    """Read a spec from a file path or from YAML text.
+
+    Args:
+        path_or_text: a path to a ``.yaml`` file, or the YAML text itself.
+        overrides: ``"vars.width=0.5"``-style settings applied to the file before it is read, as
+            the command line's ``--set`` does; each must name a key the spec has, with a value of
+            the same type.
+
+    Returns:
+        The :class:`Spec`, with every node's file:line:column kept.
+
+    Raises:
+        SpecError: the file cannot be read, or is not valid YAML.
+        SpecErrors: every structural problem found (unknown fields, wrong kinds, malformed items).
+    """
+    text, file_name = read_source(path_or_text)
+    root = apply_overrides(parse_yaml(text, file_name), overrides)
+    return _read_spec(root, file_name)
+
+
+def _default_name(file_name: str) -> str:
+    return Path(file_name).stem if file_name != "<string>" else "model"
+
+
+def _read_spec(root: Node, file_name: str) -> Spec:
+    if not root.is_mapping:
+        raise SpecError(
+            f"a spec must be a mapping of fields, received {describe(root)}",
+            root.location,
+            fix="Start the file with fields such as 'name:', 'input:' and 'layers:'.",
+        )
+    fields: dict[str, Node] = root.value
+    values = ValueReader()
+    layer_reader = LayerReader(values)
+    library = LibraryReader(file_name, values)
+    values.check_keys(root, TOP_LEVEL_FIELDS, "", "spec field")
+    version = _read_version(values, fields.get("version"))
+    name = values.read_text(fields.get("name"), "name") or _default_name(file_name)
+    description = values.read_text(fields.get("description"), "description")
+    blocks, variables = library.read(fields)
+    inputs = _read_inputs(values, fields, root)
+    layers_node = fields.get("layers")
+    if layers_node is None:
+        values.error(
+            "missing field 'layers'",
+            root.location,
+            "",
+            "Add 'layers:' with the list of layers (see docs/spec.md).",
+        )
+        layers: tuple[Item, ...] = ()
+    else:
+        layers = layer_reader.read_items(layers_node, "layers")
+    outputs = None
+    if "outputs" in fields:
+        outputs = values.read_refs(fields["outputs"], "outputs")
+    expect = read_expect(values, fields.get("expect"))
+    train = read_train(fields.get("train"), values.errors)
+    data = read_data(fields.get("data"), values.errors)
+    augment: tuple[Item, ...] = ()
+    if "augment" in fields:
+        augment = layer_reader.read_items(fields["augment"], "augment")
+    values.errors.raise_if_any()
+    return Spec(
+        name, inputs, layers, blocks, expect, description, file_name, version,
+        vars=variables, outputs=outputs, includes=tuple(library.includes), train=train,
+        data=data, augment=augment, document=root.plain(),
+    )  # fmt: skip
+
+
+def _read_version(values: ValueReader, node: Node | None) -> int:
+    if node is None:
+        return SPEC_VERSION
+    if node.value != SPEC_VERSION or isinstance(node.value, bool):
+        values.error(
+            f"unsupported spec version: expected {SPEC_VERSION}, received {describe(node)}",
+            node.location,
+            "version",
+            f"Write 'version: {SPEC_VERSION}' or upgrade layerkit.",
+        )
+    return SPEC_VERSION
+
+
+def _read_inputs(values: ValueReader, fields: dict[str, Node], root: Node) -> tuple[InputSpec, ...]:
+    """``input:`` (one input) or ``inputs:`` (a mapping of names), exactly one of them."""
+    if "input" in fields and "inputs" in fields:
+        values.error(
+            "a spec has either 'input' or 'inputs', not both",
+            root.key_location("inputs"),
+            "inputs",
+            "Use 'input:' for one input, 'inputs:' (a mapping of names) for several.",
+        )
+    if "inputs" in fields:
+        node = fields["inputs"]
+        if not node.is_mapping or not node.value:
+            values.error(
+                f"expected a mapping of input names to shapes, received {describe(node)}",
+                node.location,
+                "inputs",
+                "Write e.g. 'inputs: {image: [32, 32, 3], meta: [10]}'.",
+            )
+            return (InputSpec("input", (), "float32", node.location),)
+        inputs = []
+        for name, child in node.value.items():
+            values.check_identifier(name, node.key_location(name), f"inputs.{name}")
+            inputs.append(_read_input(values, child, f"inputs.{name}", name))
+        return tuple(inputs)
+    if "input" not in fields:
+        values.error(
+            "missing field 'input'",
+            root.location,
+            "",
+            "Add the input shape without the batch dimension, e.g. 'input: [32, 32, 3]'.",
+        )
+        return (InputSpec("input", (), "float32", root.location),)
+    return (_read_input(values, fields["input"], "input", "input"),)
+
+
+def _read_input(values: ValueReader, node: Node, path: str, name: str) -> InputSpec:
+    """One input: a shape, or a mapping with ``shape:`` and optionally ``dtype:`` and ``name:``."""
+    fallback = InputSpec(name, (), "float32", node.location)
+    dtype, shape_node = "float32", node
+    if node.is_mapping:
+        values.check_keys(node, INPUT_FIELDS, path, "input field")
+        shape_node = node.value.get("shape")
+        if shape_node is None:
+            values.error("missing field 'shape'", node.location, path)
+            return fallback
+        dtype = _read_dtype(values, node.value.get("dtype"), f"{path}.dtype")
+        name = values.read_text(node.value.get("name"), f"{path}.name") or name
+    shape = values.read_shape(shape_node, path if shape_node is node else f"{path}.shape")
+    if shape is None:
+        return fallback
+    return InputSpec(name, shape, dtype, node.location)
+
+
+def _read_dtype(values: ValueReader, node: Node | None, path: str) -> str:
+    if node is None:
+        return "float32"
+    if node.value not in INPUT_DTYPES:
+        hint = did_you_mean(str(node.value), INPUT_DTYPES) or (
+            f"Use one of: {', '.join(INPUT_DTYPES)}."
+        )
+        values.error(f"unknown dtype '{node.value}'", node.location, path, hint)
+        return "float32"
+    return node.value

@@ -1,0 +1,106 @@
+"""Reading one file's plain values: text, counts, shapes, names, references and allowed keys.
+
+Takes YAML nodes (with their places) and the path each has in the spec; gives the value read, or
+None after recording a :class:`~layerkit.errors.SpecError` with its place and fix. Every reader of
+:mod:`layerkit.spec.loader` shares one :class:`ValueReader` per file, so every problem of a file
+is reported at once, in the order it was found.
+"""
+
+from __future__ import annotations
+
+from ..errors import ErrorCollector, Location, SpecError, did_you_mean
+from .document import IDENTIFIER, Ref
+from .yaml_source import Node, describe
+
+
+class ValueReader:
+    """Reads plain values from nodes, collecting each problem in ``errors`` instead of stopping."""
+
+    def __init__(self) -> None:
+        self.errors = ErrorCollector()
+
+    def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
+        self.errors.add(SpecError(message, location, path, fix))
+
+    def check_keys(self, node: Node, allowed: tuple[str, ...], path: str, what: str) -> None:
+        for key in node.value:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
+                key_path = f"{path}.{key}" if path else key
+                self.error(f"unknown {what} '{key}'", node.key_location(key), key_path, hint)
+
+    def read_text(self, node: Node | None, path: str) -> str | None:
+        if node is None:
+            return None
+        if not isinstance(node.value, str) or not node.value.strip():
+            self.error(f"expected non-empty text, received {describe(node)}", node.location, path)
+            return None
+        return node.value
+
+    def read_positive_int(self, node: Node, path: str, *, allow_zero: bool = False) -> int | None:
+        value = node.value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (0 if allow_zero else 1)
+        ):
+            kind = "a non-negative integer" if allow_zero else "a positive integer"
+            self.error(f"expected {kind}, received {describe(node)}", node.location, path)
+            return None
+        return value
+
+    def read_shape(self, node: Node, path: str) -> tuple[int | None, ...] | None:
+        if not node.is_sequence or not node.value:
+            self.error(
+                f"expected a shape such as [32, 32, 3], received {describe(node)}",
+                node.location,
+                path,
+                "Write the shape as a list of sizes without the batch dimension; null for a free "
+                "size.",
+            )
+            return None
+        sizes: list[int | None] = []
+        for index, item in enumerate(node.value):
+            if item.value is None:
+                sizes.append(None)
+                continue
+            size = self.read_positive_int(item, f"{path}[{index}]")
+            if size is None:
+                return None
+            sizes.append(size)
+        return tuple(sizes)
+
+    def check_identifier(self, name: str, location: Location, path: str) -> bool:
+        if IDENTIFIER.fullmatch(name):
+            return True
+        self.error(
+            f"'{name}' is not a valid name: use letters, digits and '_', not starting with a digit",
+            location,
+            path,
+        )
+        return False
+
+    def read_refs(self, node: Node, path: str) -> tuple[Ref, ...] | None:
+        """``inputs:``/``outputs:``: one reference or a list; a reference is a name or -N."""
+        entries = node.value if node.is_sequence else (node,)
+        refs = []
+        for index, entry in enumerate(entries):
+            value = entry.value
+            entry_path = f"{path}[{index}]" if node.is_sequence else path
+            if (isinstance(value, str) and IDENTIFIER.fullmatch(value)) or (
+                isinstance(value, int) and not isinstance(value, bool) and value < 0
+            ):
+                refs.append(Ref(value, entry.location))
+            else:
+                self.error(
+                    f"expected a layer id, an input name or a negative offset such as -1, "
+                    f"received {describe(entry)}",
+                    entry.location,
+                    entry_path,
+                    "Give the layer you mean an 'id:' and refer to it by that id.",
+                )
+                return None
+        if not refs:
+            self.error("the list of references is empty", node.location, path)
+            return None
+        return tuple(refs)
