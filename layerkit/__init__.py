@@ -21,7 +21,8 @@ from .model.compiler import build
 from .model.report import Summary, summarize
 from .spec.document import Spec
 from .spec.loader import load_spec
-from .spec.validation import Plan, validate
+from .spec.plan import Plan
+from .spec.validation import validate
 
 __version__ = "0.1.0"
 

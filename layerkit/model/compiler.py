@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ..catalog.layers import LayerRegistry
 from ..errors import SpecError
 from ..spec.document import Spec
-from ..spec.validation import Plan, ResolvedLayer, layer_names, plan_from
+from ..spec.plan import Plan, ResolvedLayer, layer_names
+from ..spec.validation import plan_from
 from .estimate import check_size
 from .instances import keras_message, make_layer
 from .shapes import format_shape

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from html import escape as escape_html
 
-from ..spec.validation import Plan, ResolvedLayer
+from ..spec.plan import Plan, ResolvedLayer
 
 BOX_WIDTH = 230
 BOX_HEIGHT = 40

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..catalog import params
 from ..errors import SpecError
-from ..spec.validation import Plan, layer_names
+from ..spec.plan import Plan, layer_names
 from .instances import make_layer
 
 DEFAULT_LIMIT = 1_000_000_000  # parameters; 4 GB as float32 weights, before optimizer state

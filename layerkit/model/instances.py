@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog.layers import LayerRegistry
 from ..errors import SpecError
-from ..spec.validation import ResolvedLayer
+from ..spec.plan import ResolvedLayer
 
 if TYPE_CHECKING:
     import keras

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ..catalog.layers import lookup_key
 from ..errors import Location
 from ..spec.document import ExpectedRow, Spec
-from ..spec.validation import Plan, layer_names, plan_from
+from ..spec.plan import Plan, layer_names
+from ..spec.validation import plan_from
 from .flops import count_flops
 from .shapes import Shape, format_shape
 

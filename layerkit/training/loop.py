@@ -19,8 +19,9 @@ from ..catalog import augmentations  # noqa: F401  (registers its layers, so che
 from ..errors import SpecError, TrainError, did_you_mean
 from ..model.compiler import build
 from ..spec.document import Spec, load_spec
+from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
-from ..spec.validation import Plan, validate
+from ..spec.validation import validate
 from .batches import EpochBatches
 from .callbacks import (
     EarlyDropout,

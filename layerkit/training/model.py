@@ -8,8 +8,8 @@ import numpy as np
 
 from ..errors import SpecError, TrainError, listed
 from ..model.compiler import make_layer
+from ..spec.plan import Plan
 from ..spec.settings import Normalize
-from ..spec.validation import Plan
 from .data import Dataset, check_samples
 
 

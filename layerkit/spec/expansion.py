@@ -1,0 +1,331 @@
+"""Expansion: a spec's lists of layers, blocks, repeats and shared layers unrolled into plan nodes.
+
+Takes the spec's items and the :class:`~.substitution.Scope` each list is read in (every list,
+a block use or a repeat pass, is a scope of its own for ids); gives the nodes of the plan, each a
+:class:`~.plan.ResolvedLayer` with a key and the ports that feed it, and ``aliases``, which say
+what node (or model input) each item's port stands for. Each layer itself is checked by
+:class:`~.layer_calls.LayerCallChecker`; the nodes become a graph in :mod:`.wiring`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..errors import Location, did_you_mean
+from .document import BlockDef, Item, LayerCall, Ref, Repeat, Shared, Spec
+from .layer_calls import LayerCallChecker, key_location, layer_path
+from .plan import ResolvedLayer
+from .problems import Problems
+from .substitution import INVALID, Bound, Scope, substitute
+from .yaml_source import Node, describe
+
+MAX_BLOCK_DEPTH = 32
+MAX_LAYERS = 10_000
+
+
+class Expansion:
+    """The nodes expanded so far, and what each port (an item's output) stands for."""
+
+    def __init__(self, spec: Spec, problems: Problems, layers: LayerCallChecker) -> None:
+        self.spec = spec
+        self.problems = problems
+        self.layers = layers
+        self.nodes: list[ResolvedLayer] = []
+        self.aliases: dict[str, str] = {}  # port key → the key it stands for
+        self.port_origin: dict[str, tuple[str, Location]] = {}  # port key → (label, location)
+        self.counter = 0
+
+    def new_key(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def expand(
+        self,
+        items: tuple[Item, ...],
+        scope: Scope,
+        default_input: str | None,
+        trail: tuple[str, ...],
+        active_blocks: tuple[str, ...] = (),
+    ) -> str | None:
+        """Expand ``items`` fed by ``default_input``; return the port of the last item's output."""
+        ports = [self.new_key("port") for _ in items]
+        for item, port in zip(items, ports, strict=True):
+            self.port_origin[port] = (_item_label(item), item.location)
+            if item.id is None:
+                continue
+            if item.id in scope.ids or item.id in scope.refs:
+                first = self.port_origin[scope.ids.get(item.id) or scope.refs[item.id]][1]
+                self.problems.error(
+                    f"id '{item.id}' is used twice in this list (first at line {first.line})",
+                    item.location,
+                    f"{item.path}.id",
+                    "Give each layer a different id.",
+                )
+                continue
+            scope.ids[item.id] = port
+        previous = default_input
+        for index, (item, port) in enumerate(zip(items, ports, strict=True)):
+            if len(self.nodes) > MAX_LAYERS:
+                return None
+            before = ([default_input] if default_input else []) + ports[:index]
+            feeds = self.item_inputs(item, scope, before, previous)
+            if feeds is not None:
+                output = self.expand_item(item, scope, feeds, trail, active_blocks)
+                if output is not None:
+                    self.aliases[port] = output
+            previous = port
+        return ports[-1] if ports else default_input
+
+    def item_inputs(
+        self, item: Item, scope: Scope, earlier: list[str], previous: str | None
+    ) -> list[str] | None:
+        """The ports feeding ``item``: its ``inputs:``, or the previous item's output."""
+        if item.inputs is None:
+            if previous is None:
+                names = ", ".join(plan_input.name for plan_input in self.spec.inputs)
+                self.problems.error(
+                    f"the first layer must say which input it takes: the model has several "
+                    f"({names})",
+                    item.location,
+                    _item_path(item),
+                    "Add 'inputs: NAME' to this layer.",
+                )
+                return None
+            return [previous]
+        ports = []
+        for ref in item.inputs:
+            port = self.resolve_ref(ref, scope, earlier, item, f"{_item_path(item)}.inputs")
+            if port is None:
+                return None
+            ports.append(port)
+        return ports
+
+    def resolve_ref(
+        self, ref: Ref, scope: Scope, earlier: list[str], item: Item | None, path: str
+    ) -> str | None:
+        if isinstance(ref.target, int):
+            if -ref.target > len(earlier):
+                self.problems.error(
+                    f"input {ref.target} reaches before the start of this list ("
+                    + (
+                        "here -1 is the list's own input)"
+                        if len(earlier) == 1
+                        else f"-1 is the item before, {-len(earlier)} the list's own input)"
+                    ),
+                    ref.location,
+                    path,
+                    "Refer to the layer by its id instead.",
+                )
+                return None
+            return earlier[ref.target]
+        if ref.target in scope.ids:
+            return scope.ids[ref.target]
+        if ref.target in scope.refs:
+            return scope.refs[ref.target]
+        known = [*scope.ids, *scope.refs]
+        hint = did_you_mean(ref.target, known) or (
+            f"Known here: {', '.join(known)}." if known else "Give the layer you mean an 'id:'."
+        )
+        where = f"block '{scope.block.name}'" if scope.block else "the spec's layers"
+        self.problems.error(
+            f"'{ref.target}' is not an id or input in {where}", ref.location, path, hint
+        )
+        return None
+
+    def expand_item(
+        self,
+        item: Item,
+        scope: Scope,
+        feeds: list[str],
+        trail: tuple[str, ...],
+        active_blocks: tuple[str, ...],
+    ) -> str | None:
+        if isinstance(item, Repeat):
+            return self.expand_repeat(item, scope, feeds, trail, active_blocks)
+        if isinstance(item, Shared):
+            return self.expand_shared(item, scope, feeds, trail)
+        if item.name in self.spec.blocks:
+            return self.expand_block(item, scope, feeds, trail, active_blocks)
+        layer = self.layers.resolve(item, scope, trail)
+        if layer is None:
+            return None
+        key = self.new_key("n")
+        label = f"'{item.id}'" if item.id else layer.class_name
+        self.nodes.append(replace(layer, key=key, inputs=tuple(feeds), label=label))
+        self.port_origin[key] = (label, item.location)
+        return key
+
+    def expand_shared(
+        self, item: Shared, scope: Scope, feeds: list[str], trail: tuple[str, ...]
+    ) -> str | None:
+        path = " → ".join((*trail, f"{item.path}.shared"))
+        port = scope.ids.get(str(item.target))
+        target = self.aliases.get(port) if port else None
+        node = next((node for node in self.nodes if node.key == target), None)
+        if node is None:
+            if port is not None:
+                message = f"'{item.target}' is written after this item: share a layer after it"
+                hint = "Move the shared item below the layer it shares."
+            else:
+                message = f"'{item.target}' is not the id of a layer in this list"
+                hint = did_you_mean(str(item.target), list(scope.ids)) or (
+                    "Share a layer written earlier in this list, by its id."
+                )
+            self.problems.error(message, item.target.location, f"{path}.layer", hint)
+            return None
+        key = self.new_key("n")
+        label = f"'{item.id}'" if item.id else f"shared {node.label}"
+        self.nodes.append(
+            replace(
+                node,
+                location=item.location,
+                path=path,
+                key=key,
+                inputs=tuple(feeds),
+                shares=node.shares or node.key,
+                label=label,
+            )
+        )
+        self.port_origin[key] = (label, item.location)
+        return key
+
+    def expand_repeat(
+        self,
+        repeat: Repeat,
+        scope: Scope,
+        feeds: list[str],
+        trail: tuple[str, ...],
+        active_blocks: tuple[str, ...],
+    ) -> str | None:
+        times = substitute(self.problems, repeat.times, scope, f"{repeat.path}.repeat")
+        count = times.value
+        if count is INVALID:
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+            self.problems.error(
+                f"expected a repeat count from 1 to 1000, received {describe(count)}",
+                times.location,
+                f"{repeat.path}.repeat",
+            )
+            return None
+        if len(feeds) != 1:
+            self.problems.error(
+                f"a repeat takes one input, received {len(feeds)}",
+                repeat.location,
+                repeat.path,
+            )
+            return None
+        output: str | None = feeds[0]
+        for index in range(count):
+            values = dict(scope.values)
+            if repeat.index:
+                values[repeat.index] = Bound(index, repeat.location)
+            inner = Scope(values, dict(scope.refs), scope.block)
+            inner_trail = (*trail, f"repeat {index + 1}/{count}") if count > 1 else trail
+            output = self.expand(repeat.layers, inner, output, inner_trail, active_blocks)
+            if output is None:
+                return None
+        return output
+
+    def expand_block(
+        self,
+        call: LayerCall,
+        scope: Scope,
+        feeds: list[str],
+        trail: tuple[str, ...],
+        active_blocks: tuple[str, ...],
+    ) -> str | None:
+        block: BlockDef = self.spec.blocks[call.name]
+        path = layer_path(call, trail)
+        if call.name in active_blocks:
+            chain = " → ".join((*active_blocks, call.name))
+            self.problems.error(
+                f"block '{call.name}' uses itself ({chain})",
+                call.location,
+                path,
+                "Remove the use that closes the loop.",
+            )
+            return None
+        if len(active_blocks) >= MAX_BLOCK_DEPTH:
+            self.problems.error(
+                f"blocks are nested more than {MAX_BLOCK_DEPTH} deep",
+                call.location,
+                path,
+                "Flatten the block structure.",
+            )
+            return None
+        if len(feeds) != len(block.inputs):
+            self.problems.error(
+                f"block '{block.name}' takes {len(block.inputs)} input"
+                f"{'s' if len(block.inputs) != 1 else ''} ({', '.join(block.inputs)}), "
+                f"received {len(feeds)}",
+                call.location,
+                path,
+                f"Give this use 'inputs: [{', '.join(block.inputs)}]'.",
+            )
+            return None
+        values = self.block_values(block, call, scope, path)
+        inner = Scope(values, dict(zip(block.inputs, feeds, strict=True)), block)
+        inner_trail = (*trail, f"{call.path}.{call.name}")
+        last = self.expand(block.layers, inner, feeds[0], inner_trail, (*active_blocks, block.name))
+        if block.output is None:
+            return last
+        return self.resolve_ref(block.output, inner, [], None, f"{block.path}.output")
+
+    def block_values(
+        self, block: BlockDef, call: LayerCall, scope: Scope, path: str
+    ) -> dict[str, Bound]:
+        """The names a block's ${...} can use: the spec's vars, then this use's parameters."""
+        values = {name: bound for name, bound in scope.values.items() if name in self.spec.vars}
+        for name, value in call.args.items():
+            if name not in block.param_names:
+                hint = did_you_mean(name, block.param_names) or (
+                    f"Block '{block.name}' takes: {', '.join(block.param_names) or 'no parameters'}."
+                )
+                self.problems.error(
+                    f"unknown parameter '{name}' for block '{block.name}'",
+                    key_location(call, name),
+                    f"{path}.{name}",
+                    hint,
+                )
+            elif isinstance(value, Node):
+                values[name] = substitute(self.problems, value, scope, f"{path}.{name}")
+        for name in block.params:
+            if name not in call.args:
+                values[name] = Bound(INVALID, call.location)
+                self.problems.error(
+                    f"block '{block.name}' needs parameter '{name}'",
+                    call.location,
+                    path,
+                    f"Add '{name}: ...' to this use of '{block.name}' (defined at "
+                    f"{_place(block.location, call.location)}).",
+                )
+        for name, default in block.defaults.items():
+            if name not in values or (name in self.spec.vars and name not in call.args):
+                values[name] = substitute(
+                    self.problems,
+                    default,
+                    Scope(dict(values), {}, block),
+                    f"{block.path}.defaults.{name}",
+                )
+        return values
+
+
+def _item_label(item: Item) -> str:
+    if item.id:
+        return f"'{item.id}'"
+    if isinstance(item, Repeat):
+        return "repeat"
+    if isinstance(item, Shared):
+        return f"shared '{item.target}'"
+    return item.name
+
+
+def _item_path(item: Item) -> str:
+    if isinstance(item, LayerCall):
+        return f"{item.path}.{item.name}"
+    return f"{item.path}.shared" if isinstance(item, Shared) else item.path
+
+
+def _place(location: Location, here: Location) -> str:
+    return f"line {location.line}" if location.file == here.file else str(location)

@@ -1,0 +1,176 @@
+"""One layer call checked against the layer catalog: the step from a spec's ``conv2d: {...}`` to a
+plan node.
+
+Takes a :class:`~.document.LayerCall` and the :class:`~.substitution.Scope` it is written in;
+gives a :class:`~.plan.ResolvedLayer` (class name, plain argument values and where each was
+written), or None after reporting why: an unknown layer or argument (with the nearest spelling),
+a required argument left out, a value of the wrong kind, a block used as a wrapped layer, a layer
+name used twice. Wiring the layer to its inputs is :mod:`.expansion`'s job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog.layers import (
+    LayerInfo,
+    LayerRegistry,
+    UnknownLayerError,
+    accepts,
+    kinds_text,
+    type_fix,
+)
+from ..errors import Location, did_you_mean
+from .document import LayerCall, Spec
+from .plan import ResolvedLayer
+from .problems import Problems
+from .substitution import Scope, contains_invalid, substitute
+from .yaml_source import Node, describe
+
+
+def layer_path(call: LayerCall, trail: tuple[str, ...]) -> str:
+    """Where messages say a layer is: the blocks and repeat passes it is in, then its own path."""
+    return " → ".join((*trail, f"{call.path}.{call.name}"))
+
+
+def key_location(call: LayerCall, name: str) -> Location:
+    """Where an argument's name is written in a call (the call's own place if not known)."""
+    return call.key_locations.get(name, call.location)
+
+
+class LayerCallChecker:
+    """Checks layer calls against ``registry``; layer names must be unique across all it checks."""
+
+    def __init__(self, spec: Spec, registry: LayerRegistry, problems: Problems) -> None:
+        self.spec = spec
+        self.registry = registry
+        self.problems = problems
+        self.names_seen: dict[str, Location] = {}
+
+    def resolve_class(self, call: LayerCall, path: str) -> LayerInfo | None:
+        try:
+            class_name = self.registry.resolve(call.name)
+        except UnknownLayerError as unknown:
+            hint = unknown.hint
+            if self.spec.blocks:
+                choices = [*self.spec.blocks, *self.registry.spellings()]
+                hint = did_you_mean(call.name, choices) or hint
+            self.problems.error(f"unknown layer '{call.name}'", call.location, path, hint)
+            return None
+        return self.registry.info(class_name)
+
+    def resolve(
+        self, call: LayerCall, scope: Scope, trail: tuple[str, ...]
+    ) -> ResolvedLayer | None:
+        path = layer_path(call, trail)
+        info = self.resolve_class(call, path)
+        if info is None:
+            return None
+        args: dict[str, Any] = {}
+        arg_locations: dict[str, Location] = {}
+        ok = True
+        for name, value in call.args.items():
+            resolved = self.resolve_arg(info, call, name, value, scope, trail, f"{path}.{name}")
+            if resolved is None:
+                ok = False
+            else:
+                args[name], arg_locations[name] = resolved
+        misspelled = {
+            did_you_mean(name, [*info.args]) for name in call.args if name not in info.args
+        }
+        for name, arg in info.args.items():
+            if (
+                arg.required
+                and name not in call.args
+                and f"Did you mean '{name}'?" not in misspelled
+            ):
+                self.problems.error(
+                    f"{info.class_name} needs argument '{name}'",
+                    call.location,
+                    path,
+                    f"Add '{name}: ...' to its arguments.",
+                )
+                ok = False
+        if not ok:
+            return None
+        self.check_unique_name(args, arg_locations, path)
+        return ResolvedLayer(info.class_name, args, call.location, path, arg_locations)
+
+    def resolve_arg(
+        self,
+        info: LayerInfo,
+        call: LayerCall,
+        name: str,
+        value: Node | LayerCall,
+        scope: Scope,
+        trail: tuple[str, ...],
+        arg_path: str,
+    ) -> tuple[Any, Location] | None:
+        """One argument's checked value and where it was written, or None after reporting why."""
+        arg = info.arg(name, self.registry.base_args)
+        if arg is None:
+            names = info.arg_names(self.registry.base_args)
+            hint = did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
+            self.problems.error(
+                f"unknown argument '{name}' for {info.class_name}",
+                key_location(call, name),
+                arg_path,
+                hint,
+            )
+            return None
+        if isinstance(value, LayerCall):
+            if arg.kinds and "layer" not in arg.kinds:
+                self.problems.error(
+                    f"argument '{name}' of {info.class_name} expects {kinds_text(arg.kinds)}, "
+                    "received a layer",
+                    value.location,
+                    arg_path,
+                )
+                return None
+            nested = self.resolve_nested(value, scope, trail)
+            return None if nested is None else (nested, value.location)
+        bound = substitute(self.problems, value, scope, arg_path)
+        if contains_invalid(bound.value):
+            return None
+        if not accepts(arg.kinds, bound.value):
+            self.problems.error(
+                f"argument '{name}' of {info.class_name} expects {kinds_text(arg.kinds)}, "
+                f"received {describe(bound.value)}",
+                bound.location,
+                arg_path,
+                type_fix(arg.kinds, bound.value),
+            )
+            return None
+        return bound.value, bound.location
+
+    def resolve_nested(
+        self, call: LayerCall, scope: Scope, trail: tuple[str, ...]
+    ) -> ResolvedLayer | None:
+        if call.name in self.spec.blocks:
+            self.problems.error(
+                f"block '{call.name}' cannot be used as a wrapped layer",
+                call.location,
+                layer_path(call, trail),
+                "Name a single layer here, such as 'lstm: {units: 64}'.",
+            )
+            return None
+        return self.resolve(call, scope, trail)
+
+    def check_unique_name(
+        self, args: dict[str, Any], arg_locations: dict[str, Location], path: str
+    ) -> None:
+        name = args.get("name")
+        if not isinstance(name, str):
+            return
+        location = arg_locations["name"]
+        first = self.names_seen.get(name)
+        if first is None:
+            self.names_seen[name] = location
+            return
+        self.problems.error(
+            f"layer name '{name}' is used more than once (first at line {first.line})",
+            location,
+            f"{path}.name",
+            "Layer names must be unique: build each from a block parameter or a repeat index "
+            "(name: \"conv_${i}\"), or leave 'name' out.",
+        )

@@ -1,0 +1,121 @@
+"""``${...}`` in a spec's values: the names an expression may use here, and the values they give.
+
+Takes a YAML node and the :class:`Scope` it is read in (what names mean in one list of layers:
+the spec's vars, a block's parameters, a repeat's index, and the ids and inputs layers may take);
+gives its plain value with every ``${...}`` evaluated (:func:`substitute`), and
+where that value was written. A value that cannot be worked out is reported to the
+:class:`~.problems.Problems` once and becomes :data:`INVALID`, so checks of what it fills are
+skipped instead of piling up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Location
+from .document import BlockDef
+from .expressions import ExpressionError, evaluate, names_used
+from .problems import Problems
+from .yaml_source import Node
+
+EXPRESSION = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A value for ${...} (a variable, a block parameter, an index) and where it was written."""
+
+    value: Any
+    location: Location
+
+
+# The value of something that could not be resolved; its error is already reported, so checks of
+# what it fills are skipped instead of piling up.
+INVALID = object()
+
+
+@dataclass
+class Scope:
+    """What names mean inside one list of layers: the top level, a block use, a repeat pass."""
+
+    values: dict[str, Bound]  # names for ${...}: vars, block parameters, repeat indices
+    refs: dict[str, str]  # names for inputs: → port keys (model inputs, block inputs)
+    block: BlockDef | None = None
+    ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
+
+
+def contains_invalid(value: Any) -> bool:
+    """Whether ``value``, or anything in it, is :data:`INVALID` (so its error is already said)."""
+    if value is INVALID:
+        return True
+    if isinstance(value, list):
+        return any(contains_invalid(item) for item in value)
+    if isinstance(value, dict):
+        return any(contains_invalid(item) for item in value.values())
+    return False
+
+
+def substitute(problems: Problems, node: Node, scope: Scope, path: str) -> Bound:
+    """The plain value of ``node`` with every ``${...}`` evaluated, and where it was written."""
+    if node.is_mapping:
+        return Bound(
+            {
+                key: substitute(problems, child, scope, f"{path}.{key}").value
+                for key, child in node.value.items()
+            },
+            node.location,
+        )
+    if node.is_sequence:
+        return Bound(
+            [
+                substitute(problems, child, scope, f"{path}[{index}]").value
+                for index, child in enumerate(node.value)
+            ],
+            node.location,
+        )
+    value = node.value
+    if not isinstance(value, str) or "${" not in value:
+        return Bound(value, node.location)
+    whole = EXPRESSION.fullmatch(value.strip())
+    if whole:
+        name = whole.group(1).strip()
+        if name in scope.values:
+            return scope.values[name]  # keeps where the value itself was written
+        return Bound(_evaluate(problems, whole.group(1), node, scope, path), node.location)
+    pieces = []
+    for match in EXPRESSION.finditer(value):
+        result = _evaluate(problems, match.group(1), node, scope, path)
+        if result is INVALID:
+            return Bound(INVALID, node.location)
+        pieces.append((match.span(), str(result)))
+    text = value
+    for (start, end), piece in reversed(pieces):
+        text = text[:start] + piece + text[end:]
+    return Bound(text, node.location)
+
+
+def _evaluate(problems: Problems, expression: str, node: Node, scope: Scope, path: str) -> Any:
+    names = {name: bound.value for name, bound in scope.values.items()}
+    if any(names.get(name) is INVALID for name in names_used(expression)):
+        return INVALID  # a name whose own value failed, already reported
+    try:
+        return evaluate(expression, names)
+    except ExpressionError as error:
+        shown = f"'${{{expression.strip()}}}'"
+        if error.unknown_name is None:
+            message = f"in {shown}: {error.message}"
+        elif scope.block is not None:
+            message = (
+                f"'{error.unknown_name}' in {shown} is not a parameter of block "
+                f"'{scope.block.name}' nor a var"
+            )
+        else:
+            message = f"'{error.unknown_name}' in {shown} is not a var"
+        fix = error.fix
+        if error.unknown_name is not None and not names:
+            message += " (none is defined here)"
+            fix = "Define it under 'vars:', or as a parameter of the block this is in."
+        problems.error(message, node.location, path, fix)
+        return INVALID
