@@ -8,13 +8,13 @@ import warnings
 import pytest
 
 from layerkit import SpecErrors, load_spec, register_layer, validate
+from layerkit.catalog.generate_layers import generate_catalog
 from layerkit.catalog.layers import (
     CATALOG_PATH,
     EXCLUDED_LAYERS,
     LayerRegistry,
     UnknownLayerError,
     default_registry,
-    generate_catalog,
     to_snake_case,
 )
 
@@ -29,7 +29,7 @@ def live_catalog():
 @pytest.mark.parametrize("class_name", sorted(CATALOG["layers"]))
 def test_catalog_entry_matches_installed_keras(class_name, live_catalog):
     """Each shipped entry still describes the installed Keras; regenerate with
-    ``python -m layerkit.catalog.layers`` when this fails."""
+    ``python -m layerkit.catalog.generate_layers`` when this fails."""
     assert class_name in live_catalog["layers"], f"keras.layers no longer has {class_name}"
     shipped = CATALOG["layers"][class_name]
     live = live_catalog["layers"][class_name]

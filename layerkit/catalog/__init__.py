@@ -1,7 +1,9 @@
 """What a spec may name, known without importing TensorFlow.
 
 * :mod:`.layers`: every ``keras.layers`` class (``keras_layers.json``, generated from Keras by
-  ``python -m layerkit.catalog.layers``), layerkit's own layers and the ones users register;
+  ``python -m layerkit.catalog.generate_layers``), layerkit's own layers and the ones users register;
+* :mod:`.arguments`: what a layer's arguments are and the check of a value's kind;
+  :mod:`.introspect` reads them from a class, :mod:`.generate_layers` writes the layer catalog;
 * :mod:`.training`: the optimizers, losses, schedules and metrics of ``train:``
   (``keras_training.json``, ``python -m layerkit.catalog.training``);
 * :mod:`.params`: how many parameters each layer class holds (the size estimate and the

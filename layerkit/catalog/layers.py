@@ -4,26 +4,29 @@ Two views of one registry:
 
 * the **catalog** (``keras_layers.json`` beside this file) lists each ``keras.layers`` class with its
   constructor arguments, defaults and simple types. It is generated from Keras by introspection
-  (``python -m layerkit.catalog.layers``) and lets ``layerkit validate`` check a spec without importing
-  TensorFlow; a test keeps it equal to the installed Keras;
+  (``python -m layerkit.catalog.generate_layers``) and lets ``layerkit validate`` check a spec
+  without importing TensorFlow; a test keeps it equal to the installed Keras;
 * the **live classes**, looked up only by the catalog's fixed class names as attributes of
   ``keras.layers``, or registered from Python with :func:`register_layer`. A name written in a spec is
   never imported or evaluated.
+
+Takes the catalog (read on first use) and the classes registered from Python; gives the class name
+for any spelling of a layer's name, its ``LayerInfo``, and its live class. What an argument is and
+the check of its value are in :mod:`.arguments`.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import warnings
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import did_you_mean
-from ..spec.yaml_source import exponent_fix
+from .arguments import LayerInfo, arg_from_json
+from .introspect import introspect
 
 CATALOG_PATH = Path(__file__).with_name("keras_layers.json")
 
@@ -60,102 +63,6 @@ LAYERKIT_LAYERS: dict[str, str] = {
     "RandomPaddedCrop": "layerkit.catalog.augmentations",
     "Cutout": "layerkit.catalog.augmentations",
 }
-# Arguments whose value is itself a layer, written in the spec as a nested layer item.
-LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell"})
-
-
-@dataclass(frozen=True)
-class ArgInfo:
-    """One constructor argument: its name, whether a spec must give it, and the kinds it accepts.
-
-    ``kinds`` is empty when any value is accepted.
-    """
-
-    name: str
-    required: bool
-    default: Any = None
-    kinds: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """What a spec may write for one layer class."""
-
-    class_name: str
-    args: dict[str, ArgInfo]
-    accepts_base_args: bool  # the class passes **kwargs on to keras.layers.Layer (name, dtype, …)
-    custom: bool = False
-
-    def arg(self, name: str, base_args: dict[str, ArgInfo]) -> ArgInfo | None:
-        if name in self.args:
-            return self.args[name]
-        return base_args.get(name) if self.accepts_base_args else None
-
-    def arg_names(self, base_args: dict[str, ArgInfo]) -> list[str]:
-        names = list(self.args)
-        if self.accepts_base_args:
-            names += [name for name in base_args if name not in self.args]
-        return names
-
-
-# -- argument kinds: how ArgInfo.kinds name what a value may be, and the check of a value ------------
-
-KIND_NAMES = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "str": "text",
-    "null": "null",
-    "list": "a list",
-    "map": "a mapping",
-    "layer": "a layer (such as 'lstm: {units: 64}')",
-}
-
-
-def kind_of(value: Any) -> str:
-    """The kind of a plain YAML value: ``int``, ``float``, ``bool``, ``str``, ``null``, ``list``
-    or ``map``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list | tuple):
-        return "list"
-    return "map"
-
-
-def accepts(kinds: tuple[str, ...], value: Any) -> bool:
-    """Whether ``value`` is of one of ``kinds`` (any value when ``kinds`` is empty; a whole number
-    where a number is expected)."""
-    if not kinds:
-        return True
-    kind = kind_of(value)
-    return kind in kinds or (kind == "int" and "float" in kinds)
-
-
-def kinds_text(kinds: tuple[str, ...]) -> str:
-    """``"an integer or a list"``: how a message says what an argument expects."""
-    names = [KIND_NAMES[kind] for kind in kinds if not (kind == "int" and "float" in kinds)]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def type_fix(kinds: tuple[str, ...], value: Any) -> str:
-    """The fix for a value of the wrong kind: unquote a number, write a whole number, …"""
-    if isinstance(value, str) and "int" in kinds:
-        try:
-            float(value)
-        except ValueError:
-            return f"Write {kinds_text(kinds)} here."
-        return exponent_fix(value) or "Write the number without quotes."
-    if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
-        return "Write a whole number."
-    return f"Write {kinds_text(kinds)} here."
 
 
 class UnknownLayerError(LookupError):
@@ -176,134 +83,6 @@ def to_snake_case(name: str) -> str:
     """``MaxPooling2D`` → ``max_pooling2d``, the way Keras names layers."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-# ---------------------------------------------------------------------------------------------
-# Introspection (imports Keras; used to write the catalog and to register custom layers)
-
-
-def _doc_kinds(cls: type, name: str) -> tuple[str, ...] | None:
-    """Simple types stated at the start of an argument's docstring ("filters: int, ..."), if any.
-
-    Only plain statements count: "int or tuple ..." allows an integer or a list; any other "or"
-    ("Int, or tuple of 2 tuples") leaves the type open rather than guess.
-    """
-    doc = inspect.getdoc(cls) or ""
-    match = re.search(rf"^\s*{re.escape(name)}: ([^\n]*)", doc, flags=re.MULTILINE)
-    if not match:
-        return None
-    phrase = match.group(1).split(". ")[0].strip().lower().rstrip(".")
-    first = re.match(r"(?:optional |positive |non-negative |a python )*(\w+)", phrase)
-    word = first.group(1) if first else ""
-    has_or = " or " in phrase or ", or" in phrase
-    if word in ("int", "integer", "integers", "ints"):
-        if re.match(r"[\w -]*(int|integer)s? or (a )?(tuple|list)", phrase):
-            return ("int", "list")
-        return None if has_or or "tuple" in phrase or "list" in phrase else ("int",)
-    if word == "float":
-        return None if has_or else ("int", "float")
-    if word in ("bool", "boolean"):
-        return None if has_or else ("bool",)
-    if word in ("str", "string"):
-        return ("str",) if not has_or or "either" in phrase else None
-    return None
-
-
-def _default_kinds(default: Any) -> tuple[str, ...]:
-    if isinstance(default, bool):
-        return ("bool",)
-    if isinstance(default, int):
-        return ("int",)
-    if isinstance(default, float):
-        return ("int", "float")
-    if isinstance(default, str):
-        # initializers and the like also take a {class_name, config} mapping, some take None
-        return ("str", "map", "null")
-    if isinstance(default, tuple | list):
-        return ("int", "list")
-    return ()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_json_default(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return repr(value)
-
-
-def _arg_info(cls: type, parameter: inspect.Parameter) -> ArgInfo:
-    required = parameter.default is inspect.Parameter.empty
-    default = None if required else parameter.default
-    if parameter.name in LAYER_ARGUMENTS:
-        kinds: tuple[str, ...] = ("layer",)
-    else:
-        kinds = _doc_kinds(cls, parameter.name) or _default_kinds(default)
-    if kinds and not required and default is None and "null" not in kinds:
-        kinds = (*kinds, "null")
-    return ArgInfo(parameter.name, required, _json_default(default), kinds)
-
-
-def introspect(cls: type) -> LayerInfo:
-    """Read a layer class's constructor into a :class:`LayerInfo`."""
-    args: dict[str, ArgInfo] = {}
-    accepts_base_args = False
-    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-            accepts_base_args = True
-        elif parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
-            args[parameter.name] = _arg_info(cls, parameter)
-    return LayerInfo(cls.__name__, args, accepts_base_args)
-
-
-def generate_catalog() -> dict[str, Any]:
-    """Describe every usable ``keras.layers`` class, as written to ``keras_layers.json``."""
-    import keras
-
-    base = introspect(keras.layers.Layer)
-    layers: dict[str, Any] = {}
-    names: dict[str, str] = {}
-    for attribute in sorted(dir(keras.layers)):
-        cls = getattr(keras.layers, attribute)
-        if not (inspect.isclass(cls) and issubclass(cls, keras.layers.Layer)):
-            continue
-        if attribute in EXCLUDED_LAYERS or cls.__name__ in EXCLUDED_LAYERS:
-            continue
-        names[attribute] = cls.__name__  # Convolution2D is another name of Conv2D
-        if cls.__name__ not in layers:
-            info = introspect(cls)
-            layers[cls.__name__] = {
-                "args": [arg_to_json(arg) for arg in info.args.values()],
-                "accepts_base_args": info.accepts_base_args,
-            }
-    import importlib
-
-    for class_name, module in LAYERKIT_LAYERS.items():
-        info = introspect(getattr(importlib.import_module(module), class_name))
-        layers[class_name] = {
-            "args": [arg_to_json(arg) for arg in info.args.values()],
-            "accepts_base_args": info.accepts_base_args,
-        }
-    return {
-        "keras_version": keras.__version__,
-        "base_args": [arg_to_json(arg) for arg in base.args.values()],
-        "names": names,
-        "layers": layers,
-    }
-
-
-def arg_to_json(arg: ArgInfo) -> dict[str, Any]:
-    """An argument as a catalog lists it (this one's and the settings catalog's)."""
-    entry: dict[str, Any] = {"name": arg.name, "required": arg.required}
-    if not arg.required:
-        entry["default"] = arg.default
-    entry["kinds"] = list(arg.kinds)
-    return entry
-
-
-def arg_from_json(entry: dict[str, Any]) -> ArgInfo:
-    """An argument read back from a catalog."""
-    return ArgInfo(entry["name"], entry["required"], entry.get("default"), tuple(entry["kinds"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,16 +265,3 @@ def register_layer(cls: type | None = None, *, name: str | None = None):
         return default_registry().register(layer_class, name)
 
     return decorate if cls is None else decorate(cls)
-
-
-def main() -> None:
-    """Regenerate the catalog from the installed Keras: ``python -m layerkit.catalog.layers``."""
-    catalog = generate_catalog()
-    CATALOG_PATH.write_text(json.dumps(catalog, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    print(
-        f"wrote {CATALOG_PATH} ({len(catalog['layers'])} layers, Keras {catalog['keras_version']})"
-    )
-
-
-if __name__ == "__main__":
-    main()

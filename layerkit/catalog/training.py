@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import did_you_mean
-from .layers import ArgInfo, arg_from_json, arg_to_json, introspect, lookup_key, to_snake_case
+from .arguments import ArgInfo, arg_from_json, arg_to_json
+from .introspect import introspect
+from .layers import lookup_key, to_snake_case
 
 CATALOG_PATH = Path(__file__).with_name("keras_training.json")
 

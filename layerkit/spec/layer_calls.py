@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.layers import (
-    LayerInfo,
-    LayerRegistry,
-    UnknownLayerError,
-    accepts,
-    kinds_text,
-    type_fix,
-)
+from ..catalog.arguments import LayerInfo, accepts, kinds_text, type_fix
+from ..catalog.layers import LayerRegistry, UnknownLayerError
 from ..errors import Location, did_you_mean
 from .document import LayerCall, Spec
 from .plan import ResolvedLayer

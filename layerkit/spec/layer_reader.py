@@ -8,7 +8,7 @@ Problems go to the shared :class:`~layerkit.spec.value_reader.ValueReader`.
 
 from __future__ import annotations
 
-from ..catalog.layers import LAYER_ARGUMENTS
+from ..catalog.arguments import LAYER_ARGUMENTS
 from ..errors import Location
 from .document import LAYER_KEYS, MAX_REPEAT, Item, LayerCall, Ref, Repeat, Shared
 from .value_reader import ValueReader

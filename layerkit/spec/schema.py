@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.layers import ALIASES, ArgInfo, LayerRegistry, default_registry, to_snake_case
+from ..catalog.arguments import ArgInfo
+from ..catalog.layers import ALIASES, LayerRegistry, default_registry, to_snake_case
 from ..catalog.training import METRICS, SettingsCatalog, default_catalog
 from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
 from .settings import DATA_SETTINGS, NO_DECAY_KINDS, TRAIN_SETTINGS, Setting

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
-from ..catalog.layers import accepts, kinds_text, type_fix
+from ..catalog.arguments import accepts, kinds_text, type_fix
 from ..catalog.training import (
     OLD_ARGUMENTS,
     Entry,
