@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from layerkit import load_spec, validate
 from layerkit.importer.graph import Graph, GraphInput, GraphNode
-from layerkit.importer.infer import ImportedLayer
+from layerkit.importer.imported_layer import ImportedLayer
 from layerkit.importer.summary import SummaryRow
 from layerkit.importer.writer import Flow, UnwritableValueError, write_spec, yaml_key, yaml_line
 from layerkit.spec.yaml_source import parse_yaml

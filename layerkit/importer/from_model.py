@@ -17,7 +17,7 @@ from typing import Any
 from ..catalog.layers import default_registry, to_snake_case
 from ..errors import LayerkitError, did_you_mean
 from .graph import Graph, GraphInput, GraphNode, unique_name
-from .infer import ImportedLayer
+from .imported_layer import ImportedLayer
 from .summary import SummaryRow
 
 BASE_KEYS = ("name", "trainable", "dtype", "build_config", "compile_config")

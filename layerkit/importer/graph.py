@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import Location, SpecError
-from .infer import ImportedLayer, infer, resolve_class
+from .imported_layer import ImportedLayer
+from .infer import infer, resolve_class
 from .summary import ELLIPSIS, PrintedSummary, Shape, SummaryRow
 
 MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
