@@ -26,7 +26,8 @@ from layerkit import build, load_spec
 from layerkit.model.compiler import make_layer
 from layerkit.spec.validation import validate
 from layerkit.training.data import load_dataset, split
-from layerkit.training.loop import TrainOptions, train
+from layerkit.training.loop import train
+from layerkit.training.start import TrainOptions, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
@@ -75,7 +76,7 @@ def layerkit_run(augment: bool, epochs: int) -> float:
         options = TrainOptions(
             data=str(ARCHIVE), epochs=epochs, augment=augment, out=Path(folder) / "run"
         )
-        result = train(SPEC, options, Console(file=quiet))
+        result = train(prepare(load_spec(SPEC), options), Console(file=quiet))
         return result.run.read_history()[-1]["images_per_second"]
 
 

@@ -470,22 +470,24 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     output = "json" if as_json else "plain" if console.no_color else "live"
     with user_errors(as_json):
         from .catalog.plugins import load_plugins
+        from .training.start import TrainOptions
 
         if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
             import_keras_quietly()
         load_plugins(plugins)
-        if resume is None and spec is not None:
-            check_before_training(Path(spec), data, overrides, console, output)
+        options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
+                               resize, overrides, precision, strategy, allow_large)  # fmt: skip
+        new = None if resume else prepare_run(spec, options, console, output)
         import_keras_quietly()
-        from .training.loop import TrainOptions
-        from .training.loop import train as train_spec
+        from .training import loop
         from .training.runtime import split_cpu
 
         if cpu_replicas:
             split_cpu(cpu_replicas)
-        options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
-                               resize, overrides, precision, strategy, allow_large)  # fmt: skip
-        result = train_spec(spec and Path(spec), options, console, output, notify=warn)
+        if new is None:
+            result = loop.resume(resume, options, console, output, notify=warn)
+        else:
+            result = loop.train(new, console, output, notify=warn)
     best = result.best_metrics
     if as_json:
         end = {"event": "end", "status": result.status, "epochs_done": result.epochs_done,
@@ -525,22 +527,18 @@ def warn(text: str) -> None:
     click.echo(text, err=True)
 
 
-def check_before_training(
-    spec_path: Path, data: str | None, overrides: tuple[str, ...], console: Console, output: str
-) -> None:
-    """What a run can have checked before TensorFlow loads and before its directory exists: the
-    spec with every setting, and the data source — a built-in dataset missing from Keras's cache
-    is downloaded now, so being offline is said at once, at the spec's data.source line."""
+def prepare_run(spec_path: str | None, options: Any, console: Console, output: str) -> Any:
+    """The spec read once and checked with every setting, and its data found — a built-in
+    dataset missing from Keras's cache downloaded now — before TensorFlow loads and before the
+    run directory exists, so being offline is said at once, at the spec's data.source line."""
     from .spec.loader import load_spec
-    from .spec.validation import validate
-    from .training.data import fetch_builtin, resolve_source
+    from .training.start import prepare
 
-    spec = load_spec(spec_path, overrides)
-    validate(spec)
-    location = spec.data.locations.get("source")
-    source = resolve_source(data, spec.data.source, spec.file, location)
+    if spec_path is None:
+        raise UserError("give a SPEC to train, or --resume RUN_DIR")
+    spec = load_spec(Path(spec_path), options.overrides)
     with download_progress(console, enabled=output == "live") as progress:
-        fetch_builtin(source, None if data else location, progress, notify=warn)
+        return prepare(spec, options, progress, notify=warn)
 
 
 @contextmanager

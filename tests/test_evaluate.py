@@ -187,6 +187,22 @@ def test_a_run_in_the_previous_format_still_evaluates_and_resumes(runner, worksp
     assert "epochs: 2" in (old / "spec.yaml").read_text()
 
 
+def test_a_run_is_evaluated_from_its_setup_not_from_its_spec(runner, workspace, tmp_path):
+    """setup.json records the split and the input scaling when the run starts; evaluate reads
+    them there, so a spec.yaml edited afterwards changes nothing."""
+    run = tmp_path / "run"
+    shutil.copytree(workspace / "run", run, ignore=shutil.ignore_patterns("lock", "*.png"))
+    setup = json.loads((run / "setup.json").read_text())
+    assert (setup["validation_split"], setup["seed"], setup["normalize"]) == (
+        60, 0, {"scale": 1 / 255, "offset": 0.0, "mean": None, "std": None})  # fmt: skip
+    edited = (run / "spec.yaml").read_text().replace("validation_split: 60", "validation_split: 90")
+    (run / "spec.yaml").write_text(edited + "data:\n  normalize: {scale: 1.0}\n")
+    evaluated = [run_cli(runner, "evaluate", path, "--json") for path in (workspace / "run", run)]
+    assert [result.exit_code for result in evaluated] == [0, 0]
+    assert json.loads(evaluated[1].stdout) == json.loads(evaluated[0].stdout)
+    assert json.loads(evaluated[1].stdout)["n"] == 60
+
+
 def test_evaluate_scales_samples_with_the_layers_training_puts_in_front():
     """One definition of input scaling: the numbers are the documented formula, and the
     training wrapper's scaling layers are the ones evaluate applies."""

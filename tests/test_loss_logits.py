@@ -261,10 +261,11 @@ def test_evaluate_and_predict_give_probabilities_for_a_logits_model(logits_run, 
 
 @pytest.mark.slow
 def test_a_resumed_run_says_what_it_trains_with(logits_run, workspace):
-    from layerkit.training.loop import TrainOptions, train
+    from layerkit.training.loop import resume
+    from layerkit.training.start import TrainOptions
 
     console = Console(file=io.StringIO(), width=200)
-    train(None, TrainOptions(resume=workspace / "logits_run", epochs=3), console, output="json")
+    resume(workspace / "logits_run", TrainOptions(epochs=3), console, output="json")
     start = json.loads(console.file.getvalue().splitlines()[0])
     assert (start["first_epoch"], start["from_logits"], start["loss"]) == (
         3, True, "categorical_crossentropy (from logits: the last layer has no softmax)")  # fmt: skip
@@ -276,19 +277,21 @@ def test_a_run_that_trained_cross_entropy_on_logits_is_not_resumed_silently(work
     """A run begun before the loss followed the last layer (simulated: the loss made as it was)."""
     import layerkit.training.loop as training
     from layerkit.errors import TrainError
+    from layerkit.spec.loader import load_spec
     from layerkit.training import recipe
-    from layerkit.training.loop import TrainOptions, train
+    from layerkit.training.loop import resume, train
+    from layerkit.training.start import TrainOptions, prepare
 
     monkeypatch.setattr(
         training, "make_loss", lambda settings, ends=None: recipe.make_loss(settings)
     )
     console = Console(file=io.StringIO(), width=200)
     options = TrainOptions(data="cifar600.tar", epochs=1, out=workspace / "old_run")
-    train(workspace / "logits.yaml", options, console)
+    train(prepare(load_spec(workspace / "logits.yaml"), options), console)
     assert ", loss:" not in console.file.getvalue()  # what such a run said: nothing
     monkeypatch.setattr(training, "make_loss", recipe.make_loss)
     with pytest.raises(TrainError) as caught:
-        train(None, TrainOptions(resume=workspace / "old_run", epochs=2), console)
+        resume(workspace / "old_run", TrainOptions(epochs=2), console)
     assert str(caught.value) == (
         "this run trains categorical_crossentropy on logits (the last layer has no softmax): it "
         "began before layerkit matched the loss to the last layer; train it anew"

@@ -29,10 +29,12 @@ import pytest
 import yaml
 from rich.console import Console
 
+from layerkit.spec.loader import load_spec
 from layerkit.spec.settings import NO_DECAY_KINDS, TRAIN_FIELDS, TTA_KINDS, TrainSettings
 from layerkit.training.callbacks import Recorder
-from layerkit.training.loop import TrainOptions, train
+from layerkit.training.loop import resume, train
 from layerkit.training.recipe import SCHEDULES, dropout_layers
+from layerkit.training.start import TrainOptions, prepare
 
 from .conftest import SPECS, cifar_subset
 
@@ -210,7 +212,10 @@ def probe(monkeypatch, tmp_path) -> Probe:
 def run_train(spec: Path | None, options: TrainOptions) -> tuple[str, dict[str, Any]]:
     """Train through the API with JSON progress; the status and the start event."""
     console = Console(file=io.StringIO(), width=200)
-    result = train(spec, options, console, output="json")
+    if spec is None:
+        result = resume(options.resume, options, console, output="json")
+    else:
+        result = train(prepare(load_spec(spec), options), console, output="json")
     start = json.loads(console.file.getvalue().splitlines()[0])
     return result.status, start
 

@@ -251,6 +251,26 @@ def test_json_lines_for_scripts(runner, workspace):
     assert (error["file"], error["line"], error["path"]) == ("typo.yaml", 19, "train.batch_sise")
 
 
+def test_train_reads_the_spec_once(runner, monkeypatch):
+    """The command reads and validates the spec before TensorFlow loads, and trains that plan:
+    the file is read once (a spec changed meanwhile cannot split a run in two)."""
+    from pathlib import Path
+
+    reads = []
+    read_text = Path.read_text
+
+    def counted(path, *args, **kwargs):
+        if path.name == "tiny.yaml":
+            reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    result = run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "once",
+                     "--epochs", "1", "--plain")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1
+
+
 def test_ctrl_c_keeps_finished_epochs_and_resumes(workspace):
     env = dict(os.environ, LAYERKIT_CACHE=str(workspace / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, "-m", "layerkit", "train", "tiny.yaml", "--data", "cifar600.tar.gz",

@@ -7,7 +7,7 @@ by 1/255 unless a spec says otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +75,16 @@ def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
         run = RunDir.open(model_or_run)
         if path is None:
             path = run.best_model if run.best_model.is_file() else run.last_model
-        spec = run.read_spec()
         setup = run.read_setup()
+        if setup.seed is None:  # a run of format 1: its setup lacks the split and the scaling
+            spec = run.read_spec()
+            setup = replace(setup, validation_split=spec.train.validation_split,
+                            seed=spec.train.seed, normalize=asdict(spec.data.normalize))  # fmt: skip
         environment = run.read_environment()
         model = _load(path, safe_mode)
         return Trained(
-            model, spec.data.normalize, environment.class_names or None, run, setup.source,
-            spec.train.validation_split, spec.train.seed, bool(setup.skip_bad_images),
-            bool(setup.resize),
+            model, setup.input_scaling(), environment.class_names or None, run, setup.source,
+            setup.validation_split, setup.seed, bool(setup.skip_bad_images), bool(setup.resize),
         )  # fmt: skip
     if model_or_run.suffix != ".keras" or not model_or_run.is_file():
         raise EvaluateError(f"'{model_or_run}' is neither a run directory nor a .keras model file")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import yaml
 from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
 from ..errors import SpecError, TrainError, did_you_mean
 from ..model.compiler import build
-from ..spec.document import Spec, load_spec
+from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
@@ -32,7 +32,7 @@ from .callbacks import (
     metrics_record,
     optimizer_steps,
 )
-from .data import Dataset, Notify, load_dataset, resolve_source, split
+from .data import Dataset, Notify, load_dataset, split
 from .model import check_fit, prepare_inputs, training_model
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import (
@@ -59,24 +59,7 @@ from .runtime import (
     replica_count,
     wants_mixed_precision,
 )
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """What the command line may change; None keeps the spec's (or the resumed run's) value."""
-
-    data: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    augment: bool | None = None  # None: augment when the spec has an augment: list
-    out: Path | None = None
-    resume: Path | None = None
-    skip_bad_images: bool = False
-    resize: bool = False
-    overrides: tuple[str, ...] = ()
-    precision: str | None = None  # None, "auto": mixed float16 on a GPU, float32 on the CPU
-    strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
-    allow_large: bool = False  # build models over the parameter limit
+from .start import NewRun, TrainOptions, check_resume_options
 
 
 @dataclass(frozen=True)
@@ -171,13 +154,10 @@ def _check_target(settings: TrainSettings, validating: bool) -> None:
 
 
 def train(
-    spec_source: str | Path | None,
-    options: TrainOptions,
-    console: Any,
-    output: str = "plain",
-    notify: Notify | None = None,
+    new: NewRun, console: Any, output: str = "plain", notify: Notify | None = None
 ) -> TrainResult:
-    """Train a spec (or resume a run) and return where it went and how it ended.
+    """Train a prepared spec (:func:`~layerkit.training.start.prepare`) into a new run directory
+    and return where it went and how it ended.
 
     ``output`` is how progress is reported on ``console``: ``"live"`` (a progress bar, for a
     terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line). Warnings
@@ -185,46 +165,30 @@ def train(
     are shown without it.
 
     Raises:
-        SpecError, SpecErrors: the spec, or its train: settings, are invalid.
+        SpecError: a train: setting Keras refuses, at its line.
         DataError: the data cannot be loaded or does not fit the model.
-        RunError: the run directory cannot be created, resumed or locked.
+        RunError: the run directory cannot be created or locked.
     """
-    if options.resume is not None:
-        return _resume(options.resume, options, console, output, notify)
-    if spec_source is None:
-        raise TrainError("give a SPEC to train, or --resume RUN_DIR")
-    spec = load_spec(spec_source, options.overrides)
-    settings = spec.train
-    if options.epochs is not None or options.batch_size is not None:
-        settings = replace(
-            settings,
-            epochs=options.epochs or settings.epochs,
-            batch_size=options.batch_size or settings.batch_size,
-        )
-    spec = replace(spec, train=settings)
-    plan = validate(spec)
-    source = resolve_source(
-        options.data, spec.data.source, spec.file, spec.data.locations.get("source")
-    )
-    augment = bool(plan.augment) if options.augment is None else options.augment
-    if augment and not plan.augment:
-        raise TrainError(
-            "--augment was given but the spec has no 'augment:' list; add one (see docs/training.md)"
-        )
+    plan, options = new.plan, new.options
+    spec, settings = plan.spec, plan.spec.train
     document = resolved_document(spec)
     document.setdefault("train", {})
     document["train"].update({"epochs": settings.epochs, "batch_size": settings.batch_size})
+    source = new.source
     setup = RunSetup(
         source=str(Path(source).resolve()) if Path(source).exists() else source,
         skip_bad_images=options.skip_bad_images or spec.data.on_bad_image == "skip",
         resize=options.resize or spec.data.resize,
-        augment=augment,
+        augment=new.augment,
         precision=options.precision or "auto",
         mixed_precision=wants_mixed_precision(options.precision or "auto"),
         strategy=options.strategy,
         allow_large=options.allow_large,
         schedule_epochs=settings.epochs,
         dropout_until=dropout_epochs(settings),
+        validation_split=settings.validation_split,
+        seed=settings.seed,
+        normalize=asdict(spec.data.normalize),
     )
     _check_recipe(spec)
     out = options.out
@@ -253,21 +217,21 @@ def train(
         run.unlock()
 
 
-def _resume(
-    path: Path, options: TrainOptions, console: Any, output: str, notify: Notify | None
+def resume(
+    path: Path,
+    options: TrainOptions,
+    console: Any,
+    output: str = "plain",
+    notify: Notify | None = None,
 ) -> TrainResult:
-    given = {"--data": options.data, "--batch-size": options.batch_size,
-             "--augment/--no-augment": options.augment, "--out": options.out,
-             "--precision": options.precision, "--strategy": options.strategy,
-             "--skip-bad-images": options.skip_bad_images or None,
-             "--resize": options.resize or None, "--allow-large": options.allow_large or None}  # fmt: skip
-    changed = [name for name, value in given.items() if value is not None]
-    if changed or options.overrides:
-        raise TrainError(
-            f"a resumed run keeps its spec, data, batch size, augmentation, precision and "
-            f"strategy; only --epochs may change (received "
-            f"{', '.join(changed + [f'--set {o}' for o in options.overrides])})"
-        )
+    """Continue the run at ``path`` from its last finished epoch, with its own spec, data and
+    settings (``options`` may only raise ``epochs``); reported as :func:`train` reports.
+
+    Raises:
+        TrainError: an option other than ``--epochs``, or nothing left to train.
+        RunError: the run directory cannot be read or locked.
+    """
+    check_resume_options(options)
     run = RunDir.open(path)
     run.lock()
     try:

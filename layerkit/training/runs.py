@@ -37,11 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LayerkitError
 from ..files import atomic_output, write_text_atomically
+from ..spec.settings import Normalize
 
 if TYPE_CHECKING:
     from ..spec.document import Spec
 
-RUN_FORMAT = 1  # the version of setup.json, state.json and environment.json written now
+RUN_FORMAT = 2  # the version of setup.json, state.json and environment.json written now
+# 2: setup.json also holds what evaluation needs (the split and the input scaling)
 
 
 class RunError(LayerkitError):
@@ -70,7 +72,21 @@ class RunSetup:
     dropout_until: int | None = None
     loss: str | None = None  # how the loss was described, once the model is built
     from_logits: bool | None = None
+    # what evaluating the run needs, so it never reloads the spec: its validation split (the
+    # fraction or count, and the seed that drew it) and its input scaling, as data.normalize
+    # gave it. None in runs of format 1 (their spec.yaml is read instead)
+    validation_split: float | int | None = None
+    seed: int | None = None
+    normalize: dict[str, Any] | None = None
     version: int = RUN_FORMAT
+
+    def input_scaling(self) -> Normalize:
+        """The run's input scaling (``normalize`` as the dataclass it was written from)."""
+        values = dict(self.normalize or {})
+        for key in ("mean", "std"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return Normalize(**values)
 
 
 @dataclass(frozen=True)
