@@ -1,14 +1,28 @@
 """The spec stage: YAML text in, a checked plan out. No TensorFlow.
 
-    YAML ──yaml_source──▶ nodes with file:line:col ──document.load_spec──▶ Spec
+    YAML ──yaml_source──▶ nodes with file:line:col ──loader.load_spec──▶ Spec
          ──validation.validate──▶ Plan (layers resolved and named, or every problem at once)
 
+Reading (``load_spec``):
+
 * :mod:`.yaml_source`: safe YAML reading; every value keeps its place in the file;
-* :mod:`.overrides` (``--set``), :mod:`.expressions` (``${...}``): what changes values before
-  and while they are read;
-* :mod:`.document`: the spec's frozen dataclasses and ``load_spec``; :mod:`.settings`: its
-  ``train:`` and ``data:`` sections;
-* :mod:`.validation`: layer names, arguments and settings checked against the catalogs
-  (:mod:`layerkit.catalog`), blocks expanded, graphs wired: the :class:`~.validation.Plan`;
-* :mod:`.schema`: the JSON Schema editors use, from the same catalogs.
+* :mod:`.overrides` (``--set``): what changes values before they are read;
+* :mod:`.loader`: ``load_spec`` and the top-level fields, handing each section to its reader —
+  :mod:`.includes` (``include:``, ``vars:``), :mod:`.block_reader` (``blocks:``),
+  :mod:`.layer_reader` (layer lists, ``repeat:``, ``shared:``), :mod:`.expect_reader`
+  (``expect:``), :mod:`.settings_reader` (``train:``, ``data:``), all through
+  :mod:`.value_reader`'s checked plain values;
+* :mod:`.document`: what they give — the spec's frozen dataclasses; :mod:`.settings`: the one
+  declaration of the ``train:`` and ``data:`` settings (type, default, range, help).
+
+Checking (``validate``), step by step, each reporting to :mod:`.problems`:
+
+* :mod:`.substitution` with :mod:`.expressions`: ``${...}`` evaluated in its block's scope;
+* :mod:`.expansion`: blocks, repeats and shared layers unrolled into plan nodes, each layer call
+  checked against the catalog (:mod:`layerkit.catalog`) by :mod:`.layer_calls`;
+* :mod:`.settings_checks`: the settings' cross-checks; :mod:`.wiring`: the graph ordered, cycles
+  and unused outputs found;
+* :mod:`.plan`: what later stages take — the :class:`~.plan.Plan` and the names it gives layers.
+
+:mod:`.schema`: the JSON Schema editors use, from the same catalogs and declarations.
 """
