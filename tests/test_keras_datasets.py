@@ -324,7 +324,7 @@ def test_a_mirror_serving_another_file_is_refused_at_the_spec_line(small_cifar, 
 def test_the_progress_bar_follows_a_real_download(small_cifar, server, keras_home):
     from rich.console import Console
 
-    from layerkit.cli import download_progress
+    from layerkit.console.output import download_progress
 
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100, color_system=None)

@@ -1,0 +1,84 @@
+"""How errors leave the command line: layerkit's own errors (a spec problem, a missing file, a
+refused option) in, one ``error: …`` line per problem on stderr — or one JSON object on stdout
+with ``--json`` — and exit code 2 out, never a traceback.
+
+Exit codes: 0 everything matches; 1 the model does not match what the spec expects; 2 the spec
+(or a command-line argument) is invalid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from ..errors import LayerkitError, SpecError, SpecErrors
+
+EXIT_MISMATCH = 1
+EXIT_INVALID = 2
+
+
+class SpecFailure(click.ClickException):
+    """Spec errors, printed one per line as ``file:line:col: error: …`` with exit code 2."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, errors: list[SpecError], as_json: bool) -> None:
+        self.errors = errors
+        self.as_json = as_json
+        super().__init__(errors[0].format())
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"ok": False, "errors": [_error_dict(e) for e in self.errors]}))
+            return
+        for error in self.errors:
+            click.echo(error.format(), err=True)
+        if len(self.errors) > 1:
+            click.echo(f"{len(self.errors)} problems found.", err=True)
+
+
+def _error_dict(error: SpecError) -> dict[str, Any]:
+    location = error.location
+    return {
+        "file": location.file if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "path": error.path,
+        "message": error.message,
+        "fix": error.fix,
+    }
+
+
+class UserError(click.ClickException):
+    """Any other layerkit error the user can act on: one line, exit code 2 (with --json, the
+    object spec errors give, on stdout)."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, message: str, as_json: bool = False) -> None:
+        super().__init__(message)
+        self.as_json = as_json
+
+    def show(self, file: Any = None) -> None:
+        if self.as_json:
+            error = dict.fromkeys(("file", "line", "column", "path", "fix"))
+            click.echo(json.dumps({"ok": False, "errors": [{**error, "message": self.message}]}))
+            return
+        click.echo(f"error: {self.message}", err=True)
+
+
+@contextmanager
+def user_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn layerkit's own errors into exit code 2 with one line each, never a traceback."""
+    try:
+        yield
+    except SpecErrors as errors:
+        raise SpecFailure(errors.errors, as_json) from None
+    except SpecError as error:
+        raise SpecFailure([error], as_json) from None
+    except LayerkitError as error:
+        raise UserError(str(error), as_json) from None

@@ -1,0 +1,63 @@
+"""The files commands write (``--save``, ``-o``, ``--plot``): a path in, checked before any work
+starts — never a folder, never the command's own input, an existing file only with ``--force``,
+the right suffix — and written atomically, so a failure never leaves a half-written file where a
+good one was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..files import atomic_output
+from .errors import UserError
+
+
+def check_output_target(
+    path: Path, force: bool, option: str, as_json: bool = False, source: Path | None = None
+) -> None:
+    """An output file may replace an existing one only with --force, and never a folder or the
+    command's own input."""
+    problem = None
+    if path.is_dir():
+        problem = f"'{path}' is a folder; give the path of a file to write"
+    elif source is not None and path.resolve() == source.resolve():
+        problem = f"'{path}' is the file being read; write to another path"
+    elif (path.exists() or path.is_symlink()) and not force:
+        problem = f"'{path}' already exists; pass --force to replace it, or choose another path."
+    elif not path.parent.is_dir():
+        problem = f"folder '{path.parent}' does not exist; create it first."
+    if problem:
+        raise UserError(f"{option}: {problem}", as_json)
+
+
+def check_save_target(path: Path, force: bool, as_json: bool = False) -> None:
+    if path.suffix != ".keras":
+        raise UserError(
+            f"--save: '{path}' does not end in .keras; Keras saves models as .keras files. "
+            f"Use --save {path.with_suffix('.keras')}.",
+            as_json,
+        )
+    check_output_target(path, force, "--save", as_json)
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Save atomically: a failure never leaves a half-written file where a good one was."""
+    with atomic_output(path) as temporary:
+        model.save(temporary)
+
+
+def draw_png(svg: str, output: Path) -> None:
+    """PNG by rasterizing the SVG with cairosvg, an optional dependency (``layerkit[graph]``)."""
+    try:
+        import cairosvg
+    except (ImportError, OSError):  # OSError: the package is there but the cairo library is not
+        raise click.ClickException(
+            "drawing a PNG needs the cairosvg package and the cairo library "
+            "(pip install 'layerkit[graph]'); or write an SVG, which needs nothing: "
+            f"-o {output.with_suffix('.svg')}"
+        ) from None
+    with atomic_output(output) as temporary:
+        cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(temporary))
