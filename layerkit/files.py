@@ -1,12 +1,28 @@
-"""Writing files safely: a reader sees the old file or the new one, never half of one."""
+"""Writing files safely: a reader sees the old file or the new one, never half of one.
+
+Takes a destination path and what to write; gives the file written whole, or left as it was. A
+write killed part-way leaves only a temporary beside the destination, named
+``.<name>.tmp-XXXXXXXX<suffix>`` (:func:`is_temporary` recognises it), which
+:func:`remove_temporaries` clears at the next start. :func:`create_exclusively` makes a new file
+with its content in one step, failing if the name is taken (a lock).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+TEMPORARY_MARK = ".tmp-"
+# what a killed write leaves: ours (.state.json.tmp-k3j_x9a2.json), and those of layerkit
+# before the mark (.state.k3j_x9a2.json: mkstemp's 8 characters between the name and suffix)
+_TEMPORARY = re.compile(
+    r"\..+\.tmp-[a-z0-9_]{8}(\.[A-Za-z0-9]+)?"
+    r"|\.[^.].*\.[a-z0-9_]{8}\.(json|csv|yaml|keras|png)"
+)
 
 
 @contextmanager
@@ -14,17 +30,22 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same folder, same suffix) to write to; when the
     block ends without error it replaces ``path`` in one step, otherwise it is deleted and
     ``path`` is left as it was."""
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(descriptor)
+    temporary = _temporary(path)
     try:
-        yield Path(temporary)
+        yield temporary
         os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would make a plain file private
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def _temporary(path: Path) -> Path:
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}{TEMPORARY_MARK}", suffix=path.suffix, dir=path.parent
+    )
+    os.close(descriptor)
+    return Path(temporary)
 
 
 def _new_file_mode() -> int:
@@ -40,3 +61,37 @@ def write_text_atomically(path: Path, text: str) -> None:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())
+
+
+def create_exclusively(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text`` in one step: the content is written to a temporary first
+    and then hard-linked to ``path``, so no reader ever sees it empty or half written.
+
+    Raises:
+        FileExistsError: ``path`` exists (a file, a folder, anything).
+    """
+    temporary = _temporary(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, _new_file_mode())
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary of an atomic write (or of a lock being created)."""
+    return bool(_TEMPORARY.fullmatch(path.name))
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries that killed writes left in ``folder`` (not below it); returns them."""
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if is_temporary(path) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

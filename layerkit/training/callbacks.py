@@ -22,7 +22,8 @@ from .recipe import (
     mirrored,
     unwrapped,
 )
-from .runs import Best, RunDir, RunState
+from .run_records import Best, RunState, metrics_record
+from .runs import RunDir
 
 
 class MovingAverage(keras.callbacks.Callback):
@@ -198,26 +199,31 @@ class Recorder(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def record(self, epoch: int, row: dict[str, Any]) -> None:
-        """Write everything for a finished epoch; state.json last, so a failure part-way leaves
-        the previous epoch as the one a resume starts from."""
+        """Write everything for a finished epoch, then state.json, which commits it: the epoch's
+        models take their names only after it, so a failure or a kill part-way leaves the
+        previous epoch as the one a resume starts from and model_best.keras the model of the
+        best epoch state.json names (:meth:`RunDir.recover` drops what an abandoned epoch left).
+        """
         checkpoint = self.run.checkpoint(epoch + 1)
         self.run.save_model(self.model, checkpoint)  # raw weights and optimizer state: resumable
         value = row.get(self.monitor)
         improved = self.best.improved_by(value, self.monitor)
         best = Best(value, epoch + 1, dict(row)) if improved else self.best
         with self.average.applied():  # the saved models hold the averaged weights, if any
-            self.run.save_model(self.inner, self.run.last_model)
+            self.run.save_model(self.inner, self.run.epoch_model("last", epoch + 1))
             if improved:
-                self.run.save_model(self.inner, self.run.best_model)
+                self.run.save_model(self.inner, self.run.epoch_model("best", epoch + 1))
         history = [*self.history, row]
         self.run.write_history(history)
         self.run.write_json("metrics.json", metrics_record(history, best, "running", self.monitor))
         plot_curves(self.run.path / "curves.png", history)
-        self.run.write_state(
-            RunState(epoch + 1, checkpoint.name, best, self.monitor, optimizer_steps(self.model))
+        state = RunState(
+            epoch + 1, checkpoint.name, best, self.monitor, optimizer_steps(self.model)
         )
+        self.run.write_state(state)
         self.history.append(row)
         self.best = best
+        self.run.publish(state)
         self.run.prune_checkpoints(keep=checkpoint)
 
 
@@ -230,23 +236,6 @@ def _reached(row: dict[str, Any], metric: str, value: float) -> bool:
     if metric not in row:
         return False
     return row[metric] <= value if "loss" in metric else row[metric] >= value
-
-
-def metrics_record(history: list[dict], best: Best, status: str, monitor: str) -> dict[str, Any]:
-    last = history[-1] if history else {}
-    seconds = sum(row["seconds"] for row in history)
-    return {
-        "status": status,
-        "epochs": len(history),
-        "monitor": monitor,
-        "best_epoch": best.epoch,
-        "best": best.metrics,
-        "last": last,
-        "seconds": round(seconds, 1),
-        "images_per_second": round(
-            sum(row["images_per_second"] * row["seconds"] for row in history) / seconds, 1
-        ) if seconds else None,
-    }  # fmt: skip
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:

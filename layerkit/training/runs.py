@@ -1,8 +1,9 @@
 """Run directories: everything a training run keeps, written so a crash never corrupts it.
 
-A run directory holds::
+Takes a spec's name and ``--out`` (a new run) or a run's path (to resume or evaluate); gives a
+:class:`RunDir` that writes and reads its files. A run directory holds::
 
-    spec.yaml            the spec as trained (overrides applied), with the command line
+    spec.yaml            the spec as trained (overrides applied), after a comment with the command
     environment.json     versions, devices, class names (:class:`RunEnvironment`)
     history.csv          one row per finished epoch
     metrics.json         best and last metrics, status (running, finished, interrupted, failed)
@@ -14,212 +15,188 @@ A run directory holds::
     model_best.keras     the spec's model at its best validation epoch
     curves.png           learning curves
     tensorboard/         TensorBoard logs (TensorFlow backend)
+    lock                 while a process writes the run: who (:mod:`.run_lock`)
 
-Every file is replaced atomically, and ``state.json`` is written last, after the checkpoint it
-names: a run killed at any moment resumes from its last finished epoch. A ``lock`` file keeps two
-processes from writing one run.
+``state.json`` is the commit: every file is replaced atomically, an epoch's checkpoint and models
+(as ``model_last.epoch-NNNN.keras``, ``model_best.epoch-NNNN.keras``), history and metrics are
+written before it, and the models take their names after it. Whoever locks the run next brings
+the rest back to what state.json says (:meth:`RunDir.recover`): a model of an epoch state.json
+does not name is dropped, one it names takes its place, metrics.json and history.csv are cut back
+to its epochs, and temporaries of killed writes are removed. So after a kill at any moment
+model_best.keras is the model of ``state.best.epoch`` (readers that do not lock, like evaluate,
+get it from :attr:`RunDir.best_model`) and the run resumes from its last finished epoch; a run
+killed before its first epoch resumes from the start.
 
 The JSON records are typed: each is a frozen dataclass, written and read through one method of
-:class:`RunDir`, and carries a ``version``. A record without one was written by an earlier
-layerkit; the keys it lacks take the defaults below (what those runs did).
+:class:`RunDir`, checked on reading (:mod:`.run_checks`: a damaged file is a one-line
+:class:`RunError` naming it), and carries a ``version``. A record without one was written by an
+earlier layerkit; the keys it lacks take the defaults below (what those runs did).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
+import re
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LayerkitError
-from ..files import atomic_output, write_text_atomically
-from ..spec.settings import Normalize
+from ..files import atomic_output, remove_temporaries, write_text_atomically
+from . import run_lock
+from .run_checks import model_file_problem, normalize_problem, state_problem
+from .run_records import (
+    Best,
+    RunEnvironment,
+    RunError,
+    RunSetup,
+    RunState,
+    damaged,
+    from_record,
+    history_text,
+    metrics_record,
+    read_history,
+    reason,
+)
 
 if TYPE_CHECKING:
     from ..spec.document import Spec
 
-RUN_FORMAT = 2  # the version of setup.json, state.json and environment.json written now
-# 2: setup.json also holds what evaluation needs (the split and the input scaling)
-
-
-class RunError(LayerkitError):
-    """A run directory that cannot be used as asked."""
-
-
-@dataclass(frozen=True)
-class RunSetup:
-    """setup.json: how the run reads its data and trains, decided once when it starts."""
-
-    source: str
-    skip_bad_images: bool = False
-    resize: bool = False
-    augment: bool = False
-    precision: str = "auto"
-    # decided once: a resume loads the optimizer under the same policy, whatever the device;
-    # None in runs from before the decision was recorded (decided again from ``precision``)
-    mixed_precision: bool | None = None
-    strategy: str | None = None
-    allow_large: bool = False
-    # the epochs the learning-rate schedule and early dropout are laid out over; a resume with
-    # another --epochs keeps both as they were (None in older runs: the spec's epochs)
-    schedule_epochs: int | None = None
-    # the last epoch with dropout under early_dropout; None: the dropout layers act in every
-    # epoch, a resume's added ones too
-    dropout_until: int | None = None
-    loss: str | None = None  # how the loss was described, once the model is built
-    from_logits: bool | None = None
-    # what evaluating the run needs, so it never reloads the spec: its validation split (the
-    # fraction or count, and the seed that drew it) and its input scaling, as data.normalize
-    # gave it. None in runs of format 1 (their spec.yaml is read instead)
-    validation_split: float | int | None = None
-    seed: int | None = None
-    normalize: dict[str, Any] | None = None
-    version: int = RUN_FORMAT
-
-    def input_scaling(self) -> Normalize:
-        """The run's input scaling (``normalize`` as the dataclass it was written from)."""
-        values = dict(self.normalize or {})
-        for key in ("mean", "std"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return Normalize(**values)
-
-
-@dataclass(frozen=True)
-class Best:
-    """The best epoch so far by the run's monitored metric; empty before one."""
-
-    value: float | None = None
-    epoch: int | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def improved_by(self, value: float | None, monitor: str) -> bool:
-        """Whether ``value`` of ``monitor`` beats this best (a loss goes down, others up)."""
-        if value is None:
-            return False
-        if self.value is None:
-            return True
-        return value < self.value if "loss" in monitor else value > self.value
-
-
-@dataclass(frozen=True)
-class RunState:
-    """state.json: what a resume needs, written last after each finished epoch."""
-
-    epoch: int
-    checkpoint: str  # its file name under checkpoints/
-    best: Best = field(default_factory=Best)
-    monitor: str | None = None
-    # what the checkpoint's optimizer has counted (mixed precision skips a step whose gradients
-    # overflow), for the resume to check against; None in runs from before it was recorded
-    optimizer_steps: int | None = None
-    version: int = RUN_FORMAT
-
-
-@dataclass(frozen=True)
-class RunEnvironment:
-    """environment.json: where the run started (versions, devices, the command) and its data's
-    class names and skipped images."""
-
-    class_names: tuple[str, ...] = ()
-    skipped_images: tuple[str, ...] = ()
-    device: str | None = None
-    versions: dict[str, Any] = field(default_factory=dict)  # runtime.environment(), kept flat
-    version: int = RUN_FORMAT
-
-
-def _from_record(kind: type, record: dict[str, Any], name: str) -> Any:
-    """``kind`` from a JSON record: unknown keys (a later layerkit's) are ignored, missing ones
-    take their defaults; a missing required one is a RunError."""
-    known = {item.name for item in fields(kind)}
-    values = {key: value for key, value in record.items() if key in known}
-    values.setdefault("version", 0)  # no version: written before records had one
-    try:
-        return kind(**values)
-    except TypeError:
-        missing = sorted(
-            item.name for item in fields(kind) if item.name not in values and _required(item)
-        )
-        raise RunError(f"{name} lacks {', '.join(missing)}; it is not a layerkit run's") from None
-
-
-def _required(item: Any) -> bool:
-    return item.default is MISSING and item.default_factory is MISSING
+_RUN_FILES = re.compile(
+    r"spec\.yaml|setup\.json|environment\.json|history\.csv|metrics\.json|curves\.png|lock"
+    r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras|\..+"
+)
+_PENDING = re.compile(r"model_(last|best)\.epoch-(\d{4,})\.keras")
+Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class RunDir:
     path: Path
 
-    # -- creating and locking --------------------------------------------------------------------
+    # -- creating, opening and locking ---------------------------------------------------------
 
     @classmethod
     def create(cls, spec_name: str, out: Path | None = None, root: Path = Path("runs")) -> RunDir:
-        """A new, empty run directory: ``out``, or ``runs/<spec>/<timestamp>``; never an existing
-        one with files in it."""
+        """A new run directory: ``out``, or ``runs/<spec>/<timestamp>``; never an existing one
+        with files in it, except a run that never finished an epoch (started again)."""
         if out is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            out = root / spec_name / stamp
-            suffix = 1
-            while out.exists():
-                suffix += 1
-                out = root / spec_name / f"{stamp}-{suffix}"
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            out = _default_folder(spec_name, root)
+        try:
+            _check_new(out)
+            out.mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the path
             raise RunError(
-                f"run directory '{out}' already exists and is not empty; choose another --out, "
-                f"or continue that run with --resume {out}"
-            )
-        out.mkdir(parents=True, exist_ok=True)
+                f"cannot create the run directory '{out}': {reason(error)}; choose another --out"
+            ) from None
         return cls(out)
 
     @classmethod
-    def open(cls, path: Path) -> RunDir:
-        """An existing run, to resume or evaluate."""
+    def open(cls, path: Path, resuming: bool = False) -> RunDir:
+        """An existing run, to evaluate (with a finished epoch) or to resume (``resuming``: also
+        one that never finished an epoch but recorded its spec and setup)."""
         run = cls(path)
-        if not (path / "state.json").is_file():
+        if run.finished or (resuming and run.unfinished and (path / "setup.json").is_file()):
+            return run
+        if run.unfinished and resuming:
             raise RunError(
-                f"'{path}' is not a layerkit run directory with a finished epoch (no state.json)"
+                f"'{path}' was stopped before it recorded its setup (no setup.json): it cannot be "
+                f"resumed; train the spec again with --out {path}"
             )
-        return run
+        if run.unfinished:
+            raise RunError(
+                f"'{path}' holds no trained model: no epoch has finished (no state.json); "
+                f"continue it with: layerkit train --resume {path}"
+            )
+        raise RunError(f"'{path}' is not a layerkit run directory (no state.json)")
 
-    def lock(self) -> None:
-        """Claim the run for this process, or fail if a live process holds it."""
-        lock = self.path / "lock"
-        for _ in range(2):
-            try:
-                descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = _read_pid(lock)
-                if owner is not None and _alive(owner):
-                    raise RunError(
-                        f"another process (pid {owner}) is writing to '{self.path}'; wait for it, "
-                        "or stop it first"
-                    ) from None
-                lock.unlink(missing_ok=True)  # left by a process that died: take it over
-                continue
-            with os.fdopen(descriptor, "w") as file:
-                file.write(str(os.getpid()))
-            return
-        raise RunError(f"cannot lock '{self.path}'")
+    @property
+    def finished(self) -> bool:
+        """Whether an epoch has finished (state.json is there)."""
+        return (self.path / "state.json").exists()
+
+    @property
+    def unfinished(self) -> bool:
+        """A run directory that never finished an epoch: its spec.yaml (written first) and only
+        files a run writes, no state.json, no checkpoint past the first epoch's."""
+        try:
+            names = [entry.name for entry in self.path.iterdir()]
+            later = [
+                p for p in self.checkpoints.glob("epoch-*.keras") if p.name != "epoch-0001.keras"
+            ]
+        except OSError:
+            return False
+        return ("spec.yaml" in names and "state.json" not in names and not later
+                and all(_RUN_FILES.fullmatch(name) for name in names))  # fmt: skip
+
+    def lock(self, notify: Notify | None = None) -> None:
+        """Claim the run for this process (:func:`.run_lock.acquire`), or fail if a live process
+        holds it; then bring the run to its last commit (:meth:`recover`)."""
+        run_lock.acquire(self.path, notify)
+        try:
+            self.recover(notify)
+        except BaseException:
+            self.unlock()
+            raise
 
     def unlock(self) -> None:
-        lock = self.path / "lock"
-        if _read_pid(lock) == os.getpid():
-            lock.unlink(missing_ok=True)
+        run_lock.release(self.path / "lock", run_lock.this_process())
 
-    def discard(self, keep_folder: bool = False) -> None:
+    def recover(self, notify: Notify | None = None) -> None:
+        """Bring a locked run back to its last commit, state.json, after a kill at any moment:
+        temporaries of killed writes removed, an epoch's models kept only if state.json names
+        the epoch, metrics.json and history.csv cut back to its epochs. A run that never
+        finished an epoch keeps only its spec.yaml and setup.json."""
+        removed = remove_temporaries(self.path)
+        if self.checkpoints.is_dir():
+            removed += remove_temporaries(self.checkpoints)
+        if not self.finished:
+            if self.unfinished:  # what a start killed before its first epoch left
+                self.discard(keep_folder=True, keep=("lock", "spec.yaml", "setup.json"))
+            return
+        state = self.read_state()
+        for path in self.path.glob("model_*.epoch-*.keras"):
+            match = _PENDING.fullmatch(path.name)
+            wanted = state.epoch if match and match[1] == "last" else state.best.epoch
+            if match and int(match[2]) == wanted:
+                os.replace(path, self.path / f"model_{match[1]}.keras")
+            else:
+                path.unlink()
+        history = self.read_history()
+        if len(history) > state.epoch:
+            self.write_history(history[: state.epoch])
+        metrics = self._read_metrics()
+        if metrics.get("epochs") != state.epoch or metrics.get("best_epoch") != state.best.epoch:
+            self.write_json("metrics.json", metrics_record(
+                history[: state.epoch], state.best, "interrupted", state.monitor or ""))  # fmt: skip
+        if removed and notify is not None:
+            notify(f"note: removed {len(removed)} temporary files that killed writes left in "
+                   f"'{self.path}'")  # fmt: skip
+
+    def _read_metrics(self) -> dict[str, Any]:
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return metrics if isinstance(metrics, dict) else {}
+
+    def discard(self, keep_folder: bool = False, keep: tuple[str, ...] = ()) -> None:
         """Remove a run that never finished an epoch (refuses one that did): its files, all
-        written by this run, and its folder unless ``keep_folder`` (one the user made)."""
+        written by this run, but those named in ``keep``, and its folder unless ``keep_folder``
+        (one the user made)."""
         import shutil
 
-        if (self.path / "state.json").exists():
+        if self.finished:
             raise RunError(f"'{self.path}' holds finished epochs; it is kept")
         for entry in self.path.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if entry.name in keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         if not keep_folder:
             self.path.rmdir()
 
@@ -232,17 +209,50 @@ class RunDir:
     def checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch-{epoch:04d}.keras"
 
+    def epoch_model(self, kind: str, epoch: int) -> Path:
+        """Where an epoch's ``last`` or ``best`` model is written before state.json names the
+        epoch (:meth:`publish` then gives it its name)."""
+        return self.path / f"model_{kind}.epoch-{epoch:04d}.keras"
+
+    def publish(self, state: RunState) -> None:
+        """After state.json: the epoch's models take their names."""
+        for kind, epoch in (("last", state.epoch), ("best", state.best.epoch)):
+            if epoch is not None and self.epoch_model(kind, epoch).is_file():
+                os.replace(self.epoch_model(kind, epoch), self.path / f"model_{kind}.keras")
+
     @property
     def last_model(self) -> Path:
-        return self.path / "model_last.keras"
+        """The spec's model after state.json's epoch."""
+        return self._committed("last", lambda state: state.epoch)
 
     @property
     def best_model(self) -> Path:
-        return self.path / "model_best.keras"
+        """The spec's model at state.json's best epoch (even where a kill came between
+        state.json and the model taking its name)."""
+        return self._committed("best", lambda state: state.best.epoch)
+
+    def _committed(self, kind: str, epoch: Callable[[RunState], int | None]) -> Path:
+        final = self.path / f"model_{kind}.keras"
+        if not self.finished:
+            return final
+        number = epoch(self.read_state())
+        pending = self.epoch_model(kind, number) if number is not None else final
+        return pending if pending.is_file() else final
 
     @property
     def tensorboard(self) -> Path:
         return self.path / "tensorboard"
+
+    def check_checkpoint(self, state: RunState, model_name: str) -> Path:
+        """state.json's checkpoint, checked to be a whole Keras file of this run's model."""
+        path = self.checkpoints / state.checkpoint
+        problem = model_file_problem(path, model_name)
+        if problem is not None:
+            raise RunError(
+                f"{path} {problem}: the run cannot go on from it; restore it from a copy, or "
+                "train the spec again into a new --out"
+            )
+        return path
 
     # -- records ------------------------------------------------------------------------------------
 
@@ -251,45 +261,52 @@ class RunDir:
         return self.path / "spec.yaml"
 
     def write_spec(self, document: dict[str, Any], header: str) -> None:
-        """spec.yaml: the resolved spec ``document`` after the comment ``header``."""
-        import yaml
+        """spec.yaml: the resolved spec ``document``, written by the YAML emitter so that it reads
+        back as the same values, after ``header`` as one comment line (control characters and
+        line breaks in it escaped, so nothing of it can become YAML)."""
+        from .spec_file import dump_spec
 
-        write_text_atomically(
-            self.spec_file, header + "\n" + yaml.safe_dump(document, sort_keys=False)
-        )
+        write_text_atomically(self.spec_file, dump_spec(document, header, str(self.spec_file)))
 
     def read_spec(self) -> Spec:
         """The spec as trained (with the epochs of the latest resume)."""
         from ..spec.loader import load_spec
 
+        if not self.spec_file.is_file():
+            raise damaged(self.spec_file, "is missing")
         return load_spec(self.spec_file)
 
     def record_epochs(self, epochs: int) -> None:
         """Set spec.yaml's ``train.epochs``, keeping its header, so a later resume knows the
         target a resume with --epochs set."""
-        import yaml
+        from .spec_file import with_epochs
 
         text = self.spec_file.read_text(encoding="utf-8")
-        header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-        document = yaml.safe_load(text)
-        document.setdefault("train", {})["epochs"] = epochs
-        write_text_atomically(self.spec_file, header + yaml.safe_dump(document, sort_keys=False))
+        write_text_atomically(self.spec_file, with_epochs(text, epochs, str(self.spec_file)))
 
     def write_setup(self, setup: RunSetup) -> None:
         self.write_json("setup.json", asdict(setup))
 
     def read_setup(self) -> RunSetup:
-        return _from_record(RunSetup, self.read_json("setup.json"), str(self.path / "setup.json"))
+        path = self.path / "setup.json"
+        setup = from_record(RunSetup, self.read_json("setup.json"), path)
+        problem = normalize_problem(setup.normalize)
+        if problem is not None:
+            raise damaged(path, problem)
+        return setup
 
     def write_state(self, state: RunState) -> None:
         self.write_json("state.json", asdict(state))
 
     def read_state(self) -> RunState:
+        path = self.path / "state.json"
         record = self.read_json("state.json")
-        best = record.get("best") or {}
-        known = {item.name for item in fields(Best)}
-        record["best"] = Best(**{key: value for key, value in best.items() if key in known})
-        return _from_record(RunState, record, str(self.path / "state.json"))
+        state = from_record(RunState, record, path)
+        problem = state_problem(record)
+        if problem is not None:
+            raise damaged(path, problem)
+        best = from_record(Best, record.get("best") or {}, path)
+        return replace(state, best=best)
 
     def write_environment(self, environment: RunEnvironment) -> None:
         record = asdict(environment)
@@ -298,43 +315,41 @@ class RunDir:
 
     def read_environment(self) -> RunEnvironment:
         record = self.read_json("environment.json")
+        path = self.path / "environment.json"
+        if not isinstance(record, dict):
+            raise damaged(path, "holds no JSON object")
         known = {item.name for item in fields(RunEnvironment)}
         versions = {key: value for key, value in record.items() if key not in known}
-        return _from_record(
-            RunEnvironment,
-            {**record, "versions": versions,
-             "class_names": tuple(record.get("class_names") or ()),
-             "skipped_images": tuple(record.get("skipped_images") or ())},
-            str(self.path / "environment.json"),
-        )  # fmt: skip
+        environment = from_record(RunEnvironment, {**record, "versions": versions}, path)
+        return RunEnvironment(tuple(environment.class_names), tuple(environment.skipped_images),
+                              environment.device, versions, environment.version)  # fmt: skip
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         write_text_atomically(self.path / name, json.dumps(data, indent=2, default=str) + "\n")
 
-    def read_json(self, name: str) -> dict[str, Any]:
+    def read_json(self, name: str) -> Any:
+        path = self.path / name
         try:
-            return json.loads((self.path / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise RunError(f"cannot read {self.path / name}: {error}") from None
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise damaged(path, "is missing") from None
+        except (OSError, ValueError) as error:  # ValueError: not UTF-8
+            raise damaged(path, f"cannot be read ({reason(error)})") from None
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise damaged(path, "is not JSON (nested too deep)") from None
+        except ValueError as error:
+            raise damaged(
+                path, "is empty" if not text.strip() else f"is not JSON ({error})"
+            ) from None
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        columns: list[str] = []
-        for row in rows:
-            columns += [key for key in row if key not in columns]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text_atomically(self.path / "history.csv", buffer.getvalue())
+        write_text_atomically(self.path / "history.csv", history_text(rows))
 
     def read_history(self) -> list[dict[str, Any]]:
-        path = self.path / "history.csv"
-        if not path.is_file():
-            return []
-        with open(path, encoding="utf-8", newline="") as file:
-            return [
-                {key: _number(value) for key, value in row.items()} for row in csv.DictReader(file)
-            ]
+        """history.csv's rows (none if it is missing), checked (see :func:`read_history`)."""
+        return read_history(self.path / "history.csv")
 
     def save_model(self, model: Any, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,26 +363,40 @@ class RunDir:
                 path.unlink(missing_ok=True)
 
 
-def _number(value: str) -> Any:
+def _default_folder(spec_name: str, root: Path) -> Path:
+    """``root/<spec name>/<timestamp>``, a folder no run has taken, always inside ``root``."""
+    folder = root / spec_name
+    plain = spec_name not in ("", ".", "..") and "\0" not in spec_name and "\\" not in spec_name
+    if not plain or Path(spec_name).name != spec_name or not _inside(folder, root):
+        raise RunError(
+            f"the spec's name {json.dumps(spec_name)} cannot name a folder inside '{root}': "
+            "rename it (letters, digits, '_', '-' and '.'), or give --out"
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out, suffix = folder / stamp, 1
+    while out.exists():
+        suffix += 1
+        out = folder / f"{stamp}-{suffix}"
+    return out
+
+
+def _inside(folder: Path, root: Path) -> bool:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(number) if number.is_integer() and "." not in value and "e" not in value else number
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return folder.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError):
         return False
-    except PermissionError:
-        return True
-    return True
+
+
+def _check_new(out: Path) -> None:
+    """Refuse ``out`` if it holds anything but a run that never finished an epoch."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RunError(f"'{out}' is a file, not a folder; choose another --out")
+    run = RunDir(out)
+    if not any(out.iterdir()) or run.unfinished:
+        return
+    again = f", or continue that run with --resume {out}" if run.finished else ""
+    raise RunError(
+        f"run directory '{out}' already exists and is not empty; choose another --out{again}"
+    )
