@@ -29,7 +29,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         stats = kill_loop(Path(folder), args.kills, args.seed)
-    print(f"{stats['kills']} kills ({stats['during_a_write']} during a file write), "
+    print(f"{stats['kills']} kills ({stats['during_a_write']} during a file write, "
+          f"{stats['between_writes']} between an epoch's model and its state.json), "
           f"{stats['epochs_lost']} finished epochs lost, history {stats['history_rows']} rows for "
           f"{stats['epochs']} of {EPOCHS} epochs, {time.perf_counter() - started:.0f} s")  # fmt: skip
 

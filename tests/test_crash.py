@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from layerkit.training.runs import RunDir
+
 from .conftest import cifar_subset
 
 pytestmark = pytest.mark.slow
@@ -35,15 +37,19 @@ train:
 
 
 def check_run(run: Path) -> int:
-    """Every file of the run parses; returns the last finished epoch."""
+    """Every file of the run parses, and once the run is locked again (as the next resume does
+    first) model_best.keras, metrics.json, history.csv and state.json agree, nothing of an
+    abandoned epoch is left; returns the last finished epoch."""
+    RunDir(run).lock()
+    RunDir(run).unlock()
     state = json.loads((run / "state.json").read_text())
-    json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["epochs"], metrics["best_epoch"]) == (state["epoch"], state["best"]["epoch"])
     assert (run / "checkpoints" / state["checkpoint"]).is_file()
     with open(run / "history.csv", newline="") as file:
         epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
-    # history.csv is written just before state.json: it may hold the next epoch, never less
-    assert epochs[: state["epoch"]] == list(range(1, state["epoch"] + 1))
-    assert len(epochs) in (state["epoch"], state["epoch"] + 1)
+    assert epochs == list(range(1, state["epoch"] + 1))
+    assert not [p for p in run.rglob("*") if p.name.startswith(".") or ".epoch-" in p.name]
     for name in ("model_last.keras", "model_best.keras", "checkpoints/" + state["checkpoint"]):
         with open(run / name, "rb") as file:
             assert file.read(4) == b"PK\x03\x04"  # a whole zip, not a torn write
@@ -54,7 +60,9 @@ def kill_loop(folder: Path, kills: int, seed: int = 7) -> dict[str, int]:
     """Train, SIGKILL at a random moment, check the run, resume; ``kills`` times, then finish.
 
     Returns counts: kills, kills that landed during a file write (a temporary file left behind),
-    epochs finished, and epochs lost (finished before a kill but missing after it: must be 0).
+    kills between an epoch's first model write and state.json's taking effect (a model of an
+    uncommitted epoch left behind), epochs finished, and epochs lost (finished before a kill but
+    missing after it: must be 0).
     """
     cifar_subset(folder / "data.tar", 30)
     (folder / "spec.yaml").write_text(SPEC, encoding="utf-8")
@@ -63,7 +71,7 @@ def kill_loop(folder: Path, kills: int, seed: int = 7) -> dict[str, int]:
     first = [*base, "spec.yaml", "--data", "data.tar", "--out", "run", "--epochs", str(EPOCHS)]
     resume = [*base, "--resume", "run", "--epochs", str(EPOCHS)]
     rng = random.Random(seed)
-    stats = {"kills": 0, "during_a_write": 0, "epochs_lost": 0}
+    stats = {"kills": 0, "during_a_write": 0, "between_writes": 0, "epochs_lost": 0}
     done = 0
     for attempt in range(kills):
         process = subprocess.Popen(first if attempt == 0 else resume, cwd=folder, env=env,
@@ -78,11 +86,11 @@ def kill_loop(folder: Path, kills: int, seed: int = 7) -> dict[str, int]:
         process.send_signal(signal.SIGKILL)
         process.wait()
         stats["kills"] += 1
+        # what a torn write leaves is a temporary, never a real file; the killed process leaves
+        # its lock: the next lock sees its pid is gone, takes it over and removes temporaries
         temporaries = [p for p in (folder / "run").rglob(".*") if p.is_file()]
         stats["during_a_write"] += bool(temporaries)
-        for temporary in temporaries:  # what a torn write leaves is a temporary, never a real file
-            temporary.unlink()
-        # the killed process leaves its lock; the next run sees its pid is gone and takes it over
+        stats["between_writes"] += bool(list((folder / "run").glob("model_*.epoch-*")))
         epoch = check_run(folder / "run")
         stats["epochs_lost"] += max(0, done - epoch)
         done = epoch

@@ -183,10 +183,13 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         return []
     try:
         with open(path, encoding="utf-8", newline="") as file:
-            rows = [{key: _number(value) for key, value in row.items()}
-                    for row in csv.DictReader(file)]  # fmt: skip
+            reader = csv.DictReader(file)
+            rows = [{key: _number(value) for key, value in row.items()} for row in reader]
+            columns = reader.fieldnames
     except (OSError, ValueError, csv.Error) as error:
         raise damaged(path, f"cannot be read as CSV ({reason(error)})") from None
+    if columns is not None and "epoch" not in columns:
+        raise damaged(path, "has no epoch column")
     problem = history_problem(rows)
     if problem is not None:
         raise damaged(path, problem)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..files import atomic_output, remove_temporaries, write_text_atomically
 from . import run_lock
-from .run_checks import model_file_problem, normalize_problem, state_problem
+from .run_checks import model_file_problem, normalize_problem, record_problem, state_problem
 from .run_records import (
     Best,
     RunEnvironment,
@@ -317,7 +317,7 @@ class RunDir:
         record = self.read_json("environment.json")
         path = self.path / "environment.json"
         if not isinstance(record, dict):
-            raise damaged(path, "holds no JSON object")
+            raise damaged(path, str(record_problem(RunEnvironment, record)))
         known = {item.name for item in fields(RunEnvironment)}
         versions = {key: value for key, value in record.items() if key not in known}
         environment = from_record(RunEnvironment, {**record, "versions": versions}, path)
