@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from layerkit.training.run_records import Best, RunError, RunState
 from layerkit.training.runs import RunDir
 from layerkit.training.spec_file import dump_spec
 
-from .conftest import ROOT
+from .conftest import ROOT, cifar_subset
 
 # -- the lock ---------------------------------------------------------------------------------------
 
@@ -260,6 +262,37 @@ def test_a_kill_between_state_json_and_the_models_names_keeps_the_committed_mode
     assert not list(run.path.glob("model_*.epoch-*"))
 
 
+def test_a_run_that_never_finished_an_epoch_is_named_as_such(tmp_path):
+    """Evaluate is told to resume it; resume takes it when its setup is recorded, and says what
+    to do when the kill came before that; another folder is not a run at all."""
+    run = RunDir.create("net", tmp_path / "run")
+    (run.path / "spec.yaml").write_text("name: net\n")
+    with pytest.raises(RunError) as caught:
+        RunDir.open(run.path, resuming=True)
+    assert str(caught.value) == (
+        f"'{run.path}' was stopped before it recorded its setup (no setup.json): it cannot be "
+        f"resumed; train the spec again with --out {run.path}"
+    )
+    (run.path / "setup.json").write_text('{"source": "data.tar"}')
+    assert RunDir.open(run.path, resuming=True) == run
+    with pytest.raises(RunError) as caught:
+        RunDir.open(run.path)
+    assert str(caught.value) == (
+        f"'{run.path}' holds no trained model: no epoch has finished (no state.json); continue "
+        f"it with: layerkit train --resume {run.path}"
+    )
+    assert RunDir.create("net", run.path) == run  # taken again as --out
+    (run.path / "notes.txt").write_text("mine")
+    with pytest.raises(RunError) as caught:
+        RunDir.create("net", run.path)
+    assert str(caught.value) == (
+        f"run directory '{run.path}' already exists and is not empty; choose another --out"
+    )
+    with pytest.raises(RunError) as caught:
+        RunDir.open(tmp_path)
+    assert str(caught.value) == f"'{tmp_path}' is not a layerkit run directory (no state.json)"
+
+
 # -- damaged records, without TensorFlow -----------------------------------------------------------
 
 FIX_STATE = (
@@ -307,3 +340,258 @@ def test_a_damaged_record_is_one_line_naming_the_file(tmp_path, name, content, m
     with pytest.raises(RunError) as caught:
         read()
     assert str(caught.value) == f"{path} {message}"
+
+
+def test_a_fifo_or_an_oversized_file_in_a_run_is_refused_without_reading_it(tmp_path):
+    """A FIFO named state.json (or lock) would block its reader forever; a record of gigabytes
+    would be read whole: both are refused from what stat says."""
+    run = RunDir.create("net", tmp_path / "run")
+    os.mkfifo(run.path / "state.json")
+    with pytest.raises(RunError) as caught:
+        run.read_state()
+    assert str(caught.value) == f"{run.path / 'state.json'} is not a regular file; " + FIX_STATE
+    with open(run.path / "history.csv", "wb") as file:
+        file.truncate(65 * 1024 * 1024)  # sparse: no disk used
+    with pytest.raises(RunError) as caught:
+        run.read_history()
+    assert str(caught.value).startswith(
+        f"{run.path / 'history.csv'} is 68,157,440 bytes, more than any run's (at most 67,108,864)"
+    )
+    os.mkfifo(run.path / "lock")
+    with pytest.raises(RunError) as caught:
+        run.lock()
+    assert str(caught.value) == (
+        f"'{run.path / 'lock'}' is not a file, not a layerkit lock; remove it if no process is "
+        "using the run"
+    )
+
+
+# -- real runs ------------------------------------------------------------------------------------
+
+SPEC = """\
+name: tiny
+vars:
+  note: null
+  title: plain
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  optimizer: {adam: {learning_rate: 0.01}}
+  batch_size: 16
+  epochs: 1
+  validation_split: 10
+  monitor: loss
+"""
+SETS = ("--set", "vars.note=2024-05-01", "--set", 'vars.title="x\nlayers: 1"')
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """The tiny spec, 5 real CIFAR-10 images per class, and one run of it trained for 1 epoch
+    with --set values YAML would misread (a date, a newline), shared by the tests (copied)."""
+    from click.testing import CliRunner
+
+    from layerkit.cli import main
+
+    root = tmp_path_factory.mktemp("hostile_runs")
+    cifar_subset(root / "data.tar", 5)
+    (root / "tiny.yaml").write_text(SPEC, encoding="utf-8")
+    cwd = os.getcwd()
+    os.chdir(root)
+    os.environ["LAYERKIT_CACHE"] = str(root / "cache")
+    try:
+        args = ["train", "tiny.yaml", "--data", "data.tar", "--out", "base", "--plain", *SETS]
+        result = CliRunner().invoke(main, args)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture(autouse=False)
+def in_workspace(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(workspace / "cache"))
+    return workspace
+
+
+def cli(*args):
+    from click.testing import CliRunner
+
+    from layerkit.cli import main
+
+    return CliRunner().invoke(main, [str(arg) for arg in args])
+
+
+def copy_of(workspace: Path, tmp_path: Path, name: str = "run") -> Path:
+    shutil.copytree(workspace / "base", tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.slow
+def test_a_run_trained_with_set_values_yaml_would_misread_resumes(in_workspace, tmp_path):
+    """A date given to a null variable and a value with a line break: spec.yaml holds them as
+    text under a one-line comment, and the run resumes (it was refused before)."""
+    run = copy_of(in_workspace, tmp_path)
+    text = (run / "spec.yaml").read_text()
+    assert text.splitlines()[0] == (
+        '# trained from tiny.yaml with --set vars.note=2024-05-01 --set vars.title="x\\nlayers: 1"'
+    )
+    assert [line for line in text.splitlines() if line.startswith("#")] == [text.splitlines()[0]]
+    assert "  note: '2024-05-01'\n  title: 'x layers: 1'\n" in text
+    resumed = cli("train", "--resume", run, "--epochs", "2", "--plain")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"done: 2 epochs in {run}" in resumed.stdout
+    assert (run / "spec.yaml").read_text().splitlines()[0] == text.splitlines()[0]
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+CHECKPOINT = "checkpoints/epoch-0001.keras"
+CANNOT_GO_ON = ": the run cannot go on from it; restore it from a copy, or train the spec again into a new --out"  # fmt: skip
+DAMAGED_RUNS = {
+    "empty state": (
+        lambda run: (run / "state.json").write_text(""), "resume",
+        "{run}/state.json is empty; " + FIX_STATE),
+    "truncated state": (
+        lambda run: _truncate(run / "state.json"), "evaluate",
+        "{run}/state.json is not JSON ({json_error}); " + FIX_STATE),
+    "setup not JSON": (
+        lambda run: (run / "setup.json").write_text("source: x"), "resume",
+        "{run}/setup.json is not JSON (Expecting value: line 1 column 1 (char 0)); " + FIX_STATE),
+    "setup of the wrong kind": (
+        lambda run: (run / "setup.json").write_text('{"source": "d", "normalize": 3}'),
+        "evaluate", "{run}/setup.json has normalize: 3, where dict[str, Any] | None belongs; "
+        + FIX_STATE),
+    "environment a list": (
+        lambda run: (run / "environment.json").write_text("[]"), "evaluate",
+        "{run}/environment.json holds a list, not a JSON object; restore it from a copy "
+        "(evaluate needs its class_names)"),
+    "history garbage": (
+        lambda run: (run / "history.csv").write_text("%PDF-1.4\x00\x01"), "resume",
+        "{run}/history.csv has no epoch column; restore it from a copy, or delete it to go on "
+        "without the finished epochs' rows"),
+    "spec missing": (
+        lambda run: (run / "spec.yaml").unlink(), "resume",
+        "{run}/spec.yaml is missing; restore it from a copy, or train the spec again into a new "
+        "--out"),
+    "lock a folder": (
+        lambda run: (run / "lock").mkdir(), "resume",
+        "'{run}/lock' is a folder, not a layerkit lock; remove it (rmdir) if no process is using "
+        "the run"),
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(DAMAGED_RUNS))
+def test_a_hand_damaged_run_is_one_line_naming_the_file(in_workspace, tmp_path, case):
+    damage, command, message = DAMAGED_RUNS[case]
+    run = copy_of(in_workspace, tmp_path)
+    json_error = ""
+    damage(run)
+    if case == "truncated state":
+        try:
+            json.loads((run / "state.json").read_text())
+        except ValueError as error:
+            json_error = str(error)
+    args = ["train", "--resume", run, "--epochs", "2"] if command == "resume" else ["evaluate", run]
+    result = cli(*args)
+    expected = "error: " + message.format(run=run, json_error=json_error) + "\n"
+    assert (result.exit_code, result.stderr) == (2, expected)
+
+
+# -- kill -9 at chosen points of a real run ----------------------------------------------------------
+
+KILL_HOOK = textwrap.dedent("""\
+    import os, shutil, signal, sys
+    from layerkit.training import callbacks, runs
+
+    name, epoch = os.environ["KILL_AT"].split(":")
+    epoch, now = int(epoch), {"epoch": 0}
+    record = callbacks.Recorder.record
+
+    def recording(self, index, row):  # the best model committed before the epoch, kept aside
+        now["epoch"] = index + 1
+        if index + 1 == epoch and (self.run.path / "model_best.keras").exists():
+            shutil.copy(self.run.path / "model_best.keras", str(self.run.path) + ".best-before")
+        return record(self, index, row)
+
+    def kill_in(owner, attribute):
+        original = getattr(owner, attribute)
+
+        def killing(*args, **kwargs):
+            if now["epoch"] == epoch and (owner is not os or str(args[1]).endswith("state.json")):
+                os.kill(os.getpid(), signal.SIGKILL)  # a real kill -9, at this point
+            return original(*args, **kwargs)
+
+        setattr(owner, attribute, killing)
+
+    callbacks.Recorder.record = recording
+    if name == "replace":
+        kill_in(os, "replace")  # state.json's temporary written, not yet in place
+    else:
+        kill_in(runs.RunDir, name)
+    from layerkit.cli import main
+
+    main(sys.argv[1:])
+""")
+
+
+def train_killed(workspace: Path, out: str, point: str, epochs: int) -> subprocess.CompletedProcess:
+    """``layerkit train`` in a process that SIGKILLs itself at ``point`` (``name:epoch``)."""
+    env = dict(os.environ, KILL_AT=point, LAYERKIT_CACHE=str(workspace / "cache"),
+               TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))  # fmt: skip
+    command = [sys.executable, "-c", KILL_HOOK, "train", "tiny.yaml", "--data", "data.tar",
+               "--out", out, "--epochs", str(epochs), "--plain"]  # fmt: skip
+    killed = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    return killed
+
+
+def leftovers(run: Path) -> list[str]:
+    """Temporaries of killed writes and models of epochs not (yet) committed."""
+    return sorted(p.name for p in [*run.glob(".*"), *run.glob("checkpoints/.*"),
+                                   *run.glob("model_*.epoch-*")])  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("point", "committed"),
+    [("write_state:2", 1), ("replace:2", 1), ("publish:2", 2)],
+    ids=["before state.json", "while state.json is replaced", "after state.json"],
+)
+def test_a_kill_in_an_epochs_writes_leaves_best_model_metrics_and_state_agreeing(
+    in_workspace, tmp_path, point, committed
+):
+    """Epoch 2 improves on epoch 1 (the loss falls); killed at ``point`` of its writes, the run
+    is epoch ``committed``'s wholly once it is locked again, and resumes to the end."""
+    out = f"killed-{point.replace(':', '-')}"
+    shutil.rmtree(in_workspace / out, ignore_errors=True)
+    train_killed(in_workspace, out, point, 3)
+    path, before = in_workspace / out, (in_workspace / f"{out}.best-before").read_bytes()
+    run = RunDir(path)
+    state = run.read_state()
+    assert (state.epoch, state.best.epoch) == (committed, committed)
+    assert "model_best.epoch-0002.keras" in leftovers(path)  # epoch 2 was the best
+    # a reader that does not lock (evaluate) already gets the committed best
+    assert (run.best_model.read_bytes() == before) == (committed == 1)
+    said: list[str] = []
+    run.lock(said.append)  # what the next train --resume does first
+    run.unlock()
+    assert leftovers(path) == []
+    assert ((path / "model_best.keras").read_bytes() == before) == (committed == 1)
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert (metrics["epochs"], metrics["best_epoch"]) == (committed, committed)
+    assert [row["epoch"] for row in run.read_history()] == list(range(1, committed + 1))
+    assert said[0].startswith(f"note: took over the lock of '{path}' left by pid ")
+    if point.startswith("replace"):
+        assert said[1:] == [f"note: removed 1 temporary files that killed writes left in '{path}'"]
+    resumed = cli("train", "--resume", path, "--epochs", "3", "--plain")
+    assert resumed.exit_code == 0, resumed.output
+    assert [row["epoch"] for row in run.read_history()] == [1, 2, 3]

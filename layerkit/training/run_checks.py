@@ -18,7 +18,60 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_NAME = re.compile(r"epoch-\d{4,}\.keras")
+# what a run writes in its folder (and temporaries: dot files)
+RUN_FILES = re.compile(
+    r"spec\.yaml|setup\.json|environment\.json|history\.csv|metrics\.json|curves\.png|lock"
+    r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras|\..+"
+)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a model's config.json; a real one is a few KB to a few MB
+
+
+def name_problem(name: str, root: Path) -> str | None:
+    """Why ``root/<name>`` cannot hold a spec's runs: ``name`` must be one plain path part,
+    and the folder must stay inside ``root`` (no ``..``, no absolute path, no link out)."""
+    plain = name not in ("", ".", "..") and "\0" not in name and "\\" not in name
+    if plain and Path(name).name == name and _inside(root / name, root):
+        return None
+    return (
+        f"the spec's name {json.dumps(name)} cannot name a folder inside '{root}': rename it "
+        "(letters, digits, '_', '-' and '.'), or give --out"
+    )
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    try:
+        return folder.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def out_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be a new run's folder: it is a file, or holds anything but a run that
+    never finished an epoch (:func:`never_finished`)."""
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return f"'{out}' is a file, not a folder; choose another --out"
+    if not any(out.iterdir()) or never_finished(out):
+        return None
+    again = f", or continue that run with --resume {out}" if (out / "state.json").exists() else ""
+    return f"run directory '{out}' already exists and is not empty; choose another --out{again}"
+
+
+def never_finished(folder: Path) -> bool:
+    """A run directory that never finished an epoch: its spec.yaml (written first) and only
+    files a run writes, no state.json, no checkpoint past the first epoch's."""
+    try:
+        names = [entry.name for entry in folder.iterdir()]
+        checkpoints = [path.name for path in folder.glob("checkpoints/epoch-*.keras")]
+    except OSError:
+        return False
+    return (
+        "spec.yaml" in names
+        and "state.json" not in names
+        and set(checkpoints) <= {"epoch-0001.keras"}
+        and all(RUN_FILES.fullmatch(name) for name in names)
+    )
 
 
 def record_problem(kind: type, record: Any) -> str | None:
@@ -79,6 +132,8 @@ def history_problem(rows: list[dict[str, Any]]) -> str | None:
 def model_file_problem(path: Path, layer: str | None = None) -> str | None:
     """What is wrong with ``path`` as a Keras model file (a whole zip, every member intact, a
     config that is JSON, with a layer named ``layer`` when given), or None."""
+    if path.exists() and not path.is_file():
+        return "is not a regular file"
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

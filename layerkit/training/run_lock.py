@@ -61,6 +61,11 @@ def acquire(folder: Path, notify: Notify | None = None) -> None:
                 f"'{lock}' is a folder, not a layerkit lock; remove it (rmdir) if no process is "
                 "using the run"
             )
+        if lock.exists() and not lock.is_file():
+            raise RunError(
+                f"'{lock}' is not a file, not a layerkit lock; remove it if no process is using "
+                "the run"
+            )
         try:
             if try_create(lock, owner):
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from ..errors import LayerkitError
 from ..spec.settings import Normalize
 from .run_checks import history_problem, record_problem
 
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record or history.csv; a real one is a few KB
 RUN_FORMAT = 2  # the version of setup.json, state.json and environment.json written now
 # 2: setup.json also holds what evaluation needs (the split and the input scaling)
 
@@ -176,11 +178,30 @@ def history_text(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def file_problem(path: Path, limit: int) -> str | None:
+    """Whether ``path`` can be read whole: a regular file (a FIFO would block the reader) of at
+    most ``limit`` bytes."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return "is missing"
+    except (OSError, ValueError) as error:
+        return f"cannot be read ({reason(error)})"
+    if not stat.S_ISREG(status.st_mode):
+        return "is not a regular file"
+    if status.st_size > limit:
+        return f"is {status.st_size:,} bytes, more than any run's (at most {limit:,})"
+    return None
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     """history.csv's rows (none if it is missing), each checked: epochs 1, 2, 3… in order,
     every value a number."""
-    if not path.exists():
+    problem = file_problem(path, MAX_RECORD_BYTES)
+    if problem == "is missing":
         return []
+    if problem is not None:
+        raise damaged(path, problem)
     try:
         with open(path, encoding="utf-8", newline="") as file:
             reader = csv.DictReader(file)

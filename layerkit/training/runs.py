@@ -46,14 +46,24 @@ from typing import TYPE_CHECKING, Any
 
 from ..files import atomic_output, remove_temporaries, write_text_atomically
 from . import run_lock
-from .run_checks import model_file_problem, normalize_problem, record_problem, state_problem
+from .run_checks import (
+    model_file_problem,
+    name_problem,
+    never_finished,
+    normalize_problem,
+    out_problem,
+    record_problem,
+    state_problem,
+)
 from .run_records import (
+    MAX_RECORD_BYTES,
     Best,
     RunEnvironment,
     RunError,
     RunSetup,
     RunState,
     damaged,
+    file_problem,
     from_record,
     history_text,
     metrics_record,
@@ -64,10 +74,6 @@ from .run_records import (
 if TYPE_CHECKING:
     from ..spec.document import Spec
 
-_RUN_FILES = re.compile(
-    r"spec\.yaml|setup\.json|environment\.json|history\.csv|metrics\.json|curves\.png|lock"
-    r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras|\..+"
-)
 _PENDING = re.compile(r"model_(last|best)\.epoch-(\d{4,})\.keras")
 Notify = Callable[[str], None]
 
@@ -85,7 +91,9 @@ class RunDir:
         if out is None:
             out = _default_folder(spec_name, root)
         try:
-            _check_new(out)
+            problem = out_problem(out)
+            if problem is not None:
+                raise RunError(problem)
             out.mkdir(parents=True, exist_ok=True)
         except (OSError, ValueError) as error:  # ValueError: a NUL in the path
             raise RunError(
@@ -119,17 +127,8 @@ class RunDir:
 
     @property
     def unfinished(self) -> bool:
-        """A run directory that never finished an epoch: its spec.yaml (written first) and only
-        files a run writes, no state.json, no checkpoint past the first epoch's."""
-        try:
-            names = [entry.name for entry in self.path.iterdir()]
-            later = [
-                p for p in self.checkpoints.glob("epoch-*.keras") if p.name != "epoch-0001.keras"
-            ]
-        except OSError:
-            return False
-        return ("spec.yaml" in names and "state.json" not in names and not later
-                and all(_RUN_FILES.fullmatch(name) for name in names))  # fmt: skip
+        """A run that never finished an epoch (see :func:`.run_checks.never_finished`)."""
+        return never_finished(self.path)
 
     def lock(self, notify: Notify | None = None) -> None:
         """Claim the run for this process (:func:`.run_lock.acquire`), or fail if a live process
@@ -272,8 +271,9 @@ class RunDir:
         """The spec as trained (with the epochs of the latest resume)."""
         from ..spec.loader import load_spec
 
-        if not self.spec_file.is_file():
-            raise damaged(self.spec_file, "is missing")
+        problem = file_problem(self.spec_file, MAX_RECORD_BYTES)
+        if problem is not None:
+            raise damaged(self.spec_file, problem)
         return load_spec(self.spec_file)
 
     def record_epochs(self, epochs: int) -> None:
@@ -329,10 +329,11 @@ class RunDir:
 
     def read_json(self, name: str) -> Any:
         path = self.path / name
+        problem = file_problem(path, MAX_RECORD_BYTES)
+        if problem is not None:
+            raise damaged(path, problem)
         try:
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise damaged(path, "is missing") from None
         except (OSError, ValueError) as error:  # ValueError: not UTF-8
             raise damaged(path, f"cannot be read ({reason(error)})") from None
         try:
@@ -365,38 +366,12 @@ class RunDir:
 
 def _default_folder(spec_name: str, root: Path) -> Path:
     """``root/<spec name>/<timestamp>``, a folder no run has taken, always inside ``root``."""
-    folder = root / spec_name
-    plain = spec_name not in ("", ".", "..") and "\0" not in spec_name and "\\" not in spec_name
-    if not plain or Path(spec_name).name != spec_name or not _inside(folder, root):
-        raise RunError(
-            f"the spec's name {json.dumps(spec_name)} cannot name a folder inside '{root}': "
-            "rename it (letters, digits, '_', '-' and '.'), or give --out"
-        )
+    problem = name_problem(spec_name, root)
+    if problem is not None:
+        raise RunError(problem)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out, suffix = folder / stamp, 1
+    out, suffix = root / spec_name / stamp, 1
     while out.exists():
         suffix += 1
-        out = folder / f"{stamp}-{suffix}"
+        out = root / spec_name / f"{stamp}-{suffix}"
     return out
-
-
-def _inside(folder: Path, root: Path) -> bool:
-    try:
-        return folder.resolve().is_relative_to(root.resolve())
-    except (OSError, ValueError, RuntimeError):
-        return False
-
-
-def _check_new(out: Path) -> None:
-    """Refuse ``out`` if it holds anything but a run that never finished an epoch."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise RunError(f"'{out}' is a file, not a folder; choose another --out")
-    run = RunDir(out)
-    if not any(out.iterdir()) or run.unfinished:
-        return
-    again = f", or continue that run with --resume {out}" if run.finished else ""
-    raise RunError(
-        f"run directory '{out}' already exists and is not empty; choose another --out{again}"
-    )
