@@ -142,7 +142,8 @@ def test_python_example_runs(code, monkeypatch):
 def test_doc_recipes_make_keras_objects(text, following):
     """Every documented train: section turns into a real optimizer, schedule, loss and metrics."""
     from layerkit.training.loop import _check_recipe
-    from layerkit.training.recipe import make_loss, make_metrics, make_optimizer
+    from layerkit.training.optimizers import make_optimizer
+    from layerkit.training.recipe import make_loss, make_metrics
 
     spec = load_spec(text)
     _check_recipe(spec)  # what train checks before loading data: tta, target, ...

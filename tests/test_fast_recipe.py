@@ -306,7 +306,7 @@ def _decay_step(optimizer, model):
 
 
 def test_weight_decay_skips_normalization_and_bias_weights(tmp_path):
-    from layerkit.training.recipe import skip_weight_decay
+    from layerkit.training.optimizers import skip_weight_decay
 
     model = build(load_spec(TINY))
     optimizer = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
@@ -332,7 +332,7 @@ def test_weight_decay_exemption_reaches_a_mixed_precision_optimizer():
     """Under mixed precision (the default on a GPU) Keras wraps the optimizer in a
     LossScaleOptimizer, which has no weight_decay of its own: the exemption must reach the one
     inside."""
-    from layerkit.training.recipe import skip_weight_decay, unwrapped
+    from layerkit.training.optimizers import skip_weight_decay, unwrapped
 
     model = build(load_spec(TINY))
     inner = keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.5)

@@ -25,14 +25,10 @@ import pytest
 
 from layerkit.errors import SpecError
 from layerkit.training import keras_datasets
-from layerkit.training.data import (
-    DataError,
-    announcer,
-    fetch_builtin,
-    load_dataset,
-    resolve_source,
-)
-from layerkit.training.keras_datasets import BUILTINS, DownloadError, RemoteFile, fetch
+from layerkit.training.data import announcer, fetch_builtin, load_dataset, resolve_source
+from layerkit.training.dataset import DataError
+from layerkit.training.downloads import DownloadError, RemoteFile
+from layerkit.training.keras_datasets import BUILTINS, fetch
 
 from .conftest import DATA, ROOT
 

@@ -275,7 +275,7 @@ def test_a_resumed_run_says_what_it_trains_with(logits_run, workspace):
 def test_a_run_that_trained_cross_entropy_on_logits_is_not_resumed_silently(workspace,
                                                                              monkeypatch):  # fmt: skip
     """A run begun before the loss followed the last layer (simulated: the loss made as it was)."""
-    import layerkit.training.loop as training
+    import layerkit.training.trainer as training
     from layerkit.errors import TrainError
     from layerkit.spec.loader import load_spec
     from layerkit.training import recipe

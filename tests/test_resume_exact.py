@@ -33,7 +33,8 @@ from layerkit.spec.loader import load_spec
 from layerkit.spec.settings import NO_DECAY_KINDS, TRAIN_FIELDS, TTA_KINDS, TrainSettings
 from layerkit.training.callbacks import Recorder
 from layerkit.training.loop import resume, train
-from layerkit.training.recipe import SCHEDULES, dropout_layers
+from layerkit.training.optimizers import SCHEDULES
+from layerkit.training.recipe import dropout_layers
 from layerkit.training.start import TrainOptions, prepare
 
 from .conftest import SPECS, cifar_subset

@@ -79,7 +79,8 @@ def test_catalog_leaves_out_what_specs_cannot_name():
 
 def test_every_name_validate_accepts_is_one_recipe_makes():
     """validate and train agree: each spelling the catalog accepts becomes that class."""
-    from layerkit.training.recipe import make_loss, make_optimizer
+    from layerkit.training.optimizers import make_optimizer
+    from layerkit.training.recipe import make_loss
 
     catalog, here = default_catalog(), Location("spec.yaml", 1, 1)
     for spelling in catalog.spellings("optimizer"):
@@ -100,8 +101,8 @@ def test_metric_names_are_the_ones_recipe_logs():
 
 
 def test_schedules_are_the_ones_recipe_makes():
-    from layerkit.training.recipe import SCHEDULES as RECIPE_SCHEDULES
-    from layerkit.training.recipe import OneCycle
+    from layerkit.training.optimizers import SCHEDULES as RECIPE_SCHEDULES
+    from layerkit.training.optimizers import OneCycle
 
     assert tuple(SCHEDULES) == RECIPE_SCHEDULES
     parameters = inspect.signature(OneCycle).parameters

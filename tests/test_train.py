@@ -490,7 +490,7 @@ def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path,
     the notify the caller passed, and the loop itself prints nothing."""
     from types import SimpleNamespace
 
-    from layerkit.training.loop import _finish, _Report
+    from layerkit.training.run_callbacks import Report, finish
     from layerkit.training.runs import Best, RunDir
 
     run = RunDir.create("net", tmp_path / "run")
@@ -499,7 +499,7 @@ def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path,
     recorder = SimpleNamespace(history=[row], best=Best(0.75, 2, row), monitor="val_accuracy",
                                stopped=None, reached="val_accuracy 0.7500 reached the target")  # fmt: skip
     said: list[str] = []
-    result = _finish(run, recorder, "finished", _Report(None, "plain", said.append))
+    result = finish(run, recorder, "finished", Report(None, "plain", said.append))
     assert (result.status, result.reason, result.epochs_done) == (
         "reached target", "val_accuracy 0.7500 reached the target", 1)  # fmt: skip
     assert (result.best_epoch, result.best_metrics) == (2, row)

@@ -14,14 +14,9 @@ import keras
 import numpy as np
 
 from .batches import derived_seed
+from .optimizers import learning_rate_at, unwrapped
 from .progress import PlainProgress
-from .recipe import (
-    ModelOutput,
-    as_probabilities,
-    learning_rate_at,
-    mirrored,
-    unwrapped,
-)
+from .recipe import ModelOutput, as_probabilities, mirrored
 from .run_records import Best, RunState, metrics_record
 from .runs import RunDir
 

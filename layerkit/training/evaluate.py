@@ -16,16 +16,9 @@ import numpy as np
 
 from ..errors import LayerkitError, listed
 from ..spec.settings import Normalize
-from .data import (
-    IMAGE_SUFFIXES,
-    DataError,
-    Dataset,
-    Notify,
-    check_samples,
-    image_size,
-    load_dataset,
-    split,
-)
+from .data import load_dataset, split
+from .dataset import DataError, Dataset, Notify, check_samples, image_size
+from .images import IMAGE_SUFFIXES
 from .model import scale_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir

@@ -9,36 +9,23 @@ layerkit as it is, and one filled by layerkit serves Keras. Reading needs numpy 
 TensorFlow; the pickled CIFAR batches are read with an unpickler that rebuilds numpy arrays and
 nothing else.
 
-``LAYERKIT_DATASETS_MIRROR`` names a folder URL that holds the same files under the same names
-(a mirror inside a company network, or a local server in the tests); the checksums stay the
-publishers'.
+Downloading and unpacking is :mod:`~layerkit.training.downloads`; this module holds the table of
+datasets, reads their published formats and finds them in the cache.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import http.client
 import os
 import pickle
-import shutil
 import struct
-import tarfile
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import LayerkitError
-
-MIRROR_VARIABLE = "LAYERKIT_DATASETS_MIRROR"
-TIMEOUT_SECONDS = 30  # for connecting and for each read: a stalled download fails, not hangs
-CHUNK = 1 << 16
+from .downloads import DownloadError, Progress, RemoteFile, download, unpack
 
 KERAS_STORAGE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 TORONTO = "https://www.cs.toronto.edu/~kriz/"
@@ -52,31 +39,6 @@ FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, y, x_test, y_test
-Progress = Callable[[str, int, int | None], None]  # (url, bytes so far, total bytes or None)
-
-
-class DownloadError(LayerkitError):
-    """A built-in dataset is not in the cache and could not be fetched, or is damaged there:
-    ``problem`` says what happened, ``fix`` what to do (one imperative sentence)."""
-
-    def __init__(self, problem: str, fix: str) -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{problem}. {fix}")
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file ``keras.datasets`` downloads: from where, to which cache path, with which check."""
-
-    url: str
-    path: str  # under the datasets folder, as keras.datasets names it
-    sha256: str | None  # None where keras.datasets checks nothing
-    unpack_to: str | None = None  # the folder keras.datasets extracts the archive into
-
-    @property
-    def name(self) -> str:
-        return PurePosixPath(urllib.parse.urlsplit(self.url).path).name
 
 
 @dataclass(frozen=True)
@@ -259,12 +221,6 @@ def unpacked_folder(dataset: Builtin, root: Path | None = None) -> Path | None:
     return None
 
 
-def source_url(remote: RemoteFile) -> str:
-    """Where ``remote`` is fetched from: its publisher, or the mirror the environment names."""
-    mirror = os.environ.get(MIRROR_VARIABLE)
-    return f"{mirror.rstrip('/')}/{remote.name}" if mirror else remote.url
-
-
 def fetch(name: str, progress: Progress | None = None, root: Path | None = None,
           files: tuple[RemoteFile, ...] | None = None) -> Path:  # fmt: skip
     """Make sure the built-in dataset ``name`` is in Keras's cache; return the folder it is in.
@@ -286,9 +242,9 @@ def fetch(name: str, progress: Progress | None = None, root: Path | None = None,
     for remote in files or dataset.files:
         target = root / remote.path
         if not target.is_file():
-            _download(dataset, remote, target, progress)
+            download(dataset.name, remote, target, progress)
         if remote.unpack_to is not None:
-            _unpack(target, root / remote.unpack_to)
+            unpack(target, root / remote.unpack_to)
     found = unpacked_folder(dataset, root)
     if found is None:
         raise DownloadError(
@@ -302,105 +258,3 @@ def fetch(name: str, progress: Progress | None = None, root: Path | None = None,
 def load(name: str, progress: Progress | None = None) -> Arrays:
     """The arrays of the built-in dataset ``name``, fetched first if needed."""
     return BUILTINS[name].read(fetch(name, progress))
-
-
-def _by_hand(dataset: Builtin, remote: RemoteFile, target: Path) -> str:
-    """The fix for a file that cannot be fetched: fetch it by hand, or use other data."""
-    debian = (
-        " (or install Debian's dataset-fashion-mnist)" if dataset.name == "fashion_mnist" else ""
-    )
-    return (
-        f"download {remote.url} and save it as {target}{debian}, or give --data PATH (a folder "
-        "or archive of class folders, or an .npz with x_train and y_train)"
-    )
-
-
-def _download(
-    dataset: Builtin, remote: RemoteFile, target: Path, progress: Progress | None
-) -> None:
-    url = source_url(remote)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise DownloadError(
-            f"cannot write the built-in dataset '{dataset.name}' into {target.parent} "
-            f"({error.strerror or error})",
-            "Set KERAS_HOME to a writable folder, or give --data PATH.",
-        ) from None
-    digest = hashlib.sha256()
-    try:
-        with (
-            open(handle, "wb") as out,
-            urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response,
-        ):
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            done = 0
-            if progress is not None:
-                progress(url, 0, total)
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(url, done, total)
-        if total is not None and done != total:
-            raise DownloadError(
-                f"the download of {url} for '{dataset.name}' stopped after {done:,} of "
-                f"{total:,} bytes",
-                "Try again, or " + _by_hand(dataset, remote, target),
-            )
-        if remote.sha256 is not None and digest.hexdigest() != remote.sha256:
-            raise DownloadError(
-                f"{url} is not the file keras.datasets expects for '{dataset.name}' (SHA-256 "
-                f"{digest.hexdigest()[:16]}…, expected {remote.sha256[:16]}…)",
-                "Download" + _by_hand(dataset, remote, target).removeprefix("download"),
-            )
-        os.replace(partial, target)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
-        mirror = f" from {url}" if url != remote.url else ""
-        raise DownloadError(
-            f"the built-in dataset '{dataset.name}' is not in Keras's cache ({target.parent}) "
-            f"and could not be downloaded{mirror} ({reason})",
-            "Connect to the internet and run again, or " + _by_hand(dataset, remote, target),
-        ) from None
-    finally:
-        Path(partial).unlink(missing_ok=True)
-
-
-def _unpack(archive: Path, folder: Path) -> None:
-    """Unpack a .tar(.gz) into ``folder`` via a temporary sibling, refusing members that would
-    land outside it, links and devices."""
-    if folder.is_dir():
-        return
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        with tarfile.open(archive) as members:
-            for member in members:
-                parts = PurePosixPath(member.name).parts
-                if member.name.startswith("/") or ".." in parts:
-                    raise DownloadError(
-                        f"'{archive}' has a member that leaves its folder ('{member.name}'), "
-                        "so it is not the published archive",
-                        "Delete it so it is fetched again.",
-                    )
-                if member.isdir():
-                    (staging / member.name).mkdir(parents=True, exist_ok=True)
-                elif member.isfile():
-                    destination = staging / member.name
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    source = members.extractfile(member)
-                    if source is not None:
-                        with source, open(destination, "wb") as out:
-                            shutil.copyfileobj(source, out, CHUNK)
-        os.replace(staging, folder)
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise DownloadError(
-            f"cannot unpack '{archive}' ({error})", "Delete it so it is fetched again."
-        ) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -8,48 +8,31 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import keras
 import yaml
 
 from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
 from ..errors import SpecError, TrainError, did_you_mean
-from ..model.compiler import build
 from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
-from .batches import EpochBatches
-from .callbacks import (
-    EarlyDropout,
-    EpochSeeds,
-    FlipValidation,
-    MovingAverage,
-    Recorder,
-    metrics_record,
-    optimizer_steps,
-)
-from .data import Dataset, Notify, load_dataset, split
-from .model import check_fit, prepare_inputs, training_model
-from .progress import JsonProgress, LiveProgress, PlainProgress
+from .data import load_dataset, split
+from .dataset import Notify
+from .optimizers import make_optimizer, skip_weight_decay
 from .recipe import (
-    ModelOutput,
     dropout_epochs,
-    dropout_layers,
     flips,
     loss_description,
     make_loss,
     make_metrics,
-    make_optimizer,
-    model_output,
-    set_batchnorm_momentum,
-    skip_weight_decay,
-    unwrapped,
 )
-from .runs import Best, RunDir, RunEnvironment, RunSetup, RunState
+from .run_callbacks import Report, TrainResult, finish, run_callbacks
+from .run_records import Best, RunEnvironment, RunSetup, RunState
+from .runs import RunDir
 from .runtime import (
     device_names,
     distribution_scope,
@@ -60,21 +43,7 @@ from .runtime import (
     wants_mixed_precision,
 )
 from .start import NewRun, TrainOptions, check_resume_options
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """How a run ended: ``status`` is ``finished``, ``reached target`` (``reason`` says which
-    value), ``interrupted`` (Ctrl-C) or ``failed`` (``reason`` says why); the best epoch by the
-    run's monitored metric, with its row of history.csv (empty before one)."""
-
-    run: RunDir
-    epochs_done: int
-    status: str
-    reason: str | None = None
-    best_epoch: int | None = None
-    best_metrics: dict[str, Any] = field(default_factory=dict)
-
+from .trainer import RunData, build_trainer, compile_trainer, from_logits, restore_trainer
 
 # -- preparing ----------------------------------------------------------------------------------
 
@@ -115,19 +84,6 @@ def _check_tta(spec: Spec) -> None:
             spec.train.locations["tta"],
             "train.tta",
             "Remove 'tta: flip' for inputs that are not images.",
-        )
-
-
-def _check_restored(trainer: keras.Model, checkpoint: Path, expected: int | None) -> None:
-    """A checkpoint whose optimizer state did not load (Keras only warns) would restart the
-    schedule, momentum and weight average: refuse to go on rather than train on silently.
-    ``expected`` is None for runs from before state.json held the count: any count but 0."""
-    steps = optimizer_steps(trainer)
-    if steps != expected and (expected is not None or steps == 0):
-        counts = f"{steps} steps restored" + (f", {expected} expected" if expected else "")
-        raise TrainError(
-            f"the optimizer state in {checkpoint} did not load ({counts}); the run is left as it "
-            "was — resume it with the Keras version and backend it was trained with"
         )
 
 
@@ -205,7 +161,7 @@ def train(
         )
         run.write_spec(document, header)
         run.write_setup(setup)
-        return _fit(run, plan, setup, None, [], _Report(console, output, notify))
+        return _fit(run, plan, setup, None, [], Report(console, output, notify))
     except Exception:
         # stopped before any epoch finished (the data does not fit the model, or an error of
         # ours): leave no half-made run behind, so the same --out works once it is fixed
@@ -249,62 +205,13 @@ def resume(
             spec = replace(spec, train=replace(spec.train, epochs=epochs))
         plan = validate(spec)
         history = run.read_history()[: state.epoch]
-        return _fit(run, plan, setup, state, history, _Report(console, output, notify))
+        return _fit(run, plan, setup, state, history, Report(console, output, notify))
     finally:
         run.unlock()
 
 
-@dataclass(frozen=True)
-class _Report:
-    """Where a run reports: progress on ``console`` as ``output`` says, warnings to ``notify``."""
-
-    console: Any
-    output: str
-    notify: Notify | None
-
-    def warn(self, text: str) -> None:
-        if self.notify is not None:
-            self.notify(text)
-
-
-@dataclass(frozen=True)
-class _Trainer:
-    """The spec's model, the training model around it (None until it is compiled), and its
-    loss."""
-
-    model: keras.Model
-    trainer: keras.Model | None
-    ends: ModelOutput
-    loss: Any
-
-
-@dataclass(frozen=True)
-class _Data:
-    """The run's data, split, as batches for training and arrays for validation."""
-
-    dataset: Dataset
-    train_index: Any
-    val_index: Any
-    steps: int  # per epoch
-
-    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int) -> EpochBatches:
-        dataset = self.dataset
-        x_train = prepare_inputs(dataset.x[self.train_index], shape)
-        y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
-        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch)
-
-    def validation(self, shape: tuple) -> tuple[Any, Any] | None:
-        if not len(self.val_index):
-            return None
-        dataset = self.dataset
-        return (
-            prepare_inputs(dataset.x[self.val_index], shape),
-            keras.utils.to_categorical(dataset.y[self.val_index], len(dataset.class_names)),
-        )
-
-
 def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
-         history: list[dict[str, Any]], report: _Report) -> TrainResult:  # fmt: skip
+         history: list[dict[str, Any]], report: Report) -> TrainResult:  # fmt: skip
     """Train from ``state`` (None: from the start) to the spec's epochs, and say how it ended."""
     spec, settings = plan.spec, plan.spec.train
     device = _device_description(setup.strategy)
@@ -312,13 +219,15 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     if mixed is None:  # a run from before the decision was recorded
         mixed = wants_mixed_precision(setup.precision)
     with dtype_policy("mixed_float16" if mixed else None), distribution_scope(setup.strategy):
-        made = _restore(plan, run, state) if state is not None else _build_model(plan, setup)
+        made = (
+            restore_trainer(plan, run, state) if state is not None else build_trainer(plan, setup)
+        )
         data = _load_data(plan, setup, report)
         if state is None:
-            made = _compile(plan, setup, made, data)
+            made = compile_trainer(plan, setup, made, data)
     if state is None:
         setup = replace(setup, loss=loss_description(made.loss, made.ends),
-                        from_logits=_from_logits(made.loss))  # fmt: skip
+                        from_logits=from_logits(made.loss))  # fmt: skip
         run.write_setup(setup)
         run.write_environment(RunEnvironment(tuple(data.dataset.class_names),
                               tuple(data.dataset.skipped), device, environment()))  # fmt: skip
@@ -330,8 +239,8 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
     best = state.best if state is not None else Best()
-    callbacks, recorder = _callbacks(run, plan, setup, made, data, validation, monitor, history,
-                                     best, device, initial_epoch, report)  # fmt: skip
+    callbacks, recorder = run_callbacks(run, plan, setup, made, data, validation, monitor,
+                                        history, best, device, initial_epoch, report)  # fmt: skip
     status = "finished"
     try:
         made.trainer.fit(
@@ -342,7 +251,7 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
         )  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
-    return _finish(run, recorder, status, report)
+    return finish(run, recorder, status, report)
 
 
 def _device_description(strategy: str | None) -> str:
@@ -354,144 +263,10 @@ def _device_description(strategy: str | None) -> str:
     return device
 
 
-def _build_model(plan: Plan, setup: RunSetup) -> _Trainer:
-    """The spec's model, new, with its loss; the training model is made once the data is in."""
-    keras.utils.set_random_seed(plan.spec.train.seed)  # the initial weights, as `seed` promises
-    model = build(plan, allow_large=setup.allow_large)
-    # a loss that cannot take what the model outputs is refused before any data loads
-    ends = model_output(model)
-    return _Trainer(model, None, ends, make_loss(plan.spec.train, ends))
-
-
-def _restore(plan: Plan, run: RunDir, state: RunState) -> _Trainer:
-    """The training model of the state's checkpoint, checked to have its optimizer state."""
-    checkpoint = run.checkpoints / state.checkpoint
-    trainer = keras.saving.load_model(checkpoint)
-    model = trainer.get_layer(plan.spec.name)
-    _check_restored(trainer, checkpoint, state.optimizer_steps)
-    ends, loss = model_output(model), trainer.loss
-    _check_restored_loss(loss, ends)
-    return _Trainer(model, trainer, ends, loss)
-
-
-def _load_data(plan: Plan, setup: RunSetup, report: _Report) -> _Data:
+def _load_data(plan: Plan, setup: RunSetup, report: Report) -> RunData:
     settings = plan.spec.train
     dataset = load_dataset(setup.source, plan.spec.input.shape, skip_bad=setup.skip_bad_images,
                            resize=setup.resize, notify=report.notify)  # fmt: skip
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     steps = math.ceil(len(train_index) / settings.batch_size)
-    return _Data(dataset, train_index, val_index, steps)
-
-
-def _compile(plan: Plan, setup: RunSetup, made: _Trainer, data: _Data) -> _Trainer:
-    """The new model in its training wrapper (scaling, augmentation), compiled."""
-    settings, model = plan.spec.train, made.model
-    check_fit(plan, model, data.dataset)
-    if settings.batchnorm_momentum is not None:
-        set_batchnorm_momentum(model, settings.batchnorm_momentum)
-    trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
-    trainer.compile(
-        optimizer=make_optimizer(settings, data.steps),
-        loss=made.loss,
-        metrics=make_metrics(settings),
-        jit_compile="auto" if device_names() else False,
-    )
-    return replace(made, trainer=trainer)
-
-
-def _reporter(report: _Report, epochs: int, steps: int, batch_size: int) -> PlainProgress:
-    if report.output == "live":
-        return LiveProgress(report.console, epochs, steps, batch_size)
-    if report.output == "json":
-        return JsonProgress(report.console, epochs)
-    return PlainProgress(report.console, epochs)
-
-
-def _callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: _Trainer, data: _Data,
-               validation: tuple[Any, Any] | None, monitor: str, history: list[dict[str, Any]],
-               best: Best, device: str, initial_epoch: int,
-               report: _Report) -> tuple[list[keras.callbacks.Callback], Recorder]:  # fmt: skip
-    """The run's callbacks, in the order they must run, with the recorder among them; the
-    reporter is told how the run starts."""
-    spec, settings = plan.spec, plan.spec.train
-    laid_out = setup.schedule_epochs or settings.epochs
-    until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(made.model)
-    early = until is not None and until < settings.epochs  # dropout switched off after `until`
-    scheduled = settings.schedule is not None and settings.schedule.name != "constant"
-    reporter = _reporter(report, settings.epochs, data.steps, settings.batch_size)
-    dataset = data.dataset
-    reporter.start(
-        {
-            "spec": spec.name,
-            "run": str(run.path),
-            "device": device,
-            "backend": keras.backend.backend(),
-            "train_images": len(data.train_index),
-            "validation_images": len(data.val_index),
-            "classes": len(dataset.class_names),
-            "skipped_images": len(dataset.skipped),
-            "batch_size": settings.batch_size,
-            "first_epoch": initial_epoch + 1,
-            "epochs": settings.epochs,
-            "augment": bool(setup.augment),
-            "dropout_until": until if early else None,
-            "dropout_layers": len(dropouts),
-            "schedule_epochs": laid_out if scheduled else None,
-            "loss": loss_description(made.loss, made.ends),
-            "from_logits": _from_logits(made.loss),
-        }
-    )
-    average = MovingAverage(enabled=bool(unwrapped(made.trainer.optimizer).use_ema))
-    recorder = Recorder(run, made.model, settings.epochs, monitor, len(data.train_index), history,
-                        best, reporter, average, settings.target)  # fmt: skip
-    # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
-    # one. The moving average and the TTA column must be in place before the recorder runs.
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.TerminateOnNaN(),
-        EpochSeeds(settings.seed),
-        average,
-    ]
-    if early and dropouts:  # before the recorder: it saves the spec's rates
-        callbacks.append(EarlyDropout(dropouts, until))
-    if settings.tta == "flip" and validation is not None:
-        labels = dataset.y[data.val_index]
-        callbacks.append(
-            FlipValidation(validation[0], labels, settings.batch_size, average, made.ends)
-        )
-    callbacks += [reporter, recorder]
-    if keras.backend.backend() == "tensorflow":
-        callbacks.append(
-            keras.callbacks.TensorBoard(log_dir=str(run.tensorboard), write_graph=False)
-        )
-    return callbacks, recorder
-
-
-def _finish(run: RunDir, recorder: Recorder, status: str, report: _Report) -> TrainResult:
-    """The run's outcome, also written to metrics.json."""
-    if recorder.stopped is not None:
-        status = "failed"
-    elif recorder.reached is not None:
-        status = "reached target"
-    best = recorder.best
-    try:
-        run.write_json(
-            "metrics.json", metrics_record(recorder.history, best, status, recorder.monitor)
-        )
-    except OSError as error:  # the run is still resumable from state.json
-        report.warn(f"warning: could not update metrics.json: {error}")
-    return TrainResult(run, len(recorder.history), status, recorder.reached or recorder.stopped,
-                       best.epoch, dict(best.metrics))  # fmt: skip
-
-
-def _from_logits(loss: Any) -> bool:
-    return bool(getattr(loss, "from_logits", False))
-
-
-def _check_restored_loss(loss: Any, ends: ModelOutput) -> None:
-    """A run begun before layerkit matched the loss to the model's last layer may train a
-    cross-entropy on logits; it is not continued silently."""
-    if ends.logits and "crossentropy" in type(loss).__name__.lower() and not _from_logits(loss):
-        raise TrainError(
-            f"this run trains {loss_description(loss, ends)} on logits ({ends.reason}): it began "
-            "before layerkit matched the loss to the last layer; train it anew"
-        )
+    return RunData(dataset, train_index, val_index, steps)

@@ -10,7 +10,7 @@ from ..errors import SpecError, TrainError, listed
 from ..model.compiler import make_layer
 from ..spec.plan import Plan
 from ..spec.settings import Normalize
-from .data import Dataset, check_samples
+from .dataset import Dataset, check_samples
 
 
 def check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:

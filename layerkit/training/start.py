@@ -17,8 +17,9 @@ from pathlib import Path
 from ..errors import TrainError
 from ..spec.document import Spec
 from ..spec.validation import Plan, validate
-from .data import Notify, fetch_builtin, resolve_source
-from .keras_datasets import Progress
+from .data import fetch_builtin, resolve_source
+from .dataset import Notify
+from .downloads import Progress
 
 
 @dataclass(frozen=True)
