@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .console.errors import EXIT_MISMATCH, UserError, user_errors
+from .console.errors import EXIT_MISMATCH, UserError
+from .console.guard import LayerkitGroup
 from .console.options import (
     OUTPUT_FILE,
     InputShape,
@@ -40,6 +41,7 @@ from .console.output import (
     print_validated,
     report_import,
     report_training,
+    say,
     warn,
 )
 from .console.targets import check_output_target, check_save_target, draw_png, save_model
@@ -49,9 +51,15 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LayerkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="layerkit")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the traceback of a failure layerkit did not foresee, instead of one line "
+    "(also LAYERKIT_DEBUG=1).",
+)
+def main(debug: bool) -> None:
     """Declarative Keras model specs: build, check and summarize them.
 
     \b
@@ -90,24 +98,23 @@ def build(
     """
     if save is not None:
         check_save_target(save, force, as_json)
-    with user_errors(as_json):
-        from .catalog.plugins import load_plugins
-        from .spec.loader import load_spec
-        from .spec.validation import validate
+    from .catalog.plugins import load_plugins
+    from .spec.loader import load_spec
+    from .spec.validation import validate
 
-        load_plugins(plugins)
-        plan = validate(load_spec(Path(spec), overrides))
-        import_keras_quietly()
-        from .model.compiler import build as build_model
-        from .model.report import summarize
+    load_plugins(plugins)
+    plan = validate(load_spec(Path(spec), overrides))
+    import_keras_quietly()
+    from .model.compiler import build as build_model
+    from .model.report import summarize
 
-        model = build_model(plan, allow_large=allow_large)
-        summary = summarize(model, plan)
+    model = build_model(plan, allow_large=allow_large)
+    summary = summarize(model, plan)
     if save is not None:
         save_model(model, save)
     print_summary(summary, plain, as_json)
     if save is not None and not as_json:
-        click.echo(f"saved the untrained model to {save}", err=True)
+        say(f"saved the untrained model to {save}", err=True)
     sys.exit(0 if summary.ok else EXIT_MISMATCH)
 
 
@@ -126,13 +133,12 @@ def validate(
     Fast: does not import TensorFlow. Shapes and values only Keras can judge are checked by
     'layerkit build'; whether the data exists, by 'layerkit train' before it starts.
     """
-    with user_errors(as_json):
-        from .catalog.plugins import load_plugins
-        from .spec.loader import load_spec
-        from .spec.validation import validate as validate_spec
+    from .catalog.plugins import load_plugins
+    from .spec.loader import load_spec
+    from .spec.validation import validate as validate_spec
 
-        load_plugins(plugins)
-        plan = validate_spec(load_spec(Path(spec), overrides))
+    load_plugins(plugins)
+    plan = validate_spec(load_spec(Path(spec), overrides))
     print_validated(plan, as_json)
 
 
@@ -152,7 +158,7 @@ def schema(output: Path | None, force: bool) -> None:
         return
     check_output_target(output, force, "--output")
     write_text_atomically(output, text)
-    click.echo(f"wrote {output}", err=True)
+    say(f"wrote {output}", err=True)
 
 
 @main.command()
@@ -167,7 +173,7 @@ def new(name: str, output: Path | None, force: bool) -> None:
     write_text_atomically(
         output, template.replace("__NAME__", name).replace("__FILE__", str(output))
     )
-    click.echo(f"wrote {output}; check it with: layerkit build {output}")
+    say(f"wrote {output}; check it with: layerkit build {output}")
 
 
 @main.command()
@@ -186,21 +192,20 @@ def graph(
     if suffix not in (".svg", ".png"):
         raise UserError(f"--output: '{output}' must end in .svg or .png")
     check_output_target(output, force, "--output")
-    with user_errors():
-        from .catalog.plugins import load_plugins
-        from .model.compiler import layer_names
-        from .model.diagram import render_svg
-        from .spec.loader import load_spec
-        from .spec.validation import validate
+    from .catalog.plugins import load_plugins
+    from .model.compiler import layer_names
+    from .model.diagram import render_svg
+    from .spec.loader import load_spec
+    from .spec.validation import validate
 
-        load_plugins(plugins)
-        plan = validate(load_spec(Path(spec), overrides))
-        svg = render_svg(plan, layer_names(plan))
+    load_plugins(plugins)
+    plan = validate(load_spec(Path(spec), overrides))
+    svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
         write_text_atomically(output, svg)
     else:
         draw_png(svg, output)
-    click.echo(f"wrote {output} ({len(plan.layers)} layers)")
+    say(f"wrote {output} ({len(plan.layers)} layers)")
 
 
 @main.command()
@@ -226,26 +231,25 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     """
     console = make_console(plain or as_json)
     output = "json" if as_json else "plain" if console.no_color else "live"
-    with user_errors(as_json):
-        from .catalog.plugins import load_plugins
-        from .training.start import TrainOptions
+    from .catalog.plugins import load_plugins
+    from .training.start import TrainOptions
 
-        if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
-            import_keras_quietly()
-        load_plugins(plugins)
-        options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
-                               resize, overrides, precision, strategy, allow_large)  # fmt: skip
-        new = None if resume else prepare_run(spec, options, console, output)
+    if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
         import_keras_quietly()
-        from .training import loop
-        from .training.runtime import split_cpu
+    load_plugins(plugins)
+    options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
+                           resize, overrides, precision, strategy, allow_large)  # fmt: skip
+    new = None if resume else prepare_run(spec, options, console, output)
+    import_keras_quietly()
+    from .training import loop
+    from .training.runtime import split_cpu
 
-        if cpu_replicas:
-            split_cpu(cpu_replicas)
-        if new is None:
-            result = loop.resume(resume, options, console, output, notify=warn)
-        else:
-            result = loop.train(new, console, output, notify=warn)
+    if cpu_replicas:
+        split_cpu(cpu_replicas)
+    if new is None:
+        result = loop.resume(resume, options, console, output, notify=warn)
+    else:
+        result = loop.train(new, console, output, notify=warn)
     code = report_training(result, as_json)
     if code:
         sys.exit(code)
@@ -295,20 +299,19 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     model (a run directory, or a .keras file with --data)."""
     if plot is not None:
         check_output_target(plot, force, "--plot", as_json)
-    with user_errors(as_json):
-        import_keras_quietly()
-        from .training.evaluate import evaluate as evaluate_model
-        from .training.evaluate import open_trained, plot_confusion
+    import_keras_quietly()
+    from .training.evaluate import evaluate as evaluate_model
+    from .training.evaluate import open_trained, plot_confusion
 
-        trained = open_trained(model_or_run, safe_mode=not unsafe)
-        result = evaluate_model(
-            trained, data, tta, skip_bad=skip_bad_images, resize=resize, notify=warn
-        )
-        targets = [plot] if plot else []
-        if trained.run is not None and data is None:  # the run's own figure, of its own split
-            targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
-        for target in targets:
-            plot_confusion(target, result)
+    trained = open_trained(model_or_run, safe_mode=not unsafe)
+    result = evaluate_model(
+        trained, data, tta, skip_bad=skip_bad_images, resize=resize, notify=warn
+    )
+    targets = [plot] if plot else []
+    if trained.run is not None and data is None:  # the run's own figure, of its own split
+        targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
+    for target in targets:
+        plot_confusion(target, result)
     print_evaluation(result, plain, as_json)
 
 
@@ -329,14 +332,13 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
 def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool, unsafe: bool,
             as_json: bool, plain: bool) -> None:  # fmt: skip
     """The most likely classes, with probabilities, for each image (files or folders)."""
-    with user_errors(as_json):
-        import_keras_quietly()
-        from .training.evaluate import open_trained
-        from .training.evaluate import predict as predict_images
+    import_keras_quietly()
+    from .training.evaluate import open_trained
+    from .training.evaluate import predict as predict_images
 
-        results = predict_images(
-            open_trained(model_or_run, safe_mode=not unsafe), list(images), top, resize
-        )
+    results = predict_images(
+        open_trained(model_or_run, safe_mode=not unsafe), list(images), top, resize
+    )
     print_predictions(results, plain, as_json)
 
 
@@ -368,15 +370,14 @@ def import_(
         raise UserError(f"--output: '{output}' should end in .yaml; import writes a spec")
     read = None if source.startswith("keras:") else Path(source)
     check_output_target(output, force, "--output", source=read)
-    with user_errors():
-        if from_model:
-            import_keras_quietly()
-            from .importer import import_model
+    if from_model:
+        import_keras_quietly()
+        from .importer import import_model
 
-            report = import_model(source, safe_mode=not unsafe)
-        else:
-            from .importer import import_summary
+        report = import_model(source, safe_mode=not unsafe)
+    else:
+        from .importer import import_summary
 
-            report = import_summary(Path(source), input_shape)
+        report = import_summary(Path(source), input_shape)
     write_text_atomically(output, report.text)
     report_import(report, output)

@@ -1,6 +1,7 @@
-"""How errors leave the command line: layerkit's own errors (a spec problem, a missing file, a
-refused option) in, one ``error: …`` line per problem on stderr — or one JSON object on stdout
-with ``--json`` — and exit code 2 out, never a traceback.
+"""How layerkit's own errors leave the command line: an error (a spec problem, a missing file, a
+refused option) in; one ``error: …`` line per problem on stderr, made safe for a terminal
+(``console.safe_text``), or one JSON object on stdout with ``--json``; and exit code 2 out,
+never a traceback.
 
 Exit codes: 0 everything matches; 1 the model does not match what the spec expects; 2 the spec
 (or a command-line argument) is invalid.
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from ..errors import LayerkitError, SpecError, SpecErrors
+from .safe_text import safe_text
 
 EXIT_MISMATCH = 1
 EXIT_INVALID = 2
@@ -36,7 +38,7 @@ class SpecFailure(click.ClickException):
             click.echo(json.dumps({"ok": False, "errors": [_error_dict(e) for e in self.errors]}))
             return
         for error in self.errors:
-            click.echo(error.format(), err=True)
+            click.echo(safe_text(error.format()), err=True)
         if len(self.errors) > 1:
             click.echo(f"{len(self.errors)} problems found.", err=True)
 
@@ -68,7 +70,7 @@ class UserError(click.ClickException):
             error = dict.fromkeys(("file", "line", "column", "path", "fix"))
             click.echo(json.dumps({"ok": False, "errors": [{**error, "message": self.message}]}))
             return
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {safe_text(self.message)}", err=True)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .errors import UserError
+from .safe_text import safe_text
 
 # a file a command writes: never a folder (whether it may replace a file is checked by
 # console.targets, which knows --force)
@@ -55,7 +56,7 @@ class ModelName(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", value):
             raise click.BadParameter(
-                f"'{value}' is not a model name: use letters, digits, '_', '-' and '.', starting "
+                f"'{safe_text(value)}' is not a model name: use letters, digits, '_', '-' and '.', starting "
                 "with a letter.",
                 param_hint="NAME",
             )

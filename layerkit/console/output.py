@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .safe_text import safe_lines, safe_text
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -56,10 +58,16 @@ def import_keras_quietly() -> None:
         os.close(devnull)
 
 
+def say(text: str, err: bool = False) -> None:
+    """One line for people, on stdout (or stderr), with anything from a spec or a file in it
+    made safe for a terminal (see ``console.safe_text``)."""
+    click.echo(safe_text(text), err=err)
+
+
 def warn(text: str) -> None:
     """What a stage has to say besides its result (a warning, a download's start and end): a
-    line on stderr."""
-    click.echo(text, err=True)
+    line on stderr, made safe for a terminal."""
+    click.echo(safe_lines(text), err=True)
 
 
 @contextmanager
@@ -69,6 +77,7 @@ def download_progress(console: Console, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -85,7 +94,8 @@ def download_progress(console: Console, enabled: bool) -> Iterator[Any]:
 
         def advance(url: str, done: int, total: int | None) -> None:
             if url not in tasks:
-                tasks[url] = bar.add_task(f"downloading {url.rsplit('/', 1)[-1]}", total=total)
+                name = escape(safe_text(url.rsplit("/", 1)[-1]))  # a description is markup
+                tasks[url] = bar.add_task(f"downloading {name}", total=total)
             bar.update(tasks[url], completed=done)
 
         yield advance
@@ -110,7 +120,7 @@ def print_validated(plan: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
     else:
-        click.echo(f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({len(plan.layers)} layers)")
+        say(f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({len(plan.layers)} layers)")
 
 
 def print_evaluation(result: dict, plain: bool, as_json: bool) -> None:
@@ -146,7 +156,7 @@ def report_training(result: Any, as_json: bool) -> int:
         f"{key} {value:.4f}" for key, value in best.items() if key.startswith("val_")
     )
     if result.status == "interrupted":
-        click.echo(
+        say(
             f"stopped after {result.epochs_done} epochs; continue with: layerkit train --resume {result.run.path}",
             err=True,
         )
@@ -157,13 +167,13 @@ def report_training(result: Any, as_json: bool) -> int:
             if result.epochs_done
             else f"no epoch finished, so {result.run.path} holds no checkpoint"
         )
-        click.echo(f"error: training stopped: {result.reason}; {kept}", err=True)
+        say(f"error: training stopped: {result.reason}; {kept}", err=True)
         return 1
     if as_json:
         return 0
     if result.status == "reached target":
-        click.echo(f"stopped early: {result.reason}")
-    click.echo(
+        say(f"stopped early: {result.reason}")
+    say(
         f"done: {result.epochs_done} epochs in {result.run.path}"
         + (f"; best {summary} (epoch {result.best_epoch})" if summary else "")
     )
@@ -172,10 +182,10 @@ def report_training(result: Any, as_json: bool) -> int:
 
 def report_import(report: Any, output: Any) -> None:
     """What ``import`` wrote, and what in it needs a person's check."""
-    click.echo(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
+    say(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
     if report.placeholders:
-        click.echo(f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}")
+        say(f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}")
     for note in report.notes:
-        click.echo(f"check: {note}")
+        say(f"check: {note}")
     for entry in report.not_imported:
-        click.echo(f"not imported (marked in the spec): {entry}", err=True)
+        say(f"not imported (marked in the spec): {entry}", err=True)

@@ -1,6 +1,8 @@
 """Render a checked Summary: a rich table for people, plain text for pipes and files, JSON for scripts.
 
 Every function takes the data and gives back text or renderables; the CLI decides where they go.
+Names from a spec or a file (layers, types, classes, files) are shown through
+``console.safe_text``, so no control character or escape sequence in them reaches a terminal.
 Styles are theme names (``layerkit.ok``, ``layerkit.mismatch``), defined once in ``THEME``.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from ..console.safe_text import safe_text
 from .report import Row, Summary, Total
 from .shapes import format_shape
 
@@ -64,7 +67,7 @@ def expected_text(row: Row) -> str:
         parts.append(format_shape((None, *expected.shape)))
     if expected.type is not None and not row.ok:
         parts.append(expected.type)
-    return " ".join(parts)
+    return safe_text(" ".join(parts))
 
 
 def mark(ok: bool, checked: bool = True) -> str:
@@ -78,7 +81,11 @@ def total_expected_text(total: Total) -> str:
 
 
 def verdict(summary: Summary) -> str:
-    """The last line: what matched, or which rows and totals did not."""
+    """The last line: what matched, or which rows and totals did not (made safe for a terminal)."""
+    return safe_text(_verdict(summary))
+
+
+def _verdict(summary: Summary) -> str:
     if not summary.ok:
         count = len(summary.problems)
         noun = "mismatch" if count == 1 else "mismatches"
@@ -116,8 +123,8 @@ def render_table(summary: Summary, width: int = 120) -> RenderableType:
     from rich.text import Text
 
     has_expectations = any(row.checked for row in summary.rows)
-    title = escape(summary.name) + (
-        f"  [layerkit.muted]{escape(summary.file)}[/]" if summary.file else ""
+    title = escape(safe_text(summary.name)) + (
+        f"  [layerkit.muted]{escape(safe_text(summary.file))}[/]" if summary.file else ""
     )
     table = Table(
         title=title,
@@ -186,8 +193,8 @@ def _table_cells(row: Row, has_expectations: bool) -> list:
 
     cells: list[Text | str] = [
         str(row.index),
-        Text(row.name),  # Text, not str: a name such as 'dense[red]' is not rich markup
-        Text(row.type),
+        Text(safe_text(row.name)),  # Text, not str: a name such as 'dense[red]' is not markup
+        Text(safe_text(row.type)),
         format_shape(row.output_shape),
         format_count(row.params),
     ]
@@ -217,7 +224,7 @@ def render_plain(summary: Summary) -> str:
     for row in summary.rows:
         cells = [
             str(row.index),
-            f"{row.name} ({row.type})",
+            safe_text(f"{row.name} ({row.type})"),
             format_shape(row.output_shape),
             format_count(row.params),
         ]
@@ -236,7 +243,7 @@ def render_plain(summary: Summary) -> str:
         ]
         return "  ".join(padded).rstrip()
 
-    title = f"Model: {summary.name}" + (f" ({summary.file})" if summary.file else "")
+    title = safe_text(f"Model: {summary.name}" + (f" ({summary.file})" if summary.file else ""))
     out = [title, format_line(header), "-" * len(format_line(header))]
     out += [format_line(cells) for cells in lines[1:]]
     out.append("")
@@ -264,7 +271,7 @@ def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
     from rich.text import Text
 
     header = Text(
-        f"{result['n']:,} images from {result['data']}"
+        f"{result['n']:,} images from {safe_text(result['data'])}"
         + (" (flip TTA)" if result["tta"] else "")
         + f": accuracy {result['accuracy']:.4f}, top-5 {result['top5_accuracy']:.4f}, "
         f"loss {result['loss']:.4f}"
@@ -273,13 +280,13 @@ def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
     for column, justify in (("class", "left"), ("images", "right"), ("accuracy", "right"),
                             ("most taken for", "left")):  # fmt: skip
         table.add_column(column, justify=justify)
-    names = result["class_names"]
+    names = [safe_text(name) for name in result["class_names"]]
     for index, name in enumerate(names):
         row = list(result["confusion"][index])
         total = sum(row)
         row[index] = -1
         confused = max(range(len(row)), key=row.__getitem__)
-        accuracy = result["per_class"][name]
+        accuracy = result["per_class"][result["class_names"][index]]
         table.add_row(
             Text(name),  # class names are folder names: not rich markup
             f"{total:,}",
@@ -300,7 +307,7 @@ def render_predictions(results: list[dict], plain: bool = False) -> RenderableTy
         table.add_column(f"#{rank + 1}")
     for result in results:  # file and class names are not rich markup
         table.add_row(
-            Text(result["file"]),
-            *(Text(f"{t['class']} {t['probability']:.3f}") for t in result["top"]),
+            Text(safe_text(result["file"])),
+            *(Text(safe_text(f"{t['class']} {t['probability']:.3f}")) for t in result["top"]),
         )
     return table

@@ -1,0 +1,96 @@
+"""One error path for every command: a command's work in, and whatever goes wrong out as one line
+and an exit code, never a traceback.
+
+Layerkit's own errors become their ``error: …`` lines (see ``console.errors``). A failure no
+command foresaw — a ``ValueError`` from deep inside Keras, numpy, PIL or zipfile, an ``OSError``,
+a ``RecursionError``, a ``MemoryError`` — becomes::
+
+    error: evaluate failed on broken.keras: ValueError: <its message, on one line>; …what to do
+
+with exit code 2 (with ``--json``, the same JSON error object as any user error). ``layerkit
+--debug COMMAND`` (or ``LAYERKIT_DEBUG=1``) lets the traceback through instead. Ctrl-C prints one
+``interrupted`` line and exits 130. click's own usage errors keep click's text and exit code 2.
+
+The group in ``cli.py`` is a :class:`LayerkitGroup`, so every command it declares gets this.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from .errors import UserError, user_errors
+
+EXIT_INTERRUPTED = 130
+MESSAGE_LIMIT = 300  # characters of the exception's own message kept in the one line
+SUBJECT_LIMIT = 120  # characters of the path or name it failed on
+DEBUG_VARIABLE = "LAYERKIT_DEBUG"
+
+
+def debugging(ctx: click.Context) -> bool:
+    """--debug on the group, or LAYERKIT_DEBUG set to anything but '', '0', 'false' or 'no'."""
+    if ctx.find_root().params.get("debug"):
+        return True
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def subject(ctx: click.Context) -> str:
+    """What the command was working on, for the error line: its first argument given (a spec,
+    a model or run, a source, a name), else the run it resumes or the file it writes."""
+    values = [ctx.params.get(param.name) for param in ctx.command.params
+              if isinstance(param, click.Argument) and param.name]  # fmt: skip
+    values += [ctx.params.get(name) for name in ("resume", "output")]
+    for value in values:
+        if isinstance(value, tuple):
+            value = value[0] if value else None
+        if value not in (None, ""):
+            return shortened(str(value), SUBJECT_LIMIT)
+    return "its input"
+
+
+def one_line(error: BaseException) -> str:
+    """``ValueError: the message``, its whitespace runs folded to one space and cut short."""
+    message = shortened(" ".join(str(error).split()), MESSAGE_LIMIT)
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unforeseen(command: str, what: str, error: BaseException) -> str:
+    """The one line for a failure no command foresaw: what failed, on what, and what to do."""
+    return (
+        f"{command} failed on {what}: {one_line(error)}; check that it is the file you meant, "
+        f"whole and readable, or rerun with 'layerkit --debug {command} …' for the traceback "
+        "and report it"
+    )
+
+
+class GuardedCommand(click.Command):
+    """A command whose every failure leaves as one line and exit code (see the module)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        as_json = bool(ctx.params.get("as_json"))
+        try:
+            with user_errors(as_json):
+                return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # already said, or click's own way (a closed pipe: click quiets it)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: {ctx.info_name} stopped before it finished", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as error:  # the point of this class: nothing unforeseen leaks out
+            if debugging(ctx):
+                raise
+            text = unforeseen(ctx.info_name or "layerkit", subject(ctx), error)
+            raise UserError(text, as_json) from None
+
+
+class LayerkitGroup(click.Group):
+    """The ``layerkit`` group: every command declared on it is a :class:`GuardedCommand`."""
+
+    command_class = GuardedCommand
