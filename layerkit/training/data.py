@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import Location, SpecError, did_you_mean
 from . import keras_datasets
 from .arrays import read_npz
-from .data_cache import cache_dir, content_key, read_cache, write_cache
+from .data_cache import DamagedCache, cache_dir, content_key, read_cache, write_cache
 from .dataset import DataError, Dataset, Notify, image_size
 from .downloads import DownloadError, Progress
 from .images import decode_images
@@ -56,7 +56,14 @@ def load_dataset(
     key = content_key(path, (height, width, channels, skip_bad, resize))
     cached = cache_dir() / f"{key}.npz"
     if cached.is_file():
-        return read_cache(cached, source)
+        try:
+            return read_cache(cached, source)
+        except DamagedCache as damage:
+            if notify is not None:
+                notify(
+                    f"warning: the cached images {cached} are damaged ({damage}); decoding "
+                    f"'{source}' again"
+                )
     dataset = decode_images(path, (height, width, channels), skip_bad=skip_bad, resize=resize)
     write_cache(cached, dataset, notify)
     return dataset

@@ -3,7 +3,8 @@
 Takes a source path and the options its images were decoded with; gives the key of its entry
 (a hash of the archive's bytes, or of a folder's names, sizes and times), and reads or writes the
 entry, an .npz under ``$LAYERKIT_CACHE`` (default ``~/.cache/layerkit``), so a second run on the
-same images starts in seconds.
+same images starts in seconds. An entry is read back with its checksums and headers checked
+(:mod:`~layerkit.training.npz`): a damaged one is reported as such, to be decoded again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..files import atomic_output
 from .dataset import Dataset, Notify
+from .npz import ArrayProblem, opened_npz, read_array
 
 CACHE_VERSION = 1  # bump when the cached format changes
 
@@ -65,12 +67,23 @@ def write_cache(path: Path, dataset: Dataset, notify: Notify | None) -> None:
             )
 
 
+class DamagedCache(Exception):
+    """A cache entry that cannot be read back whole: why."""
+
+
 def read_cache(path: Path, source: str) -> Dataset:
-    with np.load(path, allow_pickle=False) as arrays:
-        return Dataset(
-            arrays["x"],
-            arrays["y"],
-            tuple(str(name) for name in arrays["class_names"]),
-            source,
-            tuple(str(name) for name in arrays["skipped"]),
-        )
+    """The dataset cached at ``path``, checked: every member's CRC (a zip's checksum), its
+    headers, and that images, labels and class names agree; :class:`DamagedCache` otherwise."""
+    try:
+        with opened_npz(path) as archive:
+            x = read_array(archive, "x", "u", ndim_at_least=4)
+            y = read_array(archive, "y", "i")
+            names = tuple(str(name) for name in read_array(archive, "class_names", "U"))
+            skipped = tuple(str(name) for name in read_array(archive, "skipped", "U"))
+    except ArrayProblem as problem:
+        raise DamagedCache(str(problem)) from None
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise DamagedCache(f"{len(x)} images of {x.shape[1:]} but {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= len(names)):
+        raise DamagedCache(f"labels outside the {len(names)} classes")
+    return Dataset(x, y, names, source, skipped)
