@@ -11,6 +11,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -24,6 +25,7 @@ from PIL import Image
 
 from layerkit.training.data import load_dataset
 from layerkit.training.dataset import DataError
+from layerkit.training.images import image_files, read_image_files
 
 from .conftest import ROOT
 
@@ -158,6 +160,83 @@ def load_in_child(source: Path, shape: tuple[int, ...] = (8, 8, 3)) -> Outcome:
     return run_bounded([sys.executable, "-c", code])
 
 
+# -- archives and folders ----------------------------------------------------------------------
+
+
+def test_a_zip_member_that_is_not_an_image_is_never_read(tmp_path):
+    """A 1.6 MB zip holding 1.5 GiB of zeros beside the images (3.7 GB peak before)."""
+    archive = write_zip(
+        tmp_path / "data.zip",
+        [stored(name, data) for name, data in small_images()] + [huge_zeros("notes/big.bin")],
+    )
+    assert archive.stat().st_size < 2 * MiB
+    outcome = load_in_child(archive)
+    assert (outcome.code, outcome.stdout, outcome.stderr) == (0, "(4, 8, 8, 3)\n", "")
+    assert outcome.peak_mb < 300, outcome.peak_mb
+
+
+def test_an_image_member_over_the_file_limit_is_refused_unread(tmp_path):
+    """An image declared at 1.5 GiB is refused from the zip's directory, the limit named."""
+    archive = write_zip(
+        tmp_path / "data.zip",
+        [stored(name, data) for name, data in small_images()] + [huge_zeros("dog/huge.png")],
+    )
+    outcome = load_in_child(archive)
+    assert outcome.stdout == (
+        f"error: image 'dog/huge.png' in '{archive}' is too large to decode safely (1536.0 MiB, "
+        "over the limit of 64 MiB); remove it\n"
+    )
+    assert outcome.peak_mb < 300, outcome.peak_mb
+
+
+def test_a_zip_that_understates_a_member_is_read_no_further_than_the_limit(tmp_path):
+    """The directory says 100 bytes; the stream inflates to 1.5 GiB."""
+    huge = huge_zeros("dog/liar.png")
+    liar = Entry(huge.name, huge.data, 100, huge.crc, huge.method)
+    archive = write_zip(tmp_path / "data.zip", [stored(n, d) for n, d in small_images()] + [liar])
+    outcome = load_in_child(archive)
+    assert outcome.stdout == (
+        f"error: cannot read archive '{archive}' (Bad CRC-32 for file 'dog/liar.png'); give a "
+        "whole .tar, .tar.gz or .zip of class folders\n"
+    )
+    assert outcome.peak_mb < 400, outcome.peak_mb
+
+
+def test_a_tar_image_over_the_file_limit_is_refused(tmp_path):
+    archive = tmp_path / "data.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in small_images():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("cat/big.png")
+        info.size = 65 * MiB
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(archive), (8, 8, 3))
+    assert str(caught.value) == (
+        f"image 'cat/big.png' in '{archive}' is too large to decode safely (65.0 MiB, over the "
+        "limit of 64 MiB); remove it"
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_as_the_data_is_refused_and_in_a_folder_skipped(tmp_path):
+    fifo = tmp_path / "data.zip"
+    os.mkfifo(fifo)
+    outcome = load_in_child(fifo)  # opening a FIFO to read waits for a writer: it must not
+    assert outcome.stdout == (
+        f"error: '{fifo}' is not a regular file or a folder (a FIFO, socket or device); give a "
+        "folder, an archive or an .npz\n"
+    )
+    folder = tmp_path / "images"
+    for name, data in small_images():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    os.mkfifo(folder / "cat" / "pipe.png")
+    assert load_in_child(folder).stdout == "(4, 8, 8, 3)\n"
+
+
 # -- .npz ----------------------------------------------------------------------------------------
 
 
@@ -241,6 +320,98 @@ def test_non_finite_inputs_are_refused_before_training(tmp_path):
                      x_test=np.full((2, 3), np.nan), y_test=np.array([0, 1]))  # fmt: skip
     with pytest.raises(DataError, match="x_test holds 6 values that are not finite numbers"):
         load_dataset(str(test), (3,))
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+    """Two classes of 16-bit grey PNGs, dark and light: before, both became all-white (255)."""
+    folder = tmp_path / "images"
+    levels = {"dark": 20_000, "light": 50_000}
+    for name, level in levels.items():
+        (folder / name).mkdir(parents=True)
+        for index in range(2):
+            values = np.full((8, 8), level + index * 300, dtype=np.uint16)
+            Image.fromarray(values).save(folder / name / f"{index}.png")
+    assert Image.open(folder / "dark" / "0.png").mode == "I;16"  # a real 16-bit PNG
+    dataset = load_dataset(str(folder), (8, 8, 1))
+    assert dataset.x[:, 0, 0, 0].tolist() == [
+        (level + index * 300) >> 8 for level in levels.values() for index in range(2)
+    ]  # [78, 79, 195, 196]
+    assert not np.array_equal(dataset.x[0], dataset.x[2])
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header says width x height grey pixels, with one row of data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path):
+    """60 megapixels: under Pillow's own refusal (178.9 M), over layerkit's 50 M limit."""
+    folder = tmp_path / "images"
+    for name, data in [*small_images(), ("dog/bomb.png", _bomb_png(10_000, 6_000))]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(folder), (8, 8, 3), skip_bad=True)
+    assert str(caught.value) == (
+        f"image 'dog/bomb.png' in '{folder}' is too large to decode safely (10000x6000 is "
+        "60,000,000 pixels, over the limit of 50,000,000 pixels for one image); remove it"
+    )
+
+
+def test_predict_reads_only_regular_image_files_and_refuses_bombs(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(small_images()[0][1])
+    os.mkfifo(folder / "x.jpg")  # before: predict waited on it for ever
+    assert image_files([folder]) == [folder / "a.png"]
+    with pytest.raises(DataError) as caught:
+        image_files([folder / "x.jpg"])
+    assert str(caught.value) == (
+        f"'{folder / 'x.jpg'}' is not a regular file (a FIFO, socket or device); give image "
+        "files or folders of them"
+    )
+    eps = tmp_path / "drawing.eps"
+    eps.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n")
+    with pytest.raises(DataError, match=r"is not an image file layerkit reads \(\.jpg, "):
+        image_files([eps])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_bomb_png(100_000, 100_000))
+    with pytest.raises(DataError) as caught:
+        read_image_files([bomb], (8, 8, 3), resize=True)
+    assert str(caught.value) == (
+        f"image '{bomb}' is too large to decode safely (Image size (10000000000 pixels) exceeds "
+        "limit of 178956970 pixels, could be decompression bomb DOS attack.; the limit is "
+        "50,000,000 pixels); remove it"
+    )
+
+
+def test_only_formats_pillow_decodes_itself_are_read(tmp_path):
+    """PostScript named like a PNG: Pillow would hand it to Ghostscript; it is not an image here."""
+    folder = tmp_path / "images"
+    for name, data in small_images():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    postscript = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+    (folder / "cat" / "vector.png").write_bytes(postscript)
+    with pytest.raises(DataError) as caught:
+        load_dataset(str(folder), (8, 8, 3))
+    assert str(caught.value).startswith(
+        f"cannot read image 'cat/vector.png' in '{folder}': cannot identify image file"
+    )
+    assert "Ghostscript" not in str(caught.value)
 
 
 # -- the decoded-image cache -----------------------------------------------------------------------

@@ -50,6 +50,11 @@ def load_dataset(
         if source in BUILTIN:
             return _builtin(source, progress or announcer(notify))
         raise DataError(_not_found(source))
+    if not path.is_dir() and not path.is_file():
+        raise DataError(
+            f"'{path}' is not a regular file or a folder (a FIFO, socket or device); give a "
+            "folder, an archive or an .npz"
+        )
     if path.suffix.lower() == ".npz":
         return read_npz(path)
     height, width, channels = image_size(image_shape)

@@ -18,7 +18,7 @@ from ..errors import LayerkitError, listed
 from ..spec.settings import Normalize
 from .data import load_dataset, split
 from .dataset import DataError, Dataset, Notify, check_samples, image_size
-from .images import IMAGE_SUFFIXES
+from .images import image_files, read_image_files
 from .model import scale_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
 from .runs import RunDir
@@ -248,45 +248,15 @@ def plot_confusion(path: Path, result: dict[str, Any]) -> None:
     plt.close(figure)
 
 
-def image_files(paths: list[Path]) -> list[Path]:
-    """The image files named, with folders expanded (sorted), in the order given."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise EvaluateError(f"'{path}' does not exist")
-    if not files:
-        raise EvaluateError("no images to predict (looked for " + ", ".join(IMAGE_SUFFIXES) + ")")
-    return files
-
-
 def predict(trained: Trained, paths: list[Path], top: int, resize: bool) -> list[dict[str, Any]]:
     """Top-k classes with probabilities for each image file."""
-    from PIL import Image, UnidentifiedImageError
-
     height, width, channels = image_size(
         tuple(trained.model.inputs[0].shape[1:]), "predict reads image files, so it cannot feed it"
     )
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-    images = []
     files = image_files(paths)
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                if image.size != (width, height):
-                    if not resize:
-                        raise EvaluateError(
-                            f"image '{file}' is {image.size[0]}x{image.size[1]}, the model takes "
-                            f"{width}x{height}; pass --resize to resize it"
-                        )
-                    image = image.resize((width, height), Image.BILINEAR)
-                images.append(np.asarray(image.convert(mode)).reshape(height, width, channels))
-        except (UnidentifiedImageError, OSError) as error:
-            raise EvaluateError(f"cannot read image '{file}': {error}") from None
-    probabilities = predict_probabilities(trained, np.stack(images), None)
+    probabilities = predict_probabilities(
+        trained, read_image_files(files, (height, width, channels), resize), None
+    )
     names = trained.class_names or tuple(str(i) for i in range(probabilities.shape[1]))
     results = []
     for file, row in zip(files, probabilities, strict=True):

@@ -1,85 +1,102 @@
-"""Reading images from a folder or a .zip/.tar(.gz) archive of class folders.
+"""Images as arrays: decoding one image file safely, and a folder or archive of class folders.
 
-Takes the path of a folder or archive laid out CLASS/IMAGE (or TOP/CLASS/IMAGE) and the image
-size a model input takes; gives a :class:`~layerkit.training.dataset.Dataset` of uint8 images
-and labels numbered by class folder, in name order. Archives are read in memory, never
-extracted; members that leave the archive's folder are refused.
+Takes image bytes (or the paths of image files, for predict) and the size a model input takes;
+gives uint8 arrays of that size. A folder or .zip/.tar(.gz) laid out CLASS/IMAGE (or
+TOP/CLASS/IMAGE) becomes a :class:`~layerkit.training.dataset.Dataset` with labels numbered by
+class folder in name order; its members are listed by :mod:`~layerkit.training.archives` and
+read one at a time, only the images among them.
+
+Only formats Pillow decodes by itself, without an external program (:data:`IMAGE_FORMATS`), are
+read; an image over :func:`pixel_limit` pixels (a decompression bomb) is refused before it is
+decoded; 16-bit images are scaled to 8 bits, not clipped.
 """
 
 from __future__ import annotations
 
 import io
-import tarfile
-import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
+from .archives import MAX_FILE_BYTES, Member, NotRegular, TooLarge, members, read_regular
 from .dataset import DataError, Dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# What Pillow decodes in its own code for those suffixes (JPEG includes a phone camera's
+# multi-picture JPEG); never EPS, PDF or the like, which it hands to an external program such
+# as Ghostscript.
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
+MAX_PIXELS = 50_000_000  # one image; 150 MB as RGB. Pillow's own limit, if lower, wins
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-def _entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    """(relative name, bytes) of every file in a folder, .tar(.gz) or .zip, in name order, and
-    (name, None) for every folder in it."""
-    if path.is_dir():
-        yield from _folder_entries(path)
-        return
-    name = path.name.lower()
+class ImageTooLarge(Exception):
+    """An image with more pixels than :func:`pixel_limit` allows, found from its header."""
+
+
+class WrongSize(Exception):
+    """An image of another size than the model takes, when resizing was not asked for."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        super().__init__(f"{width}x{height}")
+
+
+def pixel_limit() -> int:
+    """The most pixels one image may have: :data:`MAX_PIXELS`, or Pillow's
+    ``Image.MAX_IMAGE_PIXELS`` where that is lower."""
+    from PIL import Image
+
+    theirs = Image.MAX_IMAGE_PIXELS
+    return min(MAX_PIXELS, int(theirs)) if theirs else MAX_PIXELS
+
+
+def decode_image(data: bytes, size: tuple[int, int, int], resize: bool) -> np.ndarray:
+    """``data`` decoded to a (height, width, channels) uint8 array of ``size``.
+
+    Raises:
+        ImageTooLarge: over :func:`pixel_limit` pixels, said before anything is decoded.
+        WrongSize: another size, and ``resize`` is false.
+        PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError: not an image Pillow
+            decodes by itself, or a damaged one.
+    """
+    from PIL import Image
+
+    height, width, channels = size
+    limit = pixel_limit()
     try:
-        if name.endswith(".zip"):
-            yield from _zip_entries(path)
-            return
-        if name.endswith((".tar", ".tar.gz", ".tgz")):
-            yield from _tar_entries(path)
-            return
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
-        # tarfile lists every compression it tried, a line each: the gist is the last one
-        detail = str(error).strip().splitlines()[-1].lstrip("- ") if str(error) else "unreadable"
-        raise DataError(
-            f"cannot read archive '{path}' ({detail}); give a whole .tar, .tar.gz or .zip of "
-            "class folders"
-        ) from None
-    raise DataError(
-        f"'{path}' is not a folder, .tar, .tar.gz, .zip or .npz file; point --data at one of those"
-    )
+        opened = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as error:  # Pillow's check, past twice its own limit
+        raise ImageTooLarge(f"{error}; the limit is {limit:,} pixels") from None
+    with opened as image:
+        found = image.size[0] * image.size[1]
+        if found > limit:
+            raise ImageTooLarge(
+                f"{image.size[0]}x{image.size[1]} is {found:,} pixels, over the limit of "
+                f"{limit:,} pixels for one image"
+            )
+        if image.size != (width, height) and not resize:
+            raise WrongSize(*image.size)
+        image.load()
+        eight = _eight_bit(image)
+        if eight.size != (width, height):
+            eight = eight.resize((width, height), Image.BILINEAR)
+        return np.asarray(eight.convert(MODES[channels])).reshape(height, width, channels)
 
 
-def _folder_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    for file in sorted(path.rglob("*")):
-        if file.is_file():
-            yield file.relative_to(path).as_posix(), file.read_bytes()
-        elif file.is_dir():
-            yield file.relative_to(path).as_posix(), None
+def _eight_bit(image: Any) -> Any:
+    """A 16-bit grey image scaled to 8 bits (its high byte), where converting would clip every
+    value above 255 to white; other images as they are (Pillow reads 16-bit colour as 8-bit)."""
+    from PIL import Image
 
-
-def _zip_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    with zipfile.ZipFile(path) as archive:
-        for info in sorted(archive.infolist(), key=lambda info: info.filename):
-            name = _safe_member(info.filename.rstrip("/"), path)
-            yield name, None if info.is_dir() else archive.read(info)
-
-
-def _tar_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
-    with tarfile.open(path) as archive:
-        for member in sorted(archive.getmembers(), key=lambda member: member.name):
-            if member.isdir():
-                yield _safe_member(member.name, path), None
-            elif member.isfile():
-                file = archive.extractfile(member)
-                if file is not None:
-                    yield _safe_member(member.name, path), file.read()
-
-
-def _safe_member(name: str, archive: Path) -> str:
-    parts = PurePosixPath(name).parts
-    if name.startswith("/") or ".." in parts:
-        raise DataError(
-            f"archive '{archive}' has a path that leaves its folder: '{name}'; refusing to use it"
-        )
-    return name
+    if image.mode not in SIXTEEN_BIT_MODES:
+        return image
+    values = np.asarray(image).astype(np.int64)
+    scaled = (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
+    return Image.fromarray(scaled, "L")
 
 
 def _system_file(name: str) -> bool:
@@ -94,17 +111,17 @@ def _class_of(name: str, depth: int) -> str | None:
     return parts[depth] if len(parts) == depth + 2 else None
 
 
-def decode_images(
-    path: Path, size: tuple[int, int, int], *, skip_bad: bool, resize: bool
-) -> Dataset:
-    from PIL import Image, UnidentifiedImageError
-
-    everything = [(name, data) for name, data in _entries(path) if not _system_file(name)]
-    folders = [name for name, data in everything if data is None]
+def _images_and_layout(
+    path: Path, listed: list[Member]
+) -> tuple[list[Member], tuple[str, ...], int]:
+    """The image members of ``listed`` (non-images are never read), their class names and the
+    depth of the class folders; a layout that would mislabel images is refused."""
+    listed = [member for member in listed if not _system_file(member.name)]
+    folders = [member.name for member in listed if member.size is None]
     entries = [
-        (name, data)
-        for name, data in everything
-        if data is not None and name.lower().endswith(IMAGE_SUFFIXES)
+        member
+        for member in listed
+        if member.size is not None and member.name.lower().endswith(IMAGE_SUFFIXES)
     ]
     if not entries:
         raise DataError(
@@ -112,15 +129,16 @@ def decode_images(
             "class, e.g. train/cat/0001.jpg"
         )
     # class folders are one level down, or two when the archive wraps everything in one folder
-    tops = {PurePosixPath(name).parts[0] for name, _ in entries}
-    depth = 1 if len(tops) == 1 and all(len(PurePosixPath(n).parts) == 3 for n, _ in entries) else 0
-    stray = [name for name, _ in entries if _class_of(name, depth) is None]
+    names = [member.name for member in entries]
+    tops = {PurePosixPath(name).parts[0] for name in names}
+    depth = 1 if len(tops) == 1 and all(len(PurePosixPath(n).parts) == 3 for n in names) else 0
+    stray = [name for name in names if _class_of(name, depth) is None]
     if stray:
         raise DataError(
             f"'{stray[0]}' in '{path}' is not inside a class folder; images must be at "
             f"CLASS/IMAGE{' under one top folder' if depth else ''}"
         )
-    class_names = tuple(sorted({_class_of(name, depth) for name, _ in entries}))  # type: ignore[misc]
+    class_names = tuple(sorted({_class_of(name, depth) for name in names}))  # type: ignore[misc]
     # an empty class folder would silently shift every later class's label: refuse it
     empty = [
         name
@@ -136,38 +154,112 @@ def decode_images(
         raise DataError(
             f"'{path}' has one class folder ({class_names[0]}); a classifier needs two or more"
         )
+    return entries, class_names, depth
+
+
+def decode_images(
+    path: Path, size: tuple[int, int, int], *, skip_bad: bool, resize: bool
+) -> Dataset:
+    """The images of the folder or archive at ``path``, decoded to ``size``, labelled by class
+    folder; with ``skip_bad``, images that cannot be read are left out and named in
+    ``skipped``. An image over the size limits is refused either way, the limit named."""
     height, width, channels = size
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-    images = np.empty((len(entries), height, width, channels), dtype=np.uint8)
-    labels = np.empty(len(entries), dtype=np.int64)
-    skipped: list[str] = []
-    count = 0
-    for name, data in entries:
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                if image.size != (width, height):
-                    if not resize:
-                        raise DataError(
-                            f"image '{name}' in '{path}' is {image.size[0]}x{image.size[1]}, but "
-                            f"the spec's input is {width}x{height}; resize the images, or pass "
-                            "--resize (data: {resize: true})"
-                        )
-                    image = image.resize((width, height), Image.BILINEAR)
-                array = np.asarray(image.convert(mode))
-        except Image.DecompressionBombError as error:  # a small file that decodes to a huge image
-            raise DataError(
-                f"image '{name}' in '{path}' is too large to decode safely ({error}); remove it"
-            ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            if not skip_bad:
-                raise DataError(
-                    f"cannot read image '{name}' in '{path}': {error}; remove it, or pass "
-                    "--skip-bad-images to leave such files out (they are counted)"
-                ) from None
-            skipped.append(name)
-            continue
-        images[count] = array.reshape(height, width, channels)
-        labels[count] = class_names.index(_class_of(name, depth))  # type: ignore[arg-type]
-        count += 1
+    with members(path) as listed:
+        entries, class_names, depth = _images_and_layout(path, listed)
+        images = np.empty((len(entries), height, width, channels), dtype=np.uint8)
+        labels = np.empty(len(entries), dtype=np.int64)
+        skipped: list[str] = []
+        count = 0
+        for member in entries:
+            array = _member_image(member, path, size, resize, skip_bad)
+            if array is None:
+                skipped.append(member.name)
+                continue
+            images[count] = array
+            labels[count] = class_names.index(_class_of(member.name, depth))  # type: ignore[arg-type]
+            count += 1
     return Dataset(images[:count], labels[:count], class_names, str(path), tuple(skipped))
+
+
+def _member_image(member: Member, path: Path, size: tuple[int, int, int], resize: bool,
+                  skip_bad: bool) -> np.ndarray | None:  # fmt: skip
+    """One member decoded, or None where it is to be skipped (``skip_bad``)."""
+    from PIL import UnidentifiedImageError
+
+    where = f"image '{member.name}' in '{path}'"
+    try:
+        return decode_image(member.read(MAX_FILE_BYTES), size, resize)
+    except (TooLarge, ImageTooLarge) as error:
+        raise DataError(f"{where} is too large to decode safely ({error}); remove it") from None
+    except WrongSize as wrong:
+        raise DataError(
+            f"{where} is {wrong.width}x{wrong.height}, but the spec's input is "
+            f"{size[1]}x{size[0]}; resize the images, or pass --resize (data: {{resize: true}})"
+        ) from None
+    except NotRegular:  # a file that turned into a FIFO or device since it was listed
+        return None if skip_bad else _unreadable(where, "it is not a regular file")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return None if skip_bad else _unreadable(where, str(error))
+
+
+def _unreadable(where: str, reason: str) -> None:
+    raise DataError(
+        f"cannot read {where}: {reason}; remove it, or pass --skip-bad-images to leave such "
+        "files out (they are counted)"
+    )
+
+
+# -- image files named on the command line (predict) ---------------------------------------------
+
+
+def image_files(paths: Iterable[Path]) -> list[Path]:
+    """The image files named, with folders expanded (sorted), in the order given. In a folder,
+    only regular files count (a FIFO named x.jpg is not an image); a path named that is not one
+    is refused."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
+        elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DataError(
+                    f"'{path}' is not an image file layerkit reads ({', '.join(IMAGE_SUFFIXES)}); "
+                    "convert it to PNG or JPEG"
+                )
+            files.append(path)
+        elif path.exists():
+            raise DataError(
+                f"'{path}' is not a regular file (a FIFO, socket or device); give image files "
+                "or folders of them"
+            )
+        else:
+            raise DataError(f"'{path}' does not exist")
+    if not files:
+        raise DataError("no images to predict (looked for " + ", ".join(IMAGE_SUFFIXES) + ")")
+    return files
+
+
+def read_image_files(files: list[Path], size: tuple[int, int, int], resize: bool) -> np.ndarray:
+    """The image files decoded to ``size``, stacked; a file that cannot be read is refused."""
+    from PIL import UnidentifiedImageError
+
+    images = []
+    for file in files:
+        try:
+            images.append(decode_image(read_regular(file, MAX_FILE_BYTES), size, resize))
+        except (TooLarge, ImageTooLarge) as error:
+            raise DataError(
+                f"image '{file}' is too large to decode safely ({error}); remove it"
+            ) from None
+        except WrongSize as wrong:
+            raise DataError(
+                f"image '{file}' is {wrong.width}x{wrong.height}, the model takes "
+                f"{size[1]}x{size[0]}; pass --resize to resize it"
+            ) from None
+        except NotRegular:
+            raise DataError(f"cannot read image '{file}': it is not a regular file") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise DataError(f"cannot read image '{file}': {error}") from None
+    return np.stack(images)
