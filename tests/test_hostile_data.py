@@ -6,6 +6,7 @@ where TensorFlow loads, its peak resident memory measured)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import struct
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from layerkit.keras_archive import keras_file_problem
 from layerkit.training.data import load_dataset
 from layerkit.training.dataset import DataError
 from layerkit.training.images import image_files, read_image_files
@@ -438,3 +440,54 @@ def test_a_damaged_cache_entry_is_rebuilt_with_a_warning(tmp_path):
     assert len(said) == 2
     assert len(load_dataset(str(folder), (8, 8, 3), notify=said.append)) == 4
     assert len(said) == 2  # rebuilt: read back whole
+
+
+# -- .keras files ----------------------------------------------------------------------------------
+
+
+def _padded_keras(path: Path) -> Path:
+    """A 1.6 MB .keras whose config.json is 1.5 GiB of spaces before a small JSON object."""
+    tail = json.dumps({"class_name": "Sequential", "config": {"layers": []}}).encode()
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(b" " * MiB) + compressor.flush(zlib.Z_FULL_FLUSH)
+    data = block * 1536 + compressor.compress(tail) + compressor.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(tail, CRC_SPACES_1536_MIB)
+    metadata = json.dumps({"keras_version": "3.0.0"}).encode()
+    return write_zip(path, [Entry("config.json", data, 1536 * MiB + len(tail), crc, 8),
+                            stored("metadata.json", metadata)])  # fmt: skip
+
+
+def test_a_keras_file_with_a_padded_config_is_refused_before_keras_reads_it(tmp_path):
+    path = _padded_keras(tmp_path / "padded.keras")
+    assert path.stat().st_size < 2 * MiB
+    start = time.monotonic()
+    assert keras_file_problem(path) == (
+        "its config.json is 1536.0 MiB, over the limit of 64 MiB for a model's config.json"
+    )
+    assert time.monotonic() - start < 1
+    with zipfile.ZipFile(path) as archive:  # a real zip: its own reader agrees on every byte
+        assert archive.getinfo("config.json").file_size > 1536 * MiB
+        with archive.open("config.json") as config:
+            assert config.read(MiB) == b" " * MiB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["import", "evaluate", "predict"])
+def test_each_command_refuses_the_padded_keras_file_in_one_line(tmp_path, command):
+    """Through the CLI, TensorFlow loaded: one line, exit 2, in bounded memory (3.6 GB before)."""
+    path = _padded_keras(tmp_path / "padded.keras")
+    image = tmp_path / "a.png"
+    image.write_bytes(small_images()[0][1])
+    args = {
+        "import": ["import", str(path), "--output", str(tmp_path / "spec.yaml")],
+        "evaluate": ["evaluate", str(path)],
+        "predict": ["predict", str(path), str(image)],
+    }[command]
+    outcome = run_bounded([sys.executable, "-m", "layerkit", *args], cap=None, timeout=60)
+    problem = "its config.json is 1536.0 MiB, over the limit of 64 MiB for a model's config.json"
+    expected = {
+        "import": f"error: cannot load '{path}' as a Keras model: {problem}\n",
+    }.get(command, f"error: cannot load model '{path}': {problem}; save the model again\n")
+    assert (outcome.code, outcome.stderr[-len(expected) :]) == (2, expected)
+    assert "Traceback" not in outcome.stderr
+    assert outcome.peak_mb < 1024, outcome.peak_mb

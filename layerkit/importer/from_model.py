@@ -16,6 +16,7 @@ from typing import Any
 
 from ..catalog.layers import default_registry, to_snake_case
 from ..errors import LayerkitError, did_you_mean
+from ..keras_archive import keras_file_problem
 from .graph import Graph, GraphInput, GraphNode, unique_name
 from .imported_layer import ImportedLayer
 from .summary import SummaryRow
@@ -29,6 +30,11 @@ class ModelImportError(LayerkitError):
 
 def load_model(source: str, safe_mode: bool = True) -> Any:
     """``keras:NAME`` (a keras.applications model) or a ``.keras`` file."""
+    path = Path(source)
+    if not source.startswith("keras:") and path.is_file():
+        problem = keras_file_problem(path)  # before Keras, which would read it whole
+        if problem is not None:
+            raise ModelImportError(f"cannot load '{source}' as a Keras model: {problem}")
     import keras
 
     if source.startswith("keras:"):
@@ -44,7 +50,6 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
                 + (did_you_mean(name, names) or f"It has: {', '.join(names)}.")
             )
         return getattr(keras.applications, name)(weights=None)
-    path = Path(source)
     if not path.is_file():
         raise ModelImportError(
             f"'{source}' is not a file; give a .keras file or keras:NAME (e.g. keras:ResNet50)"

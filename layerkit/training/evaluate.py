@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from ..errors import LayerkitError, listed
+from ..keras_archive import keras_file_problem
 from ..spec.settings import Normalize
 from .data import load_dataset, split
 from .dataset import DataError, Dataset, Notify, check_samples, image_size
@@ -85,6 +86,9 @@ def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
 
 
 def _load(path: Path, safe_mode: bool) -> keras.Model:
+    problem = keras_file_problem(path)
+    if problem is not None:
+        raise EvaluateError(f"cannot load model '{path}': {problem}; save the model again")
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode)
     except (OSError, ValueError) as error:
