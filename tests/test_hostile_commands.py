@@ -318,7 +318,7 @@ def test_names_from_files_are_neither_control_characters_nor_markup():
 
 
 def test_safe_text_leaves_normal_text_alone():
-    from layerkit.console.safe_text import safe_text
+    from layerkit.safe_text import safe_text
 
     normal = "conv2d_1 (Conv2D) é ✓ 中文 C:\\models\\a.keras [x] 'q' \"d\""
     assert safe_text(normal) == normal

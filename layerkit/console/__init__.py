@@ -2,8 +2,9 @@
 (``guard``: any failure becomes one line and an exit code; ``--debug`` for the traceback), how
 layerkit's own errors are printed (``errors``), the options and parameter types the commands
 share (``options``), the checks and atomic writes of the files they produce (``targets``), how
-results reach the terminal as text, rich tables or JSON (``output``), and the escaping of text
-from specs and files before it reaches a terminal (``safe_text``).
+results reach the terminal as text, rich tables or JSON (``output``). Text from specs and files
+is escaped before it reaches a terminal by :mod:`layerkit.safe_text`, which the renderers of
+:mod:`layerkit.model` share.
 
 ``layerkit/cli.py`` holds the click group and the commands; each parses its options, calls a
 stage and hands the result to this package to report. Nothing here does a stage's work.

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from ..errors import LayerkitError, SpecError, SpecErrors
-from .safe_text import safe_text
+from ..safe_text import safe_text
 
 EXIT_MISMATCH = 1
 EXIT_INVALID = 2

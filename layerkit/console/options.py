@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
+from ..safe_text import safe_text
 from .errors import UserError
-from .safe_text import safe_text
 
 # a file a command writes: never a folder (whether it may replace a file is checked by
 # console.targets, which knows --force)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .safe_text import safe_lines, safe_text
+from ..safe_text import safe_lines, safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console

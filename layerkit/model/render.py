@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from ..console.safe_text import safe_text
+from ..safe_text import safe_text
 from .report import Row, Summary, Total
 from .shapes import format_shape
 
