@@ -323,3 +323,17 @@ def test_safe_text_leaves_normal_text_alone():
     normal = "conv2d_1 (Conv2D) é ✓ 中文 C:\\models\\a.keras [x] 'q' \"d\""
     assert safe_text(normal) == normal
     assert safe_text("a\tb\nc\x00d\x9be\u2066f") == "a\\tb\\nc\\x00d\\x9be\\u2066f"
+
+
+def test_training_progress_shows_the_run_folder_escaped():
+    """`--out` is the user's text too: the line a run starts with shows it escaped."""
+    from layerkit.training.progress import start_line
+
+    facts = {"spec": "net", "device": "CPU (2 cores)", "backend": "tensorflow",
+             "train_images": 500, "validation_images": 100, "classes": 10, "skipped_images": 0,
+             "batch_size": 32, "first_epoch": 1, "epochs": 2, "augment": False,
+             "dropout_until": None, "dropout_layers": 0, "schedule_epochs": None,
+             "run": f"runs/{CRAFTED}"}  # fmt: skip
+    line = start_line(facts)
+    assert "\x1b" not in line and "\r" not in line
+    assert line.endswith("→ runs/x\\x1b[2K\\r✓ valid spec")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from ..safe_text import safe_text
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -39,7 +41,7 @@ def start_line(facts: dict[str, Any]) -> str:
     softmax)``."""
     skipped = facts["skipped_images"]
     text = (
-        f"training {facts['spec']} on {facts['device']}, backend {facts['backend']}: "
+        f"training {safe_text(str(facts['spec']))} on {facts['device']}, backend {facts['backend']}: "
         f"{facts['train_images']:,} training and {facts['validation_images']:,} validation images "
         f"({facts['classes']} classes" + (f", {skipped} unreadable skipped" if skipped else "")
         + f"), batch {facts['batch_size']}, epochs {facts['first_epoch']}–{facts['epochs']}"
@@ -56,7 +58,7 @@ def start_line(facts: dict[str, Any]) -> str:
         text += f", learning-rate schedule as laid out for {facts['schedule_epochs']} epochs at the start"
     if facts.get("from_logits"):  # unusual enough to say: the model ends without softmax
         text += f", loss: {facts['loss']}"
-    return text + f" → {facts['run']}"
+    return text + f" → {safe_text(str(facts['run']))}"
 
 
 class PlainProgress(keras.callbacks.Callback):
