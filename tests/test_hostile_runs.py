@@ -455,6 +455,15 @@ def _truncate(path: Path) -> None:
 CHECKPOINT = "checkpoints/epoch-0001.keras"
 CANNOT_GO_ON = ": the run cannot go on from it; restore it from a copy, or train the spec again into a new --out"  # fmt: skip
 DAMAGED_RUNS = {
+    "truncated checkpoint": (
+        lambda run: _truncate(run / CHECKPOINT), "resume",
+        "{run}/" + CHECKPOINT + " is not a whole Keras model file (truncated, or not a zip)" + CANNOT_GO_ON),
+    "foreign checkpoint": (
+        lambda run: shutil.copy(run / "model_best.keras", run / CHECKPOINT), "resume",
+        "{run}/" + CHECKPOINT + " is not this run's: it has no model named 'tiny'" + CANNOT_GO_ON),
+    "missing checkpoint": (
+        lambda run: (run / CHECKPOINT).unlink(), "resume",
+        "{run}/" + CHECKPOINT + " is missing" + CANNOT_GO_ON),
     "empty state": (
         lambda run: (run / "state.json").write_text(""), "resume",
         "{run}/state.json is empty; " + FIX_STATE),
@@ -595,3 +604,26 @@ def test_a_kill_in_an_epochs_writes_leaves_best_model_metrics_and_state_agreeing
     resumed = cli("train", "--resume", path, "--epochs", "3", "--plain")
     assert resumed.exit_code == 0, resumed.output
     assert [row["epoch"] for row in run.read_history()] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_epoch_resumes_from_the_start_or_is_reused(
+    in_workspace, tmp_path
+):
+    """Killed while writing its first epoch (before state.json): ``--resume`` trains it from
+    epoch 1 with its recorded setup, and the same folder is taken again as ``--out``."""
+    shutil.rmtree(in_workspace / "unfinished", ignore_errors=True)
+    train_killed(in_workspace, "unfinished", "write_state:1", 1)
+    path = in_workspace / "unfinished"
+    assert not (path / "state.json").exists() and (path / "setup.json").exists()
+    again = tmp_path / "again"
+    shutil.copytree(path, again)
+    resumed = cli("train", "--resume", path, "--plain")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"note: took over the lock of '{path}' left by pid " in resumed.stderr
+    assert f"done: 1 epochs in {path}" in resumed.stdout
+    assert RunDir(path).read_state().epoch == 1
+    reused = cli("train", "tiny.yaml", "--data", "data.tar", "--out", again, "--plain")
+    assert reused.exit_code == 0, reused.output
+    assert f"done: 1 epochs in {again}" in reused.stdout
+    assert leftovers(again) == [] and not (again / "lock").exists()

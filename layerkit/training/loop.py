@@ -154,7 +154,7 @@ def train(
         out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
     existed = out is not None and out.is_dir()
     run = RunDir.create(spec.name, out)
-    run.lock()
+    run.lock(notify)
     try:
         header = f"# trained from {spec.file}" + (
             f" with --set {' --set '.join(options.overrides)}" if options.overrides else ""
@@ -180,31 +180,35 @@ def resume(
     output: str = "plain",
     notify: Notify | None = None,
 ) -> TrainResult:
-    """Continue the run at ``path`` from its last finished epoch, with its own spec, data and
-    settings (``options`` may only raise ``epochs``); reported as :func:`train` reports.
+    """Continue the run at ``path`` from its last finished epoch (from the start if it was
+    stopped before finishing one), with its own spec, data and settings (``options`` may only
+    raise ``epochs``); reported as :func:`train` reports.
 
     Raises:
         TrainError: an option other than ``--epochs``, or nothing left to train.
         RunError: the run directory cannot be read or locked.
     """
     check_resume_options(options)
-    run = RunDir.open(path)
-    run.lock()
+    run = RunDir.open(path, resuming=True)
+    run.lock(notify)
     try:
-        state = run.read_state()
+        state = run.read_state() if run.finished else None  # None: killed before epoch 1
         setup = run.read_setup()
         spec = run.read_spec()
         epochs = options.epochs or spec.train.epochs
-        if state.epoch >= epochs:
+        done = state.epoch if state is not None else 0
+        if done >= epochs:
             raise TrainError(
-                f"the run has already finished {state.epoch} epochs; resume with --epochs N "
-                f"above {state.epoch} to train on"
+                f"the run has already finished {done} epochs; resume with --epochs N above "
+                f"{done} to train on"
             )
         if epochs != spec.train.epochs:
             run.record_epochs(epochs)  # so a later resume knows the new target
             spec = replace(spec, train=replace(spec.train, epochs=epochs))
         plan = validate(spec)
-        history = run.read_history()[: state.epoch]
+        if state is not None:
+            run.check_checkpoint(state, spec.name)
+        history = run.read_history()[:done]
         return _fit(run, plan, setup, state, history, Report(console, output, notify))
     finally:
         run.unlock()
