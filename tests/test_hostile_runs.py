@@ -282,12 +282,15 @@ def test_a_run_that_never_finished_an_epoch_is_named_as_such(tmp_path):
         f"it with: layerkit train --resume {run.path}"
     )
     assert RunDir.create("net", run.path) == run  # taken again as --out
-    (run.path / "notes.txt").write_text("mine")
-    with pytest.raises(RunError) as caught:
-        RunDir.create("net", run.path)
-    assert str(caught.value) == (
-        f"run directory '{run.path}' already exists and is not empty; choose another --out"
-    )
+    for mine in ("notes.txt", ".git", "checkpoints/mine.txt"):  # never taken for a run's
+        (run.path / mine).parent.mkdir(exist_ok=True)
+        (run.path / mine).write_text("mine")
+        with pytest.raises(RunError) as caught:
+            RunDir.create("net", run.path)
+        assert str(caught.value) == (
+            f"run directory '{run.path}' already exists and is not empty; choose another --out"
+        )
+        (run.path / mine).unlink()
     with pytest.raises(RunError) as caught:
         RunDir.open(tmp_path)
     assert str(caught.value) == f"'{tmp_path}' is not a layerkit run directory (no state.json)"

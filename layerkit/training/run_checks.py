@@ -17,11 +17,13 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from ..files import is_temporary
+
 CHECKPOINT_NAME = re.compile(r"epoch-\d{4,}\.keras")
-# what a run writes in its folder (and temporaries: dot files)
+# what a run writes in its folder (besides the temporaries of its writes)
 RUN_FILES = re.compile(
     r"spec\.yaml|setup\.json|environment\.json|history\.csv|metrics\.json|curves\.png|lock"
-    r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras|\..+"
+    r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras"
 )
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a model's config.json; a real one is a few KB to a few MB
 
@@ -60,18 +62,17 @@ def out_problem(out: Path) -> str | None:
 
 def never_finished(folder: Path) -> bool:
     """A run directory that never finished an epoch: its spec.yaml (written first) and only
-    files a run writes, no state.json, no checkpoint past the first epoch's."""
+    what a run writes (at most the first epoch's checkpoint), no state.json. Anything else in
+    it (a .git, notes) and it is not taken for one, so nothing of the user's is ever removed."""
     try:
         names = [entry.name for entry in folder.iterdir()]
-        checkpoints = [path.name for path in folder.glob("checkpoints/epoch-*.keras")]
+        checkpoints = folder / "checkpoints"
+        inside = [entry.name for entry in checkpoints.iterdir()] if "checkpoints" in names else []
     except OSError:
         return False
-    return (
-        "spec.yaml" in names
-        and "state.json" not in names
-        and set(checkpoints) <= {"epoch-0001.keras"}
-        and all(RUN_FILES.fullmatch(name) for name in names)
-    )
+    ours = all(RUN_FILES.fullmatch(name) or is_temporary(Path(name)) for name in names)
+    first = all(name == "epoch-0001.keras" or is_temporary(Path(name)) for name in inside)
+    return "spec.yaml" in names and "state.json" not in names and ours and first
 
 
 def record_problem(kind: type, record: Any) -> str | None:
