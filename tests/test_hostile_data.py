@@ -5,6 +5,7 @@ where TensorFlow loads, its peak resident memory measured)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -33,9 +34,10 @@ from .conftest import ROOT
 
 GiB = 2**30
 MiB = 2**20
-# CRC-32 of 1.5 GiB of zero bytes and of spaces (zlib.crc32 over 1,536 blocks of 1 MiB), so a
-# test writes a real zip of such a member without spending a second on the checksum
+# CRC-32 of 1.5 GiB of zero bytes and of spaces, and of 200 MiB of zeros (zlib.crc32 over blocks
+# of 1 MiB), so a test writes a real zip or gzip of such data without spending a second on it
 CRC_ZEROS_1536_MIB = 0x400AE278
+CRC_ZEROS_200_MIB = 0x534F0861
 CRC_SPACES_1536_MIB = 0xA1E59517
 
 
@@ -99,6 +101,32 @@ def write_zip(path: Path, entries: list[Entry]) -> Path:
 def huge_zeros(name: str) -> Entry:
     """A member of 1.5 GiB of zero bytes, 1.6 MB compressed."""
     return Entry(name, repeated_deflate(b"\0", 1536), 1536 * MiB, CRC_ZEROS_1536_MIB, 8)
+
+
+def gzip_member(deflated: bytes, crc: int, size: int) -> bytes:
+    """One member of a gzip stream around raw deflate data (a stream may hold several)."""
+    return (
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+        + deflated
+        + struct.pack("<II", crc, size % 2**32)
+    )
+
+
+def tar_file(name: str, data: bytes) -> bytes:
+    """A tar member: its header, its data padded to the 512-byte block."""
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info.tobuf() + data + bytes(-len(data) % tarfile.BLOCKSIZE)
+
+
+def zeros_in_tar_gz(name: str, mebibytes: int, crc: int, before: bytes, after: bytes) -> bytes:
+    """A .tar.gz: the tar bytes ``before``, a member of ``mebibytes`` MiB of zeros, ``after``
+    and the end of the archive, the zeros a gzip member of their own (compressed once)."""
+    header = tarfile.TarInfo(name)
+    header.size = mebibytes * MiB
+    zeros = gzip_member(repeated_deflate(b"\0", mebibytes), crc, header.size)
+    return (gzip.compress(before + header.tobuf()) + zeros
+            + gzip.compress(after + bytes(2 * tarfile.BLOCKSIZE)))  # fmt: skip
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> Path:
@@ -220,6 +248,37 @@ def test_a_tar_image_over_the_file_limit_is_refused(tmp_path):
         f"image 'cat/big.png' in '{archive}' is too large to decode safely (65.0 MiB, over the "
         "limit of 64 MiB); remove it"
     )
+
+
+def test_a_compressed_tar_that_inflates_past_its_budget_is_refused_unread(tmp_path):
+    """1.5 GiB of zeros in a 1.6 MB .tar.gz: listing it would inflate it all."""
+    images = b"".join(tar_file(name, data) for name, data in small_images())
+    archive = tmp_path / "data.tar.gz"
+    archive.write_bytes(zeros_in_tar_gz("notes/big.bin", 1536, CRC_ZEROS_1536_MIB, images, b""))
+    outcome = load_in_child(archive)
+    assert outcome.stdout == (
+        f"error: '{archive}' inflates to more than 268,435,456 bytes, over 100 times its own "
+        "size (a compression bomb?); unpack it into a folder and give that folder\n"
+    )
+    assert outcome.seconds < 5 and outcome.peak_mb < 300, outcome
+
+
+def test_a_compressed_tar_is_read_in_its_own_order_not_inflated_again_per_image(tmp_path):
+    """200 MiB of zeros, then 30 images in reverse name order: read by name, each image lay
+    before the previous one, and the stream was inflated again from its start for each."""
+    rng = np.random.default_rng(1)
+    names = [f"{kind}/{index:02d}.png" for kind in ("cat", "dog") for index in range(15)]
+    images = {name: png(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)) for name in names}
+    after = b"".join(tar_file(name, images[name]) for name in reversed(names))
+    archive = tmp_path / "data.tar.gz"
+    archive.write_bytes(zeros_in_tar_gz("notes/pad.bin", 200, CRC_ZEROS_200_MIB, b"", after))
+    outcome = load_in_child(archive)
+    assert (outcome.code, outcome.stdout, outcome.stderr) == (0, "(30, 8, 8, 3)\n", "")
+    assert outcome.peak_mb < 300, outcome
+    first = load_dataset(str(archive), (8, 8, 3))  # in name order, labelled by class folder
+    assert first.y.tolist() == [0] * 15 + [1] * 15
+    expected = np.asarray(Image.open(io.BytesIO(images["cat/00.png"])))
+    np.testing.assert_array_equal(first.x[0], expected)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")

@@ -11,6 +11,10 @@ leave the archive's folder are refused.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import stat
 import tarfile
@@ -20,10 +24,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .dataset import DataError
 
 MAX_FILE_BYTES = 64 * 2**20  # one image file: far above any photo a classifier is fed
+# A compressed archive may inflate to at most this many times its own size (at least
+# INFLATE_FLOOR bytes): images compress by a few percent, a bomb by a thousand times.
+INFLATE_RATIO = 100
+INFLATE_FLOOR = 2**28
+SKIP_PIECE = 2**20
 
 
 class TooLarge(Exception):
@@ -45,6 +55,7 @@ class Member:
     name: str  # relative, with / between parts
     size: int | None
     opener: Callable[[int], bytes] | None = None  # reads at most the limit given, plus one byte
+    position: int = 0  # where it lies in the archive: reading in this order never seeks back
 
     def read(self, limit: int = MAX_FILE_BYTES) -> bytes:
         """The member's bytes; :class:`TooLarge` past ``limit``, declared or found reading."""
@@ -86,14 +97,94 @@ def members(path: Path) -> Iterator[list[Member]]:
         ) from None
 
 
+class _Inflation:
+    """What a compressed archive has inflated to so far, refused past its budget."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.limit = max(INFLATE_FLOOR, INFLATE_RATIO * path.stat().st_size)
+        self.used = 0
+
+    def spend(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise DataError(
+                f"'{self.path}' inflates to more than {self.limit:,} bytes, over {INFLATE_RATIO} "
+                "times its own size (a compression bomb?); unpack it into a folder and give "
+                "that folder"
+            )
+
+
 @contextmanager
 def _archive_members(path: Path, name: str) -> Iterator[list[Member]]:
+    inflation = _Inflation(path)
     if name.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
-            yield sorted(_zip_members(archive, path), key=lambda member: member.name)
+            listed = list(_zip_members(archive, path, inflation))
+            yield sorted(listed, key=lambda member: member.name)
     else:
+        with _open_tar(path) as (archive, compressed):
+            # a plain .tar is listed by seeking past each member; a compressed one by
+            # inflating it, which the budget bounds
+            spend = inflation.spend if compressed else None
+            listed = list(_tar_members(archive, path, spend))
+            yield sorted(listed, key=lambda member: member.name)
+
+
+COMPRESSIONS = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
+
+
+@contextmanager
+def _open_tar(path: Path) -> Iterator[tuple[tarfile.TarFile, bool]]:
+    """The tar at ``path``; a compressed one read through :class:`_Inflated`."""
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    opener = next((open_ for start, open_ in COMPRESSIONS.items() if magic.startswith(start)), None)
+    if opener is None:  # plain, or not a tar: tarfile says what it tried
         with tarfile.open(path) as archive:
-            yield sorted(_tar_members(archive, path), key=lambda member: member.name)
+            yield archive, False
+        return
+    with opener(path, "rb") as inner, tarfile.open(fileobj=_Inflated(inner), mode="r:") as archive:
+        yield archive, True
+
+
+class _Inflated(io.RawIOBase):
+    """A compressed file read as its inflated bytes. Seeking forward inflates and drops 1 MiB
+    at a time (gzip's own seek does it 8 KiB at a time, several times slower); seeking back
+    starts again from the beginning, which reading members in the archive's order avoids."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.inner.readinto(buffer)
+        self.position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.position
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("seek from the end")
+        if offset < self.position:
+            self.inner.seek(0)
+            self.position = 0
+        while self.position < offset:
+            piece = self.inner.read(min(SKIP_PIECE, offset - self.position))
+            if not piece:
+                break
+            self.position += len(piece)
+        return self.position
 
 
 def _folder_members(path: Path) -> list[Member]:
@@ -127,29 +218,37 @@ def read_regular(file: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         return opened.read(limit + 1)
 
 
-def _zip_members(archive: zipfile.ZipFile, path: Path) -> Iterator[Member]:
-    for info in archive.infolist():
+def _zip_members(archive: zipfile.ZipFile, path: Path, inflation: _Inflation) -> Iterator[Member]:
+    for position, info in enumerate(archive.infolist()):
         name = safe_member(info.filename.rstrip("/"), path)
         if info.is_dir():
             yield Member(name, None)
         else:
-            yield Member(name, info.file_size, _zip_opener(archive, info))
+            opener = _zip_opener(archive, info, inflation)
+            yield Member(name, info.file_size, opener, position)
 
 
-def _zip_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[int], bytes]:
+def _zip_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                inflation: _Inflation) -> Callable[[int], bytes]:  # fmt: skip
     def read(limit: int) -> bytes:
+        if info.compress_type != zipfile.ZIP_STORED:
+            inflation.spend(min(info.file_size, limit))
         with archive.open(info) as file:  # stops at the declared size, checks the CRC there
             return file.read(limit + 1)
 
     return read
 
 
-def _tar_members(archive: tarfile.TarFile, path: Path) -> Iterator[Member]:
-    for member in archive.getmembers():
+def _tar_members(archive: tarfile.TarFile, path: Path,
+                 spend: Callable[[int], None] | None) -> Iterator[Member]:  # fmt: skip
+    for position, member in enumerate(archive):  # one header at a time
+        if spend is not None:
+            spend(member.size + tarfile.BLOCKSIZE)
         if member.isdir():
             yield Member(safe_member(member.name, path), None)
         elif member.isfile():  # links, devices and FIFOs are not the user's images
-            yield Member(safe_member(member.name, path), member.size, _tar_opener(archive, member))
+            opener = _tar_opener(archive, member)
+            yield Member(safe_member(member.name, path), member.size, opener, position)
 
 
 def _tar_opener(archive: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[int], bytes]:

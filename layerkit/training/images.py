@@ -168,17 +168,20 @@ def decode_images(
         entries, class_names, depth = _images_and_layout(path, listed)
         images = np.empty((len(entries), height, width, channels), dtype=np.uint8)
         labels = np.empty(len(entries), dtype=np.int64)
-        skipped: list[str] = []
-        count = 0
-        for member in entries:
-            array = _member_image(member, path, size, resize, skip_bad)
-            if array is None:
-                skipped.append(member.name)
-                continue
-            images[count] = array
-            labels[count] = class_names.index(_class_of(member.name, depth))  # type: ignore[arg-type]
-            count += 1
-    return Dataset(images[:count], labels[:count], class_names, str(path), tuple(skipped))
+        read = np.zeros(len(entries), dtype=bool)
+        # in the archive's order: a compressed tar read in name order would inflate its
+        # stream again from the start for every image that lies before the previous one
+        for index in sorted(range(len(entries)), key=lambda index: entries[index].position):
+            array = _member_image(entries[index], path, size, resize, skip_bad)
+            if array is not None:
+                images[index], read[index] = array, True
+        kept = np.flatnonzero(read)
+        for slot, index in enumerate(kept):  # close the gaps of skipped images, in place
+            images[slot] = images[index]
+            labels[slot] = class_names.index(_class_of(entries[index].name, depth))  # type: ignore[arg-type]
+    skipped = tuple(member.name for member, ok in zip(entries, read, strict=True) if not ok)
+    count = len(kept)
+    return Dataset(images[:count], labels[:count], class_names, str(path), skipped)
 
 
 def _member_image(member: Member, path: Path, size: tuple[int, int, int], resize: bool,
