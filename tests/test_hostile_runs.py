@@ -175,6 +175,11 @@ def test_odd_out_values_are_one_line_each(tmp_path):
         with pytest.raises(RunError) as caught:
             RunDir.create("net", out)
         assert str(caught.value) == message
+    with pytest.raises(RunError) as caught:
+        RunDir.open(tmp_path / "a\0b", resuming=True)  # --resume with a NUL
+    assert str(caught.value) == (
+        f"cannot read the run directory '{tmp_path / 'a'}\0b': embedded null byte"
+    )
 
 
 # -- spec.yaml --------------------------------------------------------------------------------------

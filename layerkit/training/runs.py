@@ -106,8 +106,11 @@ class RunDir:
         """An existing run, to evaluate (with a finished epoch) or to resume (``resuming``: also
         one that never finished an epoch but recorded its spec and setup)."""
         run = cls(path)
-        if run.finished or (resuming and run.unfinished and (path / "setup.json").is_file()):
-            return run
+        try:
+            if run.finished or (resuming and run.unfinished and (path / "setup.json").is_file()):
+                return run
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+            raise RunError(f"cannot read the run directory '{path}': {reason(error)}") from None
         if run.unfinished and resuming:
             raise RunError(
                 f"'{path}' was stopped before it recorded its setup (no setup.json): it cannot be "
