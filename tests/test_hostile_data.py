@@ -326,9 +326,10 @@ def test_npz_arrays_of_the_wrong_kind_are_refused_from_their_headers(tmp_path, a
     assert str(caught.value) == message.format(path=path)
 
 
-def _lying_npz(path: Path, claimed: tuple[int, ...]) -> Path:
-    """x_train of 4 float64 values whose header claims ``claimed``, the header's length kept."""
-    write_npz(path, x_train=np.zeros(4), y_train=np.array([0]))
+def _lying_npz(path: Path, claimed: tuple[int, ...], dtype: str = "float64") -> Path:
+    """x_train of 4 values whose header claims ``claimed``, the header's length kept."""
+    write_npz(path, x_train=np.zeros(4, dtype), y_train=np.array([0]), x_test=np.zeros(4, dtype),
+              y_test=np.array([0]))  # fmt: skip
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     header = members["x_train.npy"]
@@ -350,6 +351,42 @@ def test_an_npz_header_that_claims_more_than_its_member_holds_is_refused(tmp_pat
         f"error: cannot read x_train from '{path}' (its header claims (1000000, 1000000) values "
         "of float64, 8,000,000,000,000 bytes, but the member holds 32); save plain numeric "
         "arrays with numpy.savez\n"
+    )
+    assert outcome.peak_mb < 300
+
+
+def test_a_damaged_mnist_in_the_keras_cache_is_refused_from_its_header(tmp_path, monkeypatch):
+    """The built-in MNIST is read from Keras's cache: a tampered mnist.npz is checked too."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    path = _lying_npz(tmp_path / "keras" / "datasets" / "mnist.npz", (10**6, 10**6), "uint8")
+    outcome = load_in_child(Path("mnist"), (28, 28))
+    assert outcome.stdout == (
+        f"error: '{path}' is not the MNIST file keras.datasets keeps (its header claims (1000000, "
+        "1000000) values of uint8, 1,000,000,000,000 bytes, but the member holds 4). Delete it "
+        "so it is fetched again.\n"
+    )
+    assert outcome.peak_mb < 300
+
+
+def test_an_idx_file_in_the_keras_cache_is_read_no_further_than_its_header_allows(
+    tmp_path, monkeypatch
+):
+    """Fashion-MNIST's idx files: a 1.6 MB one whose header claims 1.5 G values of zeros."""
+    from layerkit.training.keras_datasets import FASHION_FILES
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    folder = tmp_path / "keras" / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in FASHION_FILES:
+        (folder / name).write_bytes(b"")
+    header = struct.pack(">HBBI", 0, 0x08, 1, 1536 * MiB)
+    zeros = gzip_member(repeated_deflate(b"\0", 1536), CRC_ZEROS_1536_MIB, 1536 * MiB)
+    (folder / FASHION_FILES[0]).write_bytes(gzip.compress(header) + zeros)
+    outcome = load_in_child(Path("fashion_mnist"), (28, 28))
+    assert outcome.stdout == (
+        f"error: cannot read '{folder / FASHION_FILES[0]}' as an idx file (its header claims "
+        "1,610,612,736 values, over 100,000,000). Delete it so it is fetched again.\n"
     )
     assert outcome.peak_mb < 300
 

@@ -16,6 +16,7 @@ datasets, reads their published formats and finds them in the cache.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
 import struct
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .downloads import DownloadError, Progress, RemoteFile, download, unpack
+from .npz import ArrayProblem, opened_npz, read_array
 
 KERAS_STORAGE = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 TORONTO = "https://www.cs.toronto.edu/~kriz/"
@@ -37,6 +39,8 @@ FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sanda
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+
+MAX_IDX_VALUES = 100_000_000  # the largest published idx file holds 47,040,000
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, y, x_test, y_test
 
@@ -105,27 +109,34 @@ def _read_cifar100(folder: Path) -> Arrays:
 
 
 def _read_mnist(folder: Path) -> Arrays:
-    try:
-        with np.load(folder / "mnist.npz", allow_pickle=False) as arrays:
-            return (arrays["x_train"], arrays["y_train"].astype(np.int64),
-                    arrays["x_test"], arrays["y_test"].astype(np.int64))  # fmt: skip
-    except (OSError, ValueError, KeyError) as error:
+    path = folder / "mnist.npz"
+    try:  # each array's header checked before it is read (a damaged cache cannot claim 8 TB)
+        with opened_npz(path) as archive:
+            x, x_test = (read_array(archive, key, "u") for key in ("x_train", "x_test"))
+            y, y_test = (read_array(archive, key, "iu") for key in ("y_train", "y_test"))
+    except ArrayProblem as problem:
         raise DownloadError(
-            f"'{folder / 'mnist.npz'}' is not the MNIST file keras.datasets keeps ({error})",
+            f"'{path}' is not the MNIST file keras.datasets keeps ({problem})",
             "Delete it so it is fetched again.",
         ) from None
+    return x, y.astype(np.int64), x_test, y_test.astype(np.int64)
 
 
 def read_idx(path: Path) -> np.ndarray:
     """An array from the idx format (gzip-compressed) MNIST and Fashion-MNIST are published in."""
     try:
-        with gzip.open(path, "rb") as file:
-            data = file.read()
-        zero, dtype_code, dims = struct.unpack(">HBB", data[:4])
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError("not an idx file of unsigned bytes")
-        shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
-        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+        with gzip.open(path, "rb") as file:  # the header first: only what it claims is read
+            zero, dtype_code, dims = struct.unpack(">HBB", file.read(4))
+            if zero != 0 or dtype_code != 0x08:
+                raise ValueError("not an idx file of unsigned bytes")
+            shape = struct.unpack(f">{dims}I", file.read(4 * dims))
+            size = math.prod(shape)
+            if size > MAX_IDX_VALUES:
+                raise ValueError(f"its header claims {size:,} values, over {MAX_IDX_VALUES:,}")
+            data = file.read(size)
+        if len(data) != size:
+            raise ValueError(f"it holds {len(data):,} of the {size:,} values its header claims")
+        return np.frombuffer(data, dtype=np.uint8).reshape(shape)
     except (OSError, EOFError, struct.error, ValueError) as error:
         raise DownloadError(
             f"cannot read '{path}' as an idx file ({error})", "Delete it so it is fetched again."

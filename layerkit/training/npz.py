@@ -22,7 +22,6 @@ import numpy as np
 
 PIECE = 1 << 24
 HEADER_BYTES = 10_000  # numpy's own limit for a header it reads without being told it is safe
-KINDS = {"b": "numbers", "i": "numbers", "u": "numbers", "f": "numbers", "U": "text"}
 
 
 class ArrayProblem(Exception):
@@ -88,8 +87,7 @@ def _header(member: Any, kinds: str, max_items: int | None,
     if dtype.hasobject:
         raise ArrayProblem("it holds Python objects, which are never loaded")
     if dtype.kind not in kinds or dtype.fields is not None:
-        wanted = " or ".join(dict.fromkeys(KINDS[kind] for kind in kinds))
-        raise ArrayProblem(f"it holds {dtype} values, not {wanted}")
+        raise ArrayProblem(f"it holds {dtype} values, not {_wanted(kinds)}")
     if any(side < 0 for side in shape):
         raise ArrayProblem(f"its header gives the shape {shape}")
     if len(shape) < ndim_at_least:
@@ -97,6 +95,15 @@ def _header(member: Any, kinds: str, max_items: int | None,
     if max_items is not None and math.prod(shape) > max_items:
         raise ArrayProblem(f"it holds {math.prod(shape):,} values, over the limit of {max_items:,}")
     return shape, fortran, dtype
+
+
+def _wanted(kinds: str) -> str:
+    """What ``kinds`` (``dtype.kind`` letters) are, in words."""
+    if kinds == "U":
+        return "text"
+    if "f" in kinds:
+        return "numbers"
+    return "unsigned integers" if kinds == "u" else "integers"
 
 
 def _read_exactly(member: Any, size: int, shape: tuple[int, ...], dtype: np.dtype) -> bytearray:
