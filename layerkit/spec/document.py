@@ -31,6 +31,9 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_INCLUDE_DEPTH = 16
 INPUT_FIELDS = ("shape", "dtype", "name")
 MAX_REPEAT = 1000
+# the largest integer a layer argument or an input size may be: no size, count or seed needs more,
+# and Keras fails or exhausts memory on larger ones
+MAX_ARGUMENT_INT = 2**31 - 1
 # keras.src.backend.common.dtypes.ALLOWED_DTYPES, so an input dtype is checked without Keras
 INPUT_DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",

@@ -9,13 +9,15 @@ what node (or model input) each item's port stands for. Each layer itself is che
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
 
-from ..errors import Location, did_you_mean
+from ..errors import Location, did_you_mean, listed
 from .document import BlockDef, Item, LayerCall, Ref, Repeat, Shared, Spec
 from .layer_calls import LayerCallChecker, key_location, layer_path
 from .plan import ResolvedLayer
-from .problems import Problems
+from .problems import Problems, suggest
 from .substitution import INVALID, Bound, Scope, substitute
 from .yaml_source import Node, describe
 
@@ -34,6 +36,11 @@ class Expansion:
         self.aliases: dict[str, str] = {}  # port key → the key it stands for
         self.port_origin: dict[str, tuple[str, Location]] = {}  # port key → (label, location)
         self.counter = 0
+        self.node_by_key: dict[str, ResolvedLayer] = {}
+
+    def add_node(self, node: ResolvedLayer) -> None:
+        self.nodes.append(node)
+        self.node_by_key[node.key] = node
 
     def new_key(self, prefix: str) -> str:
         self.counter += 1
@@ -64,10 +71,11 @@ class Expansion:
                 continue
             scope.ids[item.id] = port
         previous = default_input
+        history = ([default_input] if default_input else []) + ports
         for index, (item, port) in enumerate(zip(items, ports, strict=True)):
             if len(self.nodes) > MAX_LAYERS:
                 return None
-            before = ([default_input] if default_input else []) + ports[:index]
+            before = _Earlier(history, len(history) - len(ports) + index)
             feeds = self.item_inputs(item, scope, before, previous)
             if feeds is not None:
                 output = self.expand_item(item, scope, feeds, trail, active_blocks)
@@ -77,7 +85,7 @@ class Expansion:
         return ports[-1] if ports else default_input
 
     def item_inputs(
-        self, item: Item, scope: Scope, earlier: list[str], previous: str | None
+        self, item: Item, scope: Scope, earlier: Sequence[str], previous: str | None
     ) -> list[str] | None:
         """The ports feeding ``item``: its ``inputs:``, or the previous item's output."""
         if item.inputs is None:
@@ -101,7 +109,7 @@ class Expansion:
         return ports
 
     def resolve_ref(
-        self, ref: Ref, scope: Scope, earlier: list[str], item: Item | None, path: str
+        self, ref: Ref, scope: Scope, earlier: Sequence[str], item: Item | None, path: str
     ) -> str | None:
         if isinstance(ref.target, int):
             if -ref.target > len(earlier):
@@ -122,13 +130,12 @@ class Expansion:
             return scope.ids[ref.target]
         if ref.target in scope.refs:
             return scope.refs[ref.target]
-        known = [*scope.ids, *scope.refs]
-        hint = did_you_mean(ref.target, known) or (
-            f"Known here: {', '.join(known)}." if known else "Give the layer you mean an 'id:'."
-        )
         where = f"block '{scope.block.name}'" if scope.block else "the spec's layers"
         self.problems.error(
-            f"'{ref.target}' is not an id or input in {where}", ref.location, path, hint
+            f"'{ref.target}' is not an id or input in {where}",
+            ref.location,
+            path,
+            lambda: _known_hint(str(ref.target), [*scope.ids, *scope.refs]),
         )
         return None
 
@@ -151,7 +158,7 @@ class Expansion:
             return None
         key = self.new_key("n")
         label = f"'{item.id}'" if item.id else layer.class_name
-        self.nodes.append(replace(layer, key=key, inputs=tuple(feeds), label=label))
+        self.add_node(replace(layer, key=key, inputs=tuple(feeds), label=label))
         self.port_origin[key] = (label, item.location)
         return key
 
@@ -161,21 +168,21 @@ class Expansion:
         path = " → ".join((*trail, f"{item.path}.shared"))
         port = scope.ids.get(str(item.target))
         target = self.aliases.get(port) if port else None
-        node = next((node for node in self.nodes if node.key == target), None)
+        node = self.node_by_key.get(target) if target else None
         if node is None:
             if port is not None:
                 message = f"'{item.target}' is written after this item: share a layer after it"
                 hint = "Move the shared item below the layer it shares."
             else:
                 message = f"'{item.target}' is not the id of a layer in this list"
-                hint = did_you_mean(str(item.target), list(scope.ids)) or (
+                hint = suggest(str(item.target), scope.ids) or (
                     "Share a layer written earlier in this list, by its id."
                 )
             self.problems.error(message, item.target.location, f"{path}.layer", hint)
             return None
         key = self.new_key("n")
         label = f"'{item.id}'" if item.id else f"shared {node.label}"
-        self.nodes.append(
+        self.add_node(
             replace(
                 node,
                 location=item.location,
@@ -217,7 +224,7 @@ class Expansion:
             return None
         output: str | None = feeds[0]
         for index in range(count):
-            values = dict(scope.values)
+            values = _child(scope.values)
             if repeat.index:
                 values[repeat.index] = Bound(index, repeat.location)
             inner = Scope(values, dict(scope.refs), scope.block)
@@ -274,19 +281,19 @@ class Expansion:
 
     def block_values(
         self, block: BlockDef, call: LayerCall, scope: Scope, path: str
-    ) -> dict[str, Bound]:
+    ) -> ChainMap[str, Bound]:
         """The names a block's ${...} can use: the spec's vars, then this use's parameters."""
-        values = {name: bound for name, bound in scope.values.items() if name in self.spec.vars}
+        values = _spec_vars(scope.values, self.spec.vars)
         for name, value in call.args.items():
             if name not in block.param_names:
-                hint = did_you_mean(name, block.param_names) or (
-                    f"Block '{block.name}' takes: {', '.join(block.param_names) or 'no parameters'}."
-                )
                 self.problems.error(
                     f"unknown parameter '{name}' for block '{block.name}'",
                     key_location(call, name),
                     f"{path}.{name}",
-                    hint,
+                    lambda name=name: (
+                        did_you_mean(name, block.param_names)
+                        or f"Block '{block.name}' takes: {', '.join(block.param_names) or 'no parameters'}."
+                    ),
                 )
             elif isinstance(value, Node):
                 values[name] = substitute(self.problems, value, scope, f"{path}.{name}")
@@ -305,10 +312,56 @@ class Expansion:
                 values[name] = substitute(
                     self.problems,
                     default,
-                    Scope(dict(values), {}, block),
+                    Scope(values, {}, block),  # read at once: the defaults so far
                     f"{block.path}.defaults.{name}",
                 )
         return values
+
+
+class _Earlier(Sequence[str]):
+    """The ports before an item (what ``-1``, ``-2`` … reach): the first ``length`` of a list's
+    ports, read in place rather than copied for every item."""
+
+    def __init__(self, ports: list[str], length: int) -> None:
+        self.ports = ports
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]  # no slices needed
+        if index < 0:
+            index += self.length
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        return self.ports[index]
+
+
+def _child(values: MutableMapping[str, Bound]) -> ChainMap[str, Bound]:
+    """A scope's names with room for its own (a repeat's index), the outer ones read in place."""
+    return values.new_child() if isinstance(values, ChainMap) else ChainMap({}, values)
+
+
+def _spec_vars(values: MutableMapping[str, Bound], spec_vars: dict) -> ChainMap[str, Bound]:
+    """What the spec's vars mean where a block is used (a block parameter or repeat index of the
+    same name around the use hides a var), with room for the block's parameters.
+
+    The top scope holds the vars alone, so only the names added around the use are looked at,
+    not every var at every use."""
+    if not isinstance(values, ChainMap):
+        return ChainMap({}, values)
+    hidden = {
+        name: values[name] for layer in values.maps[:-1] for name in layer if name in spec_vars
+    }
+    return ChainMap(hidden, values.maps[-1])
+
+
+def _known_hint(target: str, known: list[str]) -> str:
+    """The fix for a reference to nothing: the nearest id, or the ids there are."""
+    hint = suggest(target, known)
+    if hint is not None:
+        return hint
+    return f"Known here: {listed(known)}." if known else "Give the layer you mean an 'id:'."
 
 
 def _item_label(item: Item) -> str:

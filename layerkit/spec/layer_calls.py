@@ -13,13 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog.arguments import LayerInfo, accepts, kinds_text, type_fix
-from ..catalog.layers import LayerRegistry, UnknownLayerError
+from ..catalog.layers import LayerRegistry, UnknownLayerError, lookup_key
 from ..errors import Location, did_you_mean
-from .document import LayerCall, Spec
+from .document import MAX_ARGUMENT_INT, LayerCall, Spec
 from .plan import ResolvedLayer
-from .problems import Problems
+from .problems import Problems, suggest
 from .substitution import Scope, contains_invalid, substitute
 from .yaml_source import Node, describe
+
+
+def _too_large(value: Any) -> int | None:
+    """The first integer in ``value`` (a list's too) beyond :data:`MAX_ARGUMENT_INT`, if any."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ARGUMENT_INT:
+        return value
+    if isinstance(value, list | tuple):
+        return next((found for item in value if (found := _too_large(item)) is not None), None)
+    if isinstance(value, dict):
+        return _too_large(list(value.values()))
+    return None
 
 
 def layer_path(call: LayerCall, trail: tuple[str, ...]) -> str:
@@ -40,18 +51,30 @@ class LayerCallChecker:
         self.registry = registry
         self.problems = problems
         self.names_seen: dict[str, Location] = {}
+        self._known_keys: set[str] | None = None
 
     def resolve_class(self, call: LayerCall, path: str) -> LayerInfo | None:
+        if self.problems.full and lookup_key(call.name) not in self.known_keys():
+            # only counted now: skip the registry's "did you mean", a search of every name
+            self.problems.error(f"unknown layer '{call.name}'", call.location, path)
+            return None
         try:
             class_name = self.registry.resolve(call.name)
         except UnknownLayerError as unknown:
             hint = unknown.hint
             if self.spec.blocks:
                 choices = [*self.spec.blocks, *self.registry.spellings()]
-                hint = did_you_mean(call.name, choices) or hint
+                hint = suggest(call.name, choices) or hint
             self.problems.error(f"unknown layer '{call.name}'", call.location, path, hint)
             return None
         return self.registry.info(class_name)
+
+    def known_keys(self) -> set[str]:
+        """The lookup form of every name the registry resolves (worked out once)."""
+        if self._known_keys is None:
+            names = [*self.registry.spellings(), *self.registry.names()]
+            self._known_keys = {lookup_key(name) for name in names}
+        return self._known_keys
 
     def resolve(
         self, call: LayerCall, scope: Scope, trail: tuple[str, ...]
@@ -104,12 +127,13 @@ class LayerCallChecker:
         arg = info.arg(name, self.registry.base_args)
         if arg is None:
             names = info.arg_names(self.registry.base_args)
-            hint = did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
             self.problems.error(
                 f"unknown argument '{name}' for {info.class_name}",
                 key_location(call, name),
                 arg_path,
-                hint,
+                lambda: (
+                    did_you_mean(name, names) or f"{info.class_name} takes: {', '.join(names)}."
+                ),
             )
             return None
         if isinstance(value, LayerCall):
@@ -125,6 +149,16 @@ class LayerCallChecker:
             return None if nested is None else (nested, value.location)
         bound = substitute(self.problems, value, scope, arg_path)
         if contains_invalid(bound.value):
+            return None
+        too_large = _too_large(bound.value)
+        if too_large is not None:
+            self.problems.error(
+                f"argument '{name}' of {info.class_name} holds the integer {too_large:,}, beyond "
+                f"the ±{MAX_ARGUMENT_INT:,} a layer argument may have",
+                bound.location,
+                arg_path,
+                "Check the number: a size or count this large cannot be built.",
+            )
             return None
         if not accepts(arg.kinds, bound.value):
             self.problems.error(

@@ -138,7 +138,7 @@ class _Validator:
         layers = []
         for item in self.spec.augment:
             if self.check_augment_item(item):
-                layer = self.layers.resolve(item, Scope(dict(scope.values), {}), ())
+                layer = self.layers.resolve(item, Scope(scope.values, {}), ())
                 if layer is not None:
                     layers.append(layer)
         return tuple(layers)
@@ -185,6 +185,7 @@ class _Validator:
 
     def evaluate_vars(self) -> dict[str, Bound]:
         values: dict[str, Bound] = {}
+        scope = Scope(values, {})  # each var sees the ones before it: values grows as they are read
         for name, node in self.spec.vars.items():
-            values[name] = substitute(self.problems, node, Scope(dict(values), {}), f"vars.{name}")
-        return values
+            values[name] = substitute(self.problems, node, scope, f"vars.{name}")
+        return dict(values)

@@ -8,26 +8,36 @@ is reported at once, in the order it was found.
 
 from __future__ import annotations
 
-from ..errors import ErrorCollector, Location, SpecError, did_you_mean
-from .document import IDENTIFIER, Ref
+from ..errors import Location, SpecError, did_you_mean
+from .document import IDENTIFIER, MAX_ARGUMENT_INT, Ref
+from .problems import BoundedErrors, Fix
 from .yaml_source import Node, describe
 
 
 class ValueReader:
     """Reads plain values from nodes, collecting each problem in ``errors`` instead of stopping."""
 
-    def __init__(self) -> None:
-        self.errors = ErrorCollector()
+    def __init__(self, errors: BoundedErrors | None = None) -> None:
+        self.errors = errors if errors is not None else BoundedErrors()
 
-    def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
-        self.errors.add(SpecError(message, location, path, fix))
+    def error(self, message: str, location: Location, path: str, fix: Fix = None) -> None:
+        if self.errors.full:
+            self.errors.hidden += 1  # counted only: its fix need not be worked out
+        else:
+            self.errors.add(SpecError(message, location, path, fix() if callable(fix) else fix))
 
     def check_keys(self, node: Node, allowed: tuple[str, ...], path: str, what: str) -> None:
         for key in node.value:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
                 key_path = f"{path}.{key}" if path else key
-                self.error(f"unknown {what} '{key}'", node.key_location(key), key_path, hint)
+                self.error(
+                    f"unknown {what} '{key}'",
+                    node.key_location(key),
+                    key_path,
+                    lambda key=key: (
+                        did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
+                    ),
+                )
 
     def read_text(self, node: Node | None, path: str) -> str | None:
         if node is None:
@@ -66,6 +76,14 @@ class ValueReader:
                 continue
             size = self.read_positive_int(item, f"{path}[{index}]")
             if size is None:
+                return None
+            if size > MAX_ARGUMENT_INT:
+                self.error(
+                    f"size {size:,} is more than the {MAX_ARGUMENT_INT:,} a shape may have",
+                    item.location,
+                    f"{path}[{index}]",
+                    "Check the number; write null for a size that varies.",
+                )
                 return None
             sizes.append(size)
         return tuple(sizes)
