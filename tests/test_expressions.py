@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import time
+import tracemalloc
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layerkit.spec.expression_budget import MAX_SIZE, Budget
 from layerkit.spec.expressions import ExpressionError, evaluate, make_divisible, names_used
 
 
@@ -79,3 +85,88 @@ def test_make_divisible_matches_mobilenet():
 
 def test_names_used():
     assert names_used("round(64 * width) + depth") == {"width", "depth"}
+
+
+# -- the budget (issue 15): whatever is nested, evaluation ends fast and small, or is refused
+
+LEAVES = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.sampled_from(
+        [
+            "9999",
+            "10**9",
+            "-10**9",
+            "0",
+            "0.5",
+            "'x'",
+            "'ab' * 99",
+            "[1]",
+            "[]",
+            "width",
+            "big",
+            "9" * 40,
+            "'%d'",
+        ]
+    ),
+)
+
+
+def _nest(children):
+    def two(template):
+        return st.tuples(children, children).map(lambda pair: template.format(*pair))
+
+    return st.one_of(
+        children.map("[{}]".format),
+        two("[{}, {}]"),
+        two("({}) * ({})"),
+        two("({}) + ({})"),
+        two("({}) ** ({})"),
+        two("({}) % ({})"),
+        children.map("str({})".format),
+        two("round({}, {})"),
+        two("make_divisible({}, {})"),
+        two("max({}, {})"),
+        children.map("int({})".format),
+    )
+
+
+EXPRESSIONS = st.recursive(LEAVES, _nest, max_leaves=16).filter(lambda text: len(text) <= 500)
+BUDGET_CHECK = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+NAMES = {"width": 0.5, "big": [[1] * 999] * 99}
+
+
+def _bounded(text: str) -> None:
+    """Evaluate ``text``: a value within the size budget or an ExpressionError, fast and small."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        value = evaluate(text, NAMES)
+    except ExpressionError:
+        value = None
+    finally:
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert seconds < 1, (text, seconds)
+    assert peak < 50 * 1024**2, (text, peak)
+    assert Budget().size(value) <= MAX_SIZE
+
+
+@pytest.mark.slow
+@BUDGET_CHECK
+@given(EXPRESSIONS)
+def test_nested_expressions_evaluate_or_are_refused_within_budget(text):
+    _bounded(text)
+
+
+@BUDGET_CHECK
+@given(
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=8),
+    st.sampled_from(["1", "'x'", "'abc' * 50", "[]"]),
+    st.booleans(),
+)
+def test_repeated_lists_evaluate_or_are_refused_within_budget(counts, leaf, printed):
+    text = leaf
+    for index, count in enumerate(counts):
+        text = f"[{text}] * {count}" if index % 2 else f"{count} * [{text}]"
+    _bounded(f"str({text})" if printed else text)

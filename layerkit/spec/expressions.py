@@ -4,7 +4,9 @@
 parses) and evaluated here by walking a whitelist of node types: numbers, text, names of variables
 and parameters, arithmetic, comparisons, ``a if c else b`` and a fixed set of functions. Nothing
 is ever passed to ``eval``; attribute access, subscripts, lambdas, comprehensions and any name not
-in scope are errors. Sizes are bounded so ``9**9**9`` or ``'x' * 10**9`` fail at once.
+in scope are errors. Every value is kept within the budgets of :mod:`.expression_budget` (its
+size through nested lists, text length, a number's magnitude, steps), each operation checked
+before it runs, so ``9**9**9``, ``'x' * 10**9`` or ``[[[1]*9999]*9999]*9999`` fail at once.
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..errors import listed
+from .expression_budget import (
+    MAX_EXPONENT,
+    MAX_MAGNITUDE,
+    MAX_ROUND_DIGITS,
+    MAX_TEXT,
+    Budget,
+    BudgetExceeded,
+)
+from .problems import suggest
 
 MAX_LENGTH = 500  # characters in one expression
 MAX_NODES = 200  # syntax-tree nodes in one expression
-MAX_MAGNITUDE = 10**15  # largest number a result may have
-MAX_TEXT = 10_000  # longest text a result may have
-MAX_EXPONENT = 64
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ExpressionError(ValueError):
@@ -37,6 +49,8 @@ class ExpressionError(ValueError):
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round ``value`` to a multiple of ``divisor`` without going below 90% of it (MobileNet's rule)."""
+    if not divisor > 0:
+        raise ValueError("the divisor must be a positive number")
     min_value = divisor if min_value is None else min_value
     rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * value:
@@ -82,6 +96,8 @@ _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDi
 
 def names_used(text: str) -> set[str]:
     """The variable names an expression refers to (empty when it does not parse)."""
+    if len(text) > MAX_LENGTH:
+        return set()  # evaluate refuses it before parsing
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
@@ -92,12 +108,12 @@ def names_used(text: str) -> set[str]:
     }
 
 
-def evaluate(text: str, names: dict[str, Any]) -> Any:
+def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     """Evaluate one expression with ``names`` in scope.
 
     Raises:
         ExpressionError: a syntax error, an unknown name or function, a disallowed construct, a
-            type error, or a result beyond the size limits.
+            type error, or a value beyond the budgets (see :mod:`.expression_budget`).
     """
     source = text.strip()
     if not source:
@@ -112,34 +128,60 @@ def evaluate(text: str, names: dict[str, Any]) -> Any:
         raise ExpressionError(
             f"invalid expression: {error.msg}", max((error.offset or 1) - 1, 0)
         ) from None
+    except (ValueError, MemoryError, RecursionError):  # a NUL character; nesting too deep
+        raise ExpressionError("invalid expression: it cannot be parsed") from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExpressionError(f"expression has more than {MAX_NODES} parts")
     return _Evaluator(names).visit(tree.body)
 
 
+_BUDGET_FIX = "Keep what an expression builds small: write long lists in YAML, not with '*'."
+
+
 class _Evaluator:
-    def __init__(self, names: dict[str, Any]) -> None:
+    def __init__(self, names: Mapping[str, Any]) -> None:
         self.names = names
+        self.budget = Budget()
 
     def visit(self, node: ast.AST) -> Any:
         method = getattr(self, f"visit_{type(node).__name__}", None)
         if method is None:
             raise ExpressionError(
-                f"'{ast.unparse(node)}' is not allowed in an expression",
+                f"'{_shown(node)}' is not allowed in an expression",
                 getattr(node, "col_offset", 0),
                 "Use numbers, text, names, arithmetic, comparisons, 'a if c else b' and the "
                 f"functions {', '.join(FUNCTIONS)}.",
             )
-        return _check_size(method(node), node)
+        try:
+            self.budget.step()
+            value = method(node)
+        except BudgetExceeded as exceeded:
+            raise ExpressionError(
+                f"'{_shown(node)}' {exceeded.what}", getattr(node, "col_offset", 0), _BUDGET_FIX
+            ) from None
+        column = getattr(node, "col_offset", 0)
+        if _too_large(value):
+            raise ExpressionError(f"'{_shown(node)}' is larger than {MAX_MAGNITUDE:.0e}", column)
+        if isinstance(value, str | list) and len(value) > MAX_TEXT:
+            raise ExpressionError(f"'{_shown(node)}' is too long", column)
+        return value
 
     def visit_Constant(self, node: ast.Constant) -> Any:
         if not isinstance(node.value, int | float | str | bool | type(None)):
-            raise ExpressionError(f"'{ast.unparse(node)}' is not allowed", node.col_offset)
+            raise ExpressionError(f"'{_shown(node)}' is not allowed", node.col_offset)
+        if isinstance(node.value, str) and SURROGATE.search(node.value):
+            raise ExpressionError(
+                "the text holds a lone surrogate (\\ud800 to \\udfff), which is not a character",
+                node.col_offset,
+                "Write the character itself, or \\U0001F600-style escapes for one beyond \\uFFFF.",
+            )
         return node.value
 
     def visit_Name(self, node: ast.Name) -> Any:
         if node.id in self.names:
-            return self.names[node.id]
+            value = self.names[node.id]
+            self.budget.check(self.budget.name_size(value))
+            return value
         constants = {"true": True, "false": False, "null": None, "True": True, "False": False,
                      "None": None}  # fmt: skip
         if node.id in constants:
@@ -147,7 +189,11 @@ class _Evaluator:
         raise _unknown_name(node.id, list(self.names), node.col_offset)
 
     def visit_List(self, node: ast.List) -> list[Any]:
-        return [self.visit(item) for item in node.elts]
+        items = [self.visit(item) for item in node.elts]
+        size = 1 + sum(self.budget.size(item) for item in items)
+        self.budget.check(size)
+        self.budget.record(items, size)
+        return items
 
     visit_Tuple = visit_List
 
@@ -157,35 +203,61 @@ class _Evaluator:
             return not value
         if isinstance(node.op, ast.USub | ast.UAdd) and _is_number(value):
             return -value if isinstance(node.op, ast.USub) else value
-        raise ExpressionError(f"'{ast.unparse(node)}' needs a number", node.col_offset)
+        raise ExpressionError(f"'{_shown(node)}' needs a number", node.col_offset)
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         operation = _BINARY.get(type(node.op))
         if operation is None:
-            raise ExpressionError(
-                f"operator in '{ast.unparse(node)}' is not allowed", node.col_offset
-            )
+            raise ExpressionError(f"operator in '{_shown(node)}' is not allowed", node.col_offset)
         left, right = self.visit(node.left), self.visit(node.right)
-        if isinstance(node.op, ast.Pow) and _is_number(right) and abs(right) > MAX_EXPONENT:
-            raise ExpressionError(
-                f"exponent {right} is larger than {MAX_EXPONENT}", node.col_offset
-            )
-        repeats_text = isinstance(node.op, ast.Mult) and isinstance(left, str | list)
-        if repeats_text and _is_number(right) and len(left) * right > MAX_TEXT:
-            raise ExpressionError("the repeated text would be too long", node.col_offset)
+        size = self.check_operands(node, left, right)
         try:
-            return operation(left, right)
+            result = operation(left, right)
         except ZeroDivisionError:
             raise ExpressionError(
-                f"division by zero in '{ast.unparse(node)}'", node.col_offset
+                f"division by zero in '{_shown(node)}'", node.col_offset
             ) from None
         except (TypeError, OverflowError, ValueError):
-            symbol = _SYMBOLS[type(node.op)]
+            raise self.type_error(node, left, right) from None
+        if isinstance(result, complex):
             raise ExpressionError(
-                f"cannot compute {_kind(left)} {symbol} {_kind(right)} in '{ast.unparse(node)}'",
-                node.col_offset,
-                "Convert with int(...), float(...) or str(...) first.",
-            ) from None
+                f"'{_shown(node)}' has no real value", node.col_offset, "Use a positive base."
+            )
+        self.budget.record(result, size)
+        return result
+
+    def check_operands(self, node: ast.BinOp, left: Any, right: Any) -> int:
+        """Refuse, before it runs, an operation on kinds it does not take or with too big a
+        result; return the result's size."""
+        numbers = (int, float)  # booleans count as numbers, as in Python
+        if isinstance(left, numbers) and isinstance(right, numbers):
+            if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+                raise ExpressionError(
+                    f"exponent {right} is larger than {MAX_EXPONENT}", node.col_offset
+                )
+            return 1
+        both = type(left) if type(left) is type(right) else None
+        if isinstance(node.op, ast.Add) and both in (str, list):
+            if both is list:
+                return self.budget.joined(left, right)
+            if len(left) + len(right) > MAX_TEXT:
+                raise ExpressionError("the joined text would be too long", node.col_offset)
+            return len(left) + len(right)
+        if isinstance(node.op, ast.Mult):
+            sequence, times = (left, right) if isinstance(left, str | list) else (right, left)
+            if isinstance(sequence, str | list) and isinstance(times, int):
+                if isinstance(sequence, str) and len(sequence) * times > MAX_TEXT:
+                    raise ExpressionError("the repeated text would be too long", node.col_offset)
+                return self.budget.repeated(sequence, times)
+        raise self.type_error(node, left, right)
+
+    def type_error(self, node: ast.BinOp, left: Any, right: Any) -> ExpressionError:
+        symbol = _SYMBOLS[type(node.op)]
+        return ExpressionError(
+            f"cannot compute {_kind(left)} {symbol} {_kind(right)} in '{_shown(node)}'",
+            node.col_offset,
+            "Convert with int(...), float(...) or str(...) first.",
+        )
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Any:
         result = self.visit(node.values[0])
@@ -203,7 +275,7 @@ class _Evaluator:
             compare = _COMPARE.get(type(op))
             if compare is None:
                 raise ExpressionError(
-                    f"comparison in '{ast.unparse(node)}' is not allowed", node.col_offset
+                    f"comparison in '{_shown(node)}' is not allowed", node.col_offset
                 )
             right = self.visit(comparator)
             try:
@@ -222,7 +294,7 @@ class _Evaluator:
     def visit_Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name):
             raise ExpressionError(
-                f"'{ast.unparse(node.func)}' is not allowed in an expression: only the functions "
+                f"'{_shown(node.func)}' is not allowed in an expression: only the functions "
                 f"{', '.join(FUNCTIONS)} can be called",
                 node.col_offset,
             )
@@ -233,12 +305,20 @@ class _Evaluator:
                 f"'{node.func.id}' takes positional arguments only", node.col_offset
             )
         args = [self.visit(arg) for arg in node.args]
-        try:
-            return FUNCTIONS[node.func.id](*args)
-        except (TypeError, ValueError, OverflowError) as error:
+        name = node.func.id
+        shown = f"{name}({', '.join(_short(repr(arg)) for arg in args)})"
+        digits = args[1] if name == "round" and len(args) == 2 else 0
+        if isinstance(digits, int) and abs(digits) > MAX_ROUND_DIGITS:
             raise ExpressionError(
-                f"{node.func.id}({', '.join(map(repr, args))}) failed: {error}", node.col_offset
-            ) from None
+                f"{shown}: round to at most {MAX_ROUND_DIGITS} digits", node.col_offset
+            )
+        if name == "str" and args and self.budget.size(args[0]) > MAX_TEXT:
+            raise ExpressionError(f"{shown}: the text would be too long", node.col_offset)
+        try:
+            return FUNCTIONS[name](*args)
+        except (TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as error:
+            reason = _short(str(error), 120) or type(error).__name__
+            raise ExpressionError(f"{shown} failed: {reason}", node.col_offset) from None
 
 
 def _is_number(value: Any) -> bool:
@@ -257,25 +337,28 @@ def _kind(value: Any) -> str:
     return "a list"
 
 
-def _check_size(value: Any, node: ast.AST) -> Any:
-    if _is_number(value) and not math.isnan(value) and abs(value) > MAX_MAGNITUDE:
-        raise ExpressionError(
-            f"'{ast.unparse(node)}' is larger than {MAX_MAGNITUDE:.0e}",
-            getattr(node, "col_offset", 0),
-        )
-    if isinstance(value, str | list) and len(value) > MAX_TEXT:
-        raise ExpressionError(f"'{ast.unparse(node)}' is too long", getattr(node, "col_offset", 0))
-    return value
+def _short(text: str, most: int = 40) -> str:
+    """``text`` cut to ``most`` characters, so a message stays one short line."""
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _shown(node: ast.AST) -> str:
+    """A part of an expression as messages quote it, cut when long (a 500-digit number)."""
+    return _short(ast.unparse(node), 60)
+
+
+def _too_large(value: Any) -> bool:
+    if isinstance(value, int):  # compared as an integer: a huge one cannot become a float
+        return abs(value) > MAX_MAGNITUDE
+    return isinstance(value, float) and not math.isnan(value) and abs(value) > MAX_MAGNITUDE
 
 
 def _unknown_name(
     name: str, choices: list[str], column: int, what: str = "name"
 ) -> ExpressionError:
-    from ..errors import did_you_mean
-
-    hint = did_you_mean(name, choices)
+    hint = suggest(name, choices)
     if hint is None:
-        known = ", ".join(choices) if choices else "none here"
+        known = listed(choices) if choices else "none here"
         hint = f"Known {what}s: {known}."
     return ExpressionError(
         f"unknown {what} '{name}'", column, hint, name if what == "name" else None

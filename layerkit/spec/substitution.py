@@ -11,11 +11,13 @@ skipped instead of piling up.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Location
 from .document import BlockDef
+from .expression_budget import MAX_TEXT
 from .expressions import ExpressionError, evaluate, names_used
 from .problems import Problems
 from .yaml_source import Node
@@ -40,7 +42,9 @@ INVALID = object()
 class Scope:
     """What names mean inside one list of layers: the top level, a block use, a repeat pass."""
 
-    values: dict[str, Bound]  # names for ${...}: vars, block parameters, repeat indices
+    # names for ${...}: vars, block parameters, repeat indices (a ChainMap inside blocks and
+    # repeats, reading the outer names in place)
+    values: MutableMapping[str, Bound]
     refs: dict[str, str]  # names for inputs: → port keys (model inputs, block inputs)
     block: BlockDef | None = None
     ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
@@ -84,26 +88,54 @@ def substitute(problems: Problems, node: Node, scope: Scope, path: str) -> Bound
         if name in scope.values:
             return scope.values[name]  # keeps where the value itself was written
         return Bound(_evaluate(problems, whole.group(1), node, scope, path), node.location)
-    pieces = []
+    pieces, length, written = [], 0, 0
     for match in EXPRESSION.finditer(value):
         result = _evaluate(problems, match.group(1), node, scope, path)
         if result is INVALID:
             return Bound(INVALID, node.location)
-        pieces.append((match.span(), str(result)))
-    text = value
-    for (start, end), piece in reversed(pieces):
-        text = text[:start] + piece + text[end:]
-    return Bound(text, node.location)
+        pieces += [value[written : match.start()], str(result)]
+        written = match.end()
+        length += len(pieces[-2]) + len(pieces[-1])
+        if length > MAX_TEXT:
+            problems.error(
+                f"the text with its ${{...}} filled in would be longer than {MAX_TEXT:,} characters",
+                node.location,
+                path,
+                "Keep text short: fill in fewer or shorter values.",
+            )
+            return Bound(INVALID, node.location)
+    pieces.append(value[written:])
+    return Bound("".join(pieces), node.location)
+
+
+class _Values(Mapping[str, Any]):
+    """The values of a scope's names, read through without copying them for each expression."""
+
+    def __init__(self, bound: MutableMapping[str, Bound]) -> None:
+        self.bound = bound
+
+    def __getitem__(self, name: str) -> Any:
+        return self.bound[name].value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.bound
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.bound)
+
+    def __len__(self) -> int:
+        return len(self.bound)
 
 
 def _evaluate(problems: Problems, expression: str, node: Node, scope: Scope, path: str) -> Any:
-    names = {name: bound.value for name, bound in scope.values.items()}
-    if any(names.get(name) is INVALID for name in names_used(expression)):
+    names = _Values(scope.values)
+    if any(name in names and names[name] is INVALID for name in names_used(expression)):
         return INVALID  # a name whose own value failed, already reported
     try:
         return evaluate(expression, names)
     except ExpressionError as error:
-        shown = f"'${{{expression.strip()}}}'"
+        text = expression.strip()
+        shown = f"'${{{text if len(text) <= 80 else text[:77] + '...'}}}'"
         if error.unknown_name is None:
             message = f"in {shown}: {error.message}"
         elif scope.block is not None:
