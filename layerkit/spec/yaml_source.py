@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ ALLOWED_TAGS = frozenset(
 MAX_NODES = 200_000
 MAX_DEPTH = 100  # lists and mappings inside each other; a spec needs a handful
 MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_NUMBER_CHARS = 100  # a number's text: no setting needs more, and none is slow to convert
+_C_DEPTH = 1000  # nesting libyaml's recursive C parser is given; deeper goes to PyYAML's
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# what a node is, by its tag and by its class: a '!!int [1]' or a '!!seq abc' is refused
+_KINDS: dict[Any, str] = {
+    "tag:yaml.org,2002:seq": "a list",
+    yaml.SequenceNode: "a list",
+    "tag:yaml.org,2002:map": "a mapping",
+    yaml.MappingNode: "a mapping",
+}
+_TAG_FIX = "Remove the tag, or write a value of the kind it names."
 
 
 @dataclass(frozen=True)
@@ -129,7 +143,7 @@ def parse_yaml(text: str, file_name: str) -> Node:
     except yaml.reader.ReaderError as error:  # checked before any parsing
         raise _reader_error(error, text, file_name) from None
     try:
-        root = loader.get_single_node()
+        root, loader = _compose(text, loader)
     except yaml.reader.ReaderError as error:
         raise _reader_error(error, text, file_name) from None
     except yaml.MarkedYAMLError as error:
@@ -153,6 +167,33 @@ def parse_yaml(text: str, file_name: str) -> Node:
     return _Converter(loader, file_name).convert(root)
 
 
+def _compose(text: str, loader: yaml.SafeLoader) -> tuple[yaml.Node | None, yaml.SafeLoader]:
+    """The document's node tree, and the loader that composed it (to construct its values).
+
+    libyaml's parser, where PyYAML has it, reads a large spec ten times faster; it recurses in C,
+    so text that may nest deeply goes to the pure-Python parser, which stops at Python's
+    recursion limit. Whatever libyaml refuses is parsed again by the pure-Python parser, so
+    every message about a YAML mistake is the one PyYAML gives.
+    """
+    if getattr(yaml, "__with_libyaml__", False) and _bracket_depth(text) <= _C_DEPTH:
+        fast = yaml.CSafeLoader(text)
+        try:
+            return fast.get_single_node(), fast
+        except yaml.YAMLError:
+            pass
+        finally:
+            fast.dispose()
+    return loader.get_single_node(), loader
+
+
+def _bracket_depth(text: str) -> int:
+    """An upper bound of how deep ``[`` and ``{`` nest (quotes not minded: it only overcounts)."""
+    brackets = _NOT_BRACKET.sub("", text)
+    if len(brackets) <= _C_DEPTH:
+        return len(brackets)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
 def _reader_error(error: yaml.reader.ReaderError, text: str, file_name: str) -> SpecError:
     """A character YAML does not allow (a NUL byte, a control character), at its line."""
     before = text[: error.position]
@@ -166,6 +207,23 @@ def _reader_error(error: yaml.reader.ReaderError, text: str, file_name: str) -> 
 
 def _location(mark: yaml.Mark, file_name: str) -> Location:
     return Location(file_name, mark.line + 1, mark.column + 1)
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _key_text(key_node: yaml.Node) -> str:
+    if not isinstance(key_node, yaml.ScalarNode):
+        return "..."
+    text = _SURROGATE.sub("?", key_node.value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _not_a(node: yaml.ScalarNode, tag: str) -> str:
+    shown = _SURROGATE.sub("?", node.value)
+    shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
+    return f"'{shown}' is not a valid {tag}"
 
 
 def _syntax_error(error: yaml.MarkedYAMLError, file_name: str) -> SpecError:
@@ -227,23 +285,64 @@ class _Converter:
                 location,
                 fix="Remove the tag, or quote the value if it is meant as text.",
             )
+        kind = _KINDS.get(node.tag, "a single value")
+        if kind != _KINDS.get(type(node), "a single value"):
+            raise SpecError(
+                f"YAML tag '{_short_tag(node.tag)}' cannot mark {_KINDS.get(type(node), 'a single value')}",
+                location,
+                fix="Remove the tag.",
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, location)
         if isinstance(node, yaml.SequenceNode):
             return Node(tuple(self.convert(child) for child in node.value), location)
-        return Node(self.loader.construct_object(node), location)
+        return Node(self._scalar(node, location), location)
+
+    def _scalar(self, node: yaml.ScalarNode, location: Location) -> Any:
+        """A scalar's value, its text checked first: a number of sane length, no surrogates."""
+        tag = _short_tag(node.tag)
+        if tag in ("!!int", "!!float") and len(node.value) > MAX_NUMBER_CHARS:
+            raise SpecError(
+                f"a number written with {len(node.value):,} characters, more than the "
+                f"{MAX_NUMBER_CHARS} a spec's number may have",
+                location,
+                fix="Write a smaller number, or quote it if it is meant as text.",
+            )
+        if tag == "!!null" and node.value not in ("", "~", "null", "Null", "NULL"):
+            raise SpecError(_not_a(node, tag), location, fix=_TAG_FIX)
+        try:
+            value = self.loader.construct_object(node)
+        except (ValueError, KeyError, TypeError, ArithmeticError, yaml.YAMLError):
+            raise SpecError(_not_a(node, tag), location, fix=_TAG_FIX) from None
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise SpecError(
+                "the text holds a lone surrogate (\\ud800 to \\udfff), which is not a character",
+                location,
+                fix="Write the character itself, or a \\U0001F600-style escape for one beyond "
+                "\\uFFFF.",
+            )
+        return value
 
     def _mapping(self, node: yaml.MappingNode, location: Location) -> Node:
-        self.loader.flatten_mapping(node)  # resolves YAML merge keys ('<<: *base')
+        try:
+            self.loader.flatten_mapping(node)  # resolves YAML merge keys ('<<: *base')
+        except yaml.MarkedYAMLError as error:
+            raise SpecError(
+                f"YAML merge key '<<' {error.problem or 'is not valid'}",
+                _location(error.problem_mark, self.file_name) if error.problem_mark else location,
+                fix="Merge with '<<: *anchor' or '<<: [*one, *two]', anchors of mappings.",
+            ) from None
         values: dict[str, Node] = {}
         key_locations: dict[str, Location] = {}
         for key_node, value_node in node.value:
             key_location = _location(key_node.start_mark, self.file_name)
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if isinstance(key, str) and _SURROGATE.search(key):
+                key = None
             if not isinstance(key, str) or key_node.tag != "tag:yaml.org,2002:str":
                 raise SpecError(
                     f"a mapping key must be a name, received {key_node.tag.rsplit(':', 1)[-1]} "
-                    f"'{key_node.value if isinstance(key_node, yaml.ScalarNode) else '...'}'",
+                    f"'{_key_text(key_node)}'",
                     key_location,
                     fix="Use a plain name as the key, or quote it.",
                 )
