@@ -102,6 +102,12 @@ def estimate_params(plan: Plan) -> tuple[int, dict[str, int]] | None:
     return sum(per_node.values()), per_node
 
 
+def _gigabytes(params: int) -> str:
+    """The weights' size in GB, one decimal; integer arithmetic, so no count is too large."""
+    tenths = (params * BYTES_PER_PARAM + 5 * 10**7) // 10**8  # rounded to the nearest tenth
+    return f"{tenths // 10}.{tenths % 10}"
+
+
 def check_size(plan: Plan, limit: int = DEFAULT_LIMIT) -> None:
     """Refuse a plan whose parameters would exceed ``limit``, before building it.
 
@@ -123,7 +129,7 @@ def check_size(plan: Plan, limit: int = DEFAULT_LIMIT) -> None:
             break
     raise SpecError(
         f"the model would hold at least {total:,} parameters "
-        f"({total * BYTES_PER_PARAM / 1e9:.1f} GB of weights), over the limit of {limit:,}; this "
+        f"({_gigabytes(total)} GB of weights), over the limit of {limit:,}; this "
         f"layer alone has {per_node[culprit.key]:,}",
         culprit.location,
         culprit.path,

@@ -10,6 +10,7 @@ what names mean is checked by :mod:`layerkit.spec.validation`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,10 @@ from .overrides import apply_overrides
 from .settings_reader import read_data, read_train
 from .value_reader import ValueReader
 from .yaml_source import Node, describe, parse_yaml, read_source
+
+MAX_NAME_LENGTH = 100
+# a spec's name is the name of its run folder: no '/', '\\', '..', control characters or spaces
+RUN_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}")
 
 
 def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
@@ -70,7 +75,7 @@ def _read_spec(root: Node, file_name: str) -> Spec:
     library = LibraryReader(file_name, values)
     values.check_keys(root, TOP_LEVEL_FIELDS, "", "spec field")
     version = _read_version(values, fields.get("version"))
-    name = values.read_text(fields.get("name"), "name") or _default_name(file_name)
+    name = _read_name(values, fields.get("name")) or _default_name(file_name)
     description = values.read_text(fields.get("description"), "description")
     blocks, variables = library.read(fields)
     inputs = _read_inputs(values, fields, root)
@@ -100,6 +105,24 @@ def _read_spec(root: Node, file_name: str) -> Spec:
         vars=variables, outputs=outputs, includes=tuple(library.includes), train=train,
         data=data, augment=augment, document=root.plain(),
     )  # fmt: skip
+
+
+def _read_name(values: ValueReader, node: Node | None) -> str | None:
+    """``name:``, which names the run folder ``runs/<name>/``: a safe file name, nothing more."""
+    name = values.read_text(node, "name")
+    if node is None or name is None or RUN_NAME.fullmatch(name):
+        return name
+    shown = name.encode("unicode_escape").decode("ascii")
+    shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
+    values.error(
+        f"'{shown}' cannot name the run folder runs/<name>/: a name is one file name of at most "
+        f"{MAX_NAME_LENGTH} characters",
+        node.location,
+        "name",
+        "Use letters, digits, '-', '_' and '.', starting with a letter, a digit or '_' "
+        "(e.g. 'cifar_v2').",
+    )
+    return None
 
 
 def _read_version(values: ValueReader, node: Node | None) -> int:
