@@ -1,0 +1,364 @@
+"""Hostile specs (issue 15): each is refused with one located line, in bounded time and memory.
+
+The inputs that made unbounded work (expression bombs, includes that include each other many
+times, a megabyte of unknown layer names) run ``layerkit validate`` in a subprocess with a 10 s
+timeout and a 1 GiB address-space cap; the rest (YAML tags and numbers that used to raise a
+Python error, unsafe ``name:`` values, integers no layer can take) are checked in-process for
+their exact message and place.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from layerkit import SpecError, SpecErrors, load_spec, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMORY_CAP = 1024**3
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def run_validate(folder: Path, spec: str, command: str = "validate") -> tuple[int, str, float]:
+    """``layerkit <command> <spec>`` in a subprocess: exit code, stderr, seconds taken."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "layerkit", command, spec],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        preexec_fn=_cap_memory,
+    )
+    return result.returncode, result.stderr, time.monotonic() - started
+
+
+def errors_of(folder: Path, text: str, name: str = "net.yaml") -> list[str]:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        validate(load_spec(name))
+    except SpecErrors as errors:
+        return [error.format() for error in errors.errors]
+    except SpecError as error:
+        return [error.format()]
+    finally:
+        os.chdir(previous)
+    return []
+
+
+def dense(units: str) -> str:
+    return f"input: [4]\nlayers:\n  - dense: {{units: {units}}}\n"
+
+
+BUDGET_FIX = "Keep what an expression builds small: write long lists in YAML, not with '*'."
+VALUES = "values (list elements and text characters, nested lists counted through)"
+
+
+# -- expressions: refused before the work, in a subprocess so the old code's hang fails the test
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (
+            "[[[1]*9999]*9999]*9999",
+            f"'[[1] * 9999] * 9999' would hold more than 100,000 {VALUES}. {BUDGET_FIX}",
+        ),
+        (
+            "str([[[1]*9999]*9999]*9999)",
+            f"'[[1] * 9999] * 9999' would hold more than 100,000 {VALUES}. {BUDGET_FIX}",
+        ),
+        (
+            "9999 * [[1] * 9999]",
+            f"'9999 * [[1] * 9999]' would hold more than 100,000 {VALUES}. {BUDGET_FIX}",
+        ),
+        (
+            "round(123456789, -10**9)",
+            "round(123456789, -1000000000): round to at most 100 digits",
+        ),
+        (
+            "'%0999999999d' % 1",
+            "cannot compute text % a number in ''%0999999999d' % 1'. Convert with int(...), "
+            "float(...) or str(...) first.",
+        ),
+    ],
+)
+def test_expression_bombs_are_refused_fast(tmp_path, expression, message):
+    (tmp_path / "net.yaml").write_text(dense(f'"${{{expression}}}"'))
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    assert (code, stderr) == (
+        2,
+        f"net.yaml:3:20: error: layers[0].dense.units: in '${{{expression}}}': {message}\n",
+    )
+    assert seconds < 5
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        (
+            "make_divisible(10, 0)",
+            "make_divisible(10, 0) failed: the divisor must be a positive number",
+        ),
+        ("9" * 500, f"'{'9' * 57}...' is larger than 1e+15"),
+        ("(-8) ** 0.5", "'(-8) ** 0.5' has no real value. Use a positive base."),
+    ],
+    ids=["make_divisible", "500 digits", "complex"],
+)
+def test_expression_errors_are_one_located_line(tmp_path, expression, message):
+    shown = expression if len(expression) <= 80 else expression[:77] + "..."
+    assert errors_of(tmp_path, dense(f'"${{{expression}}}"')) == [
+        f"net.yaml:3:20: error: layers[0].dense.units: in '${{{shown}}}': {message}"
+    ]
+
+
+def test_filled_in_text_is_bounded(tmp_path):
+    text = (
+        f"vars: {{s: {'x' * 5000}}}\ninput: [4]\nlayers:\n"
+        '  - dense: {units: 2, name: "${s}-${s}-${s}"}\n'
+    )
+    assert errors_of(tmp_path, text) == [
+        "net.yaml:4:29: error: layers[0].dense.name: the text with its ${...} filled in would be "
+        "longer than 10,000 characters. Keep text short: fill in fewer or shorter values."
+    ]
+
+
+# -- YAML that used to raise a Python error
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!int abc", "'abc' is not a valid !!int"),
+        ("!!float abc", "'abc' is not a valid !!float"),
+        ("!!bool abc", "'abc' is not a valid !!bool"),
+        ("!!null abc", "'abc' is not a valid !!null"),
+    ],
+)
+def test_a_tag_on_the_wrong_text(tmp_path, value, message):
+    assert errors_of(tmp_path, dense(value)) == [
+        f"net.yaml:3:20: error: {message}. Remove the tag, or write a value of the kind it names."
+    ]
+
+
+@pytest.mark.parametrize("merged", ["!!tag x", "x"])
+def test_a_merge_key_of_a_single_value(tmp_path, merged):
+    text = f"input: [4]\nlayers:\n  - dense:\n      <<: {merged}\n      units: 3\n"
+    assert errors_of(tmp_path, text) == [
+        "net.yaml:4:11: error: YAML merge key '<<' expected a mapping or list of mappings for "
+        "merging, but found scalar. Merge with '<<: *anchor' or '<<: [*one, *two]', anchors of "
+        "mappings."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "length"),
+    [("9" * 5000, "5,000"), ("0x" + "f" * 5000, "5,002")],
+    ids=["decimal", "hexadecimal"],
+)
+def test_a_number_too_long_to_read(tmp_path, number, length):
+    assert errors_of(tmp_path, dense(number)) == [
+        f"net.yaml:3:20: error: a number written with {length} characters, more than the 100 a "
+        "spec's number may have. Write a smaller number, or quote it if it is meant as text."
+    ]
+
+
+def test_a_lone_surrogate(tmp_path):
+    assert errors_of(tmp_path, 'name: "a\\ud800"\ninput: [4]\nlayers: [flatten]\n') == [
+        "net.yaml:1:7: error: the text holds a lone surrogate (\\ud800 to \\udfff), which is not "
+        "a character. Write the character itself, or a \\U0001F600-style escape for one beyond "
+        "\\uFFFF."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ("!!int [flatten]", "'!!int' cannot mark a list"),
+        ("!!seq flatten", "'!!seq' cannot mark a single value"),
+    ],
+)
+def test_a_tag_of_the_wrong_kind(tmp_path, layers, message):
+    assert errors_of(tmp_path, f"input: [4]\nlayers: {layers}\n") == [
+        f"net.yaml:2:9: error: YAML tag {message}. Remove the tag."
+    ]
+
+
+# -- integers no layer can take
+
+
+def test_a_layer_argument_beyond_32_bits(tmp_path):
+    assert errors_of(tmp_path, dense('"${[2, 10**12]}"')) == [
+        "net.yaml:3:20: error: layers[0].dense.units: argument 'units' of Dense holds the integer "
+        "1,000,000,000,000, beyond the ±2,147,483,647 a layer argument may have. Check the "
+        "number: a size or count this large cannot be built."
+    ]
+
+
+def test_an_input_size_beyond_32_bits(tmp_path):
+    assert errors_of(tmp_path, "input: [4000000000]\nlayers: [flatten]\n") == [
+        "net.yaml:1:9: error: input[0]: size 4,000,000,000 is more than the 2,147,483,647 a "
+        "shape may have. Check the number; write null for a size that varies."
+    ]
+
+
+def test_build_of_a_4000_digit_unit_count_is_refused_before_keras(tmp_path):
+    (tmp_path / "net.yaml").write_text(dense("9" * 4000))
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml", command="build")
+    assert (code, stderr) == (
+        2,
+        "net.yaml:3:20: error: a number written with 4,000 characters, more than the 100 a "
+        "spec's number may have. Write a smaller number, or quote it if it is meant as text.\n",
+    )
+    assert seconds < 5
+
+
+# -- name: names the run folder
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("../../x", "../../x"),
+        ("/tmp/x", "/tmp/x"),
+        ("cifar/v2", "cifar/v2"),
+        ("a\\\\b", "a\\\\b"),
+        (".", "."),
+        ("..", ".."),
+        ("a\\x01b", "a\\x01b"),
+        ("x" * 101, "x" * 37 + "..."),
+    ],
+    ids=["up", "absolute", "slash", "backslash", "dot", "dotdot", "control", "101 characters"],
+)
+def test_a_name_that_is_not_a_safe_folder_name(tmp_path, name, shown):
+    assert errors_of(tmp_path, f'name: "{name}"\ninput: [4]\nlayers: [flatten]\n') == [
+        f"net.yaml:1:7: error: name: '{shown}' cannot name the run folder runs/<name>/: a name "
+        "is one file name of at most 100 characters. Use letters, digits, '-', '_' and '.', "
+        "starting with a letter, a digit or '_' (e.g. 'cifar_v2')."
+    ]
+
+
+@pytest.mark.parametrize("name", ["cifar_v2", "mobilenetv2_1.00_224", "x" * 100, "_a-b.c"])
+def test_safe_names_pass(tmp_path, name):
+    assert errors_of(tmp_path, f"name: {name}\ninput: [4]\nlayers: [flatten]\n") == []
+
+
+# -- includes
+
+
+def test_includes_that_include_each_other_many_times_are_cut_short(tmp_path):
+    for name, target in (("a.yaml", "b.yaml"), ("b.yaml", "c.yaml")):
+        (tmp_path / name).write_text("include:\n" + f"  - {target}\n" * 1000)
+    (tmp_path / "c.yaml").write_text("vars: {}\n" + "#" * 12000 + "\n")
+    (tmp_path / "net.yaml").write_text("include: a.yaml\ninput: [4]\nlayers: [flatten]\n")
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    assert (code, stderr) == (
+        2,
+        "b.yaml:174:5: error: include[172]: this include would read more than 2,097,152 bytes "
+        "of included files for one spec (each include of a file counted). Include each file "
+        "once, from the spec itself, rather than from files that include each other many "
+        "times.\n",
+    )
+    assert seconds < 5
+
+
+def test_the_number_of_included_files_is_bounded(tmp_path):
+    (tmp_path / "a.yaml").write_text("include:\n" + "  - b.yaml\n" * 300)
+    (tmp_path / "b.yaml").write_text("description: empty\n")
+    assert errors_of(tmp_path, "include: a.yaml\ninput: [4]\nlayers: [flatten]\n") == [
+        "a.yaml:257:5: error: include[255]: this include would read more than 256 included files "
+        "for one spec (each include of a file counted). Include each file once, from the spec "
+        "itself, rather than from files that include each other many times."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ('"a\\0b.yaml"', "'a\\x00b.yaml' holds a NUL character"),
+        (
+            "x" * 5000 + ".yaml",
+            f"'{'x' * 77}...' is 5,005 characters long, more than the 1,024 allowed",
+        ),
+        (
+            "/".join(["x" * 300] * 2) + ".yaml",
+            f"'{'x' * 77}...' has a name longer than 255 characters",
+        ),
+    ],
+    ids=["NUL", "5000 characters", "long part"],
+)
+def test_an_include_path_the_os_cannot_open(tmp_path, path, problem):
+    assert errors_of(tmp_path, f"include: {path}\ninput: [4]\nlayers: [flatten]\n") == [
+        f"net.yaml:1:10: error: include: include path {problem}. Name a .yaml file, relative to "
+        "this file."
+    ]
+
+
+SECRET = "sk-very-secret-value-12345"
+
+
+def test_an_included_non_yaml_file_is_not_read(tmp_path):
+    (tmp_path / "secret.txt").write_text(f"API_KEY={SECRET}\n")
+    assert errors_of(tmp_path, "include: secret.txt\ninput: [4]\nlayers: [flatten]\n") == [
+        "net.yaml:1:10: error: include: included file 'secret.txt' is not a .yaml or .yml file; "
+        "it was not read. Include only YAML files holding 'blocks:' or 'vars:'."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "received"),
+    [(f"API_KEY={SECRET}\n", "text"), (f"API_KEY: {SECRET}\n", "a mapping without them")],
+)
+def test_an_included_yaml_file_that_is_not_an_include_is_not_echoed(tmp_path, content, received):
+    (tmp_path / "secret.yaml").write_text(content)
+    errors = errors_of(tmp_path, "include: secret.yaml\ninput: [4]\nlayers: [flatten]\n")
+    assert errors == [
+        "secret.yaml:1:1: error: included file 'secret.yaml' is not a layerkit include: expected "
+        f"a mapping with 'blocks:' or 'vars:', received {received}. Include only YAML files "
+        "holding 'blocks:' or 'vars:'."
+    ]
+
+
+# -- validation work grows with the spec, and so does the report, only to a point
+
+
+def test_many_unknown_layers_are_reported_quickly_and_counted(tmp_path):
+    names = [f"nolayer{index}x" for index in range(30_000)]
+    text = "input: [4]\nlayers:\n" + "".join(f"  - {name}\n" for name in names)
+    (tmp_path / "net.yaml").write_text(text)
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    lines = stderr.splitlines()
+    assert code == 2
+    assert lines[0].startswith("net.yaml:3:5: error: layers[0].nolayer0x: unknown layer")
+    assert lines[100:] == [
+        "error: 29,900 more problems not shown. Fix the ones above first; they often cause the "
+        "rest.",
+        "101 problems found.",
+    ]
+    assert seconds < 8
+
+
+def test_problems_past_the_first_hundred_are_counted(tmp_path):
+    text = "input: [4]\nlayers:\n" + "  - dense: {units: 2, colour: red}\n" * 150
+    errors = errors_of(tmp_path, text)
+    assert len(errors) == 101
+    assert errors[0].startswith(
+        "net.yaml:3:23: error: layers[0].dense.colour: unknown argument 'colour' for Dense. "
+    )
+    assert errors[-1] == (
+        "error: 50 more problems not shown. Fix the ones above first; they often cause the rest."
+    )
