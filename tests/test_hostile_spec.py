@@ -44,13 +44,15 @@ def run_validate(folder: Path, spec: str, command: str = "validate") -> tuple[in
     return result.returncode, result.stderr, time.monotonic() - started
 
 
-def errors_of(folder: Path, text: str, name: str = "net.yaml") -> list[str]:
+def errors_of(
+    folder: Path, text: str, name: str = "net.yaml", overrides: tuple[str, ...] = ()
+) -> list[str]:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     previous = os.getcwd()
     os.chdir(folder)
     try:
-        validate(load_spec(name))
+        validate(load_spec(name, overrides))
     except SpecErrors as errors:
         return [error.format() for error in errors.errors]
     except SpecError as error:
@@ -195,6 +197,33 @@ def test_a_lone_surrogate(tmp_path):
 def test_a_tag_of_the_wrong_kind(tmp_path, layers, message):
     assert errors_of(tmp_path, f"input: [4]\nlayers: {layers}\n") == [
         f"net.yaml:2:9: error: YAML tag {message}. Remove the tag."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "!!int abc",
+            "'abc' is not a valid !!int. Remove the tag, or write a value of the kind it names.",
+        ),
+        (
+            "9" * 5000,
+            "a number written with 5,000 characters, more than the 100 a spec's number may have. "
+            "Write a smaller number, or quote it if it is meant as text.",
+        ),
+        (
+            "[" * 100_000,
+            "the YAML nests lists or mappings more than 100 deep. Flatten the nesting; a spec "
+            "needs only a few levels.",
+        ),
+    ],
+    ids=["tag", "digits", "nesting"],
+)
+def test_a_set_value_is_read_like_the_spec(tmp_path, value, message):
+    text = 'vars: {w: 1}\ninput: [4]\nlayers:\n  - dense: {units: "${w}"}\n'
+    assert errors_of(tmp_path, text, overrides=(f"vars.w={value}",)) == [
+        f"error: --set vars.w: {message}"
     ]
 
 

@@ -12,11 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from ..errors import Location, SpecError, did_you_mean
-from .yaml_source import Node, describe, exponent_fix
+from .yaml_source import Node, describe, exponent_fix, parse_yaml
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # shown as escapes
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -36,18 +35,31 @@ def _apply_one(root: Node, text: str) -> Node:
             f"'--set {text}' is not of the form KEY=VALUE", fix="Write e.g. --set vars.width=0.5"
         )
     path = _parse_path(key.strip())
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise SpecError(
-            f"the value '{raw}' of --set {key} is not valid YAML", fix="Quote it."
-        ) from None
+    value = _read_value(raw, key) if raw.strip() else ""
     if isinstance(value, dict | list):
         raise SpecError(
             f"--set {key} takes a single value (a number, text, true/false or null), "
             f"received {describe(value)}"
         )
     return _replace(root, path, 0, value, where, text)
+
+
+def _read_value(raw: str, key: str) -> Any:
+    """The value of ``--set key=raw``, read by the spec's own YAML reader: the same tags, numbers,
+    nesting and text are refused, with the same messages."""
+    try:
+        return parse_yaml(raw, f"--set {key}").plain()
+    except SpecError as error:
+        if error.message.startswith(("YAML syntax error", "character U+")):
+            raise SpecError(
+                f"the value '{_short(raw)}' of --set {key} is not valid YAML", fix="Quote it."
+            ) from None
+        raise SpecError(f"--set {key}: {error.message}", fix=error.fix) from None
+
+
+def _short(text: str) -> str:
+    text = _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _parse_path(key: str) -> list[str | int]:
