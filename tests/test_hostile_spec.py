@@ -260,28 +260,42 @@ def test_build_of_a_4000_digit_unit_count_is_refused_before_keras(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "shown"),
+    ("name", "shown", "problem"),
     [
-        ("../../x", "../../x"),
-        ("/tmp/x", "/tmp/x"),
-        ("cifar/v2", "cifar/v2"),
-        ("a\\\\b", "a\\\\b"),
-        (".", "."),
-        ("..", ".."),
-        ("a\\x01b", "a\\x01b"),
-        ("x" * 101, "x" * 37 + "..."),
+        ("../../x", "../../x", "it holds '/'"),
+        ("/tmp/x", "/tmp/x", "it holds '/'"),
+        ("cifar/v2", "cifar/v2", "it holds '/'"),
+        ("a\\\\b", "a\\\\b", "it holds '\\\\'"),
+        ("a:b", "a:b", "it holds ':'"),
+        (".", ".", "'.' and '..' name folders that are already there"),
+        ("..", "..", "'.' and '..' name folders that are already there"),
+        ("a\\x01b", "a\\x01b", "it holds '\\x01'"),
+        ("x" * 101, "x" * 37 + "...", "it is 101 characters long, more than 100"),
+        (" x", " x", "it starts or ends with a space"),
     ],
-    ids=["up", "absolute", "slash", "backslash", "dot", "dotdot", "control", "101 characters"],
+    ids=[
+        "up",
+        "absolute",
+        "slash",
+        "backslash",
+        "colon",
+        "dot",
+        "dotdot",
+        "control",
+        "long",
+        "space",
+    ],
 )
-def test_a_name_that_is_not_a_safe_folder_name(tmp_path, name, shown):
+def test_a_name_that_is_not_a_safe_folder_name(tmp_path, name, shown, problem):
     assert errors_of(tmp_path, f'name: "{name}"\ninput: [4]\nlayers: [flatten]\n') == [
-        f"net.yaml:1:7: error: name: '{shown}' cannot name the run folder runs/<name>/: a name "
-        "is one file name of at most 100 characters. Use letters, digits, '-', '_' and '.', "
-        "starting with a letter, a digit or '_' (e.g. 'cifar_v2')."
+        f"net.yaml:1:7: error: name: '{shown}' cannot name the run folder runs/<name>/: {problem}. "
+        "Use letters, digits, '-', '_' and '.' (e.g. 'cifar_v2')."
     ]
 
 
-@pytest.mark.parametrize("name", ["cifar_v2", "mobilenetv2_1.00_224", "x" * 100, "_a-b.c"])
+@pytest.mark.parametrize(
+    "name", ["cifar_v2", "mobilenetv2_1.00_224", "x" * 100, "_a-b.c", "net[v2]", "a b", "modèle"]
+)
 def test_safe_names_pass(tmp_path, name):
     assert errors_of(tmp_path, f"name: {name}\ninput: [4]\nlayers: [flatten]\n") == []
 

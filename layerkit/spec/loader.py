@@ -33,8 +33,9 @@ from .value_reader import ValueReader
 from .yaml_source import Node, describe, parse_yaml, read_source
 
 MAX_NAME_LENGTH = 100
-# a spec's name is the name of its run folder: no '/', '\\', '..', control characters or spaces
-RUN_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}")
+# a spec's name is its run folder's name: no path separators, nothing a file system refuses
+# (Windows' too), no control characters
+_UNSAFE = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 
 
 def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
@@ -108,20 +109,33 @@ def _read_spec(root: Node, file_name: str) -> Spec:
 
 
 def _read_name(values: ValueReader, node: Node | None) -> str | None:
-    """``name:``, which names the run folder ``runs/<name>/``: a safe file name, nothing more."""
+    """``name:``, which names the run folder ``runs/<name>/``: one safe file name."""
     name = values.read_text(node, "name")
-    if node is None or name is None or RUN_NAME.fullmatch(name):
+    problem = None if node is None or name is None else name_problem(name)
+    if problem is None:
         return name
-    shown = name.encode("unicode_escape").decode("ascii")
+    shown = _UNSAFE.sub(lambda match: ascii(match.group())[1:-1], name)
     shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
     values.error(
-        f"'{shown}' cannot name the run folder runs/<name>/: a name is one file name of at most "
-        f"{MAX_NAME_LENGTH} characters",
+        f"'{shown}' cannot name the run folder runs/<name>/: {problem}",
         node.location,
         "name",
-        "Use letters, digits, '-', '_' and '.', starting with a letter, a digit or '_' "
-        "(e.g. 'cifar_v2').",
+        "Use letters, digits, '-', '_' and '.' (e.g. 'cifar_v2').",
     )
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one folder's name on every system, or None."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is {len(name):,} characters long, more than {MAX_NAME_LENGTH}"
+    if name in (".", ".."):
+        return "'.' and '..' name folders that are already there"
+    unsafe = _UNSAFE.search(name)
+    if unsafe is not None:
+        return f"it holds {unsafe.group()!a}"
+    if name != name.strip():
+        return "it starts or ends with a space"
     return None
 
 
