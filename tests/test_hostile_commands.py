@@ -273,7 +273,9 @@ def test_a_crafted_spec_name_is_shown_escaped(runner, tmp_path):
                  "layers:\n  - dense: {units: 2}\n")  # fmt: skip
     result = runner.invoke(main, ["validate", str(spec)], color=True)  # as on a terminal
     assert "\x1b" not in result.output and "\r" not in result.output
-    assert "x\\x1b[2K\\r✓ valid spec" in result.output
+    assert result.exit_code == 2  # no run folder can be named so: refused at its line, escaped
+    assert result.stderr.startswith(f"{spec}:1:7: error: name: 'x\\x1b[2K\\r")
+    assert result.stderr.count("\n") == 1
 
 
 def test_a_crafted_layer_name_cannot_make_a_failing_validate_look_valid(runner, tmp_path):
