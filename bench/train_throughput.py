@@ -23,9 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 
 from layerkit import build, load_spec
+from layerkit.data.load import load_dataset, split
 from layerkit.model.compiler import make_layer
 from layerkit.spec.validation import validate
-from layerkit.training.data import load_dataset, split
 from layerkit.training.loop import train
 from layerkit.training.start import TrainOptions, prepare
 

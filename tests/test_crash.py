@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.training.runs import RunDir
+from layerkit.runs.directory import RunDir
 
 from .conftest import cifar_subset
 

@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from layerkit.training.data import load_dataset, split
-from layerkit.training.dataset import DataError
+from layerkit.data.dataset import DataError
+from layerkit.data.load import load_dataset, split
 
 from .conftest import SHARED_CIFAR, cifar_files, needs_shared_cifar
 

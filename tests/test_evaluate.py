@@ -159,7 +159,7 @@ def test_predict_refuses_models_that_do_not_take_image_files(runner, workspace, 
 def test_a_run_in_the_previous_format_still_evaluates_and_resumes(runner, workspace, tmp_path):
     """A run written before its records had a version, without the keys added since, is read
     with the defaults it trained under: it evaluates as a current run does, and resumes."""
-    from layerkit.training.run_records import RUN_FORMAT
+    from layerkit.runs.records import RUN_FORMAT
 
     current, old = tmp_path / "current", tmp_path / "old"
     for copy in (current, old):

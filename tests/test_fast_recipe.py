@@ -54,7 +54,7 @@ train:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """60 real CIFAR-10 images per class, as an archive and as an array."""
-    from layerkit.training.data import load_dataset
+    from layerkit.data.load import load_dataset
 
     root = tmp_path_factory.mktemp("fast")
     archive = cifar_subset(root / "cifar600.tar", 60)
@@ -556,7 +556,7 @@ def test_every_recipe_sweep_variant_is_a_valid_spec():
 def test_evaluate_flip_tta_on_grey_images_and_refused_for_other_inputs(images, tmp_path, runner):
     """Flip TTA mirrors the width axis of (height, width) images too, as it does of colour ones;
     an input that is not an image is refused with a message instead of a traceback."""
-    from layerkit.training.data import load_dataset
+    from layerkit.data.load import load_dataset
 
     archive, x = images
     labels = load_dataset(str(archive), (32, 32, 3)).y[:200]

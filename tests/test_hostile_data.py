@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from layerkit.data.dataset import DataError
+from layerkit.data.images import image_files, read_image_files
+from layerkit.data.load import load_dataset
 from layerkit.keras_archive import keras_file_problem
-from layerkit.training.data import load_dataset
-from layerkit.training.dataset import DataError
-from layerkit.training.images import image_files, read_image_files
 
 from .conftest import ROOT
 
@@ -182,8 +182,8 @@ def run_bounded(args: list[str], *, cap: int | None = GiB, timeout: float = 10,
 def load_in_child(source: Path, shape: tuple[int, ...] = (8, 8, 3)) -> Outcome:
     """load_dataset in a child: prints the images' shape, or the DataError's one line."""
     code = (
-        "from layerkit.training.data import load_dataset\n"
-        "from layerkit.training.dataset import DataError\n"
+        "from layerkit.data.load import load_dataset\n"
+        "from layerkit.data.dataset import DataError\n"
         f"try:\n    print(load_dataset({str(source)!r}, {shape!r}).x.shape)\n"
         "except DataError as error:\n    print('error:', error)\n"
     )
@@ -373,7 +373,7 @@ def test_an_idx_file_in_the_keras_cache_is_read_no_further_than_its_header_allow
     tmp_path, monkeypatch
 ):
     """Fashion-MNIST's idx files: a 1.6 MB one whose header claims 1.5 G values of zeros."""
-    from layerkit.training.keras_datasets import FASHION_FILES
+    from layerkit.data.keras_datasets import FASHION_FILES
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     folder = tmp_path / "keras" / "datasets" / "fashion-mnist"

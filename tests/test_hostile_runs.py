@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.training.run_records import Best, RunError, RunState
-from layerkit.training.runs import RunDir
-from layerkit.training.spec_file import dump_spec
+from layerkit.runs.directory import RunDir
+from layerkit.runs.records import Best, RunError, RunState
+from layerkit.runs.spec_file import dump_spec
 
 from .conftest import ROOT, cifar_subset
 
@@ -32,8 +32,8 @@ from .conftest import ROOT, cifar_subset
 RACE = """
 import os, sys
 from pathlib import Path
-from layerkit.training.runs import RunDir
-from layerkit.training.run_records import RunError
+from layerkit.runs.directory import RunDir
+from layerkit.runs.records import RunError
 
 root, trials = Path(sys.argv[1]), int(sys.argv[2])
 held = []
@@ -217,7 +217,7 @@ def _records(run: RunDir, epochs: int, best: int) -> None:
     state = RunState(epochs, f"epoch-{epochs:04d}.keras", Best(1.0 / best, best, rows[best - 1]),
                      "loss")  # fmt: skip
     run.write_history(rows)
-    from layerkit.training.run_records import metrics_record
+    from layerkit.runs.records import metrics_record
 
     run.write_json("metrics.json", metrics_record(rows, state.best, "running", "loss"))
     run.write_state(state)
@@ -526,7 +526,8 @@ def test_a_hand_damaged_run_is_one_line_naming_the_file(in_workspace, tmp_path, 
 
 KILL_HOOK = textwrap.dedent("""\
     import os, shutil, signal, sys
-    from layerkit.training import callbacks, runs
+    from layerkit.runs import directory as runs
+    from layerkit.training import callbacks
 
     name, epoch = os.environ["KILL_AT"].split(":")
     epoch, now = int(epoch), {"epoch": 0}

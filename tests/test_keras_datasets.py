@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from layerkit.data import keras_datasets
+from layerkit.data.dataset import DataError
+from layerkit.data.downloads import DownloadError, RemoteFile
+from layerkit.data.keras_datasets import BUILTINS, fetch
+from layerkit.data.load import announcer, fetch_builtin, load_dataset, resolve_source
 from layerkit.errors import SpecError
-from layerkit.training import keras_datasets
-from layerkit.training.data import announcer, fetch_builtin, load_dataset, resolve_source
-from layerkit.training.dataset import DataError
-from layerkit.training.downloads import DownloadError, RemoteFile
-from layerkit.training.keras_datasets import BUILTINS, fetch
 
 from .conftest import DATA, ROOT
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from layerkit.training.run_records import (
+from layerkit.runs.directory import RunDir
+from layerkit.runs.records import (
     RUN_FORMAT,
     Best,
     RunEnvironment,
@@ -17,7 +18,6 @@ from layerkit.training.run_records import (
     RunSetup,
     RunState,
 )
-from layerkit.training.runs import RunDir
 
 
 def test_an_existing_run_is_never_reused(tmp_path):

@@ -407,7 +407,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspac
 def test_a_full_disk_keeps_the_last_good_checkpoint_and_says_so(runner, workspace, monkeypatch):
     import errno
 
-    from layerkit.training.runs import RunDir
+    from layerkit.runs.directory import RunDir
 
     real_save = RunDir.save_model
 
@@ -491,8 +491,8 @@ def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path,
     the notify the caller passed, and the loop itself prints nothing."""
     from types import SimpleNamespace
 
+    from layerkit.runs.directory import Best, RunDir
     from layerkit.training.run_callbacks import Report, finish
-    from layerkit.training.runs import Best, RunDir
 
     run = RunDir.create("net", tmp_path / "run")
     (run.path / "metrics.json").mkdir()  # a folder where the file goes: the write fails

@@ -13,12 +13,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..runs.directory import RunDir
+from ..runs.records import Best, RunState, metrics_record
 from .batches import derived_seed
 from .optimizers import learning_rate_at, unwrapped
 from .progress import PlainProgress
 from .recipe import ModelOutput, as_probabilities, mirrored
-from .run_records import Best, RunState, metrics_record
-from .runs import RunDir
 
 
 class MovingAverage(keras.callbacks.Callback):

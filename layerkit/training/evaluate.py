@@ -14,15 +14,15 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..data.dataset import DataError, Dataset, Notify, check_samples, image_size
+from ..data.images import image_files, read_image_files
+from ..data.load import load_dataset, split
 from ..errors import LayerkitError, listed
 from ..keras_archive import keras_file_problem
+from ..runs.directory import RunDir
 from ..spec.settings import Normalize
-from .data import load_dataset, split
-from .dataset import DataError, Dataset, Notify, check_samples, image_size
-from .images import image_files, read_image_files
 from .model import scale_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
-from .runs import RunDir
 
 
 class EvaluateError(LayerkitError):

@@ -15,13 +15,15 @@ from typing import Any
 import yaml
 
 from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
+from ..data.dataset import Notify
+from ..data.load import load_dataset, split
 from ..errors import SpecError, TrainError, did_you_mean
+from ..runs.directory import RunDir
+from ..runs.records import Best, RunEnvironment, RunSetup, RunState
 from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
-from .data import load_dataset, split
-from .dataset import Notify
 from .optimizers import make_optimizer, skip_weight_decay
 from .recipe import (
     dropout_epochs,
@@ -31,8 +33,6 @@ from .recipe import (
     make_metrics,
 )
 from .run_callbacks import Report, TrainResult, finish, run_callbacks
-from .run_records import Best, RunEnvironment, RunSetup, RunState
-from .runs import RunDir
 from .runtime import (
     device_names,
     distribution_scope,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ..data.dataset import Dataset, check_samples
 from ..errors import SpecError, TrainError, listed
 from ..model.compiler import make_layer
 from ..spec.plan import Plan
 from ..spec.settings import Normalize
-from .dataset import Dataset, check_samples
 
 
 def check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:

@@ -14,6 +14,9 @@ from typing import Any
 
 import keras
 
+from ..data.dataset import Notify
+from ..runs.directory import RunDir
+from ..runs.records import Best, RunSetup, metrics_record
 from ..spec.plan import Plan
 from .callbacks import (
     EarlyDropout,
@@ -22,12 +25,9 @@ from .callbacks import (
     MovingAverage,
     Recorder,
 )
-from .dataset import Notify
 from .optimizers import unwrapped
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import dropout_epochs, dropout_layers, loss_description
-from .run_records import Best, RunSetup, metrics_record
-from .runs import RunDir
 from .trainer import RunData, Trainer, from_logits
 
 

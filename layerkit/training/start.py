@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..data.dataset import Notify
+from ..data.downloads import Progress
+from ..data.load import fetch_builtin, resolve_source
 from ..errors import TrainError
 from ..spec.document import Spec
 from ..spec.validation import Plan, validate
-from .data import fetch_builtin, resolve_source
-from .dataset import Notify
-from .downloads import Progress
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ from typing import Any
 
 import keras
 
+from ..data.dataset import Dataset
 from ..errors import TrainError
 from ..model.compiler import build
+from ..runs.directory import RunDir
+from ..runs.records import RunSetup, RunState
 from ..spec.plan import Plan
 from .batches import EpochBatches
 from .callbacks import optimizer_steps
-from .dataset import Dataset
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -30,8 +32,6 @@ from .recipe import (
     model_output,
     set_batchnorm_momentum,
 )
-from .run_records import RunSetup, RunState
-from .runs import RunDir
 from .runtime import device_names
 
 

@@ -2,8 +2,8 @@
 
 Takes image bytes (or the paths of image files, for predict) and the size a model input takes;
 gives uint8 arrays of that size. A folder or .zip/.tar(.gz) laid out CLASS/IMAGE (or
-TOP/CLASS/IMAGE) becomes a :class:`~layerkit.training.dataset.Dataset` with labels numbered by
-class folder in name order; its members are listed by :mod:`~layerkit.training.archives` and
+TOP/CLASS/IMAGE) becomes a :class:`~layerkit.data.dataset.Dataset` with labels numbered by
+class folder in name order; its members are listed by :mod:`~layerkit.data.archives` and
 read one at a time, only the images among them.
 
 Only formats Pillow decodes by itself, without an external program (:data:`IMAGE_FORMATS`), are

@@ -4,7 +4,7 @@ Takes a source path and the options its images were decoded with; gives the key 
 (a hash of the archive's bytes, or of a folder's names, sizes and times), and reads or writes the
 entry, an .npz under ``$LAYERKIT_CACHE`` (default ``~/.cache/layerkit``), so a second run on the
 same images starts in seconds. An entry is read back with its checksums and headers checked
-(:mod:`~layerkit.training.npz`): a damaged one is reported as such, to be decoded again.
+(:mod:`~layerkit.data.npz`): a damaged one is reported as such, to be decoded again.
 """
 
 from __future__ import annotations

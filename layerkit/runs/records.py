@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import LayerkitError
 from ..spec.settings import Normalize
-from .run_checks import history_problem, record_problem
+from .checks import history_problem, record_problem
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record or history.csv; a real one is a few KB
 RUN_FORMAT = 2  # the version of setup.json, state.json and environment.json written now

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..files import atomic_output, remove_temporaries, write_text_atomically
-from . import run_lock
-from .run_checks import (
+from . import lock as run_lock
+from .checks import (
     model_file_problem,
     name_problem,
     never_finished,
@@ -55,7 +55,7 @@ from .run_checks import (
     record_problem,
     state_problem,
 )
-from .run_records import (
+from .records import (
     MAX_RECORD_BYTES,
     Best,
     RunEnvironment,
@@ -134,7 +134,7 @@ class RunDir:
         return never_finished(self.path)
 
     def lock(self, notify: Notify | None = None) -> None:
-        """Claim the run for this process (:func:`.run_lock.acquire`), or fail if a live process
+        """Claim the run for this process (:func:`.lock.acquire`), or fail if a live process
         holds it; then bring the run to its last commit (:meth:`recover`)."""
         run_lock.acquire(self.path, notify)
         try:

@@ -2,7 +2,7 @@
 
 Takes what was read from a run's files (a JSON record, history.csv's rows, a ``.keras`` file's
 path); gives None when it is what layerkit writes, or one sentence saying what is wrong with it,
-for :class:`~layerkit.training.runs.RunDir` to turn into an error that names the file. A run
+for :class:`~layerkit.runs.directory.RunDir` to turn into an error that names the file. A run
 directory may have been edited by hand, truncated by a full disk or copied from elsewhere; nothing
 here imports TensorFlow, and a model file is checked as a zip (every member's checksum, its
 config) without loading it.

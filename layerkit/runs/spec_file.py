@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .run_records import RunError
+from .records import RunError
 
 
 class _Dumper(yaml.SafeDumper):

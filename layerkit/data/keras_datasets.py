@@ -9,7 +9,7 @@ layerkit as it is, and one filled by layerkit serves Keras. Reading needs numpy 
 TensorFlow; the pickled CIFAR batches are read with an unpickler that rebuilds numpy arrays and
 nothing else.
 
-Downloading and unpacking is :mod:`~layerkit.training.downloads`; this module holds the table of
+Downloading and unpacking is :mod:`~layerkit.data.downloads`; this module holds the table of
 datasets, reads their published formats and finds them in the cache.
 """
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..files import create_exclusively
-from .run_records import RunError, reason
+from .records import RunError, reason
 
 Notify = Callable[[str], None]
 

@@ -1,12 +1,12 @@
 """Training data: built-in datasets, image folders and archives, and .npz arrays, as numpy arrays.
 
 Takes a source (a built-in name or a path) and the model input's shape; gives a
-:class:`~layerkit.training.dataset.Dataset` (images as uint8 or float arrays, integer labels,
-class names) from the reader the source's form chooses (:mod:`~layerkit.training.images`,
-:mod:`~layerkit.training.arrays`, :mod:`~layerkit.training.keras_datasets`), and the seeded
+:class:`~layerkit.data.dataset.Dataset` (images as uint8 or float arrays, integer labels,
+class names) from the reader the source's form chooses (:mod:`~layerkit.data.images`,
+:mod:`~layerkit.data.arrays`, :mod:`~layerkit.data.keras_datasets`), and the seeded
 split into training and validation samples. Also resolves which source a run uses, and fetches
 a built-in one before anything heavy starts. Decoding a folder or an archive of images is done
-once: the arrays are cached (:mod:`~layerkit.training.data_cache`), keyed by the source's
+once: the arrays are cached (:mod:`~layerkit.data.cache`), keyed by the source's
 content, so a second run starts in seconds.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import Location, SpecError, did_you_mean
 from . import keras_datasets
 from .arrays import read_npz
-from .data_cache import DamagedCache, cache_dir, content_key, read_cache, write_cache
+from .cache import DamagedCache, cache_dir, content_key, read_cache, write_cache
 from .dataset import DataError, Dataset, Notify, image_size
 from .downloads import DownloadError, Progress
 from .images import decode_images

@@ -1,8 +1,8 @@
 """Reading a dataset saved as numpy arrays (.npz).
 
 Takes an .npz holding x_train and y_train (optionally x_test, y_test and class_names); gives a
-:class:`~layerkit.training.dataset.Dataset`. Each array's header is checked before it is read
-(:mod:`~layerkit.training.npz`): samples are numbers, labels one integer class per sample inside
+:class:`~layerkit.data.dataset.Dataset`. Each array's header is checked before it is read
+(:mod:`~layerkit.data.npz`): samples are numbers, labels one integer class per sample inside
 the classes — at most :data:`MAX_CLASSES`, so a stray huge label cannot make a name for every
 number below it — and every input value a finite number, so NaN or infinity is refused before
 training rather than found as a loss of NaN.

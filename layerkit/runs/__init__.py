@@ -1,0 +1,14 @@
+"""The run directory: everything a training run keeps, typed, written so that a crash or a kill
+never leaves it corrupt or inconsistent. No TensorFlow.
+
+* :mod:`.directory`: :class:`~.directory.RunDir` — creating, opening, locking and recovering a
+  run, and every file's path, read and write;
+* :mod:`.records`: what its JSON files hold, as frozen dataclasses with a version (setup, state,
+  environment, the best epoch), and history.csv;
+* :mod:`.spec_file`: spec.yaml, the resolved spec written by a YAML emitter and read back as the
+  same values;
+* :mod:`.lock`: which process may write a run (an atomic lock naming its owner);
+* :mod:`.checks`: what a run directory holds, checked before anything trusts it.
+
+:mod:`layerkit.training` writes runs through here; ``evaluate`` and ``predict`` read them.
+"""
