@@ -15,6 +15,7 @@ import ast
 import math
 import operator
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -306,19 +307,22 @@ class _Evaluator:
             )
         args = [self.visit(arg) for arg in node.args]
         name = node.func.id
-        shown = f"{name}({', '.join(_short(repr(arg)) for arg in args)})"
+
+        def shown() -> str:  # worked out only for a message: an argument may be a long list
+            return f"{name}({', '.join(_short(reprlib.repr(arg)) for arg in args)})"
+
         digits = args[1] if name == "round" and len(args) == 2 else 0
         if isinstance(digits, int) and abs(digits) > MAX_ROUND_DIGITS:
             raise ExpressionError(
-                f"{shown}: round to at most {MAX_ROUND_DIGITS} digits", node.col_offset
+                f"{shown()}: round to at most {MAX_ROUND_DIGITS} digits", node.col_offset
             )
         if name == "str" and args and self.budget.size(args[0]) > MAX_TEXT:
-            raise ExpressionError(f"{shown}: the text would be too long", node.col_offset)
+            raise ExpressionError(f"{shown()}: the text would be too long", node.col_offset)
         try:
             return FUNCTIONS[name](*args)
         except (TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as error:
             reason = _short(str(error), 120) or type(error).__name__
-            raise ExpressionError(f"{shown} failed: {reason}", node.col_offset) from None
+            raise ExpressionError(f"{shown()} failed: {reason}", node.col_offset) from None
 
 
 def _is_number(value: Any) -> bool:
