@@ -245,6 +245,26 @@ def test_an_input_size_beyond_32_bits(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "train: {epochs: 100000000000000000000}",
+            "3:17: error: train.epochs: 100,000,000,000,000,000,000 is beyond the ±2,147,483,647 "
+            "an integer setting may be",
+        ),
+        (
+            'data: {source: "a\\0b"}',
+            "3:16: error: data.source: the text holds a NUL character, which no name or path can",
+        ),
+    ],
+    ids=["epochs", "NUL"],
+)
+def test_a_setting_no_run_can_take(tmp_path, setting, message):
+    text = f"input: [4]\nlayers: [flatten]\n{setting}\n"
+    assert errors_of(tmp_path, text) == [f"net.yaml:{message}. Check the value."]
+
+
 def test_build_of_a_4000_digit_unit_count_is_refused_before_keras(tmp_path):
     (tmp_path / "net.yaml").write_text(dense("9" * 4000))
     code, stderr, seconds = run_validate(tmp_path, "net.yaml", command="build")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ErrorCollector, SpecError, did_you_mean
+from .document import MAX_ARGUMENT_INT
 from .settings import (
     DATA_FIELDS,
     DATA_SETTINGS,
@@ -98,6 +99,10 @@ class _Reader:
                 return None
             return number
         fix = None
+        refused = _refused(value)
+        if refused is not None:
+            self.error(refused, node, key, "Check the value.")
+            return None
         if setting.kind == "integer":
             accepted = _is_integer(value) and setting.in_range(value)
         elif setting.kind == "choice":
@@ -293,6 +298,15 @@ def _read_normalize(data_reader: _Reader, node: Node, key: str) -> Normalize:
 
 
 _DATA_READERS: dict[str, StructuredReader] = {"normalize": _read_normalize}
+
+
+def _refused(value: Any) -> str | None:
+    """Why a value no setting can take is refused before its kind is checked, or None."""
+    if _is_integer(value) and abs(value) > MAX_ARGUMENT_INT:
+        return f"{value:,} is beyond the ±{MAX_ARGUMENT_INT:,} an integer setting may be"
+    if isinstance(value, str) and "\0" in value:
+        return "the text holds a NUL character, which no name or path can"
+    return None
 
 
 def _is_integer(value: Any) -> bool:
