@@ -15,9 +15,10 @@ Reading (``load_spec``):
 * :mod:`.document`: what they give — the spec's frozen dataclasses; :mod:`.settings`: the one
   declaration of the ``train:`` and ``data:`` settings (type, default, range, help).
 
-Checking (``validate``), step by step, each reporting to :mod:`.problems`:
+Checking (``validate``), step by step, each reporting to :mod:`.problems` (the first 100 in full):
 
-* :mod:`.substitution` with :mod:`.expressions`: ``${...}`` evaluated in its block's scope;
+* :mod:`.substitution` with :mod:`.expressions`: ``${...}`` evaluated in its block's scope, within
+  :mod:`.expression_budget`'s limits on size and steps;
 * :mod:`.expansion`: blocks, repeats and shared layers unrolled into plan nodes, each layer call
   checked against the catalog (:mod:`layerkit.catalog`) by :mod:`.layer_calls`;
 * :mod:`.settings_checks`: the settings' cross-checks; :mod:`.wiring`: the graph ordered, cycles
