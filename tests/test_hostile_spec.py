@@ -425,3 +425,19 @@ def test_problems_past_the_first_hundred_are_counted(tmp_path):
     assert errors[-1] == (
         "error: 50 more problems not shown. Fix the ones above first; they often cause the rest."
     )
+
+
+def test_block_scopes_read_in_place_keep_their_meaning(tmp_path):
+    """Scopes read the vars through a ChainMap now, not a copy per use: a repeat index or block
+    parameter of a var's name still hides the var inside the blocks it uses (as before)."""
+    (tmp_path / "net.yaml").write_text(
+        "vars: {i: 5, w: 3}\nblocks:\n  inner:\n    params: [n]\n    layers:\n"
+        '      - dense: {units: "${n + i + w}", name: "d${i}_${n}_${w}"}\n'
+        '  outer:\n    params: [w]\n    layers:\n      - inner: {n: "${w}"}\n'
+        "input: [4]\nlayers:\n  - repeat: 2\n    index: i\n    layers:\n"
+        "      - inner: {n: 1}\n      - outer: {w: 7}\n"
+    )
+    plan = validate(load_spec(tmp_path / "net.yaml"))
+    assert [(layer.args["units"], layer.args["name"]) for layer in plan.layers] == [
+        (4, "d0_1_3"), (14, "d0_7_7"), (5, "d1_1_3"), (15, "d1_7_7"),
+    ]  # fmt: skip

@@ -10,7 +10,7 @@ what node (or model input) each item's port stands for. Each layer itself is che
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..errors import Location, did_you_mean, listed
@@ -18,7 +18,7 @@ from .document import BlockDef, Item, LayerCall, Ref, Repeat, Shared, Spec
 from .layer_calls import LayerCallChecker, key_location, layer_path
 from .plan import ResolvedLayer
 from .problems import Problems, suggest
-from .substitution import INVALID, Bound, Scope, substitute
+from .substitution import INVALID, Bound, Scope, child_values, spec_vars_at, substitute
 from .yaml_source import Node, describe
 
 MAX_BLOCK_DEPTH = 32
@@ -224,7 +224,7 @@ class Expansion:
             return None
         output: str | None = feeds[0]
         for index in range(count):
-            values = _child(scope.values)
+            values = child_values(scope.values)
             if repeat.index:
                 values[repeat.index] = Bound(index, repeat.location)
             inner = Scope(values, dict(scope.refs), scope.block)
@@ -283,7 +283,7 @@ class Expansion:
         self, block: BlockDef, call: LayerCall, scope: Scope, path: str
     ) -> ChainMap[str, Bound]:
         """The names a block's ${...} can use: the spec's vars, then this use's parameters."""
-        values = _spec_vars(scope.values, self.spec.vars)
+        values = spec_vars_at(scope.values, self.spec.vars)
         for name, value in call.args.items():
             if name not in block.param_names:
                 self.problems.error(
@@ -335,25 +335,6 @@ class _Earlier(Sequence[str]):
         if not 0 <= index < self.length:
             raise IndexError(index)
         return self.ports[index]
-
-
-def _child(values: MutableMapping[str, Bound]) -> ChainMap[str, Bound]:
-    """A scope's names with room for its own (a repeat's index), the outer ones read in place."""
-    return values.new_child() if isinstance(values, ChainMap) else ChainMap({}, values)
-
-
-def _spec_vars(values: MutableMapping[str, Bound], spec_vars: dict) -> ChainMap[str, Bound]:
-    """What the spec's vars mean where a block is used (a block parameter or repeat index of the
-    same name around the use hides a var), with room for the block's parameters.
-
-    The top scope holds the vars alone, so only the names added around the use are looked at,
-    not every var at every use."""
-    if not isinstance(values, ChainMap):
-        return ChainMap({}, values)
-    hidden = {
-        name: values[name] for layer in values.maps[:-1] for name in layer if name in spec_vars
-    }
-    return ChainMap(hidden, values.maps[-1])
 
 
 def _known_hint(target: str, known: list[str]) -> str:

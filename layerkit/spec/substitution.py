@@ -11,6 +11,7 @@ skipped instead of piling up.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,25 @@ class Scope:
     refs: dict[str, str]  # names for inputs: → port keys (model inputs, block inputs)
     block: BlockDef | None = None
     ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
+
+
+def child_values(values: MutableMapping[str, Bound]) -> ChainMap[str, Bound]:
+    """A scope's names with room for its own (a repeat's index), the outer ones read in place."""
+    return values.new_child() if isinstance(values, ChainMap) else ChainMap({}, values)
+
+
+def spec_vars_at(values: MutableMapping[str, Bound], spec_vars: dict) -> ChainMap[str, Bound]:
+    """What the spec's vars mean where a block is used (a block parameter or repeat index of the
+    same name around the use hides a var), with room for the block's parameters.
+
+    The top scope holds the vars alone, so only the names added around the use are looked at,
+    not every var at every use."""
+    if not isinstance(values, ChainMap):
+        return ChainMap({}, values)
+    hidden = {
+        name: values[name] for layer in values.maps[:-1] for name in layer if name in spec_vars
+    }
+    return ChainMap(hidden, values.maps[-1])
 
 
 def contains_invalid(value: Any) -> bool:
