@@ -441,3 +441,36 @@ def test_block_scopes_read_in_place_keep_their_meaning(tmp_path):
     assert [(layer.args["units"], layer.args["name"]) for layer in plan.layers] == [
         (4, "d0_1_3"), (14, "d0_7_7"), (5, "d1_1_3"), (15, "d1_7_7"),
     ]  # fmt: skip
+
+
+# -- spec files that are not files, or names no file can have
+
+
+def test_a_spec_path_too_long_for_the_system(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / ("x" * 5000 + ".yaml"))
+    message = caught.value.format()
+    assert message.startswith("error: cannot read spec '")
+    assert message.endswith(
+        "...': File name too long. Check the path and that the file can be read."
+    )
+
+
+def test_a_pipe_is_not_read_as_a_spec_nor_included(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "pipe.yaml")
+    assert caught.value.format() == (
+        f"error: cannot read spec '{tmp_path / 'pipe.yaml'}': it is not a regular file (a pipe, a "
+        "socket or a device). Pass the path of a .yaml spec file."
+    )
+    assert errors_of(tmp_path, "include: pipe.yaml\ninput: [4]\nlayers: [flatten]\n") == [
+        "net.yaml:1:10: error: include: included file 'pipe.yaml' is not a regular file (a "
+        "folder, a pipe or a device); it was not read. Include only YAML files holding 'blocks:' "
+        "or 'vars:'."
+    ]
+
+
+def test_one_line_yaml_text_longer_than_a_file_name_is_read_as_text():
+    spec = load_spec("{input: [4], layers: [flatten], description: " + "x" * 400 + "}")
+    assert (spec.name, len(spec.description)) == ("model", 400)

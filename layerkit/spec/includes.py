@@ -207,6 +207,15 @@ class LibraryReader:
                 f"includes nest more than {MAX_INCLUDE_DEPTH} deep: {chain}", entry.location, path
             )
             return None
+        if not is_file and target.exists():
+            self.values.error(
+                f"included file '{_shown(entry.value)}' is not a regular file (a folder, a pipe "
+                "or a device); it was not read",
+                entry.location,
+                path,
+                "Include only YAML files holding 'blocks:' or 'vars:'.",
+            )
+            return None
         if not is_file:
             try:
                 siblings = [p.name for p in target.parent.glob("*.y*ml")]
