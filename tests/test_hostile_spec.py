@@ -474,3 +474,43 @@ def test_a_pipe_is_not_read_as_a_spec_nor_included(tmp_path):
 def test_one_line_yaml_text_longer_than_a_file_name_is_read_as_text():
     spec = load_spec("{input: [4], layers: [flatten], description: " + "x" * 400 + "}")
     assert (spec.name, len(spec.description)) == ("model", 400)
+
+
+def _fan_out(leaf: str) -> str:
+    """Blocks that each use the one below twice, 30 deep: 2**30 uses of the leaf."""
+    lines = ["blocks:", "  b0:", f"    layers: [{leaf}]"]
+    for level in range(1, 31):
+        lines += [f"  b{level}:", f"    layers: [b{level - 1}, b{level - 1}]"]
+    return "\n".join([*lines, "input: [4]", "layers: [b30]", ""])
+
+
+def test_blocks_that_fan_out_over_failing_layers_stop_at_the_item_budget(tmp_path):
+    (tmp_path / "net.yaml").write_text(_fan_out("nosuch"))
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    lines = stderr.splitlines()
+    assert (code, len(lines), lines[-1]) == (2, 3, "2 problems found.")
+    assert lines[0].startswith("net.yaml:3:14: error: layers[0].b30 → blocks.b30.layers[0].b29")
+    assert lines[0].endswith(": unknown layer 'nosuch'. " + lines[0].split("'nosuch'. ")[1])
+    assert lines[1] == (
+        "net.yaml:3:14: error: blocks.b0.layers[0].nosuch: the spec expands to more than 100,000 "
+        "items (blocks and repeats unrolled). Lower the repeat counts or the uses of blocks "
+        "inside blocks."
+    )
+    assert seconds < 5
+
+
+def test_nested_repeats_of_a_failing_layer_stop_at_the_item_budget(tmp_path):
+    repeats = "".join(
+        f"{'  ' * (2 * depth + 1)}- repeat: 1000\n{'  ' * (2 * depth + 2)}layers:\n"
+        for depth in range(3)
+    )
+    (tmp_path / "net.yaml").write_text(f"input: [4]\nlayers:\n{repeats}{'  ' * 7}- nosuch\n")
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    lines = stderr.splitlines()
+    assert (code, len(lines), lines[-1]) == (2, 3, "2 problems found.")
+    assert lines[1] == (
+        "net.yaml:9:17: error: layers[0].layers[0].layers[0].layers[0].nosuch: the spec expands "
+        "to more than 100,000 items (blocks and repeats unrolled). Lower the repeat counts or the "
+        "uses of blocks inside blocks."
+    )
+    assert seconds < 5

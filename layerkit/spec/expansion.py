@@ -23,6 +23,7 @@ from .yaml_source import Node, describe
 
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 10_000
+MAX_EXPANDED_ITEMS = 100_000  # items unrolled, counted even when they fail and add no layer
 
 
 class Expansion:
@@ -37,10 +38,24 @@ class Expansion:
         self.port_origin: dict[str, tuple[str, Location]] = {}  # port key → (label, location)
         self.counter = 0
         self.node_by_key: dict[str, ResolvedLayer] = {}
+        self.expanded = 0  # items expanded so far, blocks and repeats unrolled
 
     def add_node(self, node: ResolvedLayer) -> None:
         self.nodes.append(node)
         self.node_by_key[node.key] = node
+
+    def within_budget(self, item: Item) -> bool:
+        """Count one item expanded; False (said once) past :data:`MAX_EXPANDED_ITEMS`."""
+        self.expanded += 1
+        if self.expanded == MAX_EXPANDED_ITEMS + 1:
+            self.problems.error(
+                f"the spec expands to more than {MAX_EXPANDED_ITEMS:,} items (blocks and repeats "
+                "unrolled)",
+                item.location,
+                _item_path(item),
+                "Lower the repeat counts or the uses of blocks inside blocks.",
+            )
+        return self.expanded <= MAX_EXPANDED_ITEMS
 
     def new_key(self, prefix: str) -> str:
         self.counter += 1
@@ -73,7 +88,7 @@ class Expansion:
         previous = default_input
         history = ([default_input] if default_input else []) + ports
         for index, (item, port) in enumerate(zip(items, ports, strict=True)):
-            if len(self.nodes) > MAX_LAYERS:
+            if len(self.nodes) > MAX_LAYERS or not self.within_budget(item):
                 return None
             before = _Earlier(history, len(history) - len(ports) + index)
             feeds = self.item_inputs(item, scope, before, previous)

@@ -52,22 +52,31 @@ class LayerCallChecker:
         self.problems = problems
         self.names_seen: dict[str, Location] = {}
         self._known_keys: set[str] | None = None
+        self.resolved: dict[str, tuple[str | None, str | None]] = {}  # name → look_up's answer
 
     def resolve_class(self, call: LayerCall, path: str) -> LayerInfo | None:
         if self.problems.full and lookup_key(call.name) not in self.known_keys():
             # only counted now: skip the registry's "did you mean", a search of every name
             self.problems.error(f"unknown layer '{call.name}'", call.location, path)
             return None
+        if call.name not in self.resolved:  # a block's layers are checked at every use
+            self.resolved[call.name] = self.look_up(call.name)
+        class_name, hint = self.resolved[call.name]
+        if class_name is None:
+            self.problems.error(f"unknown layer '{call.name}'", call.location, path, hint)
+            return None
+        return self.registry.info(class_name)
+
+    def look_up(self, name: str) -> tuple[str | None, str | None]:
+        """(class name, None) for a name the registry resolves, else (None, the hint)."""
         try:
-            class_name = self.registry.resolve(call.name)
+            return self.registry.resolve(name), None
         except UnknownLayerError as unknown:
             hint = unknown.hint
             if self.spec.blocks:
                 choices = [*self.spec.blocks, *self.registry.spellings()]
-                hint = suggest(call.name, choices) or hint
-            self.problems.error(f"unknown layer '{call.name}'", call.location, path, hint)
-            return None
-        return self.registry.info(class_name)
+                hint = suggest(name, choices) or hint
+            return None, hint
 
     def known_keys(self) -> set[str]:
         """The lookup form of every name the registry resolves (worked out once)."""
