@@ -514,3 +514,22 @@ def test_nested_repeats_of_a_failing_layer_stop_at_the_item_budget(tmp_path):
         "uses of blocks inside blocks."
     )
     assert seconds < 5
+
+
+def test_the_steps_of_all_expressions_are_counted_together(tmp_path):
+    """A repeat inside a repeat evaluates one expression 100,000 times: the spec's expressions
+    share one budget of steps, so the work stops at 2,000,000 of them."""
+    values = ", ".join(["1"] * 9000)
+    (tmp_path / "net.yaml").write_text(
+        f"vars: {{big: [{values}]}}\ninput: [4]\nlayers:\n  - repeat: 1000\n    layers:\n"
+        '      - repeat: 100\n        layers:\n          - dense: {units: "${str(big)}"}\n'
+    )
+    code, stderr, seconds = run_validate(tmp_path, "net.yaml")
+    assert code == 2
+    assert (
+        "net.yaml:8:28: error: repeat 3/1000 → repeat 22/100 → layers[0].layers[0].layers[0]."
+        "dense.units: in '${str(big)}': 'str(big)' takes the spec's expressions past 2,000,000 "
+        "steps (parts evaluated and elements gone through, all expressions together). Work a "
+        "value out once, under vars:, rather than in every pass of a repeat or use of a block."
+    ) in stderr.splitlines()
+    assert seconds < 8

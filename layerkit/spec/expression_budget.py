@@ -5,15 +5,18 @@ their *size*, counted without building anything new, so an operation is refused 
 when its result would be over budget. A value's size is 1 for a number, a boolean or null, its
 length for a text, and 1 plus its elements' sizes for a list, counted through every level: a list
 holding the same list 9,999 times counts it 9,999 times, as printing or copying it would.
-Every step (a part of the expression visited, an element counted) is counted too.
+Every step (a part of an expression visited, an element a function or comparison goes through,
+an element built) is counted, for all the expressions of one spec together (:class:`Steps`), so
+blocks and repeats that evaluate an expression many times cannot multiply the work unbounded.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MAX_SIZE = 100_000  # elements and text characters in one value, nested lists counted through
-MAX_STEPS = 1_000_000  # parts visited plus elements counted in one evaluation
+MAX_STEPS = 2_000_000  # parts visited plus elements gone through, all of a spec's expressions
 MAX_TEXT = 10_000  # characters in one text
 MAX_MAGNITUDE = 10**15  # largest number; about 16 digits, so no number is ever long to print
 MAX_EXPONENT = 64
@@ -27,26 +30,50 @@ _NAME_SIZES_KEPT = 128
 _WORTH_KEEPING = 256  # elements: smaller values are counted again, which costs less
 
 
+def too_large(value: Any) -> bool:
+    """Whether a number is beyond :data:`MAX_MAGNITUDE`."""
+    if isinstance(value, int):  # compared as an integer: a huge one cannot become a float
+        return abs(value) > MAX_MAGNITUDE
+    return isinstance(value, float) and not math.isnan(value) and abs(value) > MAX_MAGNITUDE
+
+
 class BudgetExceeded(Exception):
     """An expression went over one of the budgets; ``what`` says which, with its number."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, fix: str | None = None) -> None:
         super().__init__(what)
         self.what = what
+        self.fix = fix
+
+
+class Steps:
+    """The steps taken by every expression of one spec (or by one evaluation alone)."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def take(self, count: int) -> None:
+        self.taken += count
+        if self.taken > MAX_STEPS:
+            raise BudgetExceeded(
+                f"takes the spec's expressions past {MAX_STEPS:,} steps (parts evaluated and "
+                "elements gone through, all expressions together)",
+                "Work a value out once, under vars:, rather than in every pass of a repeat or use "
+                "of a block.",
+            )
 
 
 class Budget:
-    """The sizes of the values one evaluation has seen, and the steps it has taken."""
+    """The sizes of the values one evaluation has seen, and the steps taken (``steps``, shared
+    by the evaluations of one spec)."""
 
-    def __init__(self) -> None:
+    def __init__(self, steps: Steps | None = None) -> None:
         # id → (value, size); the value is held so that its id stays its own
         self.sizes: dict[int, tuple[Any, int]] = {}
-        self.steps = 0
+        self.steps = steps if steps is not None else Steps()
 
     def step(self, count: int = 1) -> None:
-        self.steps += count
-        if self.steps > MAX_STEPS:
-            raise BudgetExceeded(f"takes more than {MAX_STEPS:,} steps")
+        self.steps.take(count)
 
     def size(self, value: Any) -> int:
         """The size of ``value``; counting stops as soon as it is over :data:`MAX_SIZE`."""

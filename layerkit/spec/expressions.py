@@ -12,6 +12,7 @@ before it runs, so ``9**9**9``, ``'x' * 10**9`` or ``[[[1]*9999]*9999]*9999`` fa
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -27,6 +28,8 @@ from .expression_budget import (
     MAX_TEXT,
     Budget,
     BudgetExceeded,
+    Steps,
+    too_large,
 )
 from .problems import suggest
 
@@ -97,25 +100,27 @@ _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDi
 
 def names_used(text: str) -> set[str]:
     """The variable names an expression refers to (empty when it does not parse)."""
-    if len(text) > MAX_LENGTH:
-        return set()  # evaluate refuses it before parsing
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
-        return set()
+    return set(_names_used(text.strip()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_used(source: str) -> frozenset[str]:
+    tree = _parse(source) if 0 < len(source) <= MAX_LENGTH else None
+    if not isinstance(tree, ast.expr):  # evaluate says why
+        return frozenset()
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    return {
+    return frozenset(
         node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in called
-    }
+    )
 
 
-def evaluate(text: str, names: Mapping[str, Any]) -> Any:
-    """Evaluate one expression with ``names`` in scope.
+def evaluate(text: str, names: Mapping[str, Any], steps: Steps | None = None) -> Any:
+    """Evaluate one expression with ``names`` in scope; ``steps`` counts the work of all of one
+    spec's expressions (a fresh count when None).
 
     Raises:
         ExpressionError: a syntax error, an unknown name or function, a disallowed construct, a
-            type error, or a value beyond the budgets (see :mod:`.expression_budget`).
-    """
+            type error, or a value beyond the budgets of :mod:`.expression_budget`."""
     source = text.strip()
     if not source:
         raise ExpressionError(
@@ -123,26 +128,34 @@ def evaluate(text: str, names: Mapping[str, Any]) -> Any:
         )
     if len(source) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
+    tree = _parse(source)
+    if isinstance(tree, ExpressionError):
+        raise ExpressionError(tree.message, tree.column, tree.fix)
+    return _Evaluator(names, steps).visit(tree)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(source: str) -> ast.expr | ExpressionError:
+    """The syntax tree of an expression, or why it has none; kept, since a block or repeat
+    evaluates the same text at every use (the tree is only read)."""
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
-        raise ExpressionError(
-            f"invalid expression: {error.msg}", max((error.offset or 1) - 1, 0)
-        ) from None
+        return ExpressionError(f"invalid expression: {error.msg}", max((error.offset or 1) - 1, 0))
     except (ValueError, MemoryError, RecursionError):  # a NUL character; nesting too deep
-        raise ExpressionError("invalid expression: it cannot be parsed") from None
+        return ExpressionError("invalid expression: it cannot be parsed")
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        raise ExpressionError(f"expression has more than {MAX_NODES} parts")
-    return _Evaluator(names).visit(tree.body)
+        return ExpressionError(f"expression has more than {MAX_NODES} parts")
+    return tree.body
 
 
 _BUDGET_FIX = "Keep what an expression builds small: write long lists in YAML, not with '*'."
 
 
 class _Evaluator:
-    def __init__(self, names: Mapping[str, Any]) -> None:
+    def __init__(self, names: Mapping[str, Any], steps: Steps | None) -> None:
         self.names = names
-        self.budget = Budget()
+        self.budget = Budget(steps)
 
     def visit(self, node: ast.AST) -> Any:
         method = getattr(self, f"visit_{type(node).__name__}", None)
@@ -158,10 +171,12 @@ class _Evaluator:
             value = method(node)
         except BudgetExceeded as exceeded:
             raise ExpressionError(
-                f"'{_shown(node)}' {exceeded.what}", getattr(node, "col_offset", 0), _BUDGET_FIX
+                f"'{_shown(node)}' {exceeded.what}",
+                getattr(node, "col_offset", 0),
+                exceeded.fix or _BUDGET_FIX,
             ) from None
         column = getattr(node, "col_offset", 0)
-        if _too_large(value):
+        if too_large(value):
             raise ExpressionError(f"'{_shown(node)}' is larger than {MAX_MAGNITUDE:.0e}", column)
         if isinstance(value, str | list) and len(value) > MAX_TEXT:
             raise ExpressionError(f"'{_shown(node)}' is too long", column)
@@ -212,6 +227,7 @@ class _Evaluator:
             raise ExpressionError(f"operator in '{_shown(node)}' is not allowed", node.col_offset)
         left, right = self.visit(node.left), self.visit(node.right)
         size = self.check_operands(node, left, right)
+        self.budget.step(size)  # the elements or characters the result is built of
         try:
             result = operation(left, right)
         except ZeroDivisionError:
@@ -280,6 +296,7 @@ class _Evaluator:
                 )
             right = self.visit(comparator)
             try:
+                self.budget.step(self.budget.size(left) + self.budget.size(right))
                 if not compare(left, right):
                     return False
             except TypeError:
@@ -318,6 +335,7 @@ class _Evaluator:
             )
         if name == "str" and args and self.budget.size(args[0]) > MAX_TEXT:
             raise ExpressionError(f"{shown()}: the text would be too long", node.col_offset)
+        self.budget.step(sum(self.budget.size(arg) for arg in args))  # what the function reads
         try:
             return FUNCTIONS[name](*args)
         except (TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as error:
@@ -349,12 +367,6 @@ def _short(text: str, most: int = 40) -> str:
 def _shown(node: ast.AST) -> str:
     """A part of an expression as messages quote it, cut when long (a 500-digit number)."""
     return _short(ast.unparse(node), 60)
-
-
-def _too_large(value: Any) -> bool:
-    if isinstance(value, int):  # compared as an integer: a huge one cannot become a float
-        return abs(value) > MAX_MAGNITUDE
-    return isinstance(value, float) and not math.isnan(value) and abs(value) > MAX_MAGNITUDE
 
 
 def _unknown_name(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..errors import ErrorCollector, Location, SpecError, did_you_mean
+from .expression_budget import Steps
 
 MAX_REPORTED = 100  # problems shown in full; the rest are counted
 MAX_CHOICES = 1000  # names a "did you mean" searches; past this none is suggested
@@ -70,6 +71,7 @@ class Problems:
     def __init__(self) -> None:
         self.errors = BoundedErrors()
         self.reported: set[tuple[Location, str]] = set()
+        self.steps = Steps()  # the work of every ${...} of the spec, counted together
 
     def error(self, message: str, location: Location, path: str, fix: Fix = None) -> None:
         # a block's layers are checked at every use: say a problem written in the block once

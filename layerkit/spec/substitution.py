@@ -152,7 +152,7 @@ def _evaluate(problems: Problems, expression: str, node: Node, scope: Scope, pat
     if any(name in names and names[name] is INVALID for name in names_used(expression)):
         return INVALID  # a name whose own value failed, already reported
     try:
-        return evaluate(expression, names)
+        return evaluate(expression, names, problems.steps)
     except ExpressionError as error:
         text = expression.strip()
         shown = f"'${{{text if len(text) <= 80 else text[:77] + '...'}}}'"
