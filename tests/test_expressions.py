@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layerkit.spec.expression_budget import MAX_SIZE, Budget
-from layerkit.spec.expressions import ExpressionError, evaluate, make_divisible, names_used
+from layerkit.spec.expression_functions import make_divisible
+from layerkit.spec.expressions import ExpressionError, evaluate, names_used
 
 
 @pytest.mark.parametrize(

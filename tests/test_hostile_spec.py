@@ -533,3 +533,10 @@ def test_the_steps_of_all_expressions_are_counted_together(tmp_path):
         "value out once, under vars:, rather than in every pass of a repeat or use of a block."
     ) in stderr.splitlines()
     assert seconds < 8
+
+
+def test_a_nul_inside_an_expression(tmp_path):
+    assert errors_of(tmp_path, dense('"${1\\0}"')) == [
+        "net.yaml:3:20: error: layers[0].dense.units: in '${1\\x00}': invalid expression: it "
+        "holds a NUL character"
+    ]

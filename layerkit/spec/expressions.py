@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
 import operator
 import re
 import reprlib
@@ -31,6 +30,7 @@ from .expression_budget import (
     Steps,
     too_large,
 )
+from .expression_functions import FUNCTIONS
 from .problems import suggest
 
 MAX_LENGTH = 500  # characters in one expression
@@ -50,32 +50,6 @@ class ExpressionError(ValueError):
         self.fix = fix
         self.unknown_name = name  # set when the problem is a name nothing defines
 
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``value`` to a multiple of ``divisor`` without going below 90% of it (MobileNet's rule)."""
-    if not divisor > 0:
-        raise ValueError("the divisor must be a positive number")
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-# name → function a spec expression may call; all are pure and cheap
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "round": round,
-    "int": int,
-    "float": float,
-    "str": str,
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "ceil": math.ceil,
-    "floor": math.floor,
-    "sqrt": math.sqrt,
-    "make_divisible": make_divisible,
-}
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -138,6 +112,8 @@ def evaluate(text: str, names: Mapping[str, Any], steps: Steps | None = None) ->
 def _parse(source: str) -> ast.expr | ExpressionError:
     """The syntax tree of an expression, or why it has none; kept, since a block or repeat
     evaluates the same text at every use (the tree is only read)."""
+    if "\0" in source:  # Python versions differ in how they refuse it
+        return ExpressionError("invalid expression: it holds a NUL character")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as error:

@@ -23,6 +23,7 @@ from .expressions import ExpressionError, evaluate, names_used
 from .problems import Problems
 from .yaml_source import Node
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # shown as escapes in messages
 EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -154,7 +155,7 @@ def _evaluate(problems: Problems, expression: str, node: Node, scope: Scope, pat
     try:
         return evaluate(expression, names, problems.steps)
     except ExpressionError as error:
-        text = expression.strip()
+        text = _CONTROL.sub(lambda match: ascii(match.group())[1:-1], expression.strip())
         shown = f"'${{{text if len(text) <= 80 else text[:77] + '...'}}}'"
         if error.unknown_name is None:
             message = f"in {shown}: {error.message}"

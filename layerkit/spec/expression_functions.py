@@ -1,0 +1,40 @@
+"""The functions a ``${...}`` expression may call, by the name a spec calls them.
+
+Takes nothing; gives :data:`FUNCTIONS`, which :mod:`.expressions` looks names up in: Python's
+``round``, ``int``, ``float``, ``str``, ``min``, ``max``, ``abs``, ``math``'s ``ceil``, ``floor``
+and ``sqrt``, and MobileNet's :func:`make_divisible`. Each is pure; the evaluator bounds what
+they are given (:mod:`.expression_budget`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``value`` to a multiple of ``divisor`` without going below 90% of it (MobileNet's rule)."""
+    if not divisor > 0:
+        raise ValueError("the divisor must be a positive number")
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+# name → function a spec expression may call; all are pure and cheap
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "round": round,
+    "int": int,
+    "float": float,
+    "str": str,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "sqrt": math.sqrt,
+    "make_divisible": make_divisible,
+}
