@@ -107,6 +107,37 @@ def _bad_refs(count: int) -> Writer:
     return _spec("input: [4]\nlayers:\n" + items)
 
 
+def _fan_out(folder: Path) -> str:
+    lines = ["blocks:", "  b0:", "    layers: [nosuch]"]
+    for level in range(1, 31):
+        lines += [f"  b{level}:", f"    layers: [b{level - 1}, b{level - 1}]"]
+    (folder / "net.yaml").write_text("\n".join([*lines, "input: [4]", "layers: [b30]", ""]))
+    return "net.yaml"
+
+
+def _nested_repeats(leaf: str) -> Writer:
+    repeats = "".join(
+        f"{'  ' * (2 * depth + 1)}- repeat: 1000\n{'  ' * (2 * depth + 2)}layers:\n"
+        for depth in range(3)
+    )
+    return _spec(f"input: [4]\nlayers:\n{repeats}{'  ' * 7}- {leaf}\n")
+
+
+def _repeated_expression(folder: Path) -> str:
+    values = ", ".join(["1"] * 9000)
+    (folder / "net.yaml").write_text(
+        f"vars: {{big: [{values}]}}\ninput: [4]\nlayers:\n  - repeat: 1000\n    layers:\n"
+        '      - repeat: 100\n        layers:\n          - dense: {units: "${str(big)}"}\n'
+    )
+    return "net.yaml"
+
+
+def _pipe(folder: Path) -> str:
+    os.mkfifo(folder / "pipe.yaml")
+    (folder / "net.yaml").write_text("include: pipe.yaml\ninput: [4]\nlayers: [flatten]\n")
+    return "net.yaml"
+
+
 CASES: list[tuple[str, Writer, str]] = [
     ("`${[[[1]*9999]*9999]*9999}`", _dense('"${[[[1]*9999]*9999]*9999}"'), "validate"),
     ("`${str([[[1]*9999]*9999]*9999)}`", _dense('"${str([[[1]*9999]*9999]*9999)}"'), "validate"),
@@ -135,6 +166,10 @@ CASES: list[tuple[str, Writer, str]] = [
     ("10,000 vars, 9,000 layers using one", _with_vars(10_000, 9_000), "validate"),
     ("10,000 vars, 9,000 uses of a block", _block_uses(10_000, 9_000), "validate"),
     ("9,000-element var read 1,000 times", _large_var(9_000, 1000), "validate"),
+    ("blocks using the one below twice, 30 deep, over an unknown layer", _fan_out, "validate"),
+    ("3 nested `repeat: 1000` of an unknown layer", _nested_repeats("nosuch"), "validate"),
+    ("`${str(big)}` (9,000 elements) in 100,000 repeat passes", _repeated_expression, "validate"),
+    ("include of a named pipe", _pipe, "validate"),
     ("YAML alias bomb (9 levels of 9)", _alias_bomb(), "validate"),
     ("10,000 nested `[`", _spec("input: [4]\nlayers: " + "[" * 10_000 + "]" * 10_000 + "\n"), "validate"),
     ("`!!int abc`", _dense("!!int abc"), "validate"),
