@@ -39,15 +39,17 @@ MEMORY_LIMIT = 1 << 30  # bytes of address space, for a command that does not im
 PEAK_LIMIT_KB = 1_500_000  # peak resident memory of a command that imports TensorFlow (~0.7 GB)
 ONE_ERROR = re.compile(r"(\S+:\d+:\d+: )?error: \S")
 
-# runs the command line in a child process and leaves its peak resident memory in LK_PEAK
+# runs the command line in a child process and leaves its peak resident memory (KB) in LK_PEAK:
+# VmHWM, this process's own peak since it started. (getrusage's ru_maxrss would report pytest's
+# peak instead: Linux keeps the largest resident size across fork and exec.)
 CHILD = (
-    "import os, resource, sys\n"
+    "import os, sys\n"
     "from layerkit.cli import main\n"
     "try:\n"
     "    main(sys.argv[1:], prog_name='layerkit')\n"
     "finally:\n"
-    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-    "    open(os.environ['LK_PEAK'], 'w').write(str(peak))\n"
+    "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+    "    open(os.environ['LK_PEAK'], 'w').write(status.split()[0])\n"
 )
 
 

