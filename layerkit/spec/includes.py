@@ -242,7 +242,10 @@ class LibraryReader:
 
     def within_budget(self, entry: Node, path: str, target: Path) -> bool:
         """Whether reading ``target`` keeps this spec's includes within their budget."""
-        size = target.stat().st_size
+        try:
+            size = target.stat().st_size
+        except OSError:  # gone meanwhile: reading it says so
+            size = 0
         over = None
         if self.budget.files >= MAX_INCLUDED_FILES:
             over = f"more than {MAX_INCLUDED_FILES} included files"
