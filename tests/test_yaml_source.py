@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from layerkit.errors import Location, SpecError
-from layerkit.spec.yaml_source import MAX_NODES, parse_yaml, read_source
+from layerkit.spec.spec_file import read_source
+from layerkit.spec.yaml_source import MAX_NODES, parse_yaml
 
 
 def error_of(text: str) -> SpecError:

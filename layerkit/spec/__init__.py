@@ -5,6 +5,7 @@
 
 Reading (``load_spec``):
 
+* :mod:`.spec_file`: a spec's text, from a regular file of bounded size or given as text;
 * :mod:`.yaml_source`: safe YAML reading; every value keeps its place in the file;
 * :mod:`.overrides` (``--set``): what changes values before they are read;
 * :mod:`.loader`: ``load_spec`` and the top-level fields, handing each section to its reader —
@@ -18,7 +19,7 @@ Reading (``load_spec``):
 Checking (``validate``), step by step, each reporting to :mod:`.problems` (the first 100 in full):
 
 * :mod:`.substitution` with :mod:`.expressions`: ``${...}`` evaluated in its block's scope, within
-  :mod:`.expression_budget`'s limits on size and steps;
+  :mod:`.expression_budget`'s limits on size and steps, calling :mod:`.expression_functions`;
 * :mod:`.expansion`: blocks, repeats and shared layers unrolled into plan nodes, each layer call
   checked against the catalog (:mod:`layerkit.catalog`) by :mod:`.layer_calls`;
 * :mod:`.settings_checks`: the settings' cross-checks; :mod:`.wiring`: the graph ordered, cycles

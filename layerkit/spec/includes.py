@@ -23,8 +23,9 @@ from .block_reader import read_blocks
 from .document import INCLUDED_FIELDS, MAX_INCLUDE_DEPTH, BlockDef
 from .layer_reader import LayerReader
 from .problems import suggest
+from .spec_file import read_source
 from .value_reader import ValueReader
-from .yaml_source import Node, describe, parse_yaml, read_source
+from .yaml_source import Node, describe, parse_yaml
 
 MAX_INCLUDED_FILES = 256  # included files read for one spec, each read counted
 MAX_INCLUDED_BYTES = 2 * 1024 * 1024  # bytes of included files read for one spec

@@ -29,8 +29,9 @@ from .includes import LibraryReader
 from .layer_reader import LayerReader
 from .overrides import apply_overrides
 from .settings_reader import read_data, read_train
+from .spec_file import read_source
 from .value_reader import ValueReader
-from .yaml_source import Node, describe, parse_yaml, read_source
+from .yaml_source import Node, describe, parse_yaml
 
 MAX_NAME_LENGTH = 100
 # a spec's name is its run folder's name: no path separators, nothing a file system refuses
