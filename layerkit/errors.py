@@ -72,13 +72,30 @@ class SpecError(LayerkitError):
 
 
 class SpecErrors(LayerkitError):
-    """Several spec problems found in one pass, sorted by where they are written."""
+    """Several spec problems found in one pass, sorted by where they are written. ``hidden``
+    counts the problems found past the ones kept in ``errors`` (validation keeps the first 100)."""
 
-    def __init__(self, errors: Iterable[SpecError]) -> None:
+    def __init__(self, errors: Iterable[SpecError], hidden: int = 0) -> None:
         self.errors = sorted(errors, key=SpecError._sort_key)
+        self.hidden = hidden
         if not self.errors:
             raise ValueError("SpecErrors needs at least one SpecError")
-        super().__init__("\n".join(error.format() for error in self.errors))
+        lines = [error.format() for error in self.errors]
+        if hidden:
+            lines.append(f"error: {not_shown(hidden)}")
+        super().__init__("\n".join(lines))
+
+    @property
+    def total(self) -> int:
+        """Every problem found, shown or only counted."""
+        return len(self.errors) + self.hidden
+
+
+def not_shown(hidden: int) -> str:
+    """The line that stands for the problems past those shown."""
+    return (
+        f"{hidden:,} more problems not shown. Fix the ones above first; they often cause the rest."
+    )
 
 
 def listed(items: Iterable[str], most: int = 10) -> str:

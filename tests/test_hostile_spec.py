@@ -9,6 +9,7 @@ their exact message and place.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -17,8 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from layerkit import SpecError, SpecErrors, load_spec, validate
+from layerkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CAP = 1024**3
@@ -410,21 +413,27 @@ def test_many_unknown_layers_are_reported_quickly_and_counted(tmp_path):
     assert lines[100:] == [
         "error: 29,900 more problems not shown. Fix the ones above first; they often cause the "
         "rest.",
-        "101 problems found.",
+        "30,000 problems found.",
     ]
     assert seconds < 8
 
 
 def test_problems_past_the_first_hundred_are_counted(tmp_path):
     text = "input: [4]\nlayers:\n" + "  - dense: {units: 2, colour: red}\n" * 150
-    errors = errors_of(tmp_path, text)
-    assert len(errors) == 101
+    (tmp_path / "net.yaml").write_text(text)
+    with pytest.raises(SpecErrors) as caught:
+        validate(load_spec(tmp_path / "net.yaml"))
+    errors = [error.format() for error in caught.value.errors]
+    assert (len(errors), caught.value.hidden, caught.value.total) == (100, 50, 150)
     assert errors[0].startswith(
-        "net.yaml:3:23: error: layers[0].dense.colour: unknown argument 'colour' for Dense. "
+        f"{tmp_path / 'net.yaml'}:3:23: error: layers[0].dense.colour: unknown argument 'colour' "
     )
-    assert errors[-1] == (
+    assert str(caught.value).splitlines()[-1] == (
         "error: 50 more problems not shown. Fix the ones above first; they often cause the rest."
     )
+    shown = CliRunner().invoke(main, ["validate", str(tmp_path / "net.yaml"), "--json"])
+    report = json.loads(shown.stdout)
+    assert (shown.exit_code, len(report["errors"]), report["not_shown"]) == (2, 100, 50)
 
 
 def test_block_scopes_read_in_place_keep_their_meaning(tmp_path):

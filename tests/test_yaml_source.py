@@ -30,7 +30,6 @@ def test_values_keep_their_line_and_column():
         "a: !!python/object/apply:os.system ['echo pwned']\n",
         "a: !!python/name:os.system\n",
         "a: !custom 3\n",
-        "a: 2024-01-01\n",  # an implicit timestamp is not a spec value either
         "a: !!binary aGVsbG8=\n",
     ],
 )
@@ -39,6 +38,18 @@ def test_unsafe_and_unknown_tags_are_refused(text):
     assert error.location == Location("s.yaml", 1, 4)
     assert "is not allowed: a spec holds only plain data" in error.message
     assert error.fix == "Remove the tag, or quote the value if it is meant as text."
+
+
+def test_a_date_is_not_a_spec_value_and_the_fix_says_to_quote_it():
+    """Unquoted, YAML reads 2024-01-01 as a timestamp (written with the tag or not)."""
+    for text in ("a: 2024-01-01\n", "a: !!timestamp 2024-01-01\n"):
+        error = error_of(text)
+        assert error.location == Location("s.yaml", 1, 4)
+        assert error.message == (
+            "'2024-01-01' reads as a date or time (YAML's !!timestamp), which a spec cannot hold: "
+            "it holds only plain data (text, numbers, booleans, null, lists and mappings)"
+        )
+        assert error.fix == 'Quote it ("2024-01-01") if it is meant as text.'
 
 
 def test_python_tag_is_named_as_written():

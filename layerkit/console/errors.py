@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ..errors import LayerkitError, SpecError, SpecErrors
+from ..errors import LayerkitError, SpecError, SpecErrors, not_shown
 from ..safe_text import safe_text
 
 EXIT_MISMATCH = 1
@@ -28,19 +28,26 @@ class SpecFailure(click.ClickException):
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, errors: list[SpecError], as_json: bool) -> None:
+    def __init__(self, errors: list[SpecError], as_json: bool, hidden: int = 0) -> None:
         self.errors = errors
         self.as_json = as_json
+        self.hidden = hidden  # problems found past those in ``errors``, only counted
         super().__init__(errors[0].format())
 
     def show(self, file: Any = None) -> None:
         if self.as_json:
-            click.echo(json.dumps({"ok": False, "errors": [_error_dict(e) for e in self.errors]}))
+            report = {"ok": False, "errors": [_error_dict(e) for e in self.errors]}
+            if self.hidden:
+                report["not_shown"] = self.hidden
+            click.echo(json.dumps(report))
             return
         for error in self.errors:
             click.echo(safe_text(error.format()), err=True)
-        if len(self.errors) > 1:
-            click.echo(f"{len(self.errors)} problems found.", err=True)
+        if self.hidden:
+            click.echo(f"error: {not_shown(self.hidden)}", err=True)
+        total = len(self.errors) + self.hidden
+        if total > 1:
+            click.echo(f"{total:,} problems found.", err=True)
 
 
 def _error_dict(error: SpecError) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def user_errors(as_json: bool = False) -> Iterator[None]:
     try:
         yield
     except SpecErrors as errors:
-        raise SpecFailure(errors.errors, as_json) from None
+        raise SpecFailure(errors.errors, as_json, errors.hidden) from None
     except SpecError as error:
         raise SpecFailure([error], as_json) from None
     except LayerkitError as error:

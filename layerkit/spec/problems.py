@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ..errors import ErrorCollector, Location, SpecError, did_you_mean
+from ..errors import ErrorCollector, Location, SpecError, SpecErrors, did_you_mean
 from .expression_budget import Steps
 
 MAX_REPORTED = 100  # problems shown in full; the rest are counted
@@ -54,15 +54,8 @@ class BoundedErrors(ErrorCollector):
             self.add(error)
 
     def raise_if_any(self) -> None:
-        if self.hidden:
-            self.errors.append(
-                SpecError(
-                    f"{self.hidden:,} more problems not shown",
-                    fix="Fix the ones above first; they often cause the rest.",
-                )
-            )
-            self.hidden = 0
-        super().raise_if_any()
+        if self.errors:
+            raise SpecErrors(self.errors, hidden=self.hidden)
 
 
 class Problems:

@@ -238,6 +238,14 @@ class _Converter:
                 location,
                 fix="Remove the aliases that multiply each other.",
             )
+        if node.tag == "tag:yaml.org,2002:timestamp":  # most often a date written unquoted
+            raise SpecError(
+                f"'{node.value}' reads as a date or time (YAML's !!timestamp), which a spec "
+                "cannot hold: it holds only plain data (text, numbers, booleans, null, lists and "
+                "mappings)",
+                location,
+                fix=f'Quote it ("{node.value}") if it is meant as text.',
+            )
         if node.tag not in ALLOWED_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise SpecError(
