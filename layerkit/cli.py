@@ -44,8 +44,14 @@ from .console.output import (
     say,
     warn,
 )
-from .console.targets import check_output_target, check_save_target, draw_png, save_model
-from .files import write_text_atomically
+from .console.targets import (
+    check_output_target,
+    check_save_target,
+    draw_png,
+    kept_if_taken,
+    save_model,
+    write_output,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -111,7 +117,7 @@ def build(
     model = build_model(plan, allow_large=allow_large)
     summary = summarize(model, plan)
     if save is not None:
-        save_model(model, save)
+        save_model(model, save, force, as_json)
     print_summary(summary, plain, as_json)
     if save is not None and not as_json:
         say(f"saved the untrained model to {save}", err=True)
@@ -157,7 +163,7 @@ def schema(output: Path | None, force: bool) -> None:
         click.echo(text, nl=False)
         return
     check_output_target(output, force, "--output")
-    write_text_atomically(output, text)
+    write_output(output, text, force)
     say(f"wrote {output}", err=True)
 
 
@@ -170,9 +176,7 @@ def new(name: str, output: Path | None, force: bool) -> None:
     output = output or Path(f"{name}.yaml")
     check_output_target(output, force, "--output")
     template = (Path(__file__).with_name("starter.yaml")).read_text(encoding="utf-8")
-    write_text_atomically(
-        output, template.replace("__NAME__", name).replace("__FILE__", str(output))
-    )
+    write_output(output, template.replace("__NAME__", name).replace("__FILE__", str(output)), force)
     say(f"wrote {output}; check it with: layerkit build {output}")
 
 
@@ -202,9 +206,9 @@ def graph(
     plan = validate(load_spec(Path(spec), overrides))
     svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
-        write_text_atomically(output, svg)
+        write_output(output, svg, force)
     else:
-        draw_png(svg, output)
+        draw_png(svg, output, force)
     say(f"wrote {output} ({len(plan.layers)} layers)")
 
 
@@ -310,8 +314,9 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     targets = [plot] if plot else []
     if trained.run is not None and data is None:  # the run's own figure, of its own split
         targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
-    for target in targets:
-        plot_confusion(target, result)
+    for target in targets:  # the run's own figure is the run's to replace
+        with kept_if_taken(target, "--plot", as_json):
+            plot_confusion(target, result, replace=force or target != plot)
     print_evaluation(result, plain, as_json)
 
 
@@ -379,5 +384,5 @@ def import_(
         from .importer import import_summary
 
         report = import_summary(Path(source), input_shape)
-    write_text_atomically(output, report.text)
+    write_output(output, report.text, force)
     report_import(report, output)

@@ -26,18 +26,39 @@ _TEMPORARY = re.compile(
 
 
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same folder, same suffix) to write to; when the
-    block ends without error it replaces ``path`` in one step, otherwise it is deleted and
-    ``path`` is left as it was."""
+    block ends without error it becomes ``path`` in one step, otherwise it is deleted and
+    ``path`` is left as it was.
+
+    With ``replace=False`` an existing ``path`` is never replaced, even one created while the
+    block ran (a check made before slow work is not enough): FileExistsError, and the temporary
+    is deleted.
+    """
     temporary = _temporary(path)
     try:
         yield temporary
         os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would make a plain file private
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            _publish_new(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _publish_new(temporary: Path, path: Path) -> None:
+    """Give the written ``temporary`` the name ``path`` unless that name is taken, in one step."""
+    try:
+        os.link(temporary, path)  # fails if path exists (a file, a folder, a dangling link)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: claim the name first, then fill it
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.replace(temporary, path)
+        return
+    temporary.unlink()
 
 
 def _temporary(path: Path) -> Path:
@@ -55,9 +76,9 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_text_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str, replace: bool = True) -> None:
     """Write ``text`` to ``path`` through :func:`atomic_output`, flushed to disk first."""
-    with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as file:
+    with atomic_output(path, replace) as temporary, open(temporary, "w", encoding="utf-8") as file:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())

@@ -341,3 +341,52 @@ def test_training_progress_shows_the_run_folder_escaped():
     line = start_line(facts)
     assert "\x1b" not in line and "\r" not in line
     assert line.endswith("→ runs/x\\x1b[2K\\r✓ valid spec")
+
+
+# -- a file that appears while a command works is not replaced --------------------------------
+
+
+def test_build_save_keeps_a_file_created_while_the_model_was_built(runner, tmp_path, monkeypatch):
+    """--save was free when checked; a file created there during the build is left whole."""
+    import layerkit.model.compiler as compiler
+
+    spec = write(tmp_path, "spec.yaml", "input: [4]\nlayers:\n  - dense: {units: 2}\n")
+    target = tmp_path / "model.keras"
+    build = compiler.build
+
+    def slow_build(*args, **kwargs):
+        target.write_text("someone else's file")
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(compiler, "build", slow_build)
+    result = runner.invoke(main, ["build", str(spec), "--save", str(target)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --save: '{target}' was created by something else while this command ran; it "
+        "is left as it is. Pass --force to replace it, or choose another path.\n"
+    )
+    assert target.read_text() == "someone else's file"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.keras", "spec.yaml"]
+    monkeypatch.setattr(compiler, "build", build)
+    forced = runner.invoke(main, ["build", str(spec), "--save", str(target), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert target.read_bytes()[:2] == b"PK"  # --force replaced it with the model
+
+
+def test_graph_output_keeps_a_file_created_while_it_was_drawn(runner, tmp_path, monkeypatch):
+    import layerkit.model.diagram as diagram
+
+    spec = write(tmp_path, "spec.yaml", "input: [4]\nlayers:\n  - dense: {units: 2}\n")
+    target = tmp_path / "net.svg"
+    render = diagram.render_svg
+
+    def slow_render(*args, **kwargs):
+        target.write_text("mine")
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(diagram, "render_svg", slow_render)
+    result = runner.invoke(main, ["graph", str(spec), "-o", str(target)])
+    assert result.exit_code == 2
+    assert "was created by something else while this command ran" in result.stderr
+    assert target.read_text() == "mine"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["net.svg", "spec.yaml"]

@@ -6,6 +6,9 @@ good one was.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +46,47 @@ def check_save_target(path: Path, force: bool, as_json: bool = False) -> None:
     check_output_target(path, force, "--save", as_json)
 
 
-def save_model(model: Any, path: Path) -> None:
+@contextmanager
+def kept_if_taken(path: Path, option: str, as_json: bool = False) -> Iterator[None]:
+    """A write of ``option``'s file that found ``path`` taken (FileExistsError) is one line: the
+    file is left as it is."""
+    try:
+        yield
+    except FileExistsError:
+        raise UserError(
+            f"{option}: '{path}' was created by something else while this command ran; it is "
+            "left as it is. Pass --force to replace it, or choose another path.",
+            as_json,
+        ) from None
+
+
+@contextmanager
+def output_file(path: Path, force: bool, option: str, as_json: bool = False) -> Iterator[Path]:
+    """A temporary to write ``option``'s file to, which becomes ``path`` atomically; without
+    ``force`` a file that appeared at ``path`` while the command worked is not replaced either
+    (:func:`check_output_target` saw it free before the work began)."""
+    with kept_if_taken(path, option, as_json), atomic_output(path, replace=force) as temporary:
+        yield temporary
+
+
+def write_output(path: Path, text: str, force: bool, option: str = "--output") -> None:
+    """Write a command's text output (a spec, a schema, an SVG) as :func:`output_file` does."""
+    with (
+        output_file(path, force, option) as temporary,
+        open(temporary, "w", encoding="utf-8") as file,
+    ):
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def save_model(model: Any, path: Path, force: bool, as_json: bool = False) -> None:
     """Save atomically: a failure never leaves a half-written file where a good one was."""
-    with atomic_output(path) as temporary:
+    with output_file(path, force, "--save", as_json) as temporary:
         model.save(temporary)
 
 
-def draw_png(svg: str, output: Path) -> None:
+def draw_png(svg: str, output: Path, force: bool) -> None:
     """PNG by rasterizing the SVG with cairosvg, an optional dependency (``layerkit[graph]``)."""
     try:
         import cairosvg
@@ -59,5 +96,5 @@ def draw_png(svg: str, output: Path) -> None:
             "(pip install 'layerkit[graph]'); or write an SVG, which needs nothing: "
             f"-o {output.with_suffix('.svg')}"
         ) from None
-    with atomic_output(output) as temporary:
+    with output_file(output, force, "--output") as temporary:
         cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(temporary))

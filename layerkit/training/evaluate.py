@@ -224,7 +224,9 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
     }
 
 
-def plot_confusion(path: Path, result: dict[str, Any]) -> None:
+def plot_confusion(path: Path, result: dict[str, Any], replace: bool = True) -> None:
+    """The confusion matrix as a PNG at ``path``, written atomically; with ``replace=False`` an
+    existing file is never replaced (FileExistsError)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -246,10 +248,12 @@ def plot_confusion(path: Path, result: dict[str, Any]) -> None:
         for (row, column), count in np.ndenumerate(matrix):
             axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
                       color="white" if count > matrix.max() / 2 else "black")  # fmt: skip
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, dpi=90, format="png")
-    plt.close(figure)
+    try:
+        figure.tight_layout()
+        with atomic_output(path, replace) as temporary:
+            figure.savefig(temporary, dpi=90, format="png")
+    finally:
+        plt.close(figure)
 
 
 def predict(trained: Trained, paths: list[Path], top: int, resize: bool) -> list[dict[str, Any]]:
