@@ -257,14 +257,14 @@ def test_train_reads_the_spec_once(runner, monkeypatch):
     from pathlib import Path
 
     reads = []
-    read_text = Path.read_text
+    path_open = Path.open  # read_text and read_bytes open through it too
 
     def counted(path, *args, **kwargs):
         if path.name == "tiny.yaml":
             reads.append(path)
-        return read_text(path, *args, **kwargs)
+        return path_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", counted)
+    monkeypatch.setattr(Path, "open", counted)
     result = run_cli(runner, "train", "tiny.yaml", "--data", "cifar600.tar.gz", "--out", "once",
                      "--epochs", "1", "--plain")  # fmt: skip
     assert result.exit_code == 0, result.output
