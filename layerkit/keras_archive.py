@@ -20,11 +20,10 @@ PIECE = 1 << 20
 
 
 def keras_file_problem(path: Path) -> str | None:
-    """Why the ``.keras`` file at ``path`` must not be handed to Keras, or None (a file that is
-    not a zip at all is left to Keras, which says what it is)."""
+    """Why the ``.keras`` file at ``path`` must not be handed to Keras, or None."""
     try:
-        if not zipfile.is_zipfile(path):
-            return None
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found" of it
+            return "it is not a whole Keras model file (a .keras file is a zip archive; this one is truncated, or something else)"
         with zipfile.ZipFile(path) as archive:
             for name in JSON_MEMBERS:
                 try:
@@ -50,3 +49,12 @@ def _json_member_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str
             if read > MAX_JSON_BYTES:
                 return f"its {info.filename} holds more than {MAX_JSON_BYTES // 2**20} MiB, {limit}"
     return None
+
+
+def load_failure(error: Exception) -> str:
+    """What went wrong when Keras could not rebuild a model, in one line of at most ~300
+    characters (Keras's messages run to many lines, with the whole config)."""
+    text = " ".join(str(error).split())
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return f"Keras could not rebuild it ({type(error).__name__}: {text})"

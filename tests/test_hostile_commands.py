@@ -390,3 +390,37 @@ def test_graph_output_keeps_a_file_created_while_it_was_drawn(runner, tmp_path, 
     assert "was created by something else while this command ran" in result.stderr
     assert target.read_text() == "mine"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["net.svg", "spec.yaml"]
+
+
+def test_a_truncated_or_unloadable_keras_file_is_said_so(tmp_path):
+    """Keras says "File not found" of a truncated .keras file and raises a TypeError holding the
+    whole config for one it cannot rebuild: both are one line that says what the file is."""
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.save(tmp_path / "whole.keras")
+    whole = (tmp_path / "whole.keras").read_bytes()
+    (tmp_path / "half.keras").write_bytes(whole[: len(whole) // 2])
+    keras_archive_naming_no_class(tmp_path / "garbage.keras")
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((2, 4), "float32"), y_train=np.array([0, 1]))
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    half = runner.invoke(main, ["evaluate", str(tmp_path / "half.keras"), "--data",
+                                str(tmp_path / "d.npz")])  # fmt: skip
+    assert half.exit_code == 2
+    assert half.stderr == (
+        f"error: cannot load model '{tmp_path / 'half.keras'}': it is not a whole Keras model "
+        "file (a .keras file is a zip archive; this one is truncated, or something else); save "
+        "the model again\n"
+    )
+    garbage = runner.invoke(main, ["predict", str(tmp_path / "garbage.keras"), str(tmp_path)])
+    assert garbage.exit_code == 2
+    assert garbage.stderr.startswith(
+        f"error: cannot load model '{tmp_path / 'garbage.keras'}': Keras could not rebuild it "
+        "(TypeError: "
+    )
+    assert garbage.stderr.endswith(
+        "); check that it is a model saved by Keras 3 whose layers are Keras's or layerkit's\n"
+    )
+    assert garbage.stderr.count("\n") == 1 and len(garbage.stderr) < 600

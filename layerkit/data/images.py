@@ -63,7 +63,7 @@ def decode_image(data: bytes, size: tuple[int, int, int], resize: bool) -> np.nd
         PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError: not an image Pillow
             decodes by itself, or a damaged one.
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     height, width, channels = size
     limit = pixel_limit()
@@ -71,6 +71,10 @@ def decode_image(data: bytes, size: tuple[int, int, int], resize: bool) -> np.nd
         opened = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as error:  # Pillow's check, past twice its own limit
         raise ImageTooLarge(f"{error}; the limit is {limit:,} pixels") from None
+    except UnidentifiedImageError:  # Pillow's message names an in-memory object's address
+        raise UnidentifiedImageError(
+            f"it is not an image in a format layerkit reads ({', '.join(IMAGE_FORMATS)})"
+        ) from None
     with opened as image:
         found = image.size[0] * image.size[1]
         if found > limit:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..catalog.layers import default_registry, to_snake_case
 from ..errors import LayerkitError, did_you_mean
-from ..keras_archive import keras_file_problem
+from ..keras_archive import keras_file_problem, load_failure
 from .graph import Graph, GraphInput, GraphNode, unique_name
 from .imported_layer import ImportedLayer
 from .summary import SummaryRow
@@ -57,7 +57,9 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many kinds for a bad file
-        raise ModelImportError(f"cannot load '{source}' as a Keras model: {error}") from None
+        raise ModelImportError(
+            f"cannot load '{source}' as a Keras model: {load_failure(error)}"
+        ) from None
 
 
 def model_graph(model: Any) -> Graph:

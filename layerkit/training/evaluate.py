@@ -18,7 +18,7 @@ from ..data.dataset import DataError, Dataset, Notify, check_samples, image_size
 from ..data.images import image_files, read_image_files
 from ..data.load import load_dataset, split
 from ..errors import LayerkitError, listed
-from ..keras_archive import keras_file_problem
+from ..keras_archive import keras_file_problem, load_failure
 from ..runs.directory import RunDir
 from ..spec.settings import Normalize
 from .model import scale_inputs
@@ -91,8 +91,11 @@ def _load(path: Path, safe_mode: bool) -> keras.Model:
         raise EvaluateError(f"cannot load model '{path}': {problem}; save the model again")
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode)
-    except (OSError, ValueError) as error:
-        raise EvaluateError(f"cannot load model '{path}': {error}") from None
+    except Exception as error:  # Keras raises many kinds for a file it cannot rebuild
+        raise EvaluateError(
+            f"cannot load model '{path}': {load_failure(error)}; check that it is a model saved "
+            "by Keras 3 whose layers are Keras's or layerkit's"
+        ) from None
 
 
 def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
