@@ -46,7 +46,7 @@ def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
         path_or_text: a path to a ``.yaml`` file, or the YAML text itself.
         overrides: ``"vars.width=0.5"``-style settings applied to the file before it is read, as
             the command line's ``--set`` does; each must name a key the spec has, with a value of
-            the same type.
+            the same type, or add one it lacks with a leading ``+`` (``"+train.epochs=3"``).
 
     Returns:
         The :class:`Spec`, with every node's file:line:column kept.
