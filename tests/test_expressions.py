@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerkit.spec.expression_budget import MAX_SIZE, Budget
+from layerkit import SpecErrors, load_spec, validate
+from layerkit.spec.expression_budget import MAX_SIZE, Budget, Steps
 from layerkit.spec.expression_functions import make_divisible
 from layerkit.spec.expressions import ExpressionError, evaluate, names_used
 
@@ -86,6 +87,166 @@ def test_make_divisible_matches_mobilenet():
 
 def test_names_used():
     assert names_used("round(64 * width) + depth") == {"width", "depth"}
+    assert names_used("widths[i] + len(widths[j:])") == {"widths", "i", "j"}
+
+
+# -- indexing, slicing and len (issue 16)
+
+INDEXED = {"widths": [16, 24, 40], "i": 1, "j": 2, "width": 0.5, "empty": [], "cfg": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("widths[i]", 24),
+        ("widths[0]", 16),
+        ("widths[-1]", 40),
+        ("widths[-3]", 16),
+        ("'abcdefg'[j]", "c"),
+        ("'block' + str(i + 2) + 'abcdefg'[j] + '_expand'", "block3c_expand"),
+        ("[[1, 2], [3, 4]][1][0]", 3),
+        ("widths[i // 1]", 24),
+        ("widths[1:]", [24, 40]),
+        ("widths[:-1]", [16, 24]),
+        ("widths[::-1]", [40, 24, 16]),
+        ("widths[-100:100]", [16, 24, 40]),
+        ("'efficientnet'[:9]", "efficient"),
+        ("len(widths)", 3),
+        ("len('abc')", 3),
+        ("len(empty)", 0),
+        ("widths[len(widths) - 1]", 40),
+        ("widths[i] if len(widths) > i else 8", 24),
+    ],
+)
+def test_indexes_slices_and_counts(text, expected):
+    assert evaluate(text, INDEXED) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "fix"),
+    [
+        (
+            "widths[3]",
+            "index 3 is out of range in 'widths[3]': the list has 3 elements",
+            "Use an index from 0 to 2, or from -3 to -1 to count from the end.",
+        ),
+        (
+            "widths[i + 3]",
+            "index 4 is out of range in 'widths[i + 3]': the list has 3 elements",
+            "Use an index from 0 to 2, or from -3 to -1 to count from the end.",
+        ),
+        (
+            "widths[-4]",
+            "index -4 is out of range in 'widths[-4]': the list has 3 elements",
+            "Use an index from 0 to 2, or from -3 to -1 to count from the end.",
+        ),
+        (
+            "'abc'[j + 1]",
+            "index 3 is out of range in ''abc'[j + 1]': the text has 3 characters",
+            "Use an index from 0 to 2, or from -3 to -1 to count from the end.",
+        ),
+        (
+            "[7][1]",
+            "index 1 is out of range in '[7][1]': the list has 1 element",
+            "Use index 0 (or -1, the same, counted from the end).",
+        ),
+        (
+            "empty[0]",
+            "index 0 is out of range in 'empty[0]': the list is empty",
+            "An empty list has nothing to index: test len(...) > 0 first, with "
+            "'a if condition else b'.",
+        ),
+        (
+            "widths[i / 2]",
+            "the index in 'widths[i / 2]' must be a whole number, received 0.5",
+            "Make it whole: use // rather than /, or int(...).",
+        ),
+        (
+            "widths['a']",
+            "the index in 'widths['a']' must be a whole number, received the text 'a'",
+            "Make it whole: use // rather than /, or int(...).",
+        ),
+        (
+            "widths[1:2.5]",
+            "the slice end in 'widths[1:2.5]' must be a whole number, received 2.5",
+            "Make it whole: use // rather than /, or int(...).",
+        ),
+        (
+            "widths[::0]",
+            "the slice step in 'widths[::0]' is 0",
+            "Use a step of 1 or more, or -1 to go backwards.",
+        ),
+        (
+            "width[0]",
+            "cannot index a number in 'width[0]': only a list or text has elements",
+            "Index a list or a text, e.g. widths[i] with 'widths: [16, 24, 40]' under vars:.",
+        ),
+        (
+            "cfg['a']",
+            "cannot index a mapping in 'cfg['a']': only a list or text has elements",
+            "Index a list or a text, e.g. widths[i] with 'widths: [16, 24, 40]' under vars:.",
+        ),
+        (
+            "null[0]",
+            "cannot index null in 'null[0]': only a list or text has elements",
+            "Index a list or a text, e.g. widths[i] with 'widths: [16, 24, 40]' under vars:.",
+        ),
+        (
+            "len(width)",
+            "len(0.5): only a list or text has a length, not a number",
+            "Write len(xs) with one list or text, e.g. len(widths).",
+        ),
+        (
+            "len(widths, i)",
+            "len([16, 24, 40], 1): len takes one list or text, received 2 arguments",
+            "Write len(xs) with one list or text, e.g. len(widths).",
+        ),
+        ("lne(widths)", "unknown function 'lne'", "Did you mean 'len'?"),
+    ],
+)
+def test_indexing_mistakes_are_explained(text, message, fix):
+    with pytest.raises(ExpressionError) as caught:
+        evaluate(text, INDEXED)
+    assert (caught.value.message, caught.value.fix) == (message, fix)
+
+
+def test_indexing_error_in_a_spec_is_located():
+    with pytest.raises(SpecErrors) as caught:
+        validate(
+            load_spec(
+                "vars: {widths: [16, 24, 40]}\ninput: [4]\nlayers:\n"
+                "  - repeat: 2\n    index: i\n    layers:\n"
+                '      - dense: {units: "${widths[i + 2]}"}\n'
+            )
+        )
+    assert [error.format() for error in caught.value.errors] == [
+        "<string>:7:24: error: repeat 2/2 → layers[0].layers[0].dense.units: in '${widths[i + 2]}': "
+        "index 3 is out of range in 'widths[i + 2]': the list has 3 elements. Use an index from "
+        "0 to 2, or from -3 to -1 to count from the end."
+    ]
+
+
+def test_indexed_names_and_widths_in_a_spec():
+    spec = load_spec(
+        "vars: {widths: [16, 24, 40]}\ninput: [4]\nlayers:\n"
+        '  - repeat: "${len(widths)}"\n    index: i\n    layers:\n'
+        '      - dense: {units: "${widths[i]}", name: "block${i + 2}${\'abcdefg\'[i]}_expand"}\n'
+    )
+    layers = validate(spec).layers
+    assert [(layer.args["units"], layer.args["name"]) for layer in layers] == [
+        (16, "block2a_expand"),
+        (24, "block3b_expand"),
+        (40, "block4c_expand"),
+    ]
+
+
+def test_slices_count_their_copies():
+    steps = Steps()
+    big = [[1] * 999] * 99
+    assert len(evaluate("big[0:]", {"big": big}, steps)) == 99
+    assert steps.taken >= 99  # the copied elements
+    with pytest.raises(ExpressionError, match="would hold more than 100,000 values"):
+        evaluate("[big[1:], big[2:]]", {"big": big})
 
 
 # -- the budget (issue 15): whatever is nested, evaluation ends fast and small, or is refused
@@ -128,6 +289,10 @@ def _nest(children):
         two("make_divisible({}, {})"),
         two("max({}, {})"),
         children.map("int({})".format),
+        two("({})[{}]"),
+        two("({})[{}:]"),
+        two("({})[:{}:-1]"),
+        children.map("len({})".format),
     )
 
 

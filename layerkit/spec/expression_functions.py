@@ -2,7 +2,7 @@
 
 Takes nothing; gives :data:`FUNCTIONS`, which :mod:`.expressions` looks names up in: Python's
 ``round``, ``int``, ``float``, ``str``, ``min``, ``max``, ``abs``, ``math``'s ``ceil``, ``floor``
-and ``sqrt``, and MobileNet's :func:`make_divisible`. Each is pure; the evaluator bounds what
+and ``sqrt``, MobileNet's :func:`make_divisible`, and :func:`length` (``len``, of a list or text). Each is pure; the evaluator bounds what
 they are given (:mod:`.expression_budget`).
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+
+from .expression_indexing import IndexProblem, kind
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -22,6 +24,21 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
+
+
+def length(*values: Any) -> int:
+    """The number of elements of a list or characters of a text (Python's ``len``)."""
+    if len(values) != 1:
+        raise IndexProblem(
+            f"len takes one list or text, received {len(values)} arguments",
+            "Write len(xs) with one list or text, e.g. len(widths).",
+        )
+    if not isinstance(values[0], str | list | tuple):
+        raise IndexProblem(
+            f"only a list or text has a length, not {kind(values[0])}",
+            "Write len(xs) with one list or text, e.g. len(widths).",
+        )
+    return len(values[0])
 
 
 # name → function a spec expression may call; all are pure and cheap
@@ -37,4 +54,5 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": math.floor,
     "sqrt": math.sqrt,
     "make_divisible": make_divisible,
+    "len": length,
 }
