@@ -249,8 +249,8 @@ def test_expression_errors_in_specs():
         "var. Did you mean 'width'?",
         "<string>:5:20: error: layers[1].dense.units: in '${width.real}': 'width.real' is not "
         "allowed in an expression. Use numbers, text, names, arithmetic, comparisons, 'a if c "
-        "else b' and the functions round, int, float, str, min, max, abs, ceil, floor, sqrt, "
-        "make_divisible.",
+        "else b', indexing (xs[i], xs[a:b]) and the functions round, int, float, str, min, max, "
+        "abs, ceil, floor, sqrt, make_divisible, len.",
         "<string>:6:20: error: layers[2].dense.units: in '${8 / 0}': division by zero in '8 / 0'",
     ]
 

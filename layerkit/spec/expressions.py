@@ -126,9 +126,6 @@ def _parse(source: str) -> ast.expr | ExpressionError:
     return tree.body
 
 
-# The functions the hint for a disallowed construct names. Indexing and len join the hint together
-# with its expected text in tests/test_vars_and_overrides.py (issue 16: a change for its owner).
-_HINTED_FUNCTIONS = [name for name in FUNCTIONS if name != "len"]
 _BUDGET_FIX = "Keep what an expression builds small: write long lists in YAML, not with '*'."
 
 
@@ -143,8 +140,8 @@ class _Evaluator:
             raise ExpressionError(
                 f"'{_shown(node)}' is not allowed in an expression",
                 getattr(node, "col_offset", 0),
-                "Use numbers, text, names, arithmetic, comparisons, 'a if c else b' and the "
-                f"functions {', '.join(_HINTED_FUNCTIONS)}.",
+                "Use numbers, text, names, arithmetic, comparisons, 'a if c else b', indexing "
+                f"(xs[i], xs[a:b]) and the functions {', '.join(FUNCTIONS)}.",
             )
         try:
             self.budget.step()
