@@ -65,7 +65,7 @@ def test_every_structural_problem_at_once():
         "layers:\n"  # 3
         "  - {dense: {units: 3}, flatten: null}\n"  # 4
         "  - dense: 10\n"  # 5
-        "  - repeat: 0\n"  # 6
+        "  - repeat: -1\n"  # 6
         "    layers: [flatten]\n"  # 7
         "expect:\n"  # 8
         "  total_parms: 3\n"  # 9
@@ -80,7 +80,7 @@ def test_every_structural_problem_at_once():
         "item, with its arguments indented under its name.",
         "<string>:5:12: error: layers[1].dense: the arguments of 'dense' must be a mapping, "
         "received int 10. Write them as 'dense: {argument: value, ...}'.",
-        "<string>:6:13: error: layers[2].repeat: expected a positive integer, received int 0",
+        "<string>:6:13: error: layers[2].repeat: expected a non-negative integer, received int -1",
         "<string>:9:3: error: expect.total_parms: unknown expect field 'total_parms'. "
         "Did you mean 'total_params'?",
         "<string>:11:28: error: expect.rows[0].params: expected a non-negative integer, "

@@ -226,6 +226,26 @@ def test_repeat_count_limit():
     ]
 
 
+def test_a_repeat_of_zero_leaves_its_layers_out():
+    """repeat: 0, written or computed, is a stage switched off; below 0 is an error at the
+    value that made it (here the var)."""
+    text = (
+        "vars: {extra: 0}\ninput: [4]\nlayers:\n"
+        "  - dense: {units: 8}\n"
+        '  - repeat: "${extra}"\n    layers: [{dense: {units: 8}}]\n'
+        "  - repeat: 0\n    layers: [{dense: {units: 8}}]\n"
+        "  - dense: {units: 2}\n"
+    )
+    plan = validate(load_spec(text))
+    assert [layer.class_name for layer in plan.layers] == ["Dense", "Dense"]
+    assert [layer.class_name for layer in validate(load_spec(text, ["vars.extra=2"])).layers] == [
+        "Dense", "Dense", "Dense", "Dense"]  # fmt: skip
+    assert problems(text.replace("extra: 0", "extra: -1")) == [
+        "<string>:1:15: error: layers[1].repeat: expected a repeat count from 0 to 1000, "
+        "received int -1"
+    ]
+
+
 def test_nested_wrapper_layer_is_validated():
     assert problems(
         "input: [10, 8]\nlayers:\n  - bidirectional: {layer: {lstm: {unitz: 4}}}\n"

@@ -223,9 +223,9 @@ class Expansion:
         count = times.value
         if count is INVALID:
             return None
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
-            self.problems.error(
-                f"expected a repeat count from 1 to 1000, received {describe(count)}",
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1000:
+            self.problems.error(  # 0 leaves the layers out (a variant with fewer of them)
+                f"expected a repeat count from 0 to 1000, received {describe(count)}",
                 times.location,
                 f"{repeat.path}.repeat",
             )

@@ -132,7 +132,7 @@ class LayerReader:
         )
         times = node.value["repeat"]
         if not (isinstance(times.value, str) and "${" in times.value):
-            count = self.values.read_positive_int(times, f"{path}.repeat")
+            count = self.values.read_positive_int(times, f"{path}.repeat", allow_zero=True)
             if count is not None and count > MAX_REPEAT:
                 self.values.error(
                     f"repeat count {count} is more than the {MAX_REPEAT} allowed",
