@@ -23,7 +23,7 @@ import pytest
 
 from layerkit.runs.directory import RunDir
 from layerkit.runs.records import Best, RunError, RunState
-from layerkit.runs.spec_file import dump_spec
+from layerkit.runs.spec_yaml import dump_spec
 
 from .conftest import ROOT, cifar_subset
 

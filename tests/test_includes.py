@@ -99,3 +99,24 @@ def test_included_file_holds_only_blocks_and_vars(project):
         f"{os.path.join('blocks', 'bad.yaml')}:2:1: error: layers: unknown included-file field "
         "'layers'. Did you mean 'vars'?"
     ]
+
+
+def test_a_runs_spec_yaml_holds_the_included_blocks_and_needs_no_file_beside_it(tmp_path):
+    """spec.yaml is written from the loaded spec (its includes' blocks and vars copied in, no
+    file read again): read back alone, in another folder, it is the same model."""
+    from layerkit.runs.spec_yaml import dump_spec, resolved_document
+
+    from .conftest import ROOT
+
+    spec = load_spec(ROOT / "examples" / "resnet20_cifar.yaml", ["vars.width=2"])
+    document = resolved_document(spec)
+    assert "include" not in document
+    assert set(document["blocks"]) == set(spec.blocks) and "basic_block" in document["blocks"]
+    assert document["vars"]["width"] == 2
+    alone = tmp_path / "spec.yaml"
+    alone.write_text(dump_spec(document, "# trained", str(alone)))
+    again = load_spec(alone)
+    assert again.includes == ()
+    assert [layer.args for layer in validate(again).layers] == [
+        layer.args for layer in validate(spec).layers
+    ]

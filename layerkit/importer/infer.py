@@ -23,8 +23,6 @@ from .imported_layer import ImportedLayer, Observed, Rule, unsolved
 from .summary import ELLIPSIS, Shape, SummaryRow
 
 NESTED_TYPES = ("Sequential", "Functional", "Model")
-MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
-ACTIVATION_LAYERS = ("ReLU", "Softmax", "ELU", "LeakyReLU")
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")  # tried in this order inside Bidirectional
 # Values written for required arguments a summary cannot show (dropout rates, noise, Dot's axes,
 # Activation's function, Rescaling's scale); each is noted as a placeholder.

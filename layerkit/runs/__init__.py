@@ -5,7 +5,7 @@ never leaves it corrupt or inconsistent. No TensorFlow.
   run, and every file's path, read and write;
 * :mod:`.records`: what its JSON files hold, as frozen dataclasses with a version (setup, state,
   environment, the best epoch), and history.csv;
-* :mod:`.spec_file`: spec.yaml, the resolved spec written by a YAML emitter and read back as the
+* :mod:`.spec_yaml`: spec.yaml, the resolved spec (:func:`~.spec_yaml.resolved_document`) written by a YAML emitter and read back as the
   same values;
 * :mod:`.lock`: which process may write a run (an atomic lock naming its owner);
 * :mod:`.checks`: what a run directory holds, checked before anything trusts it.

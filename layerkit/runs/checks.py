@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import is_temporary
+from ..keras_archive import MAX_JSON_BYTES
 
 CHECKPOINT_NAME = re.compile(r"epoch-\d{4,}\.keras")
 # what a run writes in its folder (besides the temporaries of its writes)
@@ -25,7 +26,6 @@ RUN_FILES = re.compile(
     r"spec\.yaml|setup\.json|environment\.json|history\.csv|metrics\.json|curves\.png|lock"
     r"|checkpoints|tensorboard|model_(last|best)(\.epoch-\d{4,})?\.keras"
 )
-MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a model's config.json; a real one is a few KB to a few MB
 
 
 def name_problem(name: str, root: Path) -> str | None:
@@ -140,7 +140,7 @@ def model_file_problem(path: Path, layer: str | None = None) -> str | None:
             names = set(archive.namelist())
             if "config.json" not in names:
                 return "is a zip without config.json, not a Keras model file"
-            if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+            if archive.getinfo("config.json").file_size > MAX_JSON_BYTES:
                 return "has a config.json larger than any model's"
             damaged = archive.testzip()
             if damaged is not None:

@@ -266,7 +266,7 @@ class RunDir:
         """spec.yaml: the resolved spec ``document``, written by the YAML emitter so that it reads
         back as the same values, after ``header`` as one comment line (control characters and
         line breaks in it escaped, so nothing of it can become YAML)."""
-        from .spec_file import dump_spec
+        from .spec_yaml import dump_spec
 
         write_text_atomically(self.spec_file, dump_spec(document, header, str(self.spec_file)))
 
@@ -282,7 +282,7 @@ class RunDir:
     def record_epochs(self, epochs: int) -> None:
         """Set spec.yaml's ``train.epochs``, keeping its header, so a later resume knows the
         target a resume with --epochs set."""
-        from .spec_file import with_epochs
+        from .spec_yaml import with_epochs
 
         text = self.spec_file.read_text(encoding="utf-8")
         write_text_atomically(self.spec_file, with_epochs(text, epochs, str(self.spec_file)))

@@ -63,7 +63,8 @@ def _read_block(
         values.error("missing field 'layers'", location, path, "List the block's layers.")
         return None
     items = layers.read_items(layers_node, f"{path}.layers")
-    return BlockDef(name, tuple(params), defaults, items, location, path, inputs, output)
+    return BlockDef(name, tuple(params), defaults, items, location, path, inputs, output,
+                    node.plain())  # fmt: skip
 
 
 def _read_params(values: ValueReader, node: Node | None, path: str) -> list[str]:

@@ -120,6 +120,7 @@ class BlockDef:
     path: str
     inputs: tuple[str, ...] = ("input",)  # names the block's layers use for what feeds the block
     output: Ref | None = None  # the block's result; the last layer when None
+    document: dict[str, Any] = field(default_factory=dict, compare=False)  # as written
 
     @property
     def param_names(self) -> list[str]:

@@ -12,14 +12,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
 from ..data.dataset import Notify
 from ..data.load import load_dataset, split
 from ..errors import SpecError, TrainError, did_you_mean
 from ..runs.directory import RunDir
 from ..runs.records import Best, RunEnvironment, RunSetup, RunState
+from ..runs.spec_yaml import resolved_document
 from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
@@ -46,23 +45,6 @@ from .start import NewRun, TrainOptions, check_resume_options
 from .trainer import RunData, build_trainer, compile_trainer, from_logits, restore_trainer
 
 # -- preparing ----------------------------------------------------------------------------------
-
-
-def resolved_document(spec: Spec) -> dict[str, Any]:
-    """The spec as trained, self-contained: included blocks and vars copied in."""
-    document = dict(spec.document)
-    blocks: dict[str, Any] = {}
-    variables: dict[str, Any] = {}
-    for included in spec.includes:
-        text = yaml.safe_load(Path(included).read_text(encoding="utf-8")) or {}
-        blocks.update(text.get("blocks") or {})
-        variables.update(text.get("vars") or {})
-    document.pop("include", None)
-    if blocks or document.get("blocks"):
-        document["blocks"] = {**blocks, **(document.get("blocks") or {})}
-    if variables or document.get("vars"):
-        document["vars"] = {**variables, **(document.get("vars") or {})}
-    return document
 
 
 def _check_recipe(spec: Spec) -> None:

@@ -7,16 +7,33 @@ else (``'2024-05-01'``, ``'yes'``, ``'1e3'``). A value that layerkit's own reade
 back (a date that ``--set`` parsed, which the reader refuses as a timestamp) is written as text,
 and the result is read back with that reader before it is kept. The comment has its control
 characters and line breaks escaped, so no part of a command line can become YAML.
+:func:`resolved_document` gives that document, self-contained: the blocks and vars of every
+included file copied in from the loaded spec, so a run never depends on files beside its spec.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .records import RunError
+
+if TYPE_CHECKING:
+    from ..spec.document import Spec
+
+
+def resolved_document(spec: Spec) -> dict[str, Any]:
+    """The spec as trained, self-contained: every block and var it can use — its own and its
+    includes', as read when it was loaded (no file is read again) — written into it."""
+    document = dict(spec.document)
+    document.pop("include", None)
+    if spec.blocks:
+        document["blocks"] = {name: block.document for name, block in spec.blocks.items()}
+    if spec.vars:
+        document["vars"] = {name: node.plain() for name, node in spec.vars.items()}
+    return document
 
 
 class _Dumper(yaml.SafeDumper):
