@@ -98,6 +98,19 @@ def not_shown(hidden: int) -> str:
     )
 
 
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """``ValueError: the message`` of an exception from a library (Keras's run to many lines),
+    its whitespace runs folded to one space and its message cut to ``limit`` characters."""
+    message = shortened(" ".join(str(error).split()), limit)
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
 def listed(items: Iterable[str], most: int = 10) -> str:
     """``"a, b, c, …"``: the first ``most`` items, and an ellipsis when there are more."""
     items = list(items)

@@ -14,6 +14,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from .errors import one_line
+
 MAX_JSON_BYTES = 64 * 2**20  # a model's configuration: a ResNet-152's is under 1 MiB
 JSON_MEMBERS = ("config.json", "metadata.json")
 PIECE = 1 << 20
@@ -52,9 +54,6 @@ def _json_member_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str
 
 
 def load_failure(error: Exception) -> str:
-    """What went wrong when Keras could not rebuild a model, in one line of at most ~300
-    characters (Keras's messages run to many lines, with the whole config)."""
-    text = " ".join(str(error).split())
-    if len(text) > 300:
-        text = text[:299] + "…"
-    return f"Keras could not rebuild it ({type(error).__name__}: {text})"
+    """What went wrong when Keras could not rebuild a model, in one line (Keras's messages run
+    to many lines, with the whole config)."""
+    return f"Keras could not rebuild it ({one_line(error)})"

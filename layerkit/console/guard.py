@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from ..errors import one_line, shortened
 from .errors import UserError, user_errors
 
 EXIT_INTERRUPTED = 130
@@ -50,21 +51,10 @@ def subject(ctx: click.Context) -> str:
     return "its input"
 
 
-def one_line(error: BaseException) -> str:
-    """``ValueError: the message``, its whitespace runs folded to one space and cut short."""
-    message = shortened(" ".join(str(error).split()), MESSAGE_LIMIT)
-    name = type(error).__name__
-    return f"{name}: {message}" if message else name
-
-
-def shortened(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def unforeseen(command: str, what: str, error: BaseException) -> str:
     """The one line for a failure no command foresaw: what failed, on what, and what to do."""
     return (
-        f"{command} failed on {what}: {one_line(error)}; check that it is the file you meant, "
+        f"{command} failed on {what}: {one_line(error, MESSAGE_LIMIT)}; check that it is the file you meant, "
         f"whole and readable, or rerun with 'layerkit --debug {command} …' for the traceback "
         "and report it"
     )
