@@ -20,13 +20,16 @@ from .yaml_source import Node
 SPEC_VERSION = 1
 TOP_LEVEL_FIELDS = (
     "version", "name", "description", "include", "vars", "input", "inputs", "layers", "outputs",
-    "blocks", "expect", "data", "augment", "train",
+    "blocks", "expect", "data", "augment", "train", "variants",
 )  # fmt: skip
 INCLUDED_FIELDS = ("description", "include", "vars", "blocks")  # what an included file may hold
 EXPECT_FIELDS = ("total_params", "trainable_params", "non_trainable_params", "rows")
 ROW_FIELDS = ("name", "type", "shape", "params")
 BLOCK_FIELDS = ("params", "defaults", "inputs", "layers", "output", "description")
-LAYER_KEYS = ("id", "inputs")  # keys of a layer's mapping that are layerkit's, not Keras arguments
+# keys of an item's mapping that are layerkit's, not Keras arguments: its own name, what feeds it,
+# and the condition that keeps it in
+LAYER_KEYS = ("id", "inputs", "if")
+VARIANT_FIELDS = ("description", "vars", "expect")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_INCLUDE_DEPTH = 16
 INPUT_FIELDS = ("shape", "dtype", "name")
@@ -69,6 +72,9 @@ class LayerCall:
     """One use of a layer or block, as written: ``conv2d: {filters: 32}`` or a bare ``flatten``.
 
     ``id`` names its output for other items' ``inputs:``; ``inputs`` None means the previous item.
+    ``input_names`` is set when ``inputs:`` is a mapping (``{query: a, value: b}``): the name each
+    of ``inputs`` is passed under. ``condition`` is the ``if:`` node: false leaves the item out.
+    ``name`` and ``id`` may hold ``${...}``, filled in where the item is used.
     """
 
     name: str
@@ -76,8 +82,10 @@ class LayerCall:
     location: Location
     path: str
     key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
-    id: str | None = None
+    id: Node | None = None
     inputs: tuple[Ref, ...] | None = None
+    input_names: tuple[str, ...] | None = None
+    condition: Node | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,10 @@ class Shared:
     target: Ref
     location: Location
     path: str
-    id: str | None = None
+    id: Node | None = None
     inputs: tuple[Ref, ...] | None = None
+    input_names: tuple[str, ...] | None = None
+    condition: Node | None = None
 
 
 @dataclass(frozen=True)
@@ -101,11 +111,33 @@ class Repeat:
     location: Location
     path: str
     index: str | None = None
-    id: str | None = None
+    id: Node | None = None
     inputs: tuple[Ref, ...] | None = None
+    input_names: tuple[str, ...] | None = None
+    condition: Node | None = None
 
 
-Item = Union[LayerCall, Shared, Repeat]  # noqa: UP007 -- a runtime alias (3.12's `type` is newer)
+@dataclass(frozen=True)
+class Operation:
+    """``op: {add: 3.0}``: a ``keras.ops`` function applied to the item's input(s).
+
+    ``name`` is the function's name as written; ``argument`` the node written after it: None for
+    no constant, a scalar or list for the parameter after the tensor inputs, a mapping for
+    keyword arguments by name.
+    """
+
+    name: str
+    argument: Node | None
+    location: Location
+    path: str
+    key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    id: Node | None = None
+    inputs: tuple[Ref, ...] | None = None
+    input_names: tuple[str, ...] | None = None
+    condition: Node | None = None
+
+
+Item = Union[LayerCall, Shared, Repeat, Operation]  # noqa: UP007 -- a runtime alias (3.12's `type` is newer)
 
 
 @dataclass(frozen=True)
@@ -151,6 +183,17 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One entry of ``variants:``: a named set of var values with its own ``expect:``."""
+
+    name: str
+    vars: dict[str, Node]
+    expect: Expect | None  # None: the spec's own expect: applies
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
 class Spec:
     """A loaded spec. Build it into a model with :func:`layerkit.build`."""
 
@@ -169,6 +212,8 @@ class Spec:
     data: DataSettings = field(default_factory=DataSettings)
     augment: tuple[Item, ...] = ()  # training-time augmentation layers, never part of the model
     document: dict[str, Any] = field(default_factory=dict, compare=False)  # as read, overrides in
+    variants: dict[str, Variant] = field(default_factory=dict)  # every variant the file declares
+    variant: str | None = None  # the one this spec was loaded as (its vars and expect applied)
 
     @property
     def input(self) -> InputSpec:

@@ -24,6 +24,10 @@ class ResolvedLayer:
     ``args`` values are plain YAML values, or a ResolvedLayer for a wrapper's nested layer.
     ``inputs`` are the keys of the nodes (or model inputs) that feed it, in order; ``shares`` is
     the key of an earlier node whose layer object, and so whose weights, this node applies again.
+    ``input_names``, when set, are the call's parameter names the inputs are passed under
+    (``query=``, ``value=``), one per input. For an ``op:`` item ``operation`` is True,
+    ``class_name`` is the ``keras.ops`` function's name and ``args`` its constant arguments by
+    parameter name.
     """
 
     class_name: str
@@ -35,6 +39,8 @@ class ResolvedLayer:
     inputs: tuple[str, ...] = ()
     shares: str | None = None
     label: str = ""  # how messages name it: 'id' (line N) or its type
+    input_names: tuple[str, ...] | None = None
+    operation: bool = False
 
 
 @dataclass(frozen=True)
