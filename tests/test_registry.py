@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 from layerkit import SpecErrors, load_spec, register_layer, validate
+from layerkit.catalog.arguments import CallArg, CallProblem, call_problems
 from layerkit.catalog.generate_layers import generate_catalog
 from layerkit.catalog.layers import (
     CATALOG_PATH,
@@ -36,6 +37,7 @@ def test_catalog_entry_matches_installed_keras(class_name, live_catalog):
     assert [(a["name"], a["required"]) for a in shipped["args"]] == [
         (a["name"], a["required"]) for a in live["args"]
     ]
+    assert shipped["call"] == live["call"]
     if live_catalog["keras_version"] == CATALOG["keras_version"]:
         assert shipped == live
 
@@ -225,3 +227,113 @@ def test_a_spec_using_an_extra_name_builds_after_further_registrations():
     finally:
         default_registry().unregister("Halve")
         default_registry().unregister("Double")
+
+
+# -- call signatures: the names a layer's inputs may be passed under -----------------------------
+
+
+def test_the_catalog_lists_each_layers_call_in_order():
+    registry = default_registry()
+    assert registry.info("MultiHeadAttention").call_args == (
+        CallArg("query", True),
+        CallArg("value", True),
+        *(CallArg(name, False) for name in ("key", "query_mask", "value_mask", "key_mask")),
+        CallArg("attention_mask", False),
+        CallArg("return_attention_scores", False, tensor=False),
+        CallArg("training", False, tensor=False),
+        CallArg("use_causal_mask", False, tensor=False),
+    )
+    assert registry.info("Dense").call_args == (
+        CallArg("inputs", True),
+        CallArg("training", False, tensor=False),
+    )
+    # a name of keras.layers other than its class's: GroupQueryAttention is GroupedQueryAttention
+    attention = registry.info(registry.resolve("group_query_attention"))
+    assert [arg.name for arg in attention.call_args if arg.required] == ["query", "value"]
+    assert not attention.call_kwargs
+
+
+def mha_problems(*names: str) -> list[CallProblem]:
+    return call_problems(default_registry().info("MultiHeadAttention"), names)
+
+
+def test_named_inputs_that_the_call_takes_pass():
+    assert mha_problems("query", "value") == []
+    assert mha_problems("value", "key", "query", "attention_mask") == []
+
+
+def test_a_misspelled_input_is_suggested_and_not_reported_missing_too():
+    assert mha_problems("query", "valeu") == [
+        CallProblem("unknown input 'valeu' for MultiHeadAttention", "Did you mean 'value'?",
+                    "valeu", True),
+    ]  # fmt: skip
+
+
+def test_an_unknown_input_lists_what_the_call_takes_and_what_is_missing():
+    assert mha_problems("query", "memory") == [
+        CallProblem(
+            "unknown input 'memory' for MultiHeadAttention",
+            "MultiHeadAttention takes the inputs: query, value, key, query_mask, value_mask, "
+            "key_mask, attention_mask.",
+            "memory",
+            True,
+        ),
+        CallProblem(
+            "MultiHeadAttention needs input 'value'",
+            "Add 'value: ID' to its inputs:, ID naming the layer whose output it takes.",
+            "value",
+            False,
+        ),
+    ]
+
+
+def test_training_and_switches_are_not_inputs():
+    assert mha_problems("query", "value", "training", "use_causal_mask") == [
+        CallProblem(
+            "'training' cannot be an input of MultiHeadAttention: Keras passes it itself",
+            "Remove 'training' from inputs:; Keras sets it while the model trains.",
+            "training",
+            True,
+        ),
+        CallProblem(
+            "'use_causal_mask' of MultiHeadAttention's call is a switch (true or false), not an "
+            "input",
+            "Remove 'use_causal_mask' from inputs:. MultiHeadAttention takes the inputs: query, "
+            "value, key, query_mask, value_mask, key_mask, attention_mask.",
+            "use_causal_mask",
+            True,
+        ),
+    ]
+
+
+def test_a_registered_layers_call_is_read_from_its_class(registry):
+    def call(self, sources, targets, weights=None, *, training=None, scaled=True):
+        return sources
+
+    registry.register(type("Mixer", (), {"__init__": lambda self: None, "call": call}))
+    info = registry.info("Mixer")
+    assert info.call_args == (
+        CallArg("sources", True),
+        CallArg("targets", True),
+        CallArg("weights", False),
+        CallArg("training", False, tensor=False),
+        CallArg("scaled", False, tensor=False),
+    )
+    assert [problem.message for problem in call_problems(info, ["sources", "other"])] == [
+        "unknown input 'other' for Mixer",
+        "Mixer needs input 'targets'",
+    ]
+
+
+def test_a_call_taking_kwargs_accepts_any_name_but_training(registry):
+    def call(self, inputs, **kwargs):
+        return inputs
+
+    registry.register(type("Open", (), {"__init__": lambda self: None, "call": call}))
+    info = registry.info("Open")
+    assert info.call_kwargs
+    assert call_problems(info, ["inputs", "anything"]) == []
+    assert [problem.name for problem in call_problems(info, ["anything", "training"])] == [
+        "training",
+        "inputs",
+    ]

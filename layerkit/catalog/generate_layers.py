@@ -1,5 +1,6 @@
 """Writes ``keras_layers.json``, the layer catalog, from the installed Keras: every usable
-``keras.layers`` class and layerkit's own layers, with their constructor arguments.
+``keras.layers`` class and layerkit's own layers, with their constructor arguments and the
+parameters of their ``call``.
 
 Takes the installed Keras (imported); gives the catalog as a dict, or, run as
 ``python -m layerkit.catalog.generate_layers``, the file beside :mod:`.layers`, which reads it.
@@ -13,7 +14,7 @@ import inspect
 import json
 from typing import Any
 
-from .arguments import arg_to_json
+from .arguments import LayerInfo, arg_to_json, call_arg_to_json
 from .introspect import introspect
 from .layers import CATALOG_PATH, EXCLUDED_LAYERS, LAYERKIT_LAYERS
 
@@ -33,22 +34,26 @@ def generate_catalog() -> dict[str, Any]:
             continue
         names[attribute] = cls.__name__  # Convolution2D is another name of Conv2D
         if cls.__name__ not in layers:
-            info = introspect(cls)
-            layers[cls.__name__] = {
-                "args": [arg_to_json(arg) for arg in info.args.values()],
-                "accepts_base_args": info.accepts_base_args,
-            }
+            layers[cls.__name__] = _entry(introspect(cls))
     for class_name, module in LAYERKIT_LAYERS.items():
-        info = introspect(getattr(importlib.import_module(module), class_name))
-        layers[class_name] = {
-            "args": [arg_to_json(arg) for arg in info.args.values()],
-            "accepts_base_args": info.accepts_base_args,
-        }
+        layers[class_name] = _entry(
+            introspect(getattr(importlib.import_module(module), class_name))
+        )
     return {
         "keras_version": keras.__version__,
         "base_args": [arg_to_json(arg) for arg in base.args.values()],
         "names": names,
         "layers": layers,
+    }
+
+
+def _entry(info: LayerInfo) -> dict[str, Any]:
+    """One layer's entry in the catalog."""
+    return {
+        "args": [arg_to_json(arg) for arg in info.args.values()],
+        "accepts_base_args": info.accepts_base_args,
+        "call": [call_arg_to_json(arg) for arg in info.call_args],
+        "call_kwargs": info.call_kwargs,
     }
 
 

@@ -1,5 +1,6 @@
 """Reading a layer class's constructor into a ``LayerInfo``: its arguments, their defaults and the
-kinds of value each accepts (from the argument's docstring, else from its default).
+kinds of value each accepts (from the argument's docstring, else from its default), and the
+parameters of its ``call`` (what named inputs it takes).
 
 Takes a class (a ``keras.layers`` class, layerkit's own, or a custom layer being registered); gives
 its ``LayerInfo``. Used to generate the catalogs (:mod:`.generate_layers`, :mod:`.training`) and by
@@ -12,7 +13,7 @@ import inspect
 import re
 from typing import Any
 
-from .arguments import LAYER_ARGUMENTS, ArgInfo, LayerInfo
+from .arguments import LAYER_ARGUMENTS, ArgInfo, CallArg, LayerInfo
 
 
 def _doc_kinds(cls: type, name: str) -> tuple[str, ...] | None:
@@ -77,8 +78,30 @@ def _arg_info(cls: type, parameter: inspect.Parameter) -> ArgInfo:
     return ArgInfo(parameter.name, required, _json_default(default), kinds)
 
 
+def call_signature(cls: type) -> tuple[tuple[CallArg, ...], bool]:
+    """The parameters of a layer class's ``call`` that can be named, in order, and whether it
+    takes ``**kwargs`` (a class without a ``call`` of its own takes ``keras.layers.Layer``'s
+    ``*args, **kwargs``)."""
+    try:
+        parameters = list(inspect.signature(cls.call).parameters.values())[1:]
+    except (AttributeError, TypeError, ValueError):  # no call, or one Python cannot read
+        return (), False
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    args = tuple(
+        CallArg(
+            parameter.name,
+            parameter.default is inspect.Parameter.empty,
+            parameter.name != "training" and not isinstance(parameter.default, bool),
+        )
+        for parameter in parameters
+        if parameter.kind in named
+    )
+    takes_kwargs = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+    return args, takes_kwargs
+
+
 def introspect(cls: type) -> LayerInfo:
-    """Read a layer class's constructor into a :class:`LayerInfo`."""
+    """Read a layer class's constructor and call into a :class:`LayerInfo`."""
     args: dict[str, ArgInfo] = {}
     accepts_base_args = False
     for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
@@ -86,4 +109,7 @@ def introspect(cls: type) -> LayerInfo:
             accepts_base_args = True
         elif parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
             args[parameter.name] = _arg_info(cls, parameter)
-    return LayerInfo(cls.__name__, args, accepts_base_args)
+    call_args, call_kwargs = call_signature(cls)
+    return LayerInfo(
+        cls.__name__, args, accepts_base_args, call_args=call_args, call_kwargs=call_kwargs
+    )

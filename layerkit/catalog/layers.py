@@ -3,7 +3,8 @@
 Two views of one registry:
 
 * the **catalog** (``keras_layers.json`` beside this file) lists each ``keras.layers`` class with its
-  constructor arguments, defaults and simple types. It is generated from Keras by introspection
+  constructor arguments, defaults and simple types, and the parameters of its ``call`` (the names
+  its inputs may be passed under). It is generated from Keras by introspection
   (``python -m layerkit.catalog.generate_layers``) and lets ``layerkit validate`` check a spec
   without importing TensorFlow; a test keeps it equal to the installed Keras;
 * the **live classes**, looked up only by the catalog's fixed class names as attributes of
@@ -20,12 +21,13 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import did_you_mean
-from .arguments import LayerInfo, arg_from_json
+from .arguments import LayerInfo, arg_from_json, call_arg_from_json
 from .introspect import introspect
 
 CATALOG_PATH = Path(__file__).with_name("keras_layers.json")
@@ -100,6 +102,8 @@ class LayerRegistry:
                 class_name,
                 {arg.name: arg for arg in map(arg_from_json, entry["args"])},
                 entry["accepts_base_args"],
+                call_args=tuple(map(call_arg_from_json, entry["call"])),
+                call_kwargs=entry["call_kwargs"],
             )
             for class_name, entry in catalog["layers"].items()
         }
@@ -193,10 +197,7 @@ class LayerRegistry:
             )
         if name is not None:
             self._check_custom_name(name, class_name)
-        info = introspect(cls)
-        self._infos[class_name] = LayerInfo(
-            class_name, info.args, info.accepts_base_args, custom=True
-        )
+        self._infos[class_name] = replace(introspect(cls), class_name=class_name, custom=True)
         self._custom[class_name] = cls
         if name is not None:
             # one entry per lookup key: 'my_block' replaces an earlier 'myBlock'
