@@ -1,9 +1,12 @@
-"""``load_spec``: YAML text (a file or a string) and ``--set`` overrides in, a :class:`Spec` out.
+"""``load_spec``: YAML text (a file or a string), ``--set`` overrides and a variant's name in, a
+:class:`Spec` out.
 
 Reads the spec's top-level fields (version, name, inputs, layers, outputs) itself and hands each
 section to its reader: ``include:``/``blocks:``/``vars:`` to :mod:`.includes`, layer lists to
 :mod:`.layer_reader`, ``expect:`` to :mod:`.expect_reader`, ``train:``/``data:`` to
-:mod:`.settings_reader`. Only the spec's *structure* (fields, their kinds, the shape of layer
+:mod:`.settings_reader`, ``variants:`` to :mod:`.variants` (which also applies the chosen one).
+``${...}`` in input shapes and ``expect:`` values is evaluated here, over the vars as chosen
+(:mod:`.load_time_values`). Only the spec's *structure* (fields, their kinds, the shape of layer
 items) is checked here, every problem reported at once as :class:`~layerkit.errors.SpecErrors`;
 what names mean is checked by :mod:`layerkit.spec.validation`.
 """
@@ -27,10 +30,12 @@ from .document import (
 from .expect_reader import read_expect
 from .includes import LibraryReader
 from .layer_reader import LayerReader
+from .load_time_values import LoadTimeValues, shared_problems
 from .overrides import apply_overrides
 from .settings_reader import read_data, read_train
 from .spec_file import read_source
 from .value_reader import ValueReader
+from .variants import apply_variant, included_values, read_variants, split_overrides
 from .yaml_source import Node, describe, parse_yaml
 
 MAX_NAME_LENGTH = 100
@@ -39,7 +44,9 @@ MAX_NAME_LENGTH = 100
 _UNSAFE = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f-\x9f\ud800-\udfff]')
 
 
-def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
+def load_spec(
+    path_or_text: str | Path, overrides: Sequence[str] = (), variant: str | None = None
+) -> Spec:
     """Read a spec from a file path or from YAML text.
 
     Args:
@@ -47,24 +54,32 @@ def load_spec(path_or_text: str | Path, overrides: Sequence[str] = ()) -> Spec:
         overrides: ``"vars.width=0.5"``-style settings applied to the file before it is read, as
             the command line's ``--set`` does; each must name a key the spec has, with a value of
             the same type, or add one it lacks with a leading ``+`` (``"+train.epochs=3"``).
+        variant: the name of one of the spec's ``variants:``: its vars replace the top-level
+            values, its ``expect:`` (if any) the spec's, and the spec is named
+            ``<name>_<variant>``. Overrides of ``variants.…`` apply before it, all others after
+            it (``"vars.width=2"`` wins over the variant's width).
 
     Returns:
         The :class:`Spec`, with every node's file:line:column kept.
 
     Raises:
-        SpecError: the file cannot be read, or is not valid YAML.
+        SpecError: the file cannot be read, or is not valid YAML, or has no variant ``variant``.
         SpecErrors: every structural problem found (unknown fields, wrong kinds, malformed items).
     """
     text, file_name = read_source(path_or_text)
-    root = apply_overrides(parse_yaml(text, file_name), overrides)
-    return _read_spec(root, file_name)
+    root = parse_yaml(text, file_name)
+    before, after = split_overrides(overrides)
+    root = apply_overrides(root, before)
+    if variant is not None:
+        root = apply_variant(root, variant)
+    return _read_spec(apply_overrides(root, after), file_name, variant)
 
 
 def _default_name(file_name: str) -> str:
     return Path(file_name).stem if file_name != "<string>" else "model"
 
 
-def _read_spec(root: Node, file_name: str) -> Spec:
+def _read_spec(root: Node, file_name: str, variant: str | None) -> Spec:
     if not root.is_mapping:
         raise SpecError(
             f"a spec must be a mapping of fields, received {describe(root)}",
@@ -80,7 +95,10 @@ def _read_spec(root: Node, file_name: str) -> Spec:
     name = _read_name(values, fields.get("name")) or _default_name(file_name)
     description = values.read_text(fields.get("description"), "description")
     blocks, variables = library.read(fields)
-    inputs = _read_inputs(values, fields, root)
+    variables = included_values(variables, root, variant)
+    problems = shared_problems(values)
+    early = LoadTimeValues(values, variables, problems)
+    inputs = _read_inputs(values, fields, root, early)
     layers_node = fields.get("layers")
     if layers_node is None:
         values.error(
@@ -95,7 +113,14 @@ def _read_spec(root: Node, file_name: str) -> Spec:
     outputs = None
     if "outputs" in fields:
         outputs = values.read_refs(fields["outputs"], "outputs")
-    expect = read_expect(values, fields.get("expect"))
+    expect = read_expect(values, fields.get("expect"), early, _expect_path(root, variant))
+    chosen = None if variant is None else (variant, expect)
+    variants = read_variants(values, fields.get("variants"), variables, problems, chosen)
+    document = root.plain()
+    if variant is not None:  # a run's spec.yaml is this variant alone, under its own name
+        name = _variant_name(values, name, variant, root)
+        document["name"] = name
+        document.pop("variants", None)
     train = read_train(fields.get("train"), values.errors)
     data = read_data(fields.get("data"), values.errors)
     augment: tuple[Item, ...] = ()
@@ -105,8 +130,32 @@ def _read_spec(root: Node, file_name: str) -> Spec:
     return Spec(
         name, inputs, layers, blocks, expect, description, file_name, version,
         vars=variables, outputs=outputs, includes=tuple(library.includes), train=train,
-        data=data, augment=augment, document=root.plain(),
+        data=data, augment=augment, document=document, variants=variants, variant=variant,
     )  # fmt: skip
+
+
+def _expect_path(root: Node, variant: str | None) -> str:
+    """Where the spec's ``expect:`` is written: the chosen variant's, unless ``--set`` changed it."""
+    if variant is None:
+        return "expect"
+    entry = root.value["variants"].value[variant]
+    written = entry.value.get("expect") if entry.is_mapping else None
+    chosen = written is not None and root.value.get("expect") is written
+    return f"variants.{variant}.expect" if chosen else "expect"
+
+
+def _variant_name(values: ValueReader, name: str, variant: str, root: Node) -> str:
+    """``<name>_<variant>``: the model's and the run folder's name of a spec loaded as a variant."""
+    joined = f"{name}_{variant}"
+    problem = name_problem(joined)
+    if problem is not None:
+        values.error(
+            f"'{joined}', the spec's name with its variant's, cannot name the run folder: {problem}",
+            root.value["variants"].key_location(variant),
+            f"variants.{variant}",
+            "Shorten the spec's name or the variant's.",
+        )
+    return joined
 
 
 def _read_name(values: ValueReader, node: Node | None) -> str | None:
@@ -153,7 +202,9 @@ def _read_version(values: ValueReader, node: Node | None) -> int:
     return SPEC_VERSION
 
 
-def _read_inputs(values: ValueReader, fields: dict[str, Node], root: Node) -> tuple[InputSpec, ...]:
+def _read_inputs(
+    values: ValueReader, fields: dict[str, Node], root: Node, early: LoadTimeValues
+) -> tuple[InputSpec, ...]:
     """``input:`` (one input) or ``inputs:`` (a mapping of names), exactly one of them."""
     if "input" in fields and "inputs" in fields:
         values.error(
@@ -175,7 +226,7 @@ def _read_inputs(values: ValueReader, fields: dict[str, Node], root: Node) -> tu
         inputs = []
         for name, child in node.value.items():
             values.check_identifier(name, node.key_location(name), f"inputs.{name}")
-            inputs.append(_read_input(values, child, f"inputs.{name}", name))
+            inputs.append(_read_input(values, child, f"inputs.{name}", name, early))
         return tuple(inputs)
     if "input" not in fields:
         values.error(
@@ -185,10 +236,12 @@ def _read_inputs(values: ValueReader, fields: dict[str, Node], root: Node) -> tu
             "Add the input shape without the batch dimension, e.g. 'input: [32, 32, 3]'.",
         )
         return (InputSpec("input", (), "float32", root.location),)
-    return (_read_input(values, fields["input"], "input", "input"),)
+    return (_read_input(values, fields["input"], "input", "input", early),)
 
 
-def _read_input(values: ValueReader, node: Node, path: str, name: str) -> InputSpec:
+def _read_input(
+    values: ValueReader, node: Node, path: str, name: str, early: LoadTimeValues
+) -> InputSpec:
     """One input: a shape, or a mapping with ``shape:`` and optionally ``dtype:`` and ``name:``."""
     fallback = InputSpec(name, (), "float32", node.location)
     dtype, shape_node = "float32", node
@@ -200,7 +253,9 @@ def _read_input(values: ValueReader, node: Node, path: str, name: str) -> InputS
             return fallback
         dtype = _read_dtype(values, node.value.get("dtype"), f"{path}.dtype")
         name = values.read_text(node.value.get("name"), f"{path}.name") or name
-    shape = values.read_shape(shape_node, path if shape_node is node else f"{path}.shape")
+    shape_path = path if shape_node is node else f"{path}.shape"
+    resolved = early.shape(shape_node, shape_path)
+    shape = None if resolved is None else values.read_shape(resolved, shape_path)
     if shape is None:
         return fallback
     return InputSpec(name, shape, dtype, node.location)
