@@ -1,34 +1,36 @@
 """Draw a plan as an SVG diagram: one box per layer, top to bottom, arrows for every input.
 
-A small layered-graph layout of its own, so ``layerkit graph`` needs neither TensorFlow nor
-Graphviz for SVG: each layer sits one row below its deepest input, boxes in a row are centred, and
-an arrow that skips rows (a residual shortcut) bends around the boxes it passes.
+Takes a validated plan and each node's name; gives a standalone SVG document. The layout (rows,
+columns for a long net, lanes) is :mod:`.diagram_layout`'s and the text in each box is
+:mod:`.diagram_labels`'s, so ``layerkit graph`` needs neither TensorFlow nor Graphviz for SVG.
+Here every arrow is routed: to the next row as a curve; past rows, around the boxes it would
+cross (a residual shortcut); to another column, down and across its gutters. Arrows land spread
+along a box's top, and an input passed by name (``query``, ``value``) is labelled at its arrow.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from dataclasses import dataclass
 from html import escape as escape_html
 
-from ..spec.plan import Plan, ResolvedLayer
+from ..spec.plan import Plan
+from .diagram_labels import TEXT_WIDTH, text_width
+from .diagram_layout import (
+    BOX_WIDTH,
+    LINE_HEIGHT,
+    TEXT_SIZE,
+    TITLE_SIZE,
+    Box,
+    Layout,
+    layout,
+)
 
-BOX_WIDTH = 230
-BOX_HEIGHT = 40
-ROW_GAP = 26
-COLUMN_GAP = 30
-MARGIN = 40
-# arguments worth showing under a layer's type, in this order
-SHOWN_ARGS = ("filters", "units", "kernel_size", "strides", "pool_size", "rate", "activation")
-
-
-@dataclass(frozen=True)
-class Box:
-    key: str
-    title: str
-    subtitle: str
-    row: int
-    column: int
+TITLE_CHARACTERS = 30  # a longer name is cut, with "…"
+LANDING_STEP = 9  # how far above a box an arrow that came around turns down into it
+CORNER = 6
+LEFT, DIRECT, RIGHT = 0, 1, 2  # how an arrow reaches its box: from the left, straight, around right
+FILLS = {"input": "#e8f0fe", "op": "#fdf3e1", "layer": "#f5f5f5"}
 
 
 def escape(text: str) -> str:
@@ -37,56 +39,11 @@ def escape(text: str) -> str:
     return escape_html(re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", text))
 
 
-def layout(plan: Plan, names: dict[str, str]) -> tuple[list[Box], list[tuple[str, str]]]:
-    """Boxes placed in rows (inputs in row 0) and the edges between their keys."""
-    rows: dict[str, int] = {plan_input.key: 0 for plan_input in plan.inputs}
-    for layer in plan.layers:  # plan order puts every layer after its inputs
-        rows[layer.key] = 1 + max((rows[key] for key in layer.inputs), default=0)
-    columns: dict[int, int] = {}
-    boxes = []
-    for plan_input in plan.inputs:
-        shape = ", ".join("?" if size is None else str(size) for size in plan_input.spec.shape)
-        boxes.append(
-            Box(plan_input.key, plan_input.spec.name, f"Input ({shape})", 0, _next(columns, 0))
-        )
-    for layer in plan.layers:
-        row = rows[layer.key]
-        boxes.append(Box(layer.key, names[layer.key], _subtitle(layer), row, _next(columns, row)))
-    edges = [(source, layer.key) for layer in plan.layers for source in layer.inputs]
-    return boxes, edges
-
-
-def _next(columns: dict[int, int], row: int) -> int:
-    columns[row] = columns.get(row, 0) + 1
-    return columns[row] - 1
-
-
-def _subtitle(layer: ResolvedLayer) -> str:
-    parts = []
-    for name in SHOWN_ARGS:
-        if name in layer.args and not isinstance(layer.args[name], ResolvedLayer):
-            value = layer.args[name]
-            text = "×".join(map(str, value)) if isinstance(value, list) else str(value)
-            parts.append(f"{name}={text}")
-    shared = " (shared)" if layer.shares else ""
-    return f"{layer.class_name}{shared}" + (f"  {', '.join(parts)}" if parts else "")
-
-
 def render_svg(plan: Plan, names: dict[str, str]) -> str:
     """The plan as a standalone SVG document."""
-    boxes, edges = layout(plan, names)
-    widest = max(columns for columns in _row_widths(boxes).values())
-    width = MARGIN * 2 + widest * BOX_WIDTH + (widest - 1) * COLUMN_GAP + 120
-    height = MARGIN * 2 + (max(box.row for box in boxes) + 1) * (BOX_HEIGHT + ROW_GAP)
-    centre = width / 2 - 60
-    positions = {}
-    row_widths = _row_widths(boxes)
-    for box in boxes:
-        count = row_widths[box.row]
-        row_width = count * BOX_WIDTH + (count - 1) * COLUMN_GAP
-        x = centre - row_width / 2 + box.column * (BOX_WIDTH + COLUMN_GAP)
-        y = MARGIN + box.row * (BOX_HEIGHT + ROW_GAP)
-        positions[box.key] = (x, y)
+    placed = layout(plan, names)
+    operations = {layer.key for layer in plan.layers if layer.operation}
+    width, height = placed.width, placed.height
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif">',
@@ -96,44 +53,177 @@ def render_svg(plan: Plan, names: dict[str, str]) -> str:
         'fill="#555"/></marker></defs>',
         '<rect width="100%" height="100%" fill="white"/>',
     ]
-    rows = {box.key: box.row for box in boxes}
-    for source, target in edges:
-        parts.append(_edge(positions[source], positions[target], rows[target] - rows[source]))
-    for box in boxes:
-        x, y = positions[box.key]
-        fill = "#e8f0fe" if box.row == 0 else "#f5f5f5"
-        parts.append(
-            f'<g class="layer" id="{escape(box.key)}"><rect x="{x:.1f}" y="{y:.1f}" '
-            f'width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6" fill="{fill}" stroke="#888"/>'
-            f'<text x="{x + BOX_WIDTH / 2:.1f}" y="{y + 16:.1f}" font-size="13" '
-            f'font-weight="bold" text-anchor="middle">{escape(_clip(box.title, 30))}</text>'
-            f'<text x="{x + BOX_WIDTH / 2:.1f}" y="{y + 32:.1f}" font-size="10.5" fill="#444" '
-            f'text-anchor="middle">{escape(_clip(box.subtitle))}</text></g>'
-        )
+    parts += _edges(placed)
+    for box in placed.boxes:
+        kind = "input" if box.is_input else "op" if box.key in operations else "layer"
+        parts.append(_box(box, placed, FILLS[kind]))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def _row_widths(boxes: list[Box]) -> dict[int, int]:
-    widths: dict[int, int] = {}
-    for box in boxes:
-        widths[box.row] = max(widths.get(box.row, 0), box.column + 1)
-    return widths
+def _box(box: Box, placed: Layout, fill: str) -> str:
+    x, y = placed.x[box.key], placed.y[box.key]
+    centre = x + BOX_WIDTH / 2
+    texts = [
+        _text(_clip(box.title, TITLE_CHARACTERS), centre, y + 16, TITLE_SIZE, 'font-weight="bold"')
+    ]
+    for number, line in enumerate(box.lines, 1):
+        texts.append(_text(line, centre, y + 16 + LINE_HEIGHT * number, TEXT_SIZE, 'fill="#444"'))
+    return (
+        f'<g class="layer" id="{escape(box.key)}"><rect x="{x:.1f}" y="{y:.1f}" '
+        f'width="{BOX_WIDTH}" height="{placed.row_height[box.row]:.0f}" rx="6" fill="{fill}" '
+        f'stroke="#888"/>' + "".join(texts) + "</g>"
+    )
 
 
-def _clip(text: str, limit: int = 40) -> str:
+def _text(text: str, x: float, y: float, size: float, style: str) -> str:
+    """One centred line; a line wider than the box is squeezed to fit it, never cut."""
+    bold = "bold" in style
+    fit = (
+        f' textLength="{TEXT_WIDTH}" lengthAdjust="spacingAndGlyphs"'
+        if text_width(text, size, bold) > TEXT_WIDTH
+        else ""
+    )
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" {style} text-anchor="middle" xml:space="preserve"{fit}>'
+        f"{escape(text)}</text>"
+    )
+
+
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _edge(source: tuple[float, float], target: tuple[float, float], rows_apart: int) -> str:
-    x1, y1 = source[0] + BOX_WIDTH / 2, source[1] + BOX_HEIGHT
-    x2, y2 = target[0] + BOX_WIDTH / 2, target[1]
-    if rows_apart <= 1 or abs(x1 - x2) > 1:
-        path = f"M {x1:.1f} {y1:.1f} C {x1:.1f} {y1 + 14:.1f}, {x2:.1f} {y2 - 14:.1f}, {x2:.1f} {y2:.1f}"
-    else:  # a shortcut straight down would cross the boxes between: bend it to the right
-        side = x1 + BOX_WIDTH / 2 + 45 + min(rows_apart, 8) * 6
-        path = (
-            f"M {x1 + BOX_WIDTH / 4:.1f} {y1:.1f} C {side:.1f} {y1 + 10:.1f}, {side:.1f} "
-            f"{y2 - 10:.1f}, {x2 + BOX_WIDTH / 4:.1f} {y2:.1f}"
+# -- arrows --------------------------------------------------------------------------------------
+
+
+def _edges(placed: Layout) -> list[str]:
+    """Every arrow's path, then the names of inputs passed by name, drawn over the arrows."""
+    ways = [_way(placed, index) for index in range(len(placed.edges))]
+    landing = _landings(placed, ways)
+    parts, labels = [], []
+    for index, edge in enumerate(placed.edges):
+        source = placed.box(edge.source)
+        start_x = placed.x[edge.source] + BOX_WIDTH / 2
+        start_x += {LEFT: -BOX_WIDTH / 4, DIRECT: 0, RIGHT: BOX_WIDTH / 4}[ways[index]]
+        if index in placed.crossings:
+            start_x = placed.x[edge.source] + BOX_WIDTH * 3 / 4
+        start = (start_x, placed.y[edge.source] + placed.row_height[source.row])
+        end = (landing[index], placed.y[edge.target])
+        path = _path(placed, index, ways[index], start, end)
+        parts.append(
+            f'<path class="edge" d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)"/>'
         )
-    return f'<path class="edge" d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)"/>'
+        if edge.name is not None:
+            labels.append(
+                f'<text class="input-name" x="{end[0] + 4:.1f}" y="{end[1] - 3:.1f}" '
+                f'font-size="9.5" fill="#1f5fa8">{escape(edge.name)}</text>'
+            )
+    return parts + labels
+
+
+def _way(placed: Layout, index: int) -> int:
+    """How an arrow reaches its box: straight from the row above (or past rows no box is in
+    the way of), around the boxes between on their nearer side, or from another column."""
+    edge = placed.edges[index]
+    if index in placed.crossings:
+        return LEFT
+    source, target = placed.box(edge.source), placed.box(edge.target)
+    if target.row - source.row <= 1:
+        return DIRECT
+    x1 = placed.x[edge.source] + BOX_WIDTH / 2
+    x2 = placed.x[edge.target] + BOX_WIDTH / 2
+    between = _between(placed, source.row, target.row)
+    if not any(left - 4 < max(x1, x2) and min(x1, x2) < right + 4 for left, right in between):
+        return DIRECT
+    lowest = min(left for left, _ in between)
+    highest = max(right for _, right in between)
+    column_left = placed.columns[placed.column_of_row[source.row]][0]
+    offset = _side_offset(target.row - source.row)
+    if x1 - lowest < highest - x1 and lowest - offset >= column_left:
+        return LEFT
+    return RIGHT
+
+
+def _between(placed: Layout, first: int, last: int) -> list[tuple[float, float]]:
+    """The left and right of every box in the rows strictly between ``first`` and ``last``."""
+    return [
+        (placed.x[box.key], placed.x[box.key] + BOX_WIDTH)
+        for box in placed.boxes
+        if first < box.row < last
+    ]
+
+
+def _side_offset(rows_apart: int) -> float:
+    """How far beside the boxes a shortcut runs: a longer one further out, so a shortcut
+    inside another (squeeze-and-excite inside a residual block) runs inside it."""
+    return 16 + 8 * min(rows_apart - 2, 8)
+
+
+def _landings(placed: Layout, ways: list[int]) -> dict[int, float]:
+    """Where each arrow meets its box: a box's inputs spread along its top, those that come
+    from the left leftmost, those that come around the right rightmost."""
+    arriving: dict[str, list[int]] = {}
+    for index, edge in enumerate(placed.edges):
+        arriving.setdefault(edge.target, []).append(index)
+    landing = {}
+    for target, indexes in arriving.items():
+        indexes.sort(key=lambda i: (ways[i], placed.x[placed.edges[i].source], i))
+        for order, index in enumerate(indexes):
+            landing[index] = placed.x[target] + BOX_WIDTH * (order + 1) / (len(indexes) + 1)
+    return landing
+
+
+def _path(
+    placed: Layout, index: int, way: int, start: tuple[float, float], end: tuple[float, float]
+) -> str:
+    (x1, y1), (x2, y2) = start, end
+    if way == DIRECT:
+        return f"M {x1:.1f} {y1:.1f} C {x1:.1f} {y1 + 14:.1f}, {x2:.1f} {y2 - 14:.1f}, {x2:.1f} {y2:.1f}"
+    below, above = y1 + LANDING_STEP, y2 - LANDING_STEP
+    crossing = placed.crossings.get(index)
+    if crossing is None:  # around the boxes between, on one side
+        edge = placed.edges[index]
+        source_row, target_row = placed.box(edge.source).row, placed.box(edge.target).row
+        between = _between(placed, source_row, target_row)
+        offset = _side_offset(target_row - source_row)
+        if way == LEFT:
+            side = min(left for left, _ in between) - offset
+        else:
+            side = max(right for _, right in between) + offset
+        points = [(x1, y1), (x1, below), (side, below), (side, above), (x2, above), (x2, y2)]
+    elif crossing.channel_y is None:  # to the next column, up the gutter between
+        lane = crossing.exit_x
+        points = [(x1, y1), (x1, below), (lane, below), (lane, above), (x2, above), (x2, y2)]
+    else:  # past whole columns: down one gutter, along below the columns, up another
+        points = [(x1, y1), (x1, below), (crossing.exit_x, below)]
+        points += [(crossing.exit_x, crossing.channel_y), (crossing.entry_x, crossing.channel_y)]
+        points += [(crossing.entry_x, above), (x2, above), (x2, y2)]
+    return _rounded(points)
+
+
+def _rounded(points: list[tuple[float, float]]) -> str:
+    """A path through ``points`` with its corners rounded."""
+    kept = [points[0]] + [p for prev, p in itertools.pairwise(points) if _distance(prev, p) > 0.5]
+    path = [f"M {kept[0][0]:.1f} {kept[0][1]:.1f}"]
+    for before, corner, after in zip(kept, kept[1:], kept[2:], strict=False):
+        radius = min(CORNER, _distance(before, corner) / 2, _distance(corner, after) / 2)
+        a = _toward(corner, before, radius)
+        b = _toward(corner, after, radius)
+        path.append(
+            f"L {a[0]:.1f} {a[1]:.1f} Q {corner[0]:.1f} {corner[1]:.1f}, {b[0]:.1f} {b[1]:.1f}"
+        )
+    path.append(f"L {kept[-1][0]:.1f} {kept[-1][1]:.1f}")
+    return " ".join(path)
+
+
+def _distance(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5
+
+
+def _toward(point: tuple[float, float], other: tuple[float, float], step: float):
+    length = _distance(point, other) or 1
+    return (
+        point[0] + (other[0] - point[0]) * step / length,
+        point[1] + (other[1] - point[1]) * step / length,
+    )

@@ -1,0 +1,229 @@
+"""Where each box of the graph drawing goes: a plan in, a :class:`Layout` out.
+
+Each layer sits one row below its deepest input; the boxes of a row are centred and share one
+height (the tallest box's). A drawing taller than a page is wrapped into columns, left to right,
+each cut where the fewest arrows cross; an arrow from one column to a later one runs in a lane of
+its own in the gutter between them (and, past a whole column, below the columns), so it never
+crosses a box. The page grows with the net so the whole stays about as wide as a screen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..spec.plan import Plan
+from .diagram_labels import TEXT_WIDTH, box_lines, fit_lines
+
+BOX_WIDTH = TEXT_WIDTH + 14
+ROW_GAP = 26
+COLUMN_GAP = 30  # between the boxes of one row
+MARGIN = 40
+PAGE_HEIGHT = 2000  # a drawing taller than this is wrapped into columns
+PAGE_ASPECT = (
+    1.6  # ... and a very long one into enough columns to be about this wide for its height
+)
+SIDE_ROOM = 100  # right of a column's boxes: room for the shortcuts that bend around them
+LANE_GAP = 8  # between arrows running side by side from one column to another
+TITLE_SIZE = 13
+TEXT_SIZE = 10.5
+LINE_HEIGHT = 14
+
+
+@dataclass(frozen=True)
+class Box:
+    key: str
+    title: str
+    lines: tuple[str, ...]  # under the title: type and arguments
+    row: int
+    slot: int  # its place in its row, from the left
+    is_input: bool = False
+
+    @property
+    def height(self) -> float:
+        return box_height(len(self.lines))
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    name: str | None = None  # the parameter the target takes this input as (query=, value=)
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """The lanes of an arrow that leaves its column: down the gutter right of the source's column
+    (``exit_x``), below the columns (``channel_y``, only past a whole column), and up the gutter
+    left of the target's column (``entry_x``)."""
+
+    exit_x: float
+    entry_x: float
+    channel_y: float | None = None
+
+
+@dataclass
+class Layout:
+    boxes: list[Box]
+    edges: list[Edge]
+    x: dict[str, float] = field(default_factory=dict)  # each box's left side
+    y: dict[str, float] = field(default_factory=dict)  # each box's top
+    row_top: list[float] = field(default_factory=list)
+    row_height: list[float] = field(default_factory=list)
+    column_of_row: list[int] = field(default_factory=list)
+    crossings: dict[int, Crossing] = field(default_factory=dict)  # by edge index
+    columns: list[tuple[float, float]] = field(default_factory=list)  # left and right of each
+    width: float = 0
+    height: float = 0
+
+    def box(self, key: str) -> Box:
+        return self._by_key[key]
+
+    def __post_init__(self) -> None:
+        self._by_key = {box.key: box for box in self.boxes}
+
+
+def box_height(lines: int) -> float:
+    """A box holds its title and ``lines`` more lines of text."""
+    return 12 + LINE_HEIGHT * (1 + lines)
+
+
+def layout(plan: Plan, names: dict[str, str], page_height: float = PAGE_HEIGHT) -> Layout:
+    """Every box placed and every arrow that leaves its column given its lanes."""
+    boxes, edges = _boxes_and_edges(plan, names)
+    result = Layout(boxes, edges)
+    rows = 1 + max(box.row for box in boxes)
+    result.row_height = [0.0] * rows
+    for box in boxes:
+        result.row_height[box.row] = max(result.row_height[box.row], box.height)
+    spans = [(result.box(e.source).row, result.box(e.target).row) for e in edges]
+    result.column_of_row = _columns(result.row_height, spans, page_height)
+    _place(result, spans)
+    return result
+
+
+def _boxes_and_edges(plan: Plan, names: dict[str, str]) -> tuple[list[Box], list[Edge]]:
+    rows: dict[str, int] = {plan_input.key: 0 for plan_input in plan.inputs}
+    for layer in plan.layers:  # plan order puts every layer after its inputs
+        rows[layer.key] = 1 + max((rows[key] for key in layer.inputs), default=0)
+    slots: dict[int, int] = {}
+    boxes = []
+    for plan_input in plan.inputs:
+        shape = ", ".join("?" if size is None else str(size) for size in plan_input.spec.shape)
+        lines = fit_lines(f"Input ({shape})", [], TEXT_SIZE)
+        boxes.append(
+            Box(plan_input.key, plan_input.spec.name, lines, 0, _next(slots, 0), is_input=True)
+        )
+    for layer in plan.layers:
+        row = rows[layer.key]
+        lines = box_lines(layer, TEXT_SIZE)
+        boxes.append(Box(layer.key, names[layer.key], lines, row, _next(slots, row)))
+    edges = [
+        Edge(source, layer.key, layer.input_names[index] if layer.input_names else None)
+        for layer in plan.layers
+        for index, source in enumerate(layer.inputs)
+    ]
+    return boxes, edges
+
+
+def _next(slots: dict[int, int], row: int) -> int:
+    slots[row] = slots.get(row, 0) + 1
+    return slots[row] - 1
+
+
+def _columns(heights: list[float], spans: list[tuple[int, int]], page_height: float) -> list[int]:
+    """The column of each row: rows fill a column up to the page's height and the cut goes,
+    within the column's last quarter, where the fewest arrows cross (the latest such place)."""
+    pitch = [height + ROW_GAP for height in heights]
+    total = sum(pitch)
+    # columns as tall as a page, or, for a very long net, as tall as makes the whole
+    # about PAGE_ASPECT times as wide as tall
+    square = math.sqrt(total * (BOX_WIDTH + SIDE_ROOM + MARGIN) / PAGE_ASPECT)
+    limit = max(page_height - 2 * MARGIN, square)
+    crossing = [0] * (len(heights) + 1)  # crossing[r]: arrows passing the cut below row r
+    for source, target in spans:
+        crossing[source] += 1
+        crossing[target] -= 1
+    for row in range(1, len(crossing)):
+        crossing[row] += crossing[row - 1]
+    column_of_row: list[int] = []
+    start = 0
+    while start < len(heights):
+        end, filled = start + 1, pitch[start]
+        while end < len(heights) and filled + pitch[end] <= limit:
+            filled += pitch[end]
+            end += 1
+        if end < len(heights):
+            lowest = start + max(1, math.ceil((end - start) * 0.75))
+            end = min(range(lowest, end + 1), key=lambda cut: (crossing[cut - 1], -cut))
+        column_of_row += [column_of_row[-1] + 1 if column_of_row else 0] * (end - start)
+        start = end
+    return column_of_row
+
+
+def _place(result: Layout, spans: list[tuple[int, int]]) -> None:
+    """Tops of rows, lefts of boxes, the gutters' lanes, and the size of the whole drawing."""
+    column_count = result.column_of_row[-1] + 1
+    row_width: dict[int, int] = {}
+    for box in result.boxes:
+        row_width[box.row] = max(row_width.get(box.row, 0), box.slot + 1)
+    widths = [0.0] * column_count
+    bottoms = [0.0] * column_count
+    for row, height in enumerate(result.row_height):
+        column = result.column_of_row[row]
+        count = row_width.get(row, 1)
+        widths[column] = max(widths[column], count * BOX_WIDTH + (count - 1) * COLUMN_GAP)
+        top = bottoms[column] or MARGIN
+        result.row_top.append(top)
+        bottoms[column] = top + height + ROW_GAP
+    lanes = _lanes(result, spans)
+    lefts, left = [], MARGIN
+    for column in range(column_count):
+        lefts.append(left)
+        left += widths[column] + SIDE_ROOM + LANE_GAP * lanes.get(column, 0) + MARGIN / 2
+    for box in result.boxes:
+        column = result.column_of_row[box.row]
+        count = row_width[box.row]
+        used = count * BOX_WIDTH + (count - 1) * COLUMN_GAP
+        result.x[box.key] = (
+            lefts[column] + (widths[column] - used) / 2 + box.slot * (BOX_WIDTH + COLUMN_GAP)
+        )
+        result.y[box.key] = result.row_top[box.row]
+    channel_top = max(bottoms) + ROW_GAP / 2
+    channel_count = sum(1 for c in result.crossings.values() if c.channel_y is not None)
+    for index, crossing in result.crossings.items():  # lanes became positions now lefts are known
+        source_column = result.column_of_row[spans[index][0]]
+        target_column = result.column_of_row[spans[index][1]]
+        result.crossings[index] = Crossing(
+            lefts[source_column] + widths[source_column] + SIDE_ROOM + crossing.exit_x * LANE_GAP,
+            lefts[target_column - 1]
+            + widths[target_column - 1]
+            + SIDE_ROOM
+            + crossing.entry_x * LANE_GAP,
+            None if crossing.channel_y is None else channel_top + crossing.channel_y * LANE_GAP,
+        )
+    result.columns = [(lefts[c], lefts[c] + widths[c]) for c in range(column_count)]
+    result.width = left + MARGIN / 2
+    result.height = channel_top + channel_count * LANE_GAP + MARGIN - ROW_GAP / 2
+
+
+def _lanes(result: Layout, spans: list[tuple[int, int]]) -> dict[int, int]:
+    """A lane for every arrow that leaves its column (held, for now, as lane numbers), and how
+    many lanes each gutter needs."""
+    lanes: dict[int, int] = {}
+    channel = 0
+    for index, (source_row, target_row) in enumerate(spans):
+        first = result.column_of_row[source_row]
+        last = result.column_of_row[target_row]
+        if first == last:
+            continue
+        exit_lane = lanes.get(first, 0)
+        lanes[first] = exit_lane + 1
+        if last == first + 1:
+            result.crossings[index] = Crossing(exit_lane, exit_lane)
+            continue
+        entry_lane = lanes.get(last - 1, 0)
+        lanes[last - 1] = entry_lane + 1
+        result.crossings[index] = Crossing(exit_lane, entry_lane, channel)
+        channel += 1
+    return lanes
