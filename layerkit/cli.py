@@ -21,6 +21,7 @@ from .console.options import (
     OUTPUT_FILE,
     InputShape,
     ModelName,
+    all_variants_option,
     allow_large_option,
     force_option,
     json_option,
@@ -30,6 +31,7 @@ from .console.options import (
     set_option,
     train_options,
     unsafe_option,
+    variant_option,
 )
 from .console.output import (
     download_progress,
@@ -39,6 +41,7 @@ from .console.output import (
     print_predictions,
     print_summary,
     print_validated,
+    print_variants,
     report_import,
     report_training,
     say,
@@ -77,6 +80,8 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("spec", metavar="SPEC")
 @set_option
+@variant_option
+@all_variants_option
 @plugin_option
 @allow_large_option
 @plain_option
@@ -87,21 +92,16 @@ def main(debug: bool) -> None:
     help="Also write the built, untrained model to this .keras file.",
 )
 @force_option
-def build(
-    spec: str,
-    overrides: tuple[str, ...],
-    plugins: tuple[str, ...],
-    allow_large: bool,
-    plain: bool,
-    as_json: bool,
-    save: Path | None,
-    force: bool,
-) -> None:
+def build(spec: str, overrides: tuple[str, ...], variant: str | None, all_variants: bool,
+          plugins: tuple[str, ...], allow_large: bool, plain: bool, as_json: bool,
+          save: Path | None, force: bool) -> None:  # fmt: skip
     """Compile SPEC into a Keras model and print its summary, checked against the spec's expect:.
 
     Exits 0 when every expectation matches, 1 when any does not (the last line names the rows),
     2 when the spec is invalid.
     """
+    if all_variants:
+        build_variants(spec, overrides, variant, plugins, allow_large, plain, as_json, save)
     if save is not None:
         check_save_target(save, force, as_json)
     from .catalog.plugins import load_plugins
@@ -109,7 +109,7 @@ def build(
     from .spec.validation import validate
 
     load_plugins(plugins)
-    plan = validate(load_spec(Path(spec), overrides))
+    plan = validate(load_spec(Path(spec), overrides, variant))
     import_keras_quietly()
     from .model.compiler import build as build_model
     from .model.report import summarize
@@ -124,13 +124,40 @@ def build(
     sys.exit(0 if summary.ok else EXIT_MISMATCH)
 
 
+def build_variants(spec_path: str, overrides: tuple[str, ...], variant: str | None,
+                   plugins: tuple[str, ...], allow_large: bool, plain: bool, as_json: bool,
+                   save: Path | None) -> None:  # fmt: skip
+    """``build --all-variants``: one checked line per variant; exit 0 when every one matches."""
+    if variant is not None or save is not None:
+        option = "--variant" if variant is not None else "--save"
+        raise UserError(
+            f"--all-variants builds every variant, so it takes no {option}; build one variant "
+            f"with --variant NAME{' --save PATH' if save is not None else ''} instead",
+            as_json,
+        )
+    from .catalog.plugins import load_plugins
+
+    load_plugins(plugins)
+    import_keras_quietly()
+    from .model.variant_builds import build_variants as build_each
+
+    spec, results = build_each(Path(spec_path), overrides, allow_large)
+    print_variants(results, spec, plain, as_json)
+    sys.exit(0 if all(result.summary.ok for result in results) else EXIT_MISMATCH)
+
+
 @main.command()
 @click.argument("spec", metavar="SPEC")
 @set_option
+@variant_option
 @plugin_option
 @json_option
 def validate(
-    spec: str, overrides: tuple[str, ...], plugins: tuple[str, ...], as_json: bool
+    spec: str,
+    overrides: tuple[str, ...],
+    variant: str | None,
+    plugins: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Check SPEC without building it: structure, layer names and arguments, and the train:,
     data: and augment: settings (optimizer, schedule, loss, metric and target names and their
@@ -144,7 +171,7 @@ def validate(
     from .spec.validation import validate as validate_spec
 
     load_plugins(plugins)
-    plan = validate_spec(load_spec(Path(spec), overrides))
+    plan = validate_spec(load_spec(Path(spec), overrides, variant))
     print_validated(plan, as_json)
 
 
@@ -186,11 +213,11 @@ def new(name: str, output: Path | None, force: bool) -> None:
     "The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).", required=True
 )
 @set_option
+@variant_option
 @plugin_option
 @force_option
-def graph(
-    spec: str, output: Path, overrides: tuple[str, ...], plugins: tuple[str, ...], force: bool
-) -> None:
+def graph(spec: str, output: Path, overrides: tuple[str, ...], variant: str | None,
+          plugins: tuple[str, ...], force: bool) -> None:  # fmt: skip
     """Draw SPEC's architecture: one box per layer, an arrow for every input."""
     suffix = output.suffix.lower()
     if suffix not in (".svg", ".png"):
@@ -203,7 +230,7 @@ def graph(
     from .spec.validation import validate
 
     load_plugins(plugins)
-    plan = validate(load_spec(Path(spec), overrides))
+    plan = validate(load_spec(Path(spec), overrides, variant))
     svg = render_svg(plan, layer_names(plan))
     if suffix == ".svg":
         write_output(output, svg, force)
@@ -216,6 +243,7 @@ def graph(
 @click.argument("spec", metavar="SPEC", required=False)
 @train_options
 @set_option
+@variant_option
 @plugin_option
 @allow_large_option
 @plain_option
@@ -226,8 +254,8 @@ def graph(
 def train(spec: str | None, data: str | None, epochs: int | None, batch_size: int | None,
           augment: bool | None, out: Path | None, resume: Path | None, skip_bad_images: bool,
           resize: bool, precision: str | None, strategy: str | None, cpu_replicas: int | None,
-          overrides: tuple[str, ...], plugins: tuple[str, ...], allow_large: bool,
-          plain: bool, as_json: bool) -> None:  # fmt: skip
+          overrides: tuple[str, ...], variant: str | None, plugins: tuple[str, ...],
+          allow_large: bool, plain: bool, as_json: bool) -> None:  # fmt: skip
     """Train SPEC's model on data, writing a run directory; or --resume a run.
 
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
@@ -242,7 +270,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
         import_keras_quietly()
     load_plugins(plugins)
     options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
-                           resize, overrides, precision, strategy, allow_large)  # fmt: skip
+                           resize, overrides, precision, strategy, allow_large, variant)  # fmt: skip
     new = None if resume else prepare_run(spec, options, console, output)
     import_keras_quietly()
     from .training import loop
@@ -268,7 +296,7 @@ def prepare_run(spec_path: str | None, options: Any, console: Console, output: s
 
     if spec_path is None:
         raise UserError("give a SPEC to train, or --resume RUN_DIR")
-    spec = load_spec(Path(spec_path), options.overrides)
+    spec = load_spec(Path(spec_path), options.overrides, options.variant)
     with download_progress(console, enabled=output == "live") as progress:
         return prepare(spec, options, progress, notify=warn)
 

@@ -1,5 +1,6 @@
-"""The options several commands share (``--set``, ``--plugin``, ``--json``, ``--force``,
-``--plain``, ``--allow-large``, ``--unsafe``, ``-o/--output``) and the parameter types that turn
+"""The options several commands share (``--set``, ``--variant``, ``--plugin``, ``--json``,
+``--force``, ``--plain``, ``--allow-large``, ``--unsafe``, ``-o/--output``; and ``build``'s
+``--all-variants``) and the parameter types that turn
 command-line text into values: an output file's path, and ``import``'s ``--input H,W,C`` shape.
 
 Each decorator is written once here so every command that takes the option spells and explains
@@ -97,6 +98,17 @@ set_option = click.option(
     metavar="KEY=VALUE",
     help="Change one value of the spec before it is read, e.g. --set vars.width=0.5 "
     "(repeatable; the key must exist and the value keep its type).",
+)
+variant_option = click.option(
+    "--variant",
+    metavar="NAME",
+    help="Read the spec as its variant NAME: the variant's vars and expect: replace the spec's, "
+    "and the model is named <name>_NAME (--set applies after it).",
+)
+all_variants_option = click.option(
+    "--all-variants",
+    is_flag=True,
+    help="Build every variant of the spec in turn: one checked line each (exit 1 if any differs).",
 )
 plain_option = click.option(
     "--plain",

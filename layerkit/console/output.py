@@ -1,5 +1,5 @@
-"""How results reach the terminal: a stage's result in (a Summary, a validated Plan, an
-evaluation, predictions, a training result, an import report), text on stdout out — a rich table
+"""How results reach the terminal: a stage's result in (a Summary, each variant's Summary, a
+validated Plan, an evaluation, predictions, a training result, an import report), text on stdout out — a rich table
 on a terminal, plain text in a pipe or with ``--plain``, one JSON object with ``--json`` — and
 what a stage has to say besides (warnings, download progress) on stderr.
 
@@ -113,6 +113,21 @@ def print_summary(summary: Any, plain: bool, as_json: bool) -> None:
         click.echo(render_plain(summary), nl=False)
     else:
         console.print(render_table(summary, console.width))
+
+
+def print_variants(results: list[Any], spec: Any, plain: bool, as_json: bool) -> None:
+    """``build --all-variants``' result: one checked line per variant of ``spec`` (see
+    ``variant_table``)."""
+    from .variant_table import render_json, render_plain, render_table
+
+    if as_json:
+        click.echo(render_json(results), nl=False)
+        return
+    console = make_console(plain)
+    if console.no_color:
+        click.echo(render_plain(results, spec.name, spec.file), nl=False)
+    else:
+        console.print(render_table(results, spec.name, spec.file))
 
 
 def print_validated(plan: Any, as_json: bool) -> None:

@@ -38,6 +38,7 @@ class TrainOptions:
     precision: str | None = None  # None, "auto": mixed float16 on a GPU, float32 on the CPU
     strategy: str | None = None  # "mirrored": data-parallel over every GPU (TensorFlow backend)
     allow_large: bool = False  # build models over the parameter limit
+    variant: str | None = None  # the spec's variant the run trains (--variant)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def check_resume_options(options: TrainOptions) -> None:
              "--augment/--no-augment": options.augment, "--out": options.out,
              "--precision": options.precision, "--strategy": options.strategy,
              "--skip-bad-images": options.skip_bad_images or None,
-             "--resize": options.resize or None, "--allow-large": options.allow_large or None}  # fmt: skip
+             "--resize": options.resize or None, "--allow-large": options.allow_large or None,
+             "--variant": options.variant}  # fmt: skip
     changed = [name for name, value in given.items() if value is not None]
     if changed or options.overrides:
         raise TrainError(
