@@ -228,7 +228,7 @@ def test_repeat_count_limit():
 
 def test_a_repeat_of_zero_leaves_its_layers_out():
     """repeat: 0, written or computed, is a stage switched off; below 0 is an error at the
-    value that made it (here the var)."""
+    repeat, saying which var made it."""
     text = (
         "vars: {extra: 0}\ninput: [4]\nlayers:\n"
         "  - dense: {units: 8}\n"
@@ -241,8 +241,9 @@ def test_a_repeat_of_zero_leaves_its_layers_out():
     assert [layer.class_name for layer in validate(load_spec(text, ["vars.extra=2"])).layers] == [
         "Dense", "Dense", "Dense", "Dense"]  # fmt: skip
     assert problems(text.replace("extra: 0", "extra: -1")) == [
-        "<string>:1:15: error: layers[1].repeat: expected a repeat count from 0 to 1000, "
-        "received int -1"
+        "<string>:5:13: error: layers[1].repeat: expected a repeat count from 0 to 1000, "
+        "received int -1 (from '${extra}' with extra=-1). Make it a whole number from 0 to 1000, "
+        'e.g. "${ceil(depth * 3)}".'
     ]
 
 

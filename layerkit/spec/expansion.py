@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import Location, did_you_mean, listed
-from .document import BlockDef, Item, LayerCall, Ref, Repeat, Shared, Spec
+from .document import MAX_REPEAT, BlockDef, Item, LayerCall, Operation, Ref, Repeat, Shared, Spec
+from .item_templates import condition_holds, fill_name, fill_ref, made_from
 from .layer_calls import LayerCallChecker, key_location, layer_path
 from .plan import ResolvedLayer
 from .problems import Problems, suggest
-from .substitution import INVALID, Bound, Scope, child_values, spec_vars_at, substitute
+from .substitution import AMBIGUOUS, INVALID, Bound, Scope, child_values, spec_vars_at, substitute
 from .yaml_source import Node, describe
+
+if TYPE_CHECKING:
+    from .operation_calls import OperationChecker
 
 MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 10_000
@@ -39,6 +44,15 @@ class Expansion:
         self.counter = 0
         self.node_by_key: dict[str, ResolvedLayer] = {}
         self.expanded = 0  # items expanded so far, blocks and repeats unrolled
+        self._operations: OperationChecker | None = None
+
+    def operations(self) -> OperationChecker:
+        """The checker of ``op:`` items, made on the first one (most specs have none)."""
+        if self._operations is None:
+            from .operation_calls import OperationChecker
+
+            self._operations = OperationChecker(self.problems)
+        return self._operations
 
     def add_node(self, node: ResolvedLayer) -> None:
         self.nodes.append(node)
@@ -71,36 +85,79 @@ class Expansion:
     ) -> str | None:
         """Expand ``items`` fed by ``default_input``; return the port of the last item's output."""
         ports = [self.new_key("port") for _ in items]
-        for item, port in zip(items, ports, strict=True):
-            self.port_origin[port] = (_item_label(item), item.location)
-            if item.id is None:
-                continue
-            if item.id in scope.ids or item.id in scope.refs:
-                first = self.port_origin[scope.ids.get(item.id) or scope.refs[item.id]][1]
-                self.problems.error(
-                    f"id '{item.id}' is used twice in this list (first at line {first.line})",
-                    item.location,
-                    f"{item.path}.id",
-                    "Give each layer a different id.",
-                )
-                continue
-            scope.ids[item.id] = port
+        ids = [
+            self.register_id(item, port, scope, trail)
+            for item, port in zip(items, ports, strict=True)
+        ]
         previous = default_input
         history = ([default_input] if default_input else []) + ports
         for index, (item, port) in enumerate(zip(items, ports, strict=True)):
             if len(self.nodes) > MAX_LAYERS or not self.within_budget(item):
                 return None
+            if item.condition is not None and not self.kept(item, port, scope, previous, trail):
+                previous = port  # left out: its port stands for the item before
+                continue
             before = _Earlier(history, len(history) - len(ports) + index)
-            feeds = self.item_inputs(item, scope, before, previous)
+            feeds = self.item_inputs(item, scope, before, previous, trail)
             if feeds is not None:
-                output = self.expand_item(item, scope, feeds, trail, active_blocks)
+                output = self.expand_item(item, ids[index], scope, feeds, trail, active_blocks)
                 if output is not None:
                     self.aliases[port] = output
             previous = port
         return ports[-1] if ports else default_input
 
+    def register_id(
+        self, item: Item, port: str, scope: Scope, trail: tuple[str, ...]
+    ) -> str | None:
+        """Name ``port`` by the item's id (its ``${...}`` filled in) in ``scope``; the id."""
+        item_id = None
+        if item.id is not None:
+            path = _where(item, trail) + ".id"
+            item_id = fill_name(self.problems, item.id, scope, path, "the id")
+        self.port_origin[port] = (_item_label(item, item_id), item.location)
+        if item_id is None:
+            return None
+        if item_id in scope.ids or item_id in scope.refs:
+            first = self.port_origin[scope.ids.get(item_id) or scope.refs[item_id]][1]
+            self.problems.error(
+                f"id '{item_id}' is used twice in this list (first at line {first.line})",
+                item.location,
+                f"{item.path}.id",
+                "Give each layer a different id.",
+            )
+            return None
+        scope.ids[item_id] = port
+        if scope.parent is not None:
+            scope.export(item_id, port)
+        return item_id
+
+    def kept(
+        self, item: Item, port: str, scope: Scope, previous: str | None, trail: tuple[str, ...]
+    ) -> bool:
+        """Whether the item's ``if:`` keeps it; a left-out item's port stands for ``previous``."""
+        assert item.condition is not None
+        holds = condition_holds(self.problems, item.condition, scope, _where(item, trail) + ".if")
+        if holds is not False:
+            return bool(holds)  # True, or None after an error (its uses then fail quietly)
+        if previous is not None:
+            self.aliases[port] = previous
+        else:
+            self.problems.error(
+                "the first item is left out by 'if:', and the model has several inputs: nothing "
+                "takes its place",
+                item.condition.location,
+                _where(item, trail) + ".if",
+                "Start with an item that is always there, or give the next one 'inputs:'.",
+            )
+        return False
+
     def item_inputs(
-        self, item: Item, scope: Scope, earlier: Sequence[str], previous: str | None
+        self,
+        item: Item,
+        scope: Scope,
+        earlier: Sequence[str],
+        previous: str | None,
+        trail: tuple[str, ...] = (),
     ) -> list[str] | None:
         """The ports feeding ``item``: its ``inputs:``, or the previous item's output."""
         if item.inputs is None:
@@ -110,22 +167,25 @@ class Expansion:
                     f"the first layer must say which input it takes: the model has several "
                     f"({names})",
                     item.location,
-                    _item_path(item),
+                    _where(item, trail),
                     "Add 'inputs: NAME' to this layer.",
                 )
                 return None
             return [previous]
         ports = []
         for ref in item.inputs:
-            port = self.resolve_ref(ref, scope, earlier, item, f"{_item_path(item)}.inputs")
+            port = self.resolve_ref(ref, scope, earlier, item, f"{_where(item, trail)}.inputs")
             if port is None:
                 return None
             ports.append(port)
         return ports
 
     def resolve_ref(
-        self, ref: Ref, scope: Scope, earlier: Sequence[str], item: Item | None, path: str
+        self, written: Ref, scope: Scope, earlier: Sequence[str], item: Item | None, path: str
     ) -> str | None:
+        ref = fill_ref(self.problems, written, scope, path)
+        if ref is None:
+            return None
         if isinstance(ref.target, int):
             if -ref.target > len(earlier):
                 self.problems.error(
@@ -141,22 +201,32 @@ class Expansion:
                 )
                 return None
             return earlier[ref.target]
-        if ref.target in scope.ids:
-            return scope.ids[ref.target]
-        if ref.target in scope.refs:
-            return scope.refs[ref.target]
+        port = scope.find(ref.target)
+        if port == AMBIGUOUS:
+            self.problems.error(
+                f"'{ref.target}' names a layer in each pass of a repeat: which one is meant is "
+                "not clear here",
+                ref.location,
+                path,
+                f'Name them apart with the repeat\'s index, e.g. id: "{ref.target}${{i}}", and '
+                "refer to the one you mean.",
+            )
+            return None
+        if port is not None:
+            return port
         where = f"block '{scope.block.name}'" if scope.block else "the spec's layers"
         self.problems.error(
-            f"'{ref.target}' is not an id or input in {where}",
+            f"'{ref.target}'{made_from(written.target, scope)} is not an id or input in {where}",
             ref.location,
             path,
-            lambda: _known_hint(str(ref.target), [*scope.ids, *scope.refs]),
+            lambda: _known_hint(str(ref.target), scope.known()),
         )
         return None
 
     def expand_item(
         self,
         item: Item,
+        item_id: str | None,
         scope: Scope,
         feeds: list[str],
         trail: tuple[str, ...],
@@ -165,38 +235,59 @@ class Expansion:
         if isinstance(item, Repeat):
             return self.expand_repeat(item, scope, feeds, trail, active_blocks)
         if isinstance(item, Shared):
-            return self.expand_shared(item, scope, feeds, trail)
-        if item.name in self.spec.blocks:
-            return self.expand_block(item, scope, feeds, trail, active_blocks)
-        layer = self.layers.resolve(item, scope, trail)
-        if layer is None:
+            return self.expand_shared(item, item_id, scope, feeds, trail)
+        if isinstance(item, Operation):
+            node = self.operations().resolve(item, scope, trail, len(feeds))
+            label = f"'{item_id}'" if item_id else f"op {item.name}"
+        else:
+            if "${" in item.name:
+                path = layer_path(item, trail)
+                name = fill_name(
+                    self.problems, Node(item.name, item.location), scope, path, "the layer"
+                )
+                if name is None:
+                    return None
+                item = replace(item, name=name)
+            if item.name in self.spec.blocks:
+                return self.expand_block(item, scope, feeds, trail, active_blocks)
+            node = self.layers.resolve(item, scope, trail)
+            label = f"'{item_id}'" if item_id else (node.class_name if node else "")
+        if node is None:
             return None
         key = self.new_key("n")
-        label = f"'{item.id}'" if item.id else layer.class_name
-        self.add_node(replace(layer, key=key, inputs=tuple(feeds), label=label))
+        self.add_node(replace(node, key=key, inputs=tuple(feeds), label=label))
         self.port_origin[key] = (label, item.location)
         return key
 
     def expand_shared(
-        self, item: Shared, scope: Scope, feeds: list[str], trail: tuple[str, ...]
+        self,
+        item: Shared,
+        item_id: str | None,
+        scope: Scope,
+        feeds: list[str],
+        trail: tuple[str, ...],
     ) -> str | None:
         path = " → ".join((*trail, f"{item.path}.shared"))
-        port = scope.ids.get(str(item.target))
-        target = self.aliases.get(port) if port else None
-        node = self.node_by_key.get(target) if target else None
+        target = fill_ref(self.problems, item.target, scope, f"{path}.layer")
+        if target is None:
+            return None
+        port = scope.find(str(target), ids_only=True)
+        port = None if port == AMBIGUOUS else port
+        node_key = self.aliases.get(port) if port else None
+        node = self.node_by_key.get(node_key) if node_key else None
         if node is None:
             if port is not None:
-                message = f"'{item.target}' is written after this item: share a layer after it"
+                message = f"'{target}' is written after this item: share a layer after it"
                 hint = "Move the shared item below the layer it shares."
             else:
-                message = f"'{item.target}' is not the id of a layer in this list"
-                hint = suggest(str(item.target), scope.ids) or (
+                message = f"'{target}' is not the id of a layer in this list"
+                hint = suggest(str(target), scope.known()) or (
                     "Share a layer written earlier in this list, by its id."
                 )
             self.problems.error(message, item.target.location, f"{path}.layer", hint)
             return None
         key = self.new_key("n")
-        label = f"'{item.id}'" if item.id else f"shared {node.label}"
+        label = f"'{item_id}'" if item_id else f"shared {node.label}"
         self.add_node(
             replace(
                 node,
@@ -206,6 +297,7 @@ class Expansion:
                 inputs=tuple(feeds),
                 shares=node.shares or node.key,
                 label=label,
+                input_names=item.input_names,
             )
         )
         self.port_origin[key] = (label, item.location)
@@ -219,22 +311,26 @@ class Expansion:
         trail: tuple[str, ...],
         active_blocks: tuple[str, ...],
     ) -> str | None:
-        times = substitute(self.problems, repeat.times, scope, f"{repeat.path}.repeat")
-        count = times.value
+        path = _where(repeat, trail)
+        count = substitute(self.problems, repeat.times, scope, f"{path}.repeat").value
         if count is INVALID:
             return None
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1000:
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
             self.problems.error(  # 0 leaves the layers out (a variant with fewer of them)
-                f"expected a repeat count from 0 to 1000, received {describe(count)}",
-                times.location,
-                f"{repeat.path}.repeat",
+                f"expected a repeat count from 0 to {MAX_REPEAT}, received {describe(count)}"
+                + made_from(repeat.times.value, scope),
+                repeat.times.location,
+                f"{path}.repeat",
+                'Make it a whole number from 0 to 1000, e.g. "${ceil(depth * 3)}".',
             )
             return None
-        if len(feeds) != 1:
+        if len(feeds) != 1 or repeat.input_names is not None:
             self.problems.error(
-                f"a repeat takes one input, received {len(feeds)}",
+                f"a repeat takes one input, received {len(feeds)}"
+                + (" by name" if repeat.input_names is not None else ""),
                 repeat.location,
-                repeat.path,
+                path,
+                "Give it one input: 'inputs: ID'.",
             )
             return None
         output: str | None = feeds[0]
@@ -242,7 +338,7 @@ class Expansion:
             values = child_values(scope.values)
             if repeat.index:
                 values[repeat.index] = Bound(index, repeat.location)
-            inner = Scope(values, dict(scope.refs), scope.block)
+            inner = Scope(values, {}, scope.block, parent=scope)
             inner_trail = (*trail, f"repeat {index + 1}/{count}") if count > 1 else trail
             output = self.expand(repeat.layers, inner, output, inner_trail, active_blocks)
             if output is None:
@@ -276,6 +372,10 @@ class Expansion:
                 "Flatten the block structure.",
             )
             return None
+        if call.input_names is not None:
+            feeds = self.block_feeds(block, call, feeds, path)
+            if feeds is None:
+                return None
         if len(feeds) != len(block.inputs):
             self.problems.error(
                 f"block '{block.name}' takes {len(block.inputs)} input"
@@ -293,6 +393,31 @@ class Expansion:
         if block.output is None:
             return last
         return self.resolve_ref(block.output, inner, [], None, f"{block.path}.output")
+
+    def block_feeds(
+        self, block: BlockDef, call: LayerCall, feeds: list[str], path: str
+    ) -> list[str] | None:
+        """A use's named inputs (``inputs: {x: a, skip: b}``) in the order of the block's inputs."""
+        assert call.input_names is not None
+        named = dict(zip(call.input_names, feeds, strict=True))
+        problem = None
+        unknown = [name for name in call.input_names if name not in block.inputs]
+        missing = [name for name in block.inputs if name not in named]
+        if unknown:
+            problem = (
+                f"block '{block.name}' has no input '{unknown[0]}'",
+                did_you_mean(unknown[0], block.inputs)
+                or f"Its inputs are: {', '.join(block.inputs)}.",
+            )
+        elif missing:
+            problem = (
+                f"block '{block.name}' needs input '{missing[0]}'",
+                f"Add '{missing[0]}: ID' to this use's inputs.",
+            )
+        if problem is None:
+            return [named[name] for name in block.inputs]
+        self.problems.error(problem[0], key_location(call, "inputs"), f"{path}.inputs", problem[1])
+        return None
 
     def block_values(
         self, block: BlockDef, call: LayerCall, scope: Scope, path: str
@@ -360,20 +485,29 @@ def _known_hint(target: str, known: list[str]) -> str:
     return f"Known here: {listed(known)}." if known else "Give the layer you mean an 'id:'."
 
 
-def _item_label(item: Item) -> str:
-    if item.id:
-        return f"'{item.id}'"
+def _item_label(item: Item, item_id: str | None) -> str:
+    if item_id:
+        return f"'{item_id}'"
     if isinstance(item, Repeat):
         return "repeat"
     if isinstance(item, Shared):
         return f"shared '{item.target}'"
+    if isinstance(item, Operation):
+        return f"op {item.name}"
     return item.name
 
 
 def _item_path(item: Item) -> str:
     if isinstance(item, LayerCall):
         return f"{item.path}.{item.name}"
+    if isinstance(item, Operation):
+        return f"{item.path}.op"
     return f"{item.path}.shared" if isinstance(item, Shared) else item.path
+
+
+def _where(item: Item, trail: tuple[str, ...]) -> str:
+    """Where messages say an item is: the block uses and repeat passes it is in, then its path."""
+    return " → ".join((*trail, _item_path(item)))
 
 
 def _place(location: Location, here: Location) -> str:

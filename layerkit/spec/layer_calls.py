@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.arguments import LayerInfo, accepts, kinds_text, type_fix
+from ..catalog.arguments import LayerInfo, accepts, call_problems, kinds_text, type_fix
 from ..catalog.layers import LayerRegistry, UnknownLayerError, lookup_key
 from ..errors import Location, did_you_mean
 from .document import MAX_ARGUMENT_INT, LayerCall, Spec
@@ -117,10 +117,25 @@ class LayerCallChecker:
                     f"Add '{name}: ...' to its arguments.",
                 )
                 ok = False
+        if call.input_names is not None and not self.check_input_names(info, call, path):
+            ok = False
         if not ok:
             return None
         self.check_unique_name(args, arg_locations, path)
-        return ResolvedLayer(info.class_name, args, call.location, path, arg_locations)
+        return ResolvedLayer(
+            info.class_name, args, call.location, path, arg_locations, input_names=call.input_names
+        )
+
+    def check_input_names(self, info: LayerInfo, call: LayerCall, path: str) -> bool:
+        """Whether the names of ``inputs:`` as a mapping are inputs of the layer's ``call``."""
+        assert call.input_names is not None
+        found = call_problems(info, call.input_names)
+        for problem in found:
+            key = f"inputs.{problem.name}" if problem.written else "inputs"
+            self.problems.error(
+                problem.message, key_location(call, key), f"{path}.{key}", problem.fix
+            )
+        return not found
 
     def resolve_arg(
         self,

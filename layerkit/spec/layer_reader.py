@@ -8,11 +8,22 @@ Problems go to the shared :class:`~layerkit.spec.value_reader.ValueReader`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..catalog.arguments import LAYER_ARGUMENTS
 from ..errors import Location
-from .document import LAYER_KEYS, MAX_REPEAT, Item, LayerCall, Ref, Repeat, Shared
+from .document import LAYER_KEYS, MAX_REPEAT, Item, LayerCall, Operation, Ref, Repeat, Shared
 from .value_reader import ValueReader
 from .yaml_source import Node, describe
+
+
+class Wiring(NamedTuple):
+    """What an item's mapping says besides its arguments, in the order the items take it."""
+
+    id: Node | None
+    inputs: tuple[Ref, ...] | None
+    input_names: tuple[str, ...] | None
+    condition: Node | None
 
 
 class LayerReader:
@@ -43,12 +54,16 @@ class LayerReader:
 
     def read_item(self, node: Node, path: str) -> Item | None:
         if isinstance(node.value, str):
+            if node.value == "op":
+                return self.read_operation(Node(None, node.location), node.location, path)
             return LayerCall(node.value, {}, node.location, path)
         if node.is_mapping and "repeat" in node.value:
             return self.read_repeat(node, path)
         if node.is_mapping and len(node.value) == 1:
             ((name, args_node),) = node.value.items()
             location = node.key_location(name)
+            if name == "op":
+                return self.read_operation(args_node, location, path)
             if args_node.value is None:
                 return LayerCall(name, {}, location, path)
             if not args_node.is_mapping:
@@ -59,12 +74,17 @@ class LayerReader:
                     f"Write them as '{name}: {{argument: value, ...}}'.",
                 )
                 return None
-            item_id, inputs = self.read_wiring(args_node, f"{path}.{name}")
+            wiring = self.read_wiring(args_node, f"{path}.{name}")
             if name == "shared":
-                return self.read_shared(args_node, location, path, item_id, inputs)
+                return self.read_shared(args_node, location, path, wiring)
             args = self.read_args(args_node, f"{path}.{name}")
             key_locations = dict(args_node.key_locations)
-            return LayerCall(name, args, location, path, key_locations, item_id, inputs)
+            inputs_node = args_node.value.get("inputs")
+            if inputs_node is not None and inputs_node.is_mapping:
+                key_locations.update(
+                    {f"inputs.{key}": at for key, at in inputs_node.key_locations.items()}
+                )
+            return LayerCall(name, args, location, path, key_locations, *wiring)
         received = describe(node)
         if node.is_mapping:
             keys = ", ".join(node.value)
@@ -77,29 +97,54 @@ class LayerReader:
         )
         return None
 
-    def read_wiring(self, node: Node, path: str) -> tuple[str | None, tuple[Ref, ...] | None]:
-        """The item's own ``id`` and the ``inputs`` it takes, from its mapping."""
-        item_id = None
-        id_node = node.value.get("id")
-        if id_node is not None:
-            if not isinstance(id_node.value, str):
-                self.values.error(
-                    f"expected a name, received {describe(id_node)}", id_node.location, f"{path}.id"
-                )
-            elif self.values.check_identifier(id_node.value, id_node.location, f"{path}.id"):
-                item_id = id_node.value
-        inputs = None
+    def read_wiring(self, node: Node, path: str) -> Wiring:
+        """The item's own ``id``, the ``inputs`` it takes (with their names when ``inputs:`` is a
+        mapping) and its ``if:`` condition, from its mapping."""
+        item_id = node.value.get("id")
+        if item_id is not None and not self.values.check_name(item_id, f"{path}.id", "an id"):
+            item_id = None
+        inputs, names = None, None
         if "inputs" in node.value:
-            inputs = self.values.read_refs(node.value["inputs"], f"{path}.inputs")
-        return item_id, inputs
+            inputs_node = node.value["inputs"]
+            if inputs_node.is_mapping:
+                inputs, names = self.read_named_inputs(inputs_node, f"{path}.inputs")
+            else:
+                inputs = self.values.read_refs(inputs_node, f"{path}.inputs")
+        return Wiring(item_id, inputs, names, node.value.get("if"))
+
+    def read_named_inputs(
+        self, node: Node, path: str
+    ) -> tuple[tuple[Ref, ...] | None, tuple[str, ...] | None]:
+        """``inputs: {query: a, value: b}``: one reference per parameter name of the call."""
+        if not node.value:
+            self.values.error(
+                "the mapping of named inputs is empty",
+                node.location,
+                path,
+                "Write e.g. 'inputs: {query: x, value: y}', or leave 'inputs' out.",
+            )
+            return None, None
+        refs, names = [], []
+        for name, ref_node in node.value.items():
+            if not self.values.check_identifier(name, node.key_location(name), f"{path}.{name}"):
+                return None, None
+            if ref_node.is_sequence or ref_node.is_mapping:
+                self.values.error(
+                    f"named input '{name}' takes one reference, received {describe(ref_node)}",
+                    ref_node.location,
+                    f"{path}.{name}",
+                    "Give one layer id, input name or offset such as -1 per name.",
+                )
+                return None, None
+            ref = self.values.read_refs(ref_node, f"{path}.{name}")
+            if ref is None:
+                return None, None
+            refs.append(ref[0])
+            names.append(name)
+        return tuple(refs), tuple(names)
 
     def read_shared(
-        self,
-        node: Node,
-        location: Location,
-        path: str,
-        item_id: str | None,
-        inputs: tuple[Ref, ...] | None,
+        self, node: Node, location: Location, path: str, wiring: Wiring
     ) -> Shared | None:
         self.values.check_keys(node, ("layer", *LAYER_KEYS), f"{path}.shared", "shared field")
         target = node.value.get("layer")
@@ -111,7 +156,7 @@ class LayerReader:
                 "Write e.g. 'shared: {layer: encoder, inputs: [other]}'.",
             )
             return None
-        return Shared(Ref(target.value, target.location), location, path, item_id, inputs)
+        return Shared(Ref(target.value, target.location), location, path, *wiring)
 
     def read_args(self, node: Node, path: str) -> dict[str, Node | LayerCall]:
         args: dict[str, Node | LayerCall] = {
@@ -146,7 +191,7 @@ class LayerReader:
                 index_node.value, index_node.location, f"{path}.index"
             ):
                 index = index_node.value
-        item_id, inputs = self.read_wiring(node, path)
+        wiring = self.read_wiring(node, path)
         inner = node.value.get("layers")
         if inner is None:
             self.values.error(
@@ -157,4 +202,23 @@ class LayerReader:
             )
             return None
         layers = self.read_items(inner, f"{path}.layers")
-        return Repeat(times, layers, node.location, path, index, item_id, inputs)
+        return Repeat(times, layers, node.location, path, index, *wiring)
+
+    def read_operation(self, node: Node, location: Location, path: str) -> Operation | None:
+        """``op: {add: 3.0}``: one keras.ops function's name, its constant, and the item's wiring."""
+        names = [key for key in node.value if key not in LAYER_KEYS] if node.is_mapping else []
+        if len(names) != 1:
+            received = describe(node)
+            if node.is_mapping:
+                received = f"{len(names)} names ({', '.join(names)})" if names else "none"
+            self.values.error(
+                f"'op' takes the name of one keras.ops function, received {received}",
+                node.location,
+                f"{path}.op",
+                "Write e.g. 'op: {add: 3.0}' (a function and its constant), or "
+                "'op: {multiply: null, inputs: [a, b]}' for two tensors.",
+            )
+            return None
+        (name,) = names
+        wiring = self.read_wiring(node, f"{path}.op")
+        return Operation(name, node.value[name], location, path, dict(node.key_locations), *wiring)

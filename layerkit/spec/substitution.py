@@ -40,9 +40,17 @@ class Bound:
 INVALID = object()
 
 
+AMBIGUOUS = "ambiguous"  # what an id made by several repeat passes stands for outside them
+
+
 @dataclass
 class Scope:
-    """What names mean inside one list of layers: the top level, a block use, a repeat pass."""
+    """What names mean inside one list of layers: the top level, a block use, a repeat pass.
+
+    A repeat pass reads the ids of the list around it (``parent``), and the ids its items make
+    are seen there after it (``exported``): a U-Net's ``id: "skip${i}"`` made in the down path is
+    taken by the up path. An id that several passes make alike stands for none of them there.
+    """
 
     # names for ${...}: vars, block parameters, repeat indices (a ChainMap inside blocks and
     # repeats, reading the outer names in place)
@@ -50,6 +58,39 @@ class Scope:
     refs: dict[str, str]  # names for inputs: → port keys (model inputs, block inputs)
     block: BlockDef | None = None
     ids: dict[str, str] = field(default_factory=dict)  # item ids → port keys
+    parent: Scope | None = None  # the list a repeat pass is in
+    exported: dict[str, str] = field(default_factory=dict)  # ids made in passes inside this list
+
+    def find(self, name: str, ids_only: bool = False) -> str | None:
+        """The port an id (or, unless ``ids_only``, an input name) stands for here: this list's
+        own, then those made in repeats inside it, then the lists around it; :data:`AMBIGUOUS`;
+        None if unknown."""
+        scope: Scope | None = self
+        while scope is not None:
+            for names in (scope.ids, scope.exported, {} if ids_only else scope.refs):
+                if name in names:
+                    return names[name]
+            scope = scope.parent
+        return None
+
+    def known(self) -> list[str]:
+        """Every id and input name :meth:`find` knows here."""
+        names: list[str] = []
+        scope: Scope | None = self
+        while scope is not None:
+            names += [*scope.ids, *scope.exported, *scope.refs]
+            scope = scope.parent
+        return list(dict.fromkeys(names))
+
+    def export(self, name: str, port: str) -> None:
+        """Make an id of this repeat pass seen in the lists around it."""
+        scope = self.parent
+        while scope is not None:
+            if name in scope.exported and scope.exported[name] != port:
+                scope.exported[name] = AMBIGUOUS
+            else:
+                scope.exported[name] = port
+            scope = scope.parent
 
 
 def child_values(values: MutableMapping[str, Bound]) -> ChainMap[str, Bound]:

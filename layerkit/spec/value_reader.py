@@ -91,12 +91,28 @@ class ValueReader:
     def check_identifier(self, name: str, location: Location, path: str) -> bool:
         if IDENTIFIER.fullmatch(name):
             return True
+        if "${" in name:
+            self.error(
+                f"'{name}' is not a valid name: ${{...}} is not filled in here",
+                location,
+                path,
+                "Write the name itself; ${...} is filled in in ids, references (inputs:, "
+                "outputs:, layer:), layer names and values, not in the names a spec defines.",
+            )
+            return False
         self.error(
             f"'{name}' is not a valid name: use letters, digits and '_', not starting with a digit",
             location,
             path,
         )
         return False
+
+    def check_name(self, node: Node, path: str, what: str) -> bool:
+        """An id: a name, or text with ``${...}`` that must give one where the item is used."""
+        if not isinstance(node.value, str):
+            self.error(f"expected {what}, received {describe(node)}", node.location, path)
+            return False
+        return "${" in node.value or self.check_identifier(node.value, node.location, path)
 
     def read_refs(self, node: Node, path: str) -> tuple[Ref, ...] | None:
         """``inputs:``/``outputs:``: one reference or a list; a reference is a name or -N."""
@@ -105,7 +121,7 @@ class ValueReader:
         for index, entry in enumerate(entries):
             value = entry.value
             entry_path = f"{path}[{index}]" if node.is_sequence else path
-            if (isinstance(value, str) and IDENTIFIER.fullmatch(value)) or (
+            if (isinstance(value, str) and (IDENTIFIER.fullmatch(value) or "${" in value)) or (
                 isinstance(value, int) and not isinstance(value, bool) and value < 0
             ):
                 refs.append(Ref(value, entry.location))
