@@ -17,11 +17,16 @@ from typing import Any
 from ..catalog.arguments import ArgInfo
 from ..catalog.layers import ALIASES, LayerRegistry, default_registry, to_snake_case
 from ..catalog.training import METRICS, SettingsCatalog, default_catalog
-from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION
+from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION, VARIANT_FIELDS
 from .settings import DATA_SETTINGS, NO_DECAY_KINDS, TRAIN_SETTINGS, Setting
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
 EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}
+CONDITION = {
+    "description": "if: false (or an expression that gives false) leaves the item out",
+    "anyOf": [{"type": "boolean"}, EXPRESSION],
+}
+VARIANT_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 _JSON_TYPES = {
     "int": "integer",
     "float": "number",
@@ -45,12 +50,25 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "anyOf": [
                 {"$ref": "#/definitions/ref"},
                 {"type": "array", "items": {"$ref": "#/definitions/ref"}},
+                {
+                    "type": "object",
+                    "description": "named inputs: each of the call's tensor parameters → a ref",
+                    "minProperties": 1,
+                    "additionalProperties": {"$ref": "#/definitions/ref"},
+                },
             ]
         },
         "shape": {
-            "type": "array",
-            "minItems": 1,
-            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "anyOf": [
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}, EXPRESSION]
+                    },
+                },
+                EXPRESSION,
+            ]
         },
         "input": {
             "anyOf": [
@@ -75,12 +93,30 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {
                 "repeat": {
-                    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}, EXPRESSION]
+                    "anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_REPEAT}, EXPRESSION]
                 },
                 "index": {"type": "string"},
                 "layers": {"$ref": "#/definitions/layers"},
                 "id": {"type": "string"},
                 "inputs": {"$ref": "#/definitions/refs"},
+                "if": CONDITION,
+            },
+        },
+        "op": {
+            "type": "object",
+            "required": ["op"],
+            "additionalProperties": False,
+            "properties": {
+                "op": {
+                    "description": "a keras.ops function by name, with its constant argument",
+                    "type": "object",
+                    "minProperties": 1,
+                    "properties": {
+                        "id": {"type": "string"},
+                        "inputs": {"$ref": "#/definitions/refs"},
+                        "if": CONDITION,
+                    },
+                }
             },
         },
         "shared": {
@@ -96,6 +132,7 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
                         "layer": {"type": "string"},
                         "id": {"type": "string"},
                         "inputs": {"$ref": "#/definitions/refs"},
+                        "if": CONDITION,
                     },
                 }
             },
@@ -113,7 +150,8 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
                 "layers": {"$ref": "#/definitions/layers"},
             },
         },
-        "count": {"type": "integer", "minimum": 0},
+        "count": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
+        "expect": _expect_schema(),
     }
     for class_name in registry.names():
         definitions[f"layer:{class_name}"] = _layer_schema(registry, class_name)
@@ -142,7 +180,8 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "layers": {"$ref": "#/definitions/layers"},
             "outputs": {"$ref": "#/definitions/refs"},
             "blocks": {"type": "object", "additionalProperties": {"$ref": "#/definitions/block"}},
-            "expect": _expect_schema(),
+            "expect": {"$ref": "#/definitions/expect"},
+            "variants": _variants_schema(),
             "data": _data_schema(),
             "augment": {"type": "array", "items": {"$ref": "#/definitions/item"}},
             "train": _train_schema(definitions),
@@ -167,11 +206,12 @@ def _item_schema(registry: LayerRegistry) -> dict[str, Any]:
             {"type": "string", "description": "a layer or block without arguments"},
             {"$ref": "#/definitions/repeat"},
             {"$ref": "#/definitions/shared"},
+            {"$ref": "#/definitions/op"},
             {
                 "type": "object",
                 "minProperties": 1,
                 "maxProperties": 1,
-                "not": {"anyOf": [{"required": ["repeat"]}, {"required": ["shared"]}]},
+                "not": {"anyOf": [{"required": [key]} for key in ("repeat", "shared", "op")]},
                 "properties": layer_names,
                 # any other single key is a block use: its parameters are the block's own
                 "additionalProperties": {"type": ["object", "null"]},
@@ -185,6 +225,7 @@ def _layer_schema(registry: LayerRegistry, class_name: str) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "id": {"type": "string", "description": "names this layer's output for 'inputs:'"},
         "inputs": {"$ref": "#/definitions/refs"},
+        "if": CONDITION,
     }
     for name in info.arg_names(registry.base_args):
         properties[name] = _arg_schema(info.arg(name, registry.base_args) or ArgInfo(name, False))
@@ -234,6 +275,27 @@ def _expect_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {**totals, "rows": {"type": "array", "items": row}},
+    }
+
+
+def _variants_schema() -> dict[str, Any]:
+    variant = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "description": {"type": "string"},
+            "vars": {"type": "object", "description": "values of vars the spec declares"},
+            "expect": {"$ref": "#/definitions/expect"},
+        },
+    }
+    if set(variant["properties"]) != set(VARIANT_FIELDS):
+        raise ValueError("the variant fields and the variant schema differ")
+    return {
+        "description": "named sets of var values, each with its own expect: (--variant NAME)",
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": {"pattern": VARIANT_NAME},
+        "additionalProperties": variant,
     }
 
 
