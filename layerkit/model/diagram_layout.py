@@ -9,6 +9,7 @@ crosses a box. The page grows with the net so the whole stays about as wide as a
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -20,9 +21,7 @@ ROW_GAP = 26
 COLUMN_GAP = 30  # between the boxes of one row
 MARGIN = 40
 PAGE_HEIGHT = 2000  # a drawing taller than this is wrapped into columns
-PAGE_ASPECT = (
-    1.6  # ... and a very long one into enough columns to be about this wide for its height
-)
+MAX_COLUMNS = 12  # ... but into no more than this: a very long net gets taller columns
 SIDE_ROOM = 100  # right of a column's boxes: room for the shortcuts that bend around them
 LANE_GAP = 8  # between arrows running side by side from one column to another
 TITLE_SIZE = 13
@@ -97,7 +96,16 @@ def layout(plan: Plan, names: dict[str, str], page_height: float = PAGE_HEIGHT) 
     for box in boxes:
         result.row_height[box.row] = max(result.row_height[box.row], box.height)
     spans = [(result.box(e.source).row, result.box(e.target).row) for e in edges]
-    result.column_of_row = _columns(result.row_height, spans, page_height)
+    below = 0  # room kept under the columns for the arrows that pass a whole column
+    for _ in range(3):
+        result.column_of_row = _columns(result.row_height, spans, page_height - below)
+        long_arrows = sum(
+            result.column_of_row[target] - result.column_of_row[source] > 1
+            for source, target in spans
+        )
+        if long_arrows * LANE_GAP <= below:
+            break
+        below = long_arrows * LANE_GAP
     _place(result, spans)
     return result
 
@@ -132,32 +140,42 @@ def _next(slots: dict[int, int], row: int) -> int:
 
 
 def _columns(heights: list[float], spans: list[tuple[int, int]], page_height: float) -> list[int]:
-    """The column of each row: rows fill a column up to the page's height and the cut goes,
-    within the column's last quarter, where the fewest arrows cross (the latest such place)."""
-    pitch = [height + ROW_GAP for height in heights]
-    total = sum(pitch)
-    # columns as tall as a page, or, for a very long net, as tall as makes the whole
-    # about PAGE_ASPECT times as wide as tall
-    square = math.sqrt(total * (BOX_WIDTH + SIDE_ROOM + MARGIN) / PAGE_ASPECT)
-    limit = max(page_height - 2 * MARGIN, square)
+    """The column of each row: as few columns as the page's height allows (a very long net gets
+    MAX_COLUMNS taller ones), about equally tall, each cut where the fewest arrows cross."""
+    reach = list(itertools.accumulate((h + ROW_GAP for h in heights), initial=0))
+    limit = max(page_height - 2 * MARGIN, reach[-1] / MAX_COLUMNS)
+    count = math.ceil(reach[-1] / limit)
     crossing = [0] * (len(heights) + 1)  # crossing[r]: arrows passing the cut below row r
     for source, target in spans:
         crossing[source] += 1
         crossing[target] -= 1
-    for row in range(1, len(crossing)):
-        crossing[row] += crossing[row - 1]
+    crossing = list(itertools.accumulate(crossing))
+    for columns in range(count, count + 3):  # one more column rather than a nearly empty one
+        for attempt in range(6):  # columns a little taller until the rows fit in `columns`
+            share = min(limit, reach[-1] / columns * (1 + attempt * 0.04))
+            column_of_row = _fill(reach, crossing, share, limit)
+            if column_of_row[-1] < columns:
+                return column_of_row
+    return column_of_row
+
+
+def _fill(reach: list[float], crossing: list[int], share: float, limit: float) -> list[int]:
+    """Columns filled to about ``share`` (never past ``limit``), each cut at the latest place
+    from 85% of ``share`` on where the fewest arrows cross."""
+    rows = len(reach) - 1
     column_of_row: list[int] = []
-    start = 0
-    while start < len(heights):
-        end, filled = start + 1, pitch[start]
-        while end < len(heights) and filled + pitch[end] <= limit:
-            filled += pitch[end]
+    start, column = 0, 0
+    while start < rows:
+        bound = limit if reach[-1] - reach[start] <= share * 1.12 else min(limit, share * 1.12)
+        end = start + 1
+        while end < rows and reach[end + 1] - reach[start] <= bound:
             end += 1
-        if end < len(heights):
-            lowest = start + max(1, math.ceil((end - start) * 0.75))
-            end = min(range(lowest, end + 1), key=lambda cut: (crossing[cut - 1], -cut))
-        column_of_row += [column_of_row[-1] + 1 if column_of_row else 0] * (end - start)
-        start = end
+        if end < rows:
+            cuts = list(range(start + 1, end + 1))
+            cuts = [cut for cut in cuts if reach[cut] - reach[start] >= share * 0.85] or cuts
+            end = min(cuts, key=lambda cut: (crossing[cut - 1], -cut))
+        column_of_row += [column] * (end - start)
+        start, column = end, column + 1
     return column_of_row
 
 
