@@ -7,6 +7,7 @@ rejects (a bad value, shapes that do not fit) becomes a SpecError at the layer's
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..catalog.layers import LayerRegistry
@@ -16,6 +17,7 @@ from ..spec.plan import Plan, ResolvedLayer, layer_names
 from ..spec.validation import plan_from
 from .estimate import check_size
 from .instances import keras_message, make_layer
+from .operations import call_operation
 from .shapes import format_shape
 
 if TYPE_CHECKING:
@@ -62,13 +64,17 @@ def build(
     instances: dict[str, Any] = {}
     names = layer_names(plan)
     for layer in plan.layers:
-        if layer.shares is not None:
-            instance = instances[layer.shares]
-        else:
-            instance = instances[layer.key] = make_layer(layer, registry, names[layer.key])
         feeds = [tensors[key] for key in layer.inputs]
+        if layer.operation:
+            call = partial(call_operation, layer, feeds, names[layer.key])
+        else:
+            if layer.shares is not None:
+                instance = instances[layer.shares]
+            else:
+                instance = instances[layer.key] = make_layer(layer, registry, names[layer.key])
+            call = partial(_call_layer, instance, layer, feeds)
         try:
-            tensors[layer.key] = instance(feeds[0] if len(feeds) == 1 else feeds)
+            tensors[layer.key] = call()
         except Exception as error:  # Keras raises many types; each becomes a located spec error
             raise _call_error(layer, feeds, origins, plan, error) from error
         origins[layer.key] = layer
@@ -80,6 +86,14 @@ def build(
         outputs[0] if len(outputs) == 1 else outputs,
         name=plan.spec.name,
     )
+
+
+def _call_layer(instance: Any, layer: ResolvedLayer, feeds: list[Any]) -> Any:
+    """Call a layer on its feeds: one tensor, a list of them, or by name (``query=``, ``value=``)
+    when the spec wires them with ``inputs: {query: a, value: b}``."""
+    if layer.input_names is not None:
+        return instance(**dict(zip(layer.input_names, feeds, strict=True)))
+    return instance(feeds[0] if len(feeds) == 1 else feeds)
 
 
 def _check_augment(plan: Plan, images: Any) -> None:
@@ -115,26 +129,30 @@ def _call_error(
     plan: Plan,
     error: Exception,
 ) -> SpecError:
-    """Keras's objection to a layer's input(s), saying which branch gave which shape."""
+    """Keras's objection to a layer's or an op's input(s), saying which branch gave which shape."""
+    what = f"op '{layer.class_name}'" if layer.operation else layer.class_name
     if len(feeds) == 1:
         return SpecError(
-            f"{layer.class_name} cannot take its input of shape {format_shape(feeds[0].shape)}: "
+            f"{what} cannot take its input of shape {format_shape(feeds[0].shape)}: "
             f"{keras_message(error)}",
             layer.location,
             layer.path,
-            "Check this layer's arguments against the shape the layer before it gives.",
+            f"Check this {'op' if layer.operation else 'layer'}'s arguments against the shape "
+            f"the {'item' if layer.operation else 'layer'} before it gives.",
         )
     input_names = {plan_input.key: plan_input.spec for plan_input in plan.inputs}
     branches = []
-    for key, tensor in zip(layer.inputs, feeds, strict=True):
+    names = layer.input_names or [None] * len(feeds)
+    for key, tensor, name in zip(layer.inputs, feeds, names, strict=True):
         if key in origins:
             source = origins[key]
             where = f"{source.label} (line {source.location.line})"
         else:
             where = f"input '{input_names[key].name}' (line {input_names[key].location.line})"
-        branches.append(f"{where} gives {format_shape(tensor.shape)}")
+        given = f"gives {format_shape(tensor.shape)}"
+        branches.append(f"{where} {given}" if name is None else f"{name}: {where} {given}")
     return SpecError(
-        f"{layer.class_name} cannot combine its inputs: {'; '.join(branches)}. "
+        f"{what} cannot combine its inputs: {'; '.join(branches)}. "
         f"Keras says: {keras_message(error)}",
         layer.location,
         layer.path,

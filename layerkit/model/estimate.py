@@ -2,7 +2,8 @@
 
 ``build`` checks this first, so a spec that asks for a 50 GB model fails in a second with a clear
 message instead of exhausting memory. Shapes come from each layer's ``compute_output_shape`` (no
-weights are created); parameters from the formulas of the layers that hold them. A layer without a
+weights are created), or for an ``op:`` from applying it to symbolic tensors; parameters from
+the formulas of the layers that hold them (an op holds none). A layer without a
 formula counts 0, so the figure is a lower bound; for every shipped spec it is exact (a test
 checks this).
 """
@@ -16,6 +17,7 @@ from ..catalog import params
 from ..errors import SpecError
 from ..spec.plan import Plan, layer_names
 from .instances import make_layer
+from .operations import symbolic_output
 
 DEFAULT_LIMIT = 1_000_000_000  # parameters; 4 GB as float32 weights, before optimizer state
 BYTES_PER_PARAM = 4
@@ -85,21 +87,38 @@ def _convolution_params(kind: str, layer: Any, shape: tuple, use_bias: bool) -> 
 def estimate_params(plan: Plan) -> tuple[int, dict[str, int]] | None:
     """(total, parameters per node key), or None when a shape cannot be worked out without
     building (a custom layer without compute_output_shape, say). Layers come from the plan's
-    registry."""
+    registry; an op holds no parameters, and its output shape comes from applying it to
+    symbolic tensors."""
     names = layer_names(plan)
     shapes: dict[str, Any] = {item.key: (None, *item.spec.shape) for item in plan.inputs}
+    dtypes: dict[str, str | None] = {item.key: item.spec.dtype for item in plan.inputs}
     per_node: dict[str, int] = {}
     for node in plan.layers:
         feeds = [shapes[key] for key in node.inputs]
-        input_shape = feeds[0] if len(feeds) == 1 else feeds
         try:
+            if node.operation:
+                output = symbolic_output(node, feeds, [dtypes.get(key) for key in node.inputs])
+                shapes[node.key], dtypes[node.key] = tuple(output.shape), output.dtype
+                per_node[node.key] = 0
+                continue
             layer = make_layer(node, plan.registry, names[node.key])
-            shapes[node.key] = layer.compute_output_shape(input_shape)
+            shapes[node.key] = _output_shape(layer, node.input_names, feeds)
             # an unknown (None) size where the weights need one fails here too
+            input_shape = feeds[0] if len(feeds) == 1 else feeds
             per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
         except Exception:  # any failure here is the real build's to report, with its place
             return None
     return sum(per_node.values()), per_node
+
+
+def _output_shape(layer: Any, input_names: tuple[str, ...] | None, feeds: list[Any]) -> Any:
+    """A layer's output shape for its input shapes: ``compute_output_shape(query_shape=…,
+    value_shape=…)`` for inputs passed by name, as Keras's layers name those parameters."""
+    if input_names is not None:
+        return layer.compute_output_shape(
+            **{f"{name}_shape": shape for name, shape in zip(input_names, feeds, strict=True)}
+        )
+    return layer.compute_output_shape(feeds[0] if len(feeds) == 1 else feeds)
 
 
 def _gigabytes(params: int) -> str:

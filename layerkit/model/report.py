@@ -14,7 +14,7 @@ from ..errors import Location
 from ..spec.document import ExpectedRow, Spec
 from ..spec.plan import Plan, layer_names
 from ..spec.validation import plan_from
-from .flops import count_flops
+from .flops import count_flops, count_operation_flops
 from .shapes import Shape, format_shape
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ __all__ = ["Row", "Shape", "Summary", "Total", "format_shape", "summarize"]
 
 @dataclass(frozen=True)
 class Row:
-    """One layer of the model, with what the spec expects of it."""
+    """One layer (or ``op:`` node) of the model, with what the spec expects of it."""
 
     index: int  # 1-based, as in the expect.rows list
     name: str
@@ -164,7 +164,9 @@ def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
         TypeError: ``spec`` is not a Spec, a Plan or None.
     """
     plan = plan_from(spec, None, "summarize") if spec is not None else None
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    # a functional model's ops (x + 3, keras.ops.mean) are rows too, as model.summary() shows
+    nodes = getattr(model, "_operations", None) or model.layers
+    layers = [node for node in nodes if type(node).__name__ != "InputLayer"]
     expected_rows = plan.spec.expect.rows if plan else None
     locations: dict[str, Location] = {}
     uses: dict[str, int] = {}  # a shared layer runs once per use: its FLOPs count each time
@@ -214,9 +216,19 @@ def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
     )
 
 
+def _flops(layer: Any, output_shape: Shape) -> int | None:
+    """A layer's FLOPs, or an op's (a Keras operation that is not a layer) from its inputs'."""
+    if hasattr(layer, "count_params"):
+        return count_flops(layer, _shape(layer.input), output_shape)
+    inputs = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+    shapes = [tuple(tensor.shape) for tensor in inputs]
+    return count_operation_flops(type(layer).__name__, shapes, output_shape)
+
+
 def _row(index: int, layer: Any, expected: ExpectedRow | None, location: Location | None) -> Row:
     output_shape = _shape(layer.output)
-    params = layer.count_params()
+    is_layer = hasattr(layer, "count_params")  # an op (keras.ops.add…) holds no weights
+    params = layer.count_params() if is_layer else 0
     problems = []
     if expected is not None:
         if expected.shape is not None and tuple(expected.shape) != output_shape[1:]:
@@ -236,8 +248,8 @@ def _row(index: int, layer: Any, expected: ExpectedRow | None, location: Locatio
         type=type(layer).__name__,
         output_shape=output_shape,
         params=params,
-        trainable_params=_weight_count(layer.trainable_weights),
-        flops=count_flops(layer, _shape(layer.input), output_shape),
+        trainable_params=_weight_count(layer.trainable_weights) if is_layer else 0,
+        flops=_flops(layer, output_shape),
         location=location,
         expected=expected,
         problems=tuple(problems),
