@@ -9,29 +9,28 @@ what node (or model input) each item's port stands for. Each layer itself is che
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..errors import Location, did_you_mean, listed
-from .document import MAX_REPEAT, BlockDef, Item, LayerCall, Operation, Ref, Repeat, Shared, Spec
+from ..errors import Location, listed
+from .document import Item, LayerCall, Operation, Ref, Repeat, Shared, Spec
 from .item_templates import condition_holds, fill_name, fill_ref, made_from
-from .layer_calls import LayerCallChecker, key_location, layer_path
+from .layer_calls import LayerCallChecker, layer_path
 from .plan import ResolvedLayer
 from .problems import Problems, suggest
-from .substitution import AMBIGUOUS, INVALID, Bound, Scope, child_values, spec_vars_at, substitute
-from .yaml_source import Node, describe
+from .substitution import AMBIGUOUS, Scope
+from .unrolling import Unrolling
+from .yaml_source import Node
 
 if TYPE_CHECKING:
     from .operation_calls import OperationChecker
 
-MAX_BLOCK_DEPTH = 32
 MAX_LAYERS = 10_000
 MAX_EXPANDED_ITEMS = 100_000  # items unrolled, counted even when they fail and add no layer
 
 
-class Expansion:
+class Expansion(Unrolling):
     """The nodes expanded so far, and what each port (an item's output) stands for."""
 
     def __init__(self, spec: Spec, problems: Problems, layers: LayerCallChecker) -> None:
@@ -303,160 +302,6 @@ class Expansion:
         self.port_origin[key] = (label, item.location)
         return key
 
-    def expand_repeat(
-        self,
-        repeat: Repeat,
-        scope: Scope,
-        feeds: list[str],
-        trail: tuple[str, ...],
-        active_blocks: tuple[str, ...],
-    ) -> str | None:
-        path = _where(repeat, trail)
-        count = substitute(self.problems, repeat.times, scope, f"{path}.repeat").value
-        if count is INVALID:
-            return None
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPEAT:
-            self.problems.error(  # 0 leaves the layers out (a variant with fewer of them)
-                f"expected a repeat count from 0 to {MAX_REPEAT}, received {describe(count)}"
-                + made_from(repeat.times.value, scope),
-                repeat.times.location,
-                f"{path}.repeat",
-                'Make it a whole number from 0 to 1000, e.g. "${ceil(depth * 3)}".',
-            )
-            return None
-        if len(feeds) != 1 or repeat.input_names is not None:
-            self.problems.error(
-                f"a repeat takes one input, received {len(feeds)}"
-                + (" by name" if repeat.input_names is not None else ""),
-                repeat.location,
-                path,
-                "Give it one input: 'inputs: ID'.",
-            )
-            return None
-        output: str | None = feeds[0]
-        for index in range(count):
-            values = child_values(scope.values)
-            if repeat.index:
-                values[repeat.index] = Bound(index, repeat.location)
-            inner = Scope(values, {}, scope.block, parent=scope)
-            inner_trail = (*trail, f"repeat {index + 1}/{count}") if count > 1 else trail
-            output = self.expand(repeat.layers, inner, output, inner_trail, active_blocks)
-            if output is None:
-                return None
-        return output
-
-    def expand_block(
-        self,
-        call: LayerCall,
-        scope: Scope,
-        feeds: list[str],
-        trail: tuple[str, ...],
-        active_blocks: tuple[str, ...],
-    ) -> str | None:
-        block: BlockDef = self.spec.blocks[call.name]
-        path = layer_path(call, trail)
-        if call.name in active_blocks:
-            chain = " → ".join((*active_blocks, call.name))
-            self.problems.error(
-                f"block '{call.name}' uses itself ({chain})",
-                call.location,
-                path,
-                "Remove the use that closes the loop.",
-            )
-            return None
-        if len(active_blocks) >= MAX_BLOCK_DEPTH:
-            self.problems.error(
-                f"blocks are nested more than {MAX_BLOCK_DEPTH} deep",
-                call.location,
-                path,
-                "Flatten the block structure.",
-            )
-            return None
-        if call.input_names is not None:
-            feeds = self.block_feeds(block, call, feeds, path)
-            if feeds is None:
-                return None
-        if len(feeds) != len(block.inputs):
-            self.problems.error(
-                f"block '{block.name}' takes {len(block.inputs)} input"
-                f"{'s' if len(block.inputs) != 1 else ''} ({', '.join(block.inputs)}), "
-                f"received {len(feeds)}",
-                call.location,
-                path,
-                f"Give this use 'inputs: [{', '.join(block.inputs)}]'.",
-            )
-            return None
-        values = self.block_values(block, call, scope, path)
-        inner = Scope(values, dict(zip(block.inputs, feeds, strict=True)), block)
-        inner_trail = (*trail, f"{call.path}.{call.name}")
-        last = self.expand(block.layers, inner, feeds[0], inner_trail, (*active_blocks, block.name))
-        if block.output is None:
-            return last
-        return self.resolve_ref(block.output, inner, [], None, f"{block.path}.output")
-
-    def block_feeds(
-        self, block: BlockDef, call: LayerCall, feeds: list[str], path: str
-    ) -> list[str] | None:
-        """A use's named inputs (``inputs: {x: a, skip: b}``) in the order of the block's inputs."""
-        assert call.input_names is not None
-        named = dict(zip(call.input_names, feeds, strict=True))
-        problem = None
-        unknown = [name for name in call.input_names if name not in block.inputs]
-        missing = [name for name in block.inputs if name not in named]
-        if unknown:
-            problem = (
-                f"block '{block.name}' has no input '{unknown[0]}'",
-                did_you_mean(unknown[0], block.inputs)
-                or f"Its inputs are: {', '.join(block.inputs)}.",
-            )
-        elif missing:
-            problem = (
-                f"block '{block.name}' needs input '{missing[0]}'",
-                f"Add '{missing[0]}: ID' to this use's inputs.",
-            )
-        if problem is None:
-            return [named[name] for name in block.inputs]
-        self.problems.error(problem[0], key_location(call, "inputs"), f"{path}.inputs", problem[1])
-        return None
-
-    def block_values(
-        self, block: BlockDef, call: LayerCall, scope: Scope, path: str
-    ) -> ChainMap[str, Bound]:
-        """The names a block's ${...} can use: the spec's vars, then this use's parameters."""
-        values = spec_vars_at(scope.values, self.spec.vars)
-        for name, value in call.args.items():
-            if name not in block.param_names:
-                self.problems.error(
-                    f"unknown parameter '{name}' for block '{block.name}'",
-                    key_location(call, name),
-                    f"{path}.{name}",
-                    lambda name=name: (
-                        did_you_mean(name, block.param_names)
-                        or f"Block '{block.name}' takes: {', '.join(block.param_names) or 'no parameters'}."
-                    ),
-                )
-            elif isinstance(value, Node):
-                values[name] = substitute(self.problems, value, scope, f"{path}.{name}")
-        for name in block.params:
-            if name not in call.args:
-                values[name] = Bound(INVALID, call.location)
-                self.problems.error(
-                    f"block '{block.name}' needs parameter '{name}'",
-                    call.location,
-                    path,
-                    f"Add '{name}: ...' to this use of '{block.name}' (defined at "
-                    f"{_place(block.location, call.location)}).",
-                )
-        for name, default in block.defaults.items():
-            if name not in values or (name in self.spec.vars and name not in call.args):
-                values[name] = substitute(
-                    self.problems,
-                    default,
-                    Scope(values, {}, block),  # read at once: the defaults so far
-                    f"{block.path}.defaults.{name}",
-                )
-        return values
-
 
 class _Earlier(Sequence[str]):
     """The ports before an item (what ``-1``, ``-2`` … reach): the first ``length`` of a list's
@@ -508,7 +353,3 @@ def _item_path(item: Item) -> str:
 def _where(item: Item, trail: tuple[str, ...]) -> str:
     """Where messages say an item is: the block uses and repeat passes it is in, then its path."""
     return " → ".join((*trail, _item_path(item)))
-
-
-def _place(location: Location, here: Location) -> str:
-    return f"line {location.line}" if location.file == here.file else str(location)
