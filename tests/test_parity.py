@@ -18,19 +18,28 @@ PARITY = {
     "densenet121.yaml": ("DenseNet121", 8_062_504),
 }
 
+# EfficientNet B0-B3 from one spec: Keras's (width, depth, size, dropout) and its three totals
+EFFICIENTNET = {
+    "b0": ("EfficientNetB0", (1.0, 1.0, 224, 0.2), (5_330_571, 5_288_548, 42_023)),
+    "b1": ("EfficientNetB1", (1.0, 1.1, 240, 0.2), (7_856_239, 7_794_184, 62_055)),
+    "b2": ("EfficientNetB2", (1.1, 1.2, 260, 0.3), (9_177_569, 9_109_994, 67_575)),
+    "b3": ("EfficientNetB3", (1.2, 1.4, 300, 0.3), (12_320_535, 12_233_232, 87_303)),
+}
+
 
 def weight_count(weights) -> int:
     return sum(int(np.prod(weight.shape)) for weight in weights)
 
 
-@pytest.mark.parametrize("spec_name", list(PARITY))
-def test_spec_matches_keras_applications(spec_name):
+def assert_same_model(spec, application: str, total: int, size: int = 224) -> None:
+    """Build the spec and keras.applications.<application>(weights=None) and compare them."""
     import keras
 
-    application, total = PARITY[spec_name]
-    spec = load_spec(SPECS / spec_name)
-    ours = build(spec)
+    # the reference first, in a fresh session, so its unnamed layers get Keras's first names
+    # (normalization, not normalization_3); the spec names every layer itself
+    keras.backend.clear_session()
     reference = getattr(keras.applications, application)(weights=None)
+    ours = build(spec)
 
     # the same counts, and the spec's own expectations hold
     for model in (ours, reference):
@@ -52,7 +61,33 @@ def test_spec_matches_keras_applications(spec_name):
         ours.get_layer(layer.name).set_weights(layer.get_weights())
 
     # so the same function: equal outputs on a random image
-    image = np.random.default_rng(0).random((1, 224, 224, 3)).astype("float32") * 255.0
+    image = np.random.default_rng(0).random((1, size, size, 3)).astype("float32") * 255.0
     np.testing.assert_allclose(
         ours.predict(image, verbose=0), reference.predict(image, verbose=0), rtol=1e-4, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("spec_name", list(PARITY))
+def test_spec_matches_keras_applications(spec_name):
+    application, total = PARITY[spec_name]
+    assert_same_model(load_spec(SPECS / spec_name), application, total)
+
+
+@pytest.mark.parametrize("variant", list(EFFICIENTNET))
+def test_efficientnet_matches_keras_at_each_scale(variant):
+    application, (width, depth, size, dropout), totals = EFFICIENTNET[variant]
+    spec = load_spec(
+        SPECS / "efficientnet.yaml",
+        overrides=[
+            f"vars.width={width}",
+            f"vars.depth={depth}",
+            f"vars.size={size}",
+            f"vars.dropout={dropout}",
+            f"input.shape[0]={size}",
+            f"input.shape[1]={size}",
+            f"expect.total_params={totals[0]}",
+            f"expect.trainable_params={totals[1]}",
+            f"expect.non_trainable_params={totals[2]}",
+        ],
+    )
+    assert_same_model(spec, application, totals[0], size)
