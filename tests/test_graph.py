@@ -1,13 +1,32 @@
-"""Graph specs: ids and inputs, merges, several inputs and outputs, shared layers, and their errors."""
+"""Graph specs: ids and inputs, merges, several inputs and outputs, shared layers, and their errors;
+and their drawing (``layerkit graph``): whole arguments, rounded numbers, columns for long nets."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import re
 import textwrap
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
 from layerkit import SpecError, SpecErrors, build, load_spec, summarize, validate
+from layerkit.errors import Location
+from layerkit.model.diagram import render_svg
+from layerkit.model.diagram_labels import (
+    TEXT_WIDTH,
+    argument_texts,
+    format_number,
+    format_value,
+    text_width,
+    type_text,
+)
+from layerkit.model.diagram_layout import PAGE_HEIGHT
+from layerkit.spec.plan import ResolvedLayer, layer_names
+
+from .conftest import EXAMPLES, SPECS
 
 
 def plan_of(text: str):
@@ -253,3 +272,245 @@ def test_shared_layer_must_be_written_before():
         "<string>:3:21: error: layers[0].shared.layer: 'later' is written after this item: "
         "share a layer after it. Move the shared item below the layer it shares."
     ]
+
+
+# -- the drawing (layerkit graph) ----------------------------------------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def drawing(plan) -> ElementTree.Element:
+    return ElementTree.fromstring(render_svg(plan, layer_names(plan)))
+
+
+def box_texts(root: ElementTree.Element) -> dict[str, list[str]]:
+    """Each box's lines of text, by its first (its title)."""
+    boxes = [box for box in root.iter(f"{SVG}g") if box.get("class") == "layer"]
+    return {
+        texts[0]: texts for texts in ([t.text for t in box.iter(f"{SVG}text")] for box in boxes)
+    }
+
+
+def box_rects(root: ElementTree.Element) -> dict[str, tuple[float, float, float, float]]:
+    rects = {}
+    for box in root.iter(f"{SVG}g"):
+        if box.get("class") == "layer":
+            rect = box.find(f"{SVG}rect")
+            title = box.find(f"{SVG}text").text
+            rects[title] = tuple(float(rect.get(key)) for key in ("x", "y", "width", "height"))
+    return rects
+
+
+def arrow_points(path: str) -> list[tuple[float, float]]:
+    """A routed arrow's start, corners and end (a curve's start and end)."""
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
+    pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+    if path.split()[3] == "C":  # M x y C c1 c2 end
+        return [pairs[0], pairs[-1]]
+    corners = [float(n) for n in re.findall(r"Q (-?[\d.]+) (-?[\d.]+)", path) for n in n]
+    return [pairs[0], *zip(corners[::2], corners[1::2], strict=True), pairs[-1]]
+
+
+def wiring(root: ElementTree.Element) -> list[tuple[str, str]]:
+    """(source, target) of every arrow, found from where it starts (a box's bottom edge) and
+    ends (a box's top edge)."""
+    rects = box_rects(root)
+
+    def on_edge(point: tuple[float, float], bottom: bool) -> str:
+        x, y = point
+        (title,) = [
+            title
+            for title, (left, top, width, height) in rects.items()
+            if left <= x <= left + width and abs(y - (top + height if bottom else top)) < 0.6
+        ]
+        return title
+
+    paths = [p.get("d") for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
+    return [(on_edge(arrow_points(d)[0], True), on_edge(arrow_points(d)[-1], False)) for d in paths]
+
+
+def test_drawing_wraps_arguments_whole_and_rounds_numbers():
+    """Arguments wrap, whole, to further lines; floats are drawn rounded (the plan keeps them)."""
+    plan = plan_of(
+        """
+        name: wide_args
+        input: [32, 32, 3]
+        layers:
+          - conv2d: {filters: 64, kernel_size: [3, 3], strides: [2, 2], dilation_rate: 1,
+                     activation: hard_sigmoid}
+          - depthwise_conv2d: {kernel_size: 3, strides: 1, depth_multiplier: 2,
+                               dilation_rate: [2, 2], activation: log_softmax}
+          - dropout: {rate: 0.07500000000000001}
+          - dropout: {rate: 1.0e-6}
+          - reshape: {target_shape: [-1, 128]}
+        """
+    )
+    assert plan.layers[2].args["rate"] == 0.07500000000000001
+    assert list(box_texts(drawing(plan)).values()) == [
+        ["input", "Input (32, 32, 3)"],
+        ["conv2d", "Conv2D  filters=64, kernel_size=3×3", "strides=2×2, activation=hard_sigmoid",
+         "dilation_rate=1"],
+        ["depthwise_conv2d", "DepthwiseConv2D  kernel_size=3", "strides=1, activation=log_softmax",
+         "dilation_rate=2×2, depth_multiplier=2"],
+        ["dropout", "Dropout  rate=0.075"],
+        ["dropout_1", "Dropout  rate=1e-06"],
+        ["reshape", "Reshape  target_shape=[-1, 128]"],
+    ]  # fmt: skip
+
+
+def test_numbers_are_rounded_for_display_only():
+    assert [format_number(v) for v in (0.1 + 0.2, 1e-06, 1 / 6, 2.0, 123456.7, 1e20)] == [
+        "0.3", "1e-06", "0.1667", "2.0", "123457.0", "1e+20"
+    ]  # fmt: skip
+    assert format_value([0.1 + 0.2, 1e-06, True, None]) == "[0.3, 1e-06, True, None]"
+    assert format_value([3, 3], size=True) == "3×3"
+    assert format_value({"axis": [1, 2], "epsilon": 0.0010000000000000002}) == (
+        "{axis: [1, 2], epsilon: 0.001}"
+    )
+
+
+def node(key: str, class_name: str, args: dict, inputs: tuple[str, ...], **more) -> ResolvedLayer:
+    """A plan node as expansion makes it (op nodes and named inputs, drawn before any spec
+    reader makes them)."""
+    location = Location("<string>", 3, 5)
+    return ResolvedLayer(class_name, args, location, "layers[0]", {}, key, inputs, **more)
+
+
+def with_layers(*layers: ResolvedLayer):
+    plan = plan_of("input: [8, 16]\nlayers:\n  - dense: {units: 16}\n")
+    return dataclasses.replace(plan, layers=layers, outputs=(layers[-1].key,))
+
+
+def test_arguments_that_fit_no_line_are_counted_never_cut():
+    many = {f"parameter_{n}": 0.1 * n for n in range(1, 10)}
+    plan = with_layers(node("o", "some_operation", many, ("input:input",), operation=True))
+    root = drawing(plan)
+    texts = box_texts(root)["some_operation"]
+    assert texts == [
+        "some_operation",
+        "op some_operation  parameter_1=0.1",
+        "parameter_2=0.2, parameter_3=0.3",
+        "parameter_4=0.4, +5 more",
+    ]
+    # a line never runs past its box: each is measured, and squeezed if a font draws it wider
+    assert all(text_width(text, 10.5) <= TEXT_WIDTH for text in texts[1:])
+
+
+def test_ops_and_inputs_passed_by_name_are_drawn():
+    plan = with_layers(
+        node("ln1", "LayerNormalization", {}, ("input:input",)),
+        node("mha", "MultiHeadAttention", {"num_heads": 4, "key_dim": 16}, ("ln1", "ln1"),
+             input_names=("query", "value")),
+        node("sum", "add", {}, ("input:input", "mha"), operation=True),
+        node("scale", "multiply", {"x2": 1 / 6}, ("sum",), operation=True),
+        node("mean", "mean", {"axis": [1], "keepdims": True}, ("scale",), operation=True),
+    )  # fmt: skip
+    names = {"ln1": "ln1", "mha": "attention", "sum": "add", "scale": "multiply", "mean": "mean"}
+    root = ElementTree.fromstring(render_svg(plan, names))
+    assert list(box_texts(root).values())[1:] == [
+        ["ln1", "LayerNormalization"],
+        ["attention", "MultiHeadAttention  num_heads=4", "key_dim=16"],
+        ["add", "op add"],
+        ["multiply", "op multiply  x2=0.1667"],
+        ["mean", "op mean  axis=[1], keepdims=True"],
+    ]
+    fills = {box.find(f"{SVG}text").text: box.find(f"{SVG}rect").get("fill")
+             for box in root.iter(f"{SVG}g")}  # fmt: skip
+    assert fills == {"input": "#e8f0fe", "ln1": "#f5f5f5", "attention": "#f5f5f5",
+                     "add": "#fdf3e1", "multiply": "#fdf3e1", "mean": "#fdf3e1"}  # fmt: skip
+    # both arrows from ln1 reach the attention box, apart, each labelled with its parameter
+    assert wiring(root) == [("input", "ln1"), ("ln1", "attention"), ("ln1", "attention"),
+                            ("input", "add"), ("attention", "add"), ("add", "multiply"),
+                            ("multiply", "mean")]  # fmt: skip
+    labels = [text for text in root.iter(f"{SVG}text") if text.get("class") == "input-name"]
+    assert [label.text for label in labels] == ["query", "value"]
+    paths = [p.get("d") for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
+    ends = [arrow_points(d)[-1] for d in paths[1:3]]
+    assert ends[0][0] < ends[1][0]
+    assert [(float(label.get("x")) - 4, float(label.get("y")) + 3) for label in labels] == ends
+
+
+def test_a_wrapper_shows_the_layer_it_wraps():
+    plan = validate(load_spec(EXAMPLES / "text_bilstm.yaml"))
+    assert list(box_texts(drawing(plan)).values())[2:4] == [
+        ["bidirectional", "Bidirectional(LSTM)  units=64"],
+        ["bidirectional_1", "Bidirectional(LSTM)  units=32"],
+    ]
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "densenet121"])
+def test_reference_drawings_show_every_argument_whole(name):
+    """Every argument the drawing shows is the whole ``name=value``; the rest are counted."""
+    plan = validate(load_spec(SPECS / f"{name}.yaml"))
+    texts = box_texts(drawing(plan))
+    names = layer_names(plan)
+    for layer in plan.layers:
+        lines = texts[names[layer.key]]
+        assert lines[1].startswith(type_text(layer))
+        shown = " ".join(lines[1:])
+        missing = [piece for piece in argument_texts(layer) if piece not in shown]
+        assert shown.endswith(f"+{len(missing)} more") if missing else "more" not in shown
+        assert "…" not in shown
+
+
+LONG_NET = """
+name: long_net
+input: [32, 32, 8]
+blocks:
+  mbconv:
+    params: [rate]
+    layers:
+      - conv2d: {filters: 32, kernel_size: 1, padding: same}
+      - batch_normalization
+      - activation: {activation: swish}
+      - depthwise_conv2d: {kernel_size: 3, padding: same}
+      - batch_normalization
+      - activation: {activation: swish, id: dw}
+      - global_average_pooling2d: {keepdims: true}
+      - conv2d: {filters: 8, kernel_size: 1, activation: swish}
+      - conv2d: {filters: 32, kernel_size: 1, activation: sigmoid}
+      - multiply: {inputs: [dw, -1]}
+      - conv2d: {filters: 8, kernel_size: 1}
+      - batch_normalization
+      - dropout: {rate: "${rate}"}
+      - add: {inputs: [input, -1]}
+layers:
+  - repeat: 17
+    index: i
+    layers:
+      - mbconv: {rate: "${0.2 * i / 17}"}
+"""
+
+
+def test_a_long_net_is_wrapped_into_columns_a_page_tall():
+    """238 layers with squeeze-and-excite and residual shortcuts, as EfficientNet: one column
+    would be about 15,900 px tall; the drawing is at most 2,000 px, in columns side by side, with
+    no box over another and no routed arrow across a box."""
+    plan = plan_of(LONG_NET)
+    assert len(plan.layers) == 238
+    root = drawing(plan)
+    assert (float(root.get("width")), float(root.get("height"))) == (3338, 1984)
+    assert float(root.get("height")) <= PAGE_HEIGHT
+    rects = list(box_rects(root).values())
+    assert len({left for left, *_ in rects}) == 9  # columns
+    for index, (left, top, width, height) in enumerate(rects):
+        for other_left, other_top, other_width, other_height in rects[index + 1 :]:
+            assert (
+                left + width <= other_left or other_left + other_width <= left
+                or top + height <= other_top or other_top + other_height <= top
+            )  # fmt: skip
+    names = layer_names(plan)
+    expected = [(names.get(s, "input"), names[layer.key]) for layer in plan.layers
+                for s in layer.inputs]  # fmt: skip
+    assert sorted(wiring(root)) == sorted(expected)
+    paths = [p.get("d") for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
+    routed = [arrow_points(d) for d in paths if " Q " in d]
+    assert len(routed) == 17 * 2 + 8  # the shortcuts, and the arrows from one column to the next
+    for points in routed:
+        for (x1, y1), (x2, y2) in itertools.pairwise(points):
+            assert x1 == x2 or y1 == y2  # across, or down and up
+            for left, top, width, height in rects:
+                assert not (
+                    max(x1, x2) > left and min(x1, x2) < left + width
+                    and max(y1, y2) > top and min(y1, y2) < top + height
+                )  # fmt: skip

@@ -17,14 +17,14 @@ from ..spec.plan import ResolvedLayer
 # arguments worth showing under a layer's type, in this order (an op shows all of its constants)
 SHOWN_ARGS = (
     "filters", "units", "num_heads", "key_dim", "kernel_size", "strides", "pool_size", "size",
-    "dilation_rate", "depth_multiplier", "groups", "target_shape", "rate", "activation",
+    "target_shape", "rate", "activation", "dilation_rate", "depth_multiplier", "groups",
 )  # fmt: skip
 # arguments whose list is a size per axis: drawn 3×3 rather than [3, 3]
 SIZE_ARGS = {"kernel_size", "strides", "pool_size", "size", "dilation_rate"}
 SIGNIFICANT_DIGITS = 4
 FALLBACK_FONT = 1.08  # DejaVu Sans, drawn where Helvetica and Arial are missing, is this much wider
 TEXT_WIDTH = 216  # room for a line of text in a box, in px
-ARGUMENT_LINES = 2  # lines under the name: the type and its first arguments, then the rest
+ARGUMENT_LINES = 3  # lines under the name: the type and its first arguments, then the rest
 SEPARATOR = ", "
 SQUEEZE = 1.4  # how much wider than a line a piece may be and still be drawn (squeezed)
 
