@@ -193,7 +193,7 @@ def test_an_extra_name_moved_to_another_class_warns(registry):
     assert registry.resolve("shared_name") == "Beta"
 
 
-@pytest.mark.parametrize("taken", ["dense", "Conv2D", "bn", "random_padded_crop"])
+@pytest.mark.parametrize("taken", ["dense", "Conv2D", "bn", "random_padded_crop", "layer_scale"])
 def test_an_extra_name_a_builtin_layer_has_is_refused_before_anything_registers(registry, taken):
     with pytest.raises(ValueError, match=f"under the name '{taken}': it already names the layer"):
         registry.register(plain_layer("Alpha"), name=taken)

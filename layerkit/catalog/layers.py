@@ -60,10 +60,13 @@ ALIASES: dict[str, str] = {
     "gmp2d": "GlobalMaxPooling2D",
     "gmp3d": "GlobalMaxPooling3D",
 }
-# layerkit's own layers, listed in the catalog beside keras.layers: class name → module.
+# layerkit's own layers, listed in the catalog beside keras.layers: class name → module. The live
+# class is looked up only here, by these fixed names, never by a module a spec names.
 LAYERKIT_LAYERS: dict[str, str] = {
     "RandomPaddedCrop": "layerkit.catalog.augmentations",
     "Cutout": "layerkit.catalog.augmentations",
+    "LayerScale": "layerkit.model.extra_layers",
+    "PositionEmbedding": "layerkit.model.extra_layers",
 }
 
 

@@ -71,3 +71,13 @@ def recurrent(
     gates = RECURRENT_GATES[class_name]
     biases = 2 if class_name == "GRU" and reset_after else 1
     return gates * (units * (features + units) + _bias(units * biases, use_bias))
+
+
+def layer_scale(projection_dim: int) -> int:
+    """layerkit's ``LayerScale``: one factor per channel."""
+    return projection_dim
+
+
+def position_embedding(sequence_length: int, features: int) -> int:
+    """layerkit's ``PositionEmbedding``: one vector of ``features`` per position."""
+    return sequence_length * features
