@@ -27,7 +27,9 @@ from .diagram_layout import (
 )
 
 TITLE_CHARACTERS = 30  # a longer name is cut, with "…"
+LEAVING_STEP = 7  # how far below a box an arrow that goes around turns aside
 LANDING_STEP = 9  # how far above a box an arrow that came around turns down into it
+LEVEL_STEP, MAX_LEVEL = 4, 2  # arrows coming in side by side, one above the other
 CORNER = 6
 LEFT, DIRECT, RIGHT = 0, 1, 2  # how an arrow reaches its box: from the left, straight, around right
 FILLS = {"input": "#e8f0fe", "op": "#fdf3e1", "layer": "#f5f5f5"}
@@ -100,7 +102,7 @@ def _clip(text: str, limit: int) -> str:
 def _edges(placed: Layout) -> list[str]:
     """Every arrow's path, then the names of inputs passed by name, drawn over the arrows."""
     ways = [_way(placed, index) for index in range(len(placed.edges))]
-    landing = _landings(placed, ways)
+    landing, level = _landings(placed, ways)
     parts, labels = [], []
     for index, edge in enumerate(placed.edges):
         source = placed.box(edge.source)
@@ -110,7 +112,7 @@ def _edges(placed: Layout) -> list[str]:
             start_x = placed.x[edge.source] + BOX_WIDTH * 3 / 4
         start = (start_x, placed.y[edge.source] + placed.row_height[source.row])
         end = (landing[index], placed.y[edge.target])
-        path = _path(placed, index, ways[index], start, end)
+        path = _path(placed, index, ways[index], start, end, level.get(index, 0))
         parts.append(
             f'<path class="edge" d="{path}" fill="none" stroke="#555" marker-end="url(#arrow)"/>'
         )
@@ -160,37 +162,60 @@ def _side_offset(rows_apart: int) -> float:
     return 16 + 8 * min(rows_apart - 2, 8)
 
 
-def _landings(placed: Layout, ways: list[int]) -> dict[int, float]:
+def _landings(placed: Layout, ways: list[int]) -> tuple[dict[int, float], dict[int, int]]:
     """Where each arrow meets its box: a box's inputs spread along its top, those that come
-    from the left leftmost, those that come around the right rightmost."""
+    from the left leftmost, those that come around the right rightmost; and the level at which
+    an arrow from one side runs above the box. Arrows from one side nest: the one that reaches
+    furthest along the box runs highest, from the outermost lane, so none crosses another."""
     arriving: dict[str, list[int]] = {}
     for index, edge in enumerate(placed.edges):
         arriving.setdefault(edge.target, []).append(index)
-    landing = {}
+    landing, level = {}, {}
     for target, indexes in arriving.items():
-        indexes.sort(key=lambda i: (ways[i], placed.x[placed.edges[i].source], i))
+        lanes = {i: _lane(placed, i, ways[i]) for i in indexes if ways[i] != DIRECT}
+        indexes.sort(
+            key=lambda i: (ways[i], -lanes[i] if i in lanes else placed.x[placed.edges[i].source])
+        )
         for order, index in enumerate(indexes):
             landing[index] = placed.x[target] + BOX_WIDTH * (order + 1) / (len(indexes) + 1)
-    return landing
+        lefts = [i for i in indexes if ways[i] == LEFT]
+        rights = [i for i in indexes if ways[i] == RIGHT]
+        for order, index in enumerate(lefts):
+            level[index] = min(order, MAX_LEVEL)
+        for order, index in enumerate(rights):
+            level[index] = min(len(rights) - 1 - order, MAX_LEVEL)
+    return landing, level
+
+
+def _lane(placed: Layout, index: int, way: int) -> float:
+    """The x of the last vertical run of an arrow that comes from one side."""
+    crossing = placed.crossings.get(index)
+    if crossing is not None:
+        return crossing.exit_x if crossing.channel_y is None else crossing.entry_x
+    edge = placed.edges[index]
+    source_row, target_row = placed.box(edge.source).row, placed.box(edge.target).row
+    between = _between(placed, source_row, target_row)
+    offset = _side_offset(target_row - source_row)
+    if way == LEFT:
+        return min(left for left, _ in between) - offset
+    return max(right for _, right in between) + offset
 
 
 def _path(
-    placed: Layout, index: int, way: int, start: tuple[float, float], end: tuple[float, float]
+    placed: Layout,
+    index: int,
+    way: int,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    level: int,
 ) -> str:
     (x1, y1), (x2, y2) = start, end
     if way == DIRECT:
         return f"M {x1:.1f} {y1:.1f} C {x1:.1f} {y1 + 14:.1f}, {x2:.1f} {y2 - 14:.1f}, {x2:.1f} {y2:.1f}"
-    below, above = y1 + LANDING_STEP, y2 - LANDING_STEP
+    below, above = y1 + LEAVING_STEP, y2 - LANDING_STEP - LEVEL_STEP * level
     crossing = placed.crossings.get(index)
     if crossing is None:  # around the boxes between, on one side
-        edge = placed.edges[index]
-        source_row, target_row = placed.box(edge.source).row, placed.box(edge.target).row
-        between = _between(placed, source_row, target_row)
-        offset = _side_offset(target_row - source_row)
-        if way == LEFT:
-            side = min(left for left, _ in between) - offset
-        else:
-            side = max(right for _, right in between) + offset
+        side = _lane(placed, index, way)
         points = [(x1, y1), (x1, below), (side, below), (side, above), (x2, above), (x2, y2)]
     elif crossing.channel_y is None:  # to the next column, up the gutter between
         lane = crossing.exit_x
