@@ -440,9 +440,13 @@ def test_a_wrapper_shows_the_layer_it_wraps():
 
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "densenet121"])
 def test_reference_drawings_show_every_argument_whole(name):
-    """Every argument the drawing shows is the whole ``name=value``; the rest are counted."""
+    """Every argument the drawing shows is the whole ``name=value``; the rest are counted. The
+    drawing is a page tall (DenseNet-121's 428 layers fill 12 taller columns), and readable."""
     plan = validate(load_spec(SPECS / f"{name}.yaml"))
-    texts = box_texts(drawing(plan))
+    root = drawing(plan)
+    assert float(root.get("height")) <= PAGE_HEIGHT + (name == "densenet121") * 500
+    routes_of_a_readable_drawing(plan, root)
+    texts = box_texts(root)
     names = layer_names(plan)
     for layer in plan.layers:
         lines = texts[names[layer.key]]
@@ -482,30 +486,22 @@ layers:
 """
 
 
-def test_a_long_net_is_wrapped_into_columns_a_page_tall():
-    """238 layers with squeeze-and-excite and residual shortcuts, as EfficientNet: one column
-    would be about 15,900 px tall; the drawing is at most 2,000 px, in columns side by side, with
-    no box over another and no routed arrow across a box."""
-    plan = plan_of(LONG_NET)
-    assert len(plan.layers) == 238
-    root = drawing(plan)
-    assert (float(root.get("width")), float(root.get("height"))) == (3338, 1984)
-    assert float(root.get("height")) <= PAGE_HEIGHT
+def routes_of_a_readable_drawing(plan, root: ElementTree.Element) -> list[list[tuple]]:
+    """Check what makes a drawing readable and give the routed arrows' corner points: no box
+    over another, every input's arrow from its source's bottom to its target's top, and every
+    routed arrow running across or down/up, never across a box."""
     rects = list(box_rects(root).values())
-    assert len({left for left, *_ in rects}) == 9  # columns
     for index, (left, top, width, height) in enumerate(rects):
         for other_left, other_top, other_width, other_height in rects[index + 1 :]:
             assert (
                 left + width <= other_left or other_left + other_width <= left
                 or top + height <= other_top or other_top + other_height <= top
             )  # fmt: skip
-    names = layer_names(plan)
-    expected = [(names.get(s, "input"), names[layer.key]) for layer in plan.layers
-                for s in layer.inputs]  # fmt: skip
+    names = layer_names(plan) | {i.key: i.spec.name for i in plan.inputs}
+    expected = [(names[s], names[layer.key]) for layer in plan.layers for s in layer.inputs]
     assert sorted(wiring(root)) == sorted(expected)
     paths = [p.get("d") for p in root.iter(f"{SVG}path") if p.get("class") == "edge"]
     routed = [arrow_points(d) for d in paths if " Q " in d]
-    assert len(routed) == 17 * 2 + 8  # the shortcuts, and the arrows from one column to the next
     for points in routed:
         for (x1, y1), (x2, y2) in itertools.pairwise(points):
             assert x1 == x2 or y1 == y2  # across, or down and up
@@ -514,3 +510,41 @@ def test_a_long_net_is_wrapped_into_columns_a_page_tall():
                     max(x1, x2) > left and min(x1, x2) < left + width
                     and max(y1, y2) > top and min(y1, y2) < top + height
                 )  # fmt: skip
+    return routed
+
+
+def test_a_long_net_is_wrapped_into_columns_a_page_tall():
+    """238 layers with squeeze-and-excite and residual shortcuts, as EfficientNet: one column
+    would be about 15,900 px tall; the drawing is at most 2,000 px, in columns side by side."""
+    plan = plan_of(LONG_NET)
+    assert len(plan.layers) == 238
+    root = drawing(plan)
+    assert (float(root.get("width")), float(root.get("height"))) == (3338, 1984)
+    assert float(root.get("height")) <= PAGE_HEIGHT
+    assert len({left for left, *_ in box_rects(root).values()}) == 9  # columns
+    routed = routes_of_a_readable_drawing(plan, root)
+    assert len(routed) == 17 * 2 + 8  # the shortcuts, and the arrows from one column to the next
+
+
+def test_an_arrow_past_whole_columns_runs_below_them():
+    plan = plan_of(
+        """
+        inputs: {a: [16], b: [16]}
+        layers:
+          - dense: {units: 16, id: first, inputs: a}
+          - dense: {units: 16, id: other, inputs: b}
+          - repeat: 70
+            layers:
+              - dense: {units: 16}
+          - add: {inputs: [first, -1, other]}
+        """
+    )
+    root = drawing(plan)
+    assert (float(root.get("width")), float(root.get("height"))) == (1418, 1878)
+    rects = box_rects(root)
+    assert len({left for left, *_ in rects.values()}) == 5  # 3 columns; a, b side by side
+    routed = routes_of_a_readable_drawing(plan, root)
+    lowest_box = max(top + height for _, top, _, height in rects.values())
+    below = [points for points in routed if max(y for _, y in points) > lowest_box + 20]
+    assert len(below) == 2  # dense → add and dense_1 → add, in two lanes
+    assert len({max(y for _, y in points) for points in below}) == 2
