@@ -233,6 +233,50 @@ def test_names_a_spec_defines_say_that_fill_ins_are_not_made_there():
     ]
 
 
+def test_a_block_name_in_blocks_is_not_filled_in():
+    text = """
+    input: [4]
+    blocks:
+      "pair${n}":
+        layers: [dense: {units: 4}]
+    layers: [dense: {units: 4}]
+    """
+    with pytest.raises(SpecErrors) as caught:
+        spec(text)
+    assert [error.format() for error in caught.value.errors] == [
+        "<string>:3:3: error: blocks.pair${n}: 'pair${n}' is not a valid name: ${...} is not "
+        "filled in here. Write the name itself; ${...} is filled in in ids, references (inputs:, "
+        "outputs:, layer:), layer names and values, not in the names a spec defines."
+    ]
+
+
+def test_settings_say_that_fill_ins_are_not_made_there():
+    text = """
+    vars: {n: 3}
+    input: [4]
+    layers: [dense: {units: 4}]
+    train: {epochs: "${n}"}
+    """
+    assert problems(text) == [
+        "<string>:4:17: error: train.epochs: expected an integer of at least 1, received the "
+        "text '${n}' (${...} is not filled in here)"
+    ]
+
+
+def test_if_on_an_augmentation_layer():
+    text = """
+    vars: {strong: false}
+    input: [8, 8, 3]
+    augment:
+      - random_flip: {mode: horizontal, if: "${strong}"}
+      - random_translation: {height_factor: 0.1, width_factor: 0.1}
+    layers: [flatten, {dense: {units: 2}}]
+    """
+    assert [layer.class_name for layer in validate(spec(text)).augment] == ["RandomTranslation"]
+    assert [layer.class_name for layer in validate(spec(text, ["vars.strong=true"])).augment] == [
+        "RandomFlip", "RandomTranslation"]  # fmt: skip
+
+
 ATTENTION = """
 name: attention
 input: [16, 32]

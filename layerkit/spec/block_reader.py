@@ -30,6 +30,9 @@ def read_blocks(layers: LayerReader, node: Node | None) -> dict[str, BlockDef]:
     blocks = {}
     for name, block_node in node.value.items():
         path = f"blocks.{name}"
+        if "${" in name:
+            layers.values.check_identifier(name, node.key_location(name), path)
+            continue
         if not block_node.is_mapping:
             layers.values.error(
                 f"expected a block with 'layers:', received {describe(block_node)}",

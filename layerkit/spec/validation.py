@@ -21,8 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
-from .document import Item, LayerCall, Repeat, Spec
+from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
+from .item_templates import condition_holds
 from .layer_calls import LayerCallChecker
 from .plan import Plan, PlanInput, ResolvedLayer
 from .problems import Problems
@@ -137,6 +138,10 @@ class _Validator:
         """The ``augment:`` list: plain layers in a chain (no blocks, repeats or wiring)."""
         layers = []
         for item in self.spec.augment:
+            if item.condition is not None:
+                path = f"{item.path}.{item.name}.if" if isinstance(item, LayerCall) else item.path
+                if not condition_holds(self.problems, item.condition, scope, path):
+                    continue  # left out (or its error reported)
             if self.check_augment_item(item):
                 layer = self.layers.resolve(item, Scope(scope.values, {}), ())
                 if layer is not None:
@@ -160,6 +165,8 @@ class _Validator:
             what, fix = f"'{item.name}' is a block", "List the block's layers here one by one."
         elif isinstance(item, Repeat):
             what, fix = "this is a repeat", "List the layers once each."
+        elif isinstance(item, Operation):
+            what, fix = "this is an operation", "Use an augmentation layer, such as random_flip."
         else:
             what, fix = "this is a shared layer", "Write the augmentation layer itself."
         self.problems.error(

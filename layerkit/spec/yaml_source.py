@@ -84,7 +84,9 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
-        return f"the text '{value}'" if len(value) <= 40 else f"the text '{value[:37]}...'"
+        shown = f"the text '{value}'" if len(value) <= 40 else f"the text '{value[:37]}...'"
+        # values with ${...} reach a message unfilled only where it is not filled in
+        return shown + (" (${...} is not filled in here)" if "${" in value else "")
     return f"{type(value).__name__} {value!r}"
 
 
