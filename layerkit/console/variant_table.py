@@ -115,14 +115,10 @@ def render_table(results: list[VariantResult], spec_name: str, file: str) -> Ren
     """A rich table with the verdict lines below it."""
     from rich import box
     from rich.console import Group
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     table = Table(
-        title=escape(_title(spec_name, file)),
-        title_justify="left",
-        title_style="layerkit.title",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         pad_edge=False,
@@ -143,7 +139,9 @@ def render_table(results: list[VariantResult], spec_name: str, file: str) -> Ren
         table.add_row(*cells, style=None if result.summary.ok else "layerkit.mismatch")
     lines = verdict_lines(results)
     style = "layerkit.ok" if all_ok(results) else "layerkit.mismatch"
-    return Group(table, Text(""), *(Text(line, style=style) for line in lines))
+    title = Text(_title(spec_name, file), style="layerkit.title")  # a line of its own: a long
+    # path is not wrapped to the table's width
+    return Group(title, table, Text(""), *(Text(line, style=style) for line in lines))
 
 
 def render_json(results: list[VariantResult]) -> str:
