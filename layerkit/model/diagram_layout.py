@@ -143,7 +143,7 @@ def _columns(heights: list[float], spans: list[tuple[int, int]], page_height: fl
     """The column of each row: as few columns as the page's height allows (a very long net gets
     MAX_COLUMNS taller ones), about equally tall, each cut where the fewest arrows cross."""
     reach = list(itertools.accumulate((h + ROW_GAP for h in heights), initial=0))
-    limit = max(page_height - 2 * MARGIN, reach[-1] / MAX_COLUMNS)
+    limit = max(page_height - 2 * MARGIN, reach[-1] / MAX_COLUMNS * 1.1)
     count = math.ceil(reach[-1] / limit)
     crossing = [0] * (len(heights) + 1)  # crossing[r]: arrows passing the cut below row r
     for source, target in spans:
