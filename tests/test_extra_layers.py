@@ -1,5 +1,6 @@
 """layerkit's own layers beside keras.layers (layerkit.model.extra_layers): LayerScale is ConvNeXt's,
-PositionEmbedding adds its weight, both are checked without TensorFlow and survive a .keras file."""
+PositionEmbedding adds its weight, both are checked without TensorFlow and survive a .keras file;
+and the parameter formula of MultiHeadAttention, which the transformer reference spec needs."""
 
 from __future__ import annotations
 
@@ -213,3 +214,27 @@ def test_layerkits_own_load_path_reads_them_in_a_new_process(saved, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout.splitlines()[-1]) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("shapes", "arguments"),
+    [
+        ((64, 64, 64), {"num_heads": 4, "key_dim": 16}),
+        ((32, 48, 20), {"num_heads": 3, "key_dim": 8, "value_dim": 5, "use_bias": False}),
+        ((32, 48, 20), {"num_heads": 2, "key_dim": 8, "output_shape": (3, 7)}),
+    ],
+)
+def test_the_attention_formula_counts_what_keras_holds(shapes, arguments):
+    import math
+
+    import keras
+
+    query, key, value = shapes
+    layer = keras.layers.MultiHeadAttention(**arguments)
+    layer(query=keras.Input((5, query)), value=keras.Input((6, value)), key=keras.Input((6, key)))
+    output = arguments.get("output_shape", (query,))
+    assert layer.count_params() == params.multi_head_attention(
+        query, key, value, arguments["num_heads"], arguments["key_dim"],
+        arguments.get("value_dim", arguments["key_dim"]), math.prod(output),
+        arguments.get("use_bias", True),
+    )  # fmt: skip

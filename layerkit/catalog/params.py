@@ -73,6 +73,25 @@ def recurrent(
     return gates * (units * (features + units) + _bias(units * biases, use_bias))
 
 
+def multi_head_attention(
+    query_features: int,
+    key_features: int,
+    value_features: int,
+    heads: int,
+    key_dim: int,
+    value_dim: int,
+    output_features: int,
+    use_bias: bool,
+) -> int:
+    """``MultiHeadAttention``: a query, key and value projection per head (``key_dim`` wide for the
+    query and key, ``value_dim`` for the value), each with a bias, then an output projection of the
+    heads back to ``output_features`` (the query's features unless ``output_shape`` says)."""
+    projections = (query_features + key_features) * heads * key_dim
+    projections += value_features * heads * value_dim
+    biases = _bias(heads * (2 * key_dim + value_dim) + output_features, use_bias)
+    return projections + heads * value_dim * output_features + biases
+
+
 def layer_scale(projection_dim: int) -> int:
     """layerkit's ``LayerScale``: one factor per channel."""
     return projection_dim
