@@ -11,6 +11,7 @@ along a box's top, and an input passed by name (``query``, ``value``) is labelle
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from html import escape as escape_html
 
@@ -26,7 +27,7 @@ from .diagram_layout import (
     layout,
 )
 
-TITLE_CHARACTERS = 30  # a longer name is cut, with "…"
+MIN_SIZE = 8  # the smallest font a line too wide for its box is drawn in
 LEAVING_STEP = 7  # how far below a box an arrow that goes around turns aside
 LANDING_STEP = 9  # how far above a box an arrow that came around turns down into it
 LEVEL_STEP, MAX_LEVEL = 4, 2  # arrows coming in side by side, one above the other
@@ -66,11 +67,12 @@ def render_svg(plan: Plan, names: dict[str, str]) -> str:
 def _box(box: Box, placed: Layout, fill: str) -> str:
     x, y = placed.x[box.key], placed.y[box.key]
     centre = x + BOX_WIDTH / 2
+    lines = [(line, TITLE_SIZE, 'font-weight="bold"') for line in box.title]
+    lines += [(line, TEXT_SIZE, 'fill="#444"') for line in box.lines]
     texts = [
-        _text(_clip(box.title, TITLE_CHARACTERS), centre, y + 16, TITLE_SIZE, 'font-weight="bold"')
+        _text(line, centre, y + 16 + LINE_HEIGHT * number, size, style)
+        for number, (line, size, style) in enumerate(lines)
     ]
-    for number, line in enumerate(box.lines, 1):
-        texts.append(_text(line, centre, y + 16 + LINE_HEIGHT * number, TEXT_SIZE, 'fill="#444"'))
     return (
         f'<g class="layer" id="{escape(box.key)}"><rect x="{x:.1f}" y="{y:.1f}" '
         f'width="{BOX_WIDTH}" height="{placed.row_height[box.row]:.0f}" rx="6" fill="{fill}" '
@@ -79,21 +81,18 @@ def _box(box: Box, placed: Layout, fill: str) -> str:
 
 
 def _text(text: str, x: float, y: float, size: float, style: str) -> str:
-    """One centred line; a line wider than the box is squeezed to fit it, never cut."""
-    bold = "bold" in style
-    fit = (
-        f' textLength="{TEXT_WIDTH}" lengthAdjust="spacingAndGlyphs"'
-        if text_width(text, size, bold) > TEXT_WIDTH
-        else ""
-    )
+    """One centred line; a line wider than the box is drawn smaller to fit it, never cut (and,
+    below MIN_SIZE, squeezed by the viewer)."""
+    width = text_width(text, size, "bold" in style)
+    fit = ""
+    if width > TEXT_WIDTH:
+        size = max(MIN_SIZE, math.floor(size * TEXT_WIDTH / width * 10) / 10)
+        if text_width(text, size, "bold" in style) > TEXT_WIDTH:
+            fit = f' textLength="{TEXT_WIDTH}" lengthAdjust="spacingAndGlyphs"'
     return (
-        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" {style} text-anchor="middle" xml:space="preserve"{fit}>'
-        f"{escape(text)}</text>"
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" {style} text-anchor="middle" '
+        f'xml:space="preserve"{fit}>{escape(text)}</text>'
     )
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- arrows --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ SIZE_ARGS = {"kernel_size", "strides", "pool_size", "size", "dilation_rate"}
 SIGNIFICANT_DIGITS = 4
 FALLBACK_FONT = 1.08  # DejaVu Sans, drawn where Helvetica and Arial are missing, is this much wider
 TEXT_WIDTH = 216  # room for a line of text in a box, in px
+TITLE_CHARACTERS = 30  # a name longer than twice this is cut to this many characters, with "…"
 ARGUMENT_LINES = 3  # lines under the name: the type and its first arguments, then the rest
 SEPARATOR = ", "
 SQUEEZE = 1.4  # how much wider than a line a piece may be and still be drawn (squeezed)
@@ -97,6 +98,19 @@ def argument_texts(layer: ResolvedLayer) -> list[str]:
 
 def _inner(layer: ResolvedLayer) -> ResolvedLayer | None:
     return next((v for v in layer.args.values() if isinstance(v, ResolvedLayer)), None)
+
+
+def title_lines(name: str, size: float) -> tuple[str, ...]:
+    """A node's name on one line, or two, broken after a ``_`` (``-``, ``.``, ``/``, space)
+    where one fits; a name too long for two lines keeps its first characters and "…"."""
+    if text_width(name, size, bold=True) <= TEXT_WIDTH:
+        return (name,)
+    if len(name) > TITLE_CHARACTERS * 2:
+        return (name[: TITLE_CHARACTERS - 1] + "…",)
+    fits = [end for end in range(1, len(name)) if text_width(name[:end], size, True) <= TEXT_WIDTH]
+    breaks = [end for end in fits if name[end - 1] in "_-./ "]
+    end = breaks[-1] if breaks else fits[-1]
+    return (name[:end], name[end:])
 
 
 def box_lines(layer: ResolvedLayer, size: float) -> tuple[str, ...]:

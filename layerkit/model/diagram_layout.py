@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..spec.plan import Plan
-from .diagram_labels import TEXT_WIDTH, box_lines, fit_lines
+from .diagram_labels import TEXT_WIDTH, box_lines, fit_lines, title_lines
 
 BOX_WIDTH = TEXT_WIDTH + 14
 ROW_GAP = 26
@@ -32,7 +32,7 @@ LINE_HEIGHT = 14
 @dataclass(frozen=True)
 class Box:
     key: str
-    title: str
+    title: tuple[str, ...]  # the name, on one line or two
     lines: tuple[str, ...]  # under the title: type and arguments
     row: int
     slot: int  # its place in its row, from the left
@@ -40,7 +40,7 @@ class Box:
 
     @property
     def height(self) -> float:
-        return box_height(len(self.lines))
+        return box_height(len(self.title) + len(self.lines))
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ class Layout:
 
 
 def box_height(lines: int) -> float:
-    """A box holds its title and ``lines`` more lines of text."""
-    return 12 + LINE_HEIGHT * (1 + lines)
+    """A box holds ``lines`` lines of text."""
+    return 12 + LINE_HEIGHT * lines
 
 
 def layout(plan: Plan, names: dict[str, str], page_height: float = PAGE_HEIGHT) -> Layout:
@@ -119,13 +119,13 @@ def _boxes_and_edges(plan: Plan, names: dict[str, str]) -> tuple[list[Box], list
     for plan_input in plan.inputs:
         shape = ", ".join("?" if size is None else str(size) for size in plan_input.spec.shape)
         lines = fit_lines(f"Input ({shape})", [], TEXT_SIZE)
-        boxes.append(
-            Box(plan_input.key, plan_input.spec.name, lines, 0, _next(slots, 0), is_input=True)
-        )
+        title = title_lines(plan_input.spec.name, TITLE_SIZE)
+        boxes.append(Box(plan_input.key, title, lines, 0, _next(slots, 0), is_input=True))
     for layer in plan.layers:
         row = rows[layer.key]
+        title = title_lines(names[layer.key], TITLE_SIZE)
         lines = box_lines(layer, TEXT_SIZE)
-        boxes.append(Box(layer.key, names[layer.key], lines, row, _next(slots, row)))
+        boxes.append(Box(layer.key, title, lines, row, _next(slots, row)))
     edges = [
         Edge(source, layer.key, layer.input_names[index] if layer.input_names else None)
         for layer in plan.layers
