@@ -27,7 +27,7 @@ TEXT_WIDTH = 216  # room for a line of text in a box, in px
 TITLE_CHARACTERS = 30  # a name longer than twice this is cut to this many characters, with "…"
 ARGUMENT_LINES = 3  # lines under the name: the type and its first arguments, then the rest
 SEPARATOR = ", "
-SQUEEZE = 1.4  # how much wider than a line a piece may be and still be drawn (squeezed)
+SQUEEZE = 1.4  # how much wider than a line a piece may be and still be drawn (smaller)
 
 # Helvetica advance widths in thousandths of the font size, by character; others count as 0.6 em
 _WIDTHS = {
@@ -124,7 +124,7 @@ def fit_lines(
     """``first`` and then ``pieces`` filled into at most ``lines`` lines of TEXT_WIDTH, never
     cutting a piece: a piece that fits no line is left out, and the last line says how many
     were left out (``+2 more``). A piece a little too wide for a whole line gets one of its
-    own (the drawing squeezes it), so a long activation name is still shown whole."""
+    own (drawn in a smaller font), so a long activation name is still shown whole."""
     filled: list[list[str]] = [[first]]
     left_out = 0
     for piece in pieces:
