@@ -4,7 +4,7 @@ Each layer sits one row below its deepest input; the boxes of a row are centred 
 height (the tallest box's). A drawing taller than a page is wrapped into columns, left to right,
 each cut where the fewest arrows cross; an arrow from one column to a later one runs in a lane of
 its own in the gutter between them (and, past a whole column, below the columns), so it never
-crosses a box. The page grows with the net so the whole stays about as wide as a screen.
+crosses a box. A very long net gets taller columns rather than more than MAX_COLUMNS of them.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class Crossing:
 
 @dataclass
 class Layout:
+    """The boxes and arrows of a drawing, where each box goes, and the drawing's size."""
+
     boxes: list[Box]
     edges: list[Edge]
     x: dict[str, float] = field(default_factory=dict)  # each box's left side
@@ -127,7 +129,7 @@ def _boxes_and_edges(plan: Plan, names: dict[str, str]) -> tuple[list[Box], list
         lines = box_lines(layer, TEXT_SIZE)
         boxes.append(Box(layer.key, title, lines, row, _next(slots, row)))
     edges = [
-        Edge(source, layer.key, layer.input_names[index] if layer.input_names else None)
+        Edge(source, layer.key, dict(enumerate(layer.input_names or ())).get(index))
         for layer in plan.layers
         for index, source in enumerate(layer.inputs)
     ]
@@ -194,7 +196,7 @@ def _place(result: Layout, spans: list[tuple[int, int]]) -> None:
         top = bottoms[column] or MARGIN
         result.row_top.append(top)
         bottoms[column] = top + height + ROW_GAP
-    lanes = _lanes(result, spans)
+    numbers, lanes = _lanes(result, spans)
     lefts, left = [], MARGIN
     for column in range(column_count):
         lefts.append(left)
@@ -208,26 +210,31 @@ def _place(result: Layout, spans: list[tuple[int, int]]) -> None:
         )
         result.y[box.key] = result.row_top[box.row]
     channel_top = max(bottoms) + ROW_GAP / 2
-    channel_count = sum(1 for c in result.crossings.values() if c.channel_y is not None)
-    for index, crossing in result.crossings.items():  # lanes became positions now lefts are known
-        source_column = result.column_of_row[spans[index][0]]
-        target_column = result.column_of_row[spans[index][1]]
+    channel_count = sum(1 for *_, channel in numbers.values() if channel is not None)
+
+    def lane_x(gutter: int, lane: int) -> float:  # gutter k: between columns k and k + 1
+        return lefts[gutter] + widths[gutter] + SIDE_ROOM + lane * LANE_GAP
+
+    for index, (exit_lane, entry_lane, channel) in numbers.items():
+        first = result.column_of_row[spans[index][0]]
+        last = result.column_of_row[spans[index][1]]
         result.crossings[index] = Crossing(
-            lefts[source_column] + widths[source_column] + SIDE_ROOM + crossing.exit_x * LANE_GAP,
-            lefts[target_column - 1]
-            + widths[target_column - 1]
-            + SIDE_ROOM
-            + crossing.entry_x * LANE_GAP,
-            None if crossing.channel_y is None else channel_top + crossing.channel_y * LANE_GAP,
+            lane_x(first, exit_lane),
+            lane_x(last - 1, entry_lane),
+            None if channel is None else channel_top + channel * LANE_GAP,
         )
     result.columns = [(lefts[c], lefts[c] + widths[c]) for c in range(column_count)]
     result.width = left + MARGIN / 2
     result.height = channel_top + channel_count * LANE_GAP + MARGIN - ROW_GAP / 2
 
 
-def _lanes(result: Layout, spans: list[tuple[int, int]]) -> dict[int, int]:
-    """A lane for every arrow that leaves its column (held, for now, as lane numbers), and how
-    many lanes each gutter needs."""
+def _lanes(
+    result: Layout, spans: list[tuple[int, int]]
+) -> tuple[dict[int, tuple[int, int, int | None]], dict[int, int]]:
+    """The lane numbers of every arrow that leaves its column, by edge index: in the gutter it
+    leaves by, in the one it comes in by, and below the columns (None: it goes to the next
+    column); and how many lanes each gutter needs."""
+    numbers: dict[int, tuple[int, int, int | None]] = {}
     lanes: dict[int, int] = {}
     channel = 0
     for index, (source_row, target_row) in enumerate(spans):
@@ -238,10 +245,10 @@ def _lanes(result: Layout, spans: list[tuple[int, int]]) -> dict[int, int]:
         exit_lane = lanes.get(first, 0)
         lanes[first] = exit_lane + 1
         if last == first + 1:
-            result.crossings[index] = Crossing(exit_lane, exit_lane)
+            numbers[index] = (exit_lane, exit_lane, None)
             continue
         entry_lane = lanes.get(last - 1, 0)
         lanes[last - 1] = entry_lane + 1
-        result.crossings[index] = Crossing(exit_lane, entry_lane, channel)
+        numbers[index] = (exit_lane, entry_lane, channel)
         channel += 1
-    return lanes
+    return numbers, lanes
