@@ -67,10 +67,11 @@ def render_svg(plan: Plan, names: dict[str, str]) -> str:
 def _box(box: Box, placed: Layout, fill: str) -> str:
     x, y = placed.x[box.key], placed.y[box.key]
     centre = x + BOX_WIDTH / 2
+    first = y + 16 + (placed.row_height[box.row] - box.height) / 2  # centred in a taller row
     lines = [(line, TITLE_SIZE, 'font-weight="bold"') for line in box.title]
     lines += [(line, TEXT_SIZE, 'fill="#444"') for line in box.lines]
     texts = [
-        _text(line, centre, y + 16 + LINE_HEIGHT * number, size, style)
+        _text(line, centre, first + LINE_HEIGHT * number, size, style)
         for number, (line, size, style) in enumerate(lines)
     ]
     return (
