@@ -192,11 +192,6 @@ def test_a_keras_file_holding_them_loads_with_the_same_outputs(saved):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="layerkit's load paths (training/evaluate.py _load, importer/from_model.py load_model, "
-    "training/loop.py) do not yet import layerkit.model.extra_layers; remove this mark once they do",
-)
 def test_layerkits_own_load_path_reads_them_in_a_new_process(saved, tmp_path):
     path, image, expected = saved
     np.save(tmp_path / "image.npy", image)

@@ -54,6 +54,8 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
         raise ModelImportError(
             f"'{source}' is not a file; give a .keras file or keras:NAME (e.g. keras:ResNet50)"
         )
+    from ..model import extra_layers  # noqa: F401  (registers layerkit's layers, so files using them load)
+
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many kinds for a bad file

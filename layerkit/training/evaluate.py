@@ -19,6 +19,7 @@ from ..data.images import image_files, read_image_files
 from ..data.load import load_dataset, split
 from ..errors import LayerkitError, listed
 from ..keras_archive import keras_file_problem, load_failure
+from ..model import extra_layers  # noqa: F401  (registers its layers, so .keras files using them load)
 from ..runs.directory import RunDir
 from ..spec.settings import Normalize
 from .model import scale_inputs

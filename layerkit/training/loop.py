@@ -16,6 +16,7 @@ from ..catalog import augmentations  # noqa: F401  (registers its layers, so che
 from ..data.dataset import Notify
 from ..data.load import load_dataset, split
 from ..errors import SpecError, TrainError, did_you_mean
+from ..model import extra_layers  # noqa: F401  (registers LayerScale, PositionEmbedding: the same)
 from ..runs.directory import RunDir
 from ..runs.records import Best, RunEnvironment, RunSetup, RunState
 from ..runs.spec_yaml import resolved_document
