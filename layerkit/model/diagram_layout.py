@@ -237,7 +237,9 @@ def _lanes(
     numbers: dict[int, tuple[int, int, int | None]] = {}
     lanes: dict[int, int] = {}
     channel = 0
-    for index, (source_row, target_row) in enumerate(spans):
+    # an arrow that leaves higher up takes a lane nearer its column, so the arrows that leave
+    # below it pass under its lane instead of across it
+    for index, (source_row, target_row) in sorted(enumerate(spans), key=lambda e: e[1][0]):
         first = result.column_of_row[source_row]
         last = result.column_of_row[target_row]
         if first == last:
