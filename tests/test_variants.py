@@ -368,11 +368,21 @@ def test_all_variants_refusals(runner, ladder, write_spec):
     assert "--variant wdie: the spec has no variant 'wdie'. Did you mean 'wide'?" in result.stderr
 
 
-def test_an_invalid_variant_is_said_before_any_is_built(runner, write_spec):
+def test_each_problem_of_an_invalid_variant_names_it(runner, write_spec):
+    path = write_spec(LADDER.replace("vars: {width: 16, size: 16}", "vars: {width: 1.5, size: 16}"))
+    result = invoke(runner, "build", path, "--all-variants")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"{path}:14:19: error: layers[0].conv2d.filters: in variant 'wide': argument 'filters' "
+        "of Conv2D expects an integer, received float 1.5. Write a whole number.\n"
+    )
+    # a value only Keras refuses is said when the variant is built, naming it too
     path = write_spec(LADDER.replace("vars: {width: 16, size: 16}", "vars: {width: 0, size: 16}"))
     result = invoke(runner, "build", path, "--all-variants")
-    assert result.exit_code == 2 and result.stdout == ""
-    assert "layers[0].conv2d.filters" in result.stderr and result.stderr.count("\n") == 1
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        f"{path}:14:19: error: layers[0].conv2d.filters: in variant 'wide': Keras"
+    )
 
 
 def test_graph_and_train_take_the_variant(runner, ladder, tmp_path):

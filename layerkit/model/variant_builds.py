@@ -3,17 +3,18 @@
 Takes a spec's path and the ``--set`` values; gives the spec as written and, for each of its
 ``variants:`` in order, a :class:`VariantResult` (its name, description and checked
 :class:`~layerkit.model.report.Summary`). Every variant is validated before any is built, so a
-mistake in one is said at once; Keras's session is cleared after each build, so the memory of one
+mistake in one is said at once (each problem saying which variant it is in); Keras's session is cleared after each build, so the memory of one
 variant's model is free for the next. :mod:`layerkit.console.variant_table` renders the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Location, SpecError
+from ..errors import Location, SpecError, SpecErrors
 from ..spec.document import Spec
 from ..spec.loader import load_spec
 from ..spec.validation import validate
@@ -57,18 +58,38 @@ def build_variants(
 
     Raises:
         SpecError: the spec has no variants.
-        SpecErrors: a variant is invalid (the first one that is, with all its problems).
+        SpecErrors, SpecError: a variant is invalid (the first one that is, with all its
+            problems, each saying which variant it is in); every variant is validated before
+            any is built, but a value only Keras refuses is said when its variant is built.
     """
     import keras
 
     from .compiler import build
 
     spec = load_spec(path, overrides)
-    plans = [validate(load_spec(path, overrides, name)) for name in variants_of(spec)]
+    plans = {}
+    for name in variants_of(spec):
+        with _in_variant(name):
+            plans[name] = validate(load_spec(path, overrides, name))
     results = []
-    for plan in plans:
-        summary = summarize(build(plan, allow_large=allow_large), plan)
+    for name, plan in plans.items():
+        with _in_variant(name):  # Keras may still refuse a value, at its line
+            summary = summarize(build(plan, allow_large=allow_large), plan)
         keras.backend.clear_session()  # the next variant starts with this one's memory free
-        name = plan.spec.variant or ""
         results.append(VariantResult(name, spec.variants[name].description, summary))
     return spec, results
+
+
+@contextmanager
+def _in_variant(name: str) -> Iterator[None]:
+    """Each spec problem raised inside says that it is in variant ``name``."""
+    try:
+        yield
+    except SpecErrors as errors:
+        raise SpecErrors([_said_in(e, name) for e in errors.errors], errors.hidden) from None
+    except SpecError as error:
+        raise _said_in(error, name) from None
+
+
+def _said_in(error: SpecError, name: str) -> SpecError:
+    return SpecError(f"in variant '{name}': {error.message}", error.location, error.path, error.fix)
