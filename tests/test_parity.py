@@ -31,8 +31,17 @@ def weight_count(weights) -> int:
     return sum(int(np.prod(weight.shape)) for weight in weights)
 
 
-def assert_same_model(spec, application: str, total: int, size: int = 224) -> None:
-    """Build the spec and keras.applications.<application>(weights=None) and compare them."""
+def operations(model) -> list[tuple[str, str]]:
+    """The functional graph's nodes in order: (name, class), ops (``Add``, ``Multiply``) included."""
+    return [(node.name, type(node).__name__) for node in model._operations]
+
+
+def assert_same_model(
+    spec, application: str, total: int, size: int = 224, same_graph: bool = False
+):
+    """Build the spec and keras.applications.<application>(weights=None) and compare them; with
+    ``same_graph``, also every node of the graph in order, layers and keras.ops calls alike, by
+    name and class (so model.summary() shows the same rows)."""
     import keras
 
     # the reference first, in a fresh session, so its unnamed layers get Keras's first names
@@ -47,6 +56,8 @@ def assert_same_model(spec, application: str, total: int, size: int = 224) -> No
     assert weight_count(ours.trainable_weights) == weight_count(reference.trainable_weights)
     assert weight_count(ours.non_trainable_weights) == weight_count(reference.non_trainable_weights)
     assert summarize(ours, spec).ok
+    if same_graph:
+        assert operations(ours) == operations(reference)
 
     # the same weights, layer by layer under the same names
     def shapes(model):
@@ -65,6 +76,7 @@ def assert_same_model(spec, application: str, total: int, size: int = 224) -> No
     np.testing.assert_allclose(
         ours.predict(image, verbose=0), reference.predict(image, verbose=0), rtol=1e-4, atol=1e-6
     )
+    return ours
 
 
 @pytest.mark.parametrize("spec_name", list(PARITY))
@@ -77,4 +89,19 @@ def test_spec_matches_keras_applications(spec_name):
 def test_efficientnet_variant_matches_keras(variant):
     application, size, total = EFFICIENTNET[variant]
     spec = load_spec(SPECS / "efficientnet.yaml", variant=variant)
-    assert_same_model(spec, application, total, size)
+    assert_same_model(spec, application, total, size, same_graph=True)
+
+
+def test_mobilenet_v3_small_matches_keras_with_its_ops():
+    spec = load_spec(SPECS / "mobilenet_v3_small.yaml")
+    ours = assert_same_model(spec, "MobileNetV3Small", 2_554_968, same_graph=True)
+    # its nine hard sigmoids are keras.ops calls in the graph, not layers, as in Keras:
+    # x + 3.0 and then * (1.0 / 6.0) around a ReLU(6.0)
+    import keras
+
+    ops = [node for node in ours._operations if not isinstance(node, keras.layers.Layer)]
+    assert [(node.name, type(node).__name__) for node in ops[:2]] == [
+        ("add", "Add"),
+        ("multiply", "Multiply"),
+    ]
+    assert len(ops) == 18
