@@ -66,6 +66,13 @@ def build(
     for layer in plan.layers:
         feeds = [tensors[key] for key in layer.inputs]
         if layer.operation:
+            if layer.shares is not None:  # validation refuses it; a plan made by hand may not
+                raise SpecError(
+                    f"op '{layer.class_name}' holds no weights to share",
+                    layer.location,
+                    layer.path,
+                    f"Write the op again here ('op: {{{layer.class_name}: ...}}').",
+                )
             call = partial(call_operation, layer, feeds, names[layer.key])
         else:
             if layer.shares is not None:

@@ -37,10 +37,12 @@ _CONVOLUTIONS = frozenset(
 )
 
 
-def layer_params(layer: Any, input_shape: Any) -> int:
+def layer_params(layer: Any, input_shape: Any, named: dict[str, Any] | None = None) -> int:
     """Parameters of one (unbuilt) layer for its input shape; 0 when no formula covers it.
 
-    The formulas are :mod:`layerkit.catalog.params`'s; this reads their sizes off the layer.
+    ``named`` holds the shapes of inputs passed by name (``query``, ``value``…), where the spec
+    wires them so. The formulas are :mod:`layerkit.catalog.params`'s; this reads their sizes off
+    the layer.
     """
     kind = type(layer).__name__
     # several inputs come as a list of shapes; one shape may itself be a list (Conv2DTranspose's
@@ -68,6 +70,34 @@ def layer_params(layer: Any, input_shape: Any) -> int:
         return layer_params(layer.forward_layer, shape) + layer_params(layer.backward_layer, shape)
     if kind == "TimeDistributed":
         return layer_params(layer.layer, (shape[0], *shape[2:]))
+    return _other_params(kind, layer, shape, named or {})
+
+
+def _other_params(kind: str, layer: Any, shape: tuple, named: dict[str, Any]) -> int:
+    """Attention and layerkit's own layers; 0 for a layer no formula covers."""
+    if kind == "MultiHeadAttention":
+        config = layer.get_config()
+        query = named.get("query", shape)
+        value = named.get("value", query)
+        key = named.get("key", value)
+        output = config["output_shape"] or query[-1]
+        return params.multi_head_attention(
+            int(query[-1]),
+            int(key[-1]),
+            int(value[-1]),
+            config["num_heads"],
+            config["key_dim"],
+            config["value_dim"] or config["key_dim"],
+            math.prod(output) if isinstance(output, list | tuple) else int(output),
+            config["use_bias"],
+        )
+    if kind == "Normalization" and layer.input_mean is None:
+        # adapted: a mean and a variance per position of the normalized axes, and a count
+        return 2 * math.prod(int(shape[axis]) for axis in layer.axis) + 1
+    if kind == "LayerScale":
+        return params.layer_scale(layer.projection_dim)
+    if kind == "PositionEmbedding":
+        return params.position_embedding(layer.sequence_length, int(shape[-1]))
     return 0
 
 
@@ -105,7 +135,8 @@ def estimate_params(plan: Plan) -> tuple[int, dict[str, int]] | None:
             shapes[node.key] = _output_shape(layer, node.input_names, feeds)
             # an unknown (None) size where the weights need one fails here too
             input_shape = feeds[0] if len(feeds) == 1 else feeds
-            per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape)
+            named = dict(zip(node.input_names, feeds, strict=True)) if node.input_names else None
+            per_node[node.key] = 0 if node.shares else layer_params(layer, input_shape, named)
         except Exception:  # any failure here is the real build's to report, with its place
             return None
     return sum(per_node.values()), per_node

@@ -84,7 +84,7 @@ class OperationChecker:
                 f"op '{info.name}' needs parameter '{missing[0]}'",
                 self.name_location(item),
                 path,
-                self.missing_fix(info, missing[0], tensors),
+                self.missing_fix(info, missing[0], tensors, item.input_names is not None),
             )
             return None
         return ResolvedLayer(
@@ -266,7 +266,12 @@ class OperationChecker:
         return bound.value
 
     @staticmethod
-    def missing_fix(info: OperationInfo, name: str, tensors: list[str]) -> str:
+    def missing_fix(info: OperationInfo, name: str, tensors: list[str], by_name: bool) -> str:
+        if by_name:
+            return (
+                f"Feed it a tensor in 'inputs:' ('{name}: ID'), or give it as a constant: "
+                f"'op: {{{info.name}: {{{name}: VALUE}}}}'."
+            )
         free = [param for param in info.param_names if param not in tensors]
         if free and free[0] == name:
             return (
