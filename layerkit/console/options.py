@@ -108,7 +108,8 @@ variant_option = click.option(
 all_variants_option = click.option(
     "--all-variants",
     is_flag=True,
-    help="Build every variant of the spec in turn: one checked line each (exit 1 if any differs).",
+    help="Build every variant of the spec in turn: one checked line each (--json: a list of "
+    "objects); exit 1 if any differs.",
 )
 plain_option = click.option(
     "--plain",
