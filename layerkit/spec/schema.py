@@ -5,8 +5,8 @@ typos as you type (see docs/spec.md). Every layer's arguments, their defaults an
 from the same catalog ``layerkit validate`` checks against, so the two never disagree; so do the
 optimizers, losses and schedules ``train:`` can name, with their arguments. The ``train:`` and
 ``data:`` settings come from their declaration (:mod:`layerkit.spec.settings`): a simple one's
-type, range or choices, default and help from it alone, a structured one's shape from here. The schema
-cannot know a spec's own block names, so an item whose one key is not a layer name is taken as a
+type, range or choices, default and help from it alone, a structured one's shape from
+:mod:`.settings_schema`. The schema cannot know a spec's own block names, so an item whose one key is not a layer name is taken as a
 block use; ``layerkit validate`` checks those.
 """
 
@@ -16,26 +16,15 @@ from typing import Any
 
 from ..catalog.arguments import ArgInfo
 from ..catalog.layers import ALIASES, LayerRegistry, default_registry, to_snake_case
-from ..catalog.training import METRICS, SettingsCatalog, default_catalog
 from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION, VARIANT_FIELDS
-from .settings import DATA_SETTINGS, NO_DECAY_KINDS, TRAIN_SETTINGS, Setting
+from .settings_schema import EXPRESSION, arg_schema, data_schema, train_schema
 
 SCHEMA_URI = "http://json-schema.org/draft-07/schema#"
-EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}
 CONDITION = {
     "description": "if: false (or an expression that gives false) leaves the item out",
     "anyOf": [{"type": "boolean"}, EXPRESSION],
 }
 VARIANT_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
-_JSON_TYPES = {
-    "int": "integer",
-    "float": "number",
-    "bool": "boolean",
-    "str": "string",
-    "null": "null",
-    "list": "array",
-    "map": "object",
-}
 
 
 def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
@@ -182,9 +171,9 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "blocks": {"type": "object", "additionalProperties": {"$ref": "#/definitions/block"}},
             "expect": {"$ref": "#/definitions/expect"},
             "variants": _variants_schema(),
-            "data": _data_schema(),
+            "data": data_schema(),
             "augment": {"type": "array", "items": {"$ref": "#/definitions/item"}},
-            "train": _train_schema(definitions),
+            "train": train_schema(definitions),
         },
         "definitions": definitions,
     }
@@ -228,7 +217,7 @@ def _layer_schema(registry: LayerRegistry, class_name: str) -> dict[str, Any]:
         "if": CONDITION,
     }
     for name in info.arg_names(registry.base_args):
-        properties[name] = _arg_schema(info.arg(name, registry.base_args) or ArgInfo(name, False))
+        properties[name] = arg_schema(info.arg(name, registry.base_args) or ArgInfo(name, False))
     required = [name for name, arg in info.args.items() if arg.required]
     schema: dict[str, Any] = {
         "description": f"keras.layers.{class_name}",
@@ -238,24 +227,6 @@ def _layer_schema(registry: LayerRegistry, class_name: str) -> dict[str, Any]:
     }
     if required:
         schema["required"] = required
-    return schema
-
-
-def _arg_schema(arg: ArgInfo, expressions: bool = True) -> dict[str, Any]:
-    """An argument's default and types; ``expressions`` where a ${...} may stand for the value
-    (layer arguments; train: settings are read as written)."""
-    schema: dict[str, Any] = {}
-    if not arg.required:
-        schema["default"] = arg.default
-    if not arg.kinds:
-        return schema
-    options: list[dict[str, Any]] = [EXPRESSION] if expressions else []
-    for kind in arg.kinds:
-        if kind == "layer":
-            options.append({"$ref": "#/definitions/item"})
-        else:
-            options.append({"type": _JSON_TYPES[kind]})
-    schema["anyOf"] = options
     return schema
 
 
@@ -296,132 +267,4 @@ def _variants_schema() -> dict[str, Any]:
         "minProperties": 1,
         "propertyNames": {"pattern": VARIANT_NAME},
         "additionalProperties": variant,
-    }
-
-
-def _choice(catalog: SettingsCatalog, kind: str, definitions: dict[str, Any]) -> dict[str, Any]:
-    """``adam`` or ``{adam: {learning_rate: 0.001}}``: each name in its spellings, with the
-    arguments a spec may give it (those layerkit supplies left out)."""
-    names = catalog.spellings(kind)
-    with_args: dict[str, Any] = {}
-    for name in names:
-        entry = catalog.resolve(kind, name)
-        definition = f"{kind}:{entry.name}"
-        if definition not in definitions:
-            required = [arg.name for arg in entry.args.values() if arg.required]
-            definitions[definition] = {
-                "description": entry.label,
-                "type": "object" if required else ["object", "null"],
-                "additionalProperties": False,
-                "properties": {
-                    arg.name: _arg_schema(arg, expressions=False)
-                    for arg in entry.args.values()
-                    if arg.name not in entry.supplied
-                },
-                **({"required": required} if required else {}),
-            }
-        with_args[name] = {"$ref": f"#/definitions/{definition}"}
-    return {
-        "anyOf": [
-            {"enum": names},
-            {"type": "object", "minProperties": 1, "maxProperties": 1,
-             "additionalProperties": False, "properties": with_args},
-        ]
-    }  # fmt: skip
-
-
-# The JSON types of the simple settings' kinds (a choice is an enum).
-_SETTING_TYPES = {
-    "integer": "integer",
-    "number": "number",
-    "string": "string",
-    "boolean": "boolean",
-}
-_RANGE_KEYWORDS = {
-    "minimum": "minimum",
-    "maximum": "maximum",
-    "exclusive_minimum": "exclusiveMinimum",
-    "exclusive_maximum": "exclusiveMaximum",
-}
-
-
-def _setting_schema(setting: Setting) -> dict[str, Any]:
-    """A simple setting's schema, from its declaration alone: type and range, or choices; its
-    default (unless none)."""
-    if setting.kind == "choice":
-        schema: dict[str, Any] = {"enum": list(setting.choices)}
-    else:
-        schema = {"type": _SETTING_TYPES[setting.kind]}
-        for name, keyword in _RANGE_KEYWORDS.items():
-            if getattr(setting, name) is not None:
-                schema[keyword] = getattr(setting, name)
-    if setting.default is not None:
-        schema["default"] = setting.default
-    return schema
-
-
-def _settings_properties(
-    settings: tuple[Setting, ...], structured: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """The properties of ``train:`` or ``data:``: every declared setting, in its order, with its
-    help; ``structured`` gives the schemas of the structured ones, which must be exactly those.
-
-    Raises:
-        ValueError: when ``structured`` misses a structured setting, or names another.
-    """
-    declared = {setting.name for setting in settings if setting.kind == "structured"}
-    if declared != set(structured):
-        raise ValueError(
-            "the structured settings declared and those given a schema differ: "
-            f"{', '.join(sorted(declared ^ set(structured)))}"
-        )
-    return {
-        setting.name: {
-            **(structured[setting.name] if setting.name in declared else _setting_schema(setting)),
-            "description": setting.help,
-        }
-        for setting in settings
-    }
-
-
-def _train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
-    catalog = default_catalog()
-    metric = {
-        "anyOf": [{"enum": list(METRICS)}, {"type": "string", "pattern": "^top_?[1-9][0-9]*$"}]
-    }
-    structured = {
-        "optimizer": _choice(catalog, "optimizer", definitions),
-        "schedule": _choice(catalog, "schedule", definitions),
-        "loss": _choice(catalog, "loss", definitions),
-        "metrics": {"type": "array", "items": metric},
-        "validation_split": {"anyOf": [{"type": "integer", "minimum": 0},
-                                       {"type": "number", "minimum": 0, "exclusiveMaximum": 1}]},
-        "no_decay": {"type": "array", "items": {"enum": list(NO_DECAY_KINDS)}},
-        "target": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                   "additionalProperties": {"type": "number"}},
-    }  # fmt: skip
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": _settings_properties(TRAIN_SETTINGS, structured),
-    }
-
-
-def _data_schema() -> dict[str, Any]:
-    numbers = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}}]}
-    normalize = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"scale": {"type": "number"}, "offset": {"type": "number"},
-                       "mean": numbers, "std": numbers},
-    }  # fmt: skip
-    return {
-        "anyOf": [
-            {"type": "string"},
-            {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": _settings_properties(DATA_SETTINGS, {"normalize": normalize}),
-            },
-        ]
     }
