@@ -482,3 +482,18 @@ def test_estimate_is_exact_for_attention_by_name_and_an_adapted_normalization(wr
         == (2 * 8 + 1) + 2 * 3 * (8 + 6) + 2 * 4 * 6 + 2 * (3 + 3 + 4) + 2 * 4 * 10 + 10
     )
     assert model.output.shape == (None, 5, 10)
+
+
+@pytest.mark.slow
+def test_estimate_is_exact_for_layerkits_layer_scale_and_position_embedding(write_spec):
+    spec = load_spec(
+        write_spec("""\
+            name: tokens
+            input: [6, 8]
+            layers:
+              - position_embedding: {sequence_length: 10}
+              - layer_scale: {init_values: 0.1, projection_dim: 8}
+            """)
+    )
+    plan = validate(spec)
+    assert estimate_params(plan)[0] == build(plan).count_params() == 10 * 8 + 8
