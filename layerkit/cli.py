@@ -23,6 +23,7 @@ from .console.options import (
     ModelName,
     all_variants_option,
     allow_large_option,
+    evaluate_options,
     force_option,
     json_option,
     output_option,
@@ -303,24 +304,7 @@ def prepare_run(spec_path: str | None, options: Any, console: Console, output: s
 
 @main.command()
 @click.argument("model_or_run", metavar="MODEL_OR_RUN", type=click.Path(path_type=Path))
-@click.option(
-    "--data",
-    metavar="PATH",
-    help="Data to evaluate on (its test split where it has one); "
-    "default: the run's own validation split.",
-)
-@click.option(
-    "--tta", type=click.Choice(["flip"]), help="Average predictions over horizontal flips."
-)
-@click.option(
-    "--plot",
-    type=OUTPUT_FILE,
-    help="Write the confusion matrix as a PNG (a run evaluated on its own validation split also "
-    "gets confusion.png, or confusion_tta.png).",
-)
-@force_option
-@click.option("--resize", is_flag=True, help="Resize images of another size than the model's.")
-@click.option("--skip-bad-images", is_flag=True, help="Leave out unreadable images (counted).")
+@evaluate_options
 @unsafe_option
 @json_option
 @plain_option

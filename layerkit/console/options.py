@@ -1,6 +1,6 @@
 """The options several commands share (``--set``, ``--variant``, ``--plugin``, ``--json``,
-``--force``, ``--plain``, ``--allow-large``, ``--unsafe``, ``-o/--output``; and ``build``'s
-``--all-variants``) and the parameter types that turn
+``--force``, ``--plain``, ``--allow-large``, ``--unsafe``, ``-o/--output``; ``build``'s
+``--all-variants``, ``train``'s and ``evaluate``'s own) and the parameter types that turn
 command-line text into values: an output file's path, and ``import``'s ``--input H,W,C`` shape.
 
 Each decorator is written once here so every command that takes the option spells and explains
@@ -179,4 +179,27 @@ train_options = _each(
         type=click.IntRange(min=2),
         help="Split the CPU into N logical devices (to try --strategy mirrored without GPUs).",
     ),
+)
+
+
+# evaluate's own options: the data, test-time augmentation, the confusion plot, and the images
+evaluate_options = _each(
+    click.option(
+        "--data",
+        metavar="PATH",
+        help="Data to evaluate on (its test split where it has one); "
+        "default: the run's own validation split.",
+    ),
+    click.option(
+        "--tta", type=click.Choice(["flip"]), help="Average predictions over horizontal flips."
+    ),
+    click.option(
+        "--plot",
+        type=OUTPUT_FILE,
+        help="Write the confusion matrix as a PNG (a run evaluated on its own validation split "
+        "also gets confusion.png, or confusion_tta.png).",
+    ),
+    force_option,
+    click.option("--resize", is_flag=True, help="Resize images of another size than the model's."),
+    click.option("--skip-bad-images", is_flag=True, help="Leave out unreadable images (counted)."),
 )
