@@ -283,8 +283,8 @@ def test_hard_swish_from_ops_equals_keras_written_directly(write_spec):
     model = build(load_spec(write_spec(HARD_SWISH)))
     reference = keras_hard_swish()
     assert model.count_params() == reference.count_params() == 112
-    kinds = [type(node).__name__ for node in model._operations]
-    assert kinds == [type(node).__name__ for node in reference._operations]
+    kinds = [type(node).__name__ for node in model.operations]
+    assert kinds == [type(node).__name__ for node in reference.operations]
     assert kinds == ["InputLayer", "Conv2D", "Add", "Relu6", "Multiply", "Divide", "Mean"]
     reference.set_weights(model.get_weights())
     images = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
@@ -443,7 +443,7 @@ def test_a_model_with_ops_saves_and_loads_through_layerkit(write_spec, runner, t
     loaded = open_trained(saved).model
     model = build(load_spec(path))
     model.set_weights(loaded.get_weights())
-    assert [(type(node).__name__, node.name) for node in loaded._operations][1:] == [
+    assert [(type(node).__name__, node.name) for node in loaded.operations][1:] == [
         ("Conv2D", "conv2d"), ("Add", "add"), ("Relu6", "relu6"), ("Multiply", "multiply"),
         ("Divide", "divide"), ("Mean", "mean"),
     ]  # fmt: skip

@@ -165,7 +165,7 @@ def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
     """
     plan = plan_from(spec, None, "summarize") if spec is not None else None
     # a functional model's ops (x + 3, keras.ops.mean) are rows too, as model.summary() shows
-    nodes = getattr(model, "_operations", None) or model.layers
+    nodes = getattr(model, "operations", None) or model.layers
     layers = [node for node in nodes if type(node).__name__ != "InputLayer"]
     expected_rows = plan.spec.expect.rows if plan else None
     locations: dict[str, Location] = {}
