@@ -424,7 +424,9 @@ def test_a_variant_run_resumes_and_evaluates_as_that_variant(runner, tmp_path, m
                         "images.tar.gz")  # fmt: skip
         assert result.exit_code == 0, result.output
     wide, narrow = (next(Path("runs", f"tiny_{v}").iterdir()) for v in ("wide", "narrow"))
-    saved = yaml.safe_load((wide / "spec.yaml").read_text(encoding="utf-8"))
+    text = (wide / "spec.yaml").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# trained from tiny.yaml --variant wide"
+    saved = yaml.safe_load(text)
     assert (saved["name"], saved["vars"], "variants" in saved) == ("tiny_wide", {"width": 8}, False)
     result = invoke(runner, "train", "--resume", wide, "--epochs", "2")
     assert result.exit_code == 0, result.output

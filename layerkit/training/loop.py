@@ -139,8 +139,10 @@ def train(
     run = RunDir.create(spec.name, out)
     run.lock(notify)
     try:
-        header = f"# trained from {spec.file}" + (
-            f" with --set {' --set '.join(options.overrides)}" if options.overrides else ""
+        header = (
+            f"# trained from {spec.file}"
+            + (f" --variant {spec.variant}" if spec.variant else "")
+            + (f" with --set {' --set '.join(options.overrides)}" if options.overrides else "")
         )
         run.write_spec(document, header)
         run.write_setup(setup)
