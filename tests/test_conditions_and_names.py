@@ -315,6 +315,24 @@ def test_named_inputs_are_checked_against_the_call_signature():
     ]
 
 
+def test_a_layer_that_needs_tensors_by_name_refuses_a_list_or_the_previous_layer():
+    text = """
+    input: [16, 8]
+    layers:
+      - layer_normalization: {id: ln}
+      - multi_head_attention: {num_heads: 2, key_dim: 4, inputs: [ln, ln]}
+      - multi_head_attention: {num_heads: 2, key_dim: 4}
+    """
+    assert problems(text) == [
+        "<string>:4:54: error: layers[1].multi_head_attention.inputs: MultiHeadAttention takes "
+        "its inputs by name (query, value): a list does not say which is which. Write "
+        "'inputs: {query: ID, value: ID}' (the same id twice for self-attention).",
+        "<string>:5:5: error: layers[2].multi_head_attention.inputs: MultiHeadAttention takes "
+        "its inputs by name (query, value): one input is not enough. Write "
+        "'inputs: {query: ID, value: ID}' (the same id twice for self-attention).",
+    ]
+
+
 def test_a_block_takes_its_inputs_by_name():
     text = """
     input: [4]

@@ -117,7 +117,7 @@ class LayerCallChecker:
                     f"Add '{name}: ...' to its arguments.",
                 )
                 ok = False
-        if call.input_names is not None and not self.check_input_names(info, call, path):
+        if not self.check_input_names(info, call, path):
             ok = False
         if not ok:
             return None
@@ -127,8 +127,25 @@ class LayerCallChecker:
         )
 
     def check_input_names(self, info: LayerInfo, call: LayerCall, path: str) -> bool:
-        """Whether the names of ``inputs:`` as a mapping are inputs of the layer's ``call``."""
-        assert call.input_names is not None
+        """Whether the names of ``inputs:`` as a mapping are inputs of the layer's ``call``, and
+        whether a layer whose call needs several tensors by name gets them so."""
+        if call.input_names is None:
+            needed = [arg.name for arg in info.call_args if arg.required and arg.tensor]
+            if len(needed) < 2:
+                return True
+            pairs = ", ".join(f"{name}: ID" for name in needed)
+            self.problems.error(
+                f"{info.class_name} takes its inputs by name ({', '.join(needed)}): "
+                + (
+                    "a list does not say which is which"
+                    if call.inputs
+                    else "one input is not enough"
+                ),
+                key_location(call, "inputs"),
+                f"{path}.inputs",
+                f"Write 'inputs: {{{pairs}}}' (the same id twice for self-attention).",
+            )
+            return False
         found = call_problems(info, call.input_names)
         for problem in found:
             key = f"inputs.{problem.name}" if problem.written else "inputs"
