@@ -497,3 +497,20 @@ def test_estimate_is_exact_for_layerkits_layer_scale_and_position_embedding(writ
     )
     plan = validate(spec)
     assert estimate_params(plan)[0] == build(plan).count_params() == 10 * 8 + 8
+
+
+@pytest.mark.slow
+def test_keras_own_mask_op_is_no_row_but_the_specs_ops_are(write_spec):
+    spec = load_spec(
+        write_spec("""\
+            name: masked
+            input: {shape: [null], dtype: int32}
+            layers:
+              - embedding: {input_dim: 50, output_dim: 4, mask_zero: true}
+              - lstm: {units: 3}
+              - op: {multiply: 2.0}
+            """)
+    )
+    model = build(spec)
+    assert "NotEqual" in [type(node).__name__ for node in model.operations]
+    assert [row.name for row in summarize(model, spec).rows] == ["embedding", "lstm", "multiply"]

@@ -164,9 +164,7 @@ def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
         TypeError: ``spec`` is not a Spec, a Plan or None.
     """
     plan = plan_from(spec, None, "summarize") if spec is not None else None
-    # a functional model's ops (x + 3, keras.ops.mean) are rows too, as model.summary() shows
-    nodes = getattr(model, "operations", None) or model.layers
-    layers = [node for node in nodes if type(node).__name__ != "InputLayer"]
+    layers = _row_nodes(model, plan)
     expected_rows = plan.spec.expect.rows if plan else None
     locations: dict[str, Location] = {}
     uses: dict[str, int] = {}  # a shared layer runs once per use: its FLOPs count each time
@@ -214,6 +212,25 @@ def summarize(model: keras.Model, spec: Spec | Plan | None = None) -> Summary:
         flops_complete=all(count is not None for count in flops),
         problems=tuple(problems),
     )
+
+
+def _row_nodes(model: Any, plan: Plan | None) -> list[Any]:
+    """The layers and ops that are rows, in the model's order.
+
+    A functional model's ops (``x + 3``, ``keras.ops.mean``) are rows too, as ``model.summary()``
+    shows them. With a plan, only the ops its ``op:`` items made: Keras adds ops of its own (an
+    embedding's padding mask is a ``not_equal``), numbered per process, that a spec never writes.
+    """
+    nodes = [
+        node
+        for node in getattr(model, "operations", None) or model.layers
+        if type(node).__name__ != "InputLayer"
+    ]
+    if plan is None:
+        return nodes
+    names = layer_names(plan)
+    spec_ops = {names[node.key] for node in plan.layers if node.operation}
+    return [node for node in nodes if hasattr(node, "count_params") or node.name in spec_ops]
 
 
 def _flops(layer: Any, output_shape: Shape) -> int | None:
