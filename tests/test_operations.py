@@ -222,6 +222,12 @@ def test_names_resolve_in_any_case_to_the_catalogs_name():
             "'value'?",
         ),
         (
+            "op: {mean: null, inputs: {x: a, keepdims: b}}",
+            "spec.yaml:1:43: error: layers[2].op.mean.inputs.keepdims: parameter 'keepdims' of op "
+            "'mean' takes true or false, not a tensor. Give it as a constant: "
+            "'op: {mean: {keepdims: VALUE}}'.",
+        ),
+        (
             "op: {concatenate: -1, inputs: {xs: a}}",
             "spec.yaml:1:36: error: layers[2].op.concatenate.inputs: op 'concatenate' takes its "
             "tensors as one list under 'xs'. Write 'inputs:' as a list of references, such as "

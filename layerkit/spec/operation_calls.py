@@ -148,18 +148,7 @@ class OperationChecker:
                 return None
             return names[:1]
         if item.input_names is not None:
-            unknown = [name for name in item.input_names if name not in info.params]
-            for index, name in enumerate(item.input_names):
-                if name not in unknown:
-                    continue
-                ref = item.inputs[index] if item.inputs else None
-                self.problems.error(
-                    f"op '{info.name}' has no parameter '{name}' to take an input",
-                    ref.location if ref is not None else item.location,
-                    f"{path}.inputs.{name}",
-                    did_you_mean(name, names) or f"{info.name} takes: {', '.join(names)}.",
-                )
-            return None if unknown else list(item.input_names)
+            return self.named_tensor_params(item, info, path)
         if input_count > len(names):
             self.problems.error(
                 f"op '{info.name}' takes at most {_plural(len(names), 'tensor input')} "
@@ -170,6 +159,35 @@ class OperationChecker:
             )
             return None
         return names[:input_count]
+
+    def named_tensor_params(
+        self, item: Operation, info: OperationInfo, path: str
+    ) -> list[str] | None:
+        """The parameters named under ``inputs:``, each one the op has and that may be a tensor
+        (not a switch or a text such as ``keepdims``); None after reporting why."""
+        names = info.param_names
+        ok = True
+        for index, name in enumerate(item.input_names or ()):
+            location = item.inputs[index].location if item.inputs else item.location
+            param = info.params.get(name)
+            if param is None:
+                self.problems.error(
+                    f"op '{info.name}' has no parameter '{name}' to take an input",
+                    location,
+                    f"{path}.inputs.{name}",
+                    did_you_mean(name, names) or f"{info.name} takes: {', '.join(names)}.",
+                )
+                ok = False
+            elif param.kinds:
+                self.problems.error(
+                    f"parameter '{name}' of op '{info.name}' takes {kinds_text(param.kinds)}, "
+                    "not a tensor",
+                    location,
+                    f"{path}.inputs.{name}",
+                    f"Give it as a constant: 'op: {{{info.name}: {{{name}: VALUE}}}}'.",
+                )
+                ok = False
+        return list(item.input_names or ()) if ok else None
 
     def constants(
         self,
