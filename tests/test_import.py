@@ -33,7 +33,20 @@ def test_reference_summary_imports_to_a_spec_that_builds_all_checked(runner, tmp
     assert "# not in the summary: activation" in target.read_text()
 
 
-SHIPPED = sorted([*SPECS.glob("*.yaml"), *EXAMPLES.glob("*.yaml")])
+# Shipped specs whose printed summaries the importer cannot read back yet: op rows (x + 3, a
+# residual written as an op), layerkit's own layers, MultiHeadAttention by name and free input
+# sizes are issue 17's work. Strict: the mark fails the day one of them round-trips.
+NOT_YET_IMPORTED = {
+    "convnext_tiny.yaml": "op rows (the residual add) and layer_scale rows (issue 17)",
+    "mobilenet_v3_small.yaml": "op rows (x + 3, x * 1/6) and a free input size (issue 17)",
+    "vit.yaml": "position_embedding and MultiHeadAttention by name (issue 17)",
+}
+SHIPPED = [
+    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=NOT_YET_IMPORTED[path.name]))
+    if path.name in NOT_YET_IMPORTED
+    else path
+    for path in sorted([*SPECS.glob("*.yaml"), *EXAMPLES.glob("*.yaml")])
+]
 
 
 def keras3_printout(model) -> str:
@@ -44,7 +57,7 @@ def keras3_printout(model) -> str:
 
 
 @pytest.mark.parametrize("style", ["keras3", "keras2-cut", "keras2-wrap"])
-@pytest.mark.parametrize("spec_path", SHIPPED, ids=lambda path: path.name)
+@pytest.mark.parametrize("spec_path", SHIPPED, ids=lambda path: getattr(path, "name", None))
 def test_every_shipped_spec_round_trips_through_its_printed_summary(
     spec_path, style, runner, tmp_path
 ):
