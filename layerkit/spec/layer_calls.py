@@ -101,15 +101,16 @@ class LayerCallChecker:
                 ok = False
             else:
                 args[name], arg_locations[name] = resolved
-        misspelled = {
-            did_you_mean(name, [*info.args]) for name in call.args if name not in info.args
-        }
-        for name, arg in info.args.items():
-            if (
-                arg.required
-                and name not in call.args
-                and f"Did you mean '{name}'?" not in misspelled
-            ):
+        missing = [
+            name for name, arg in info.args.items() if arg.required and name not in call.args
+        ]
+        if missing:  # a misspelled name suggested as a missing one is one problem, not two
+            misspelled = {
+                did_you_mean(name, [*info.args]) for name in call.args if name not in info.args
+            }
+            for name in missing:
+                if f"Did you mean '{name}'?" in misspelled:
+                    continue
                 self.problems.error(
                     f"{info.class_name} needs argument '{name}'",
                     call.location,
