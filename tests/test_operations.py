@@ -520,3 +520,27 @@ def test_keras_own_mask_op_is_no_row_but_the_specs_ops_are(write_spec):
     model = build(spec)
     assert "NotEqual" in [type(node).__name__ for node in model.operations]
     assert [row.name for row in summarize(model, spec).rows] == ["embedding", "lstm", "multiply"]
+
+
+@pytest.mark.slow
+def test_attention_and_normalization_ops_count_their_multiply_adds(write_spec):
+    spec = load_spec(
+        write_spec("""\
+            name: attention_op
+            input: [10, 4, 8]
+            layers:
+              - dense: {units: 8, id: q}
+              - dense: {units: 8, inputs: [input], id: v}
+              - op: {dot_product_attention: null, inputs: {query: q, key: q, value: v}}
+              - op: {rms_normalization: null}
+              - op: {reshape: [-1, 10, 32]}
+            """)
+    )
+    rows = summarize(build(spec), spec).rows
+    assert [(row.name, row.type, row.flops) for row in rows] == [
+        ("dense", "Dense", 10 * 4 * 8 * 8),
+        ("dense_1", "Dense", 10 * 4 * 8 * 8),
+        ("dot_product_attention", "DotProductAttention", 10 * 10 * 4 * (8 + 8)),
+        ("rms_normalization", "RMSNorm", 10 * 4 * 8),
+        ("reshape", "Reshape", 0),
+    ]
