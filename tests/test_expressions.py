@@ -116,6 +116,10 @@ INDEXED = {"widths": [16, 24, 40], "i": 1, "j": 2, "width": 0.5, "empty": [], "c
         ("len(empty)", 0),
         ("widths[len(widths) - 1]", 40),
         ("widths[i] if len(widths) > i else 8", 24),
+        ("sum(widths)", 80),
+        ("sum(widths[:i])", 16),
+        ("sum([])", 0),
+        ("sum([0.5, 1])", 1.5),
     ],
 )
 def test_indexes_slices_and_counts(text, expected):
@@ -125,6 +129,16 @@ def test_indexes_slices_and_counts(text, expected):
 @pytest.mark.parametrize(
     ("text", "message", "fix"),
     [
+        (
+            "sum(3)",
+            "sum(3): sum takes one list of numbers",
+            "Write sum(xs) with one list, e.g. sum(repeats[:i]).",
+        ),
+        (
+            "sum(['a'])",
+            "sum(['a']): sum adds numbers, and the list holds text",
+            "Give sum a list of numbers only.",
+        ),
         (
             "widths[3]",
             "index 3 is out of range in 'widths[3]': the list has 3 elements",

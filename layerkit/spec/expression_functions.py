@@ -2,7 +2,8 @@
 
 Takes nothing; gives :data:`FUNCTIONS`, which :mod:`.expressions` looks names up in: Python's
 ``round``, ``int``, ``float``, ``str``, ``min``, ``max``, ``abs``, ``math``'s ``ceil``, ``floor``
-and ``sqrt``, MobileNet's :func:`make_divisible`, and :func:`length` (``len``, of a list or text). Each is pure; the evaluator bounds what
+and ``sqrt``, MobileNet's :func:`make_divisible`, :func:`length` (``len``, of a list or text) and
+:func:`total` (``sum``, of a list of numbers). Each is pure; the evaluator bounds what
 they are given (:mod:`.expression_budget`).
 """
 
@@ -41,6 +42,23 @@ def length(*values: Any) -> int:
     return len(values[0])
 
 
+def total(*values: Any) -> int | float:
+    """The sum of a list of numbers (Python's ``sum``), e.g. the blocks before stage ``i``:
+    ``sum(repeats[:i])``."""
+    if len(values) != 1 or not isinstance(values[0], list | tuple):
+        raise IndexProblem(
+            "sum takes one list of numbers",
+            "Write sum(xs) with one list, e.g. sum(repeats[:i]).",
+        )
+    for item in values[0]:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise IndexProblem(
+                f"sum adds numbers, and the list holds {kind(item)}",
+                "Give sum a list of numbers only.",
+            )
+    return sum(values[0])
+
+
 # name → function a spec expression may call; all are pure and cheap
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": round,
@@ -55,4 +73,5 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt,
     "make_divisible": make_divisible,
     "len": length,
+    "sum": total,
 }
