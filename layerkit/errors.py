@@ -121,10 +121,29 @@ def did_you_mean(received: str, choices: Iterable[str]) -> str | None:
     """``"Did you mean 'conv2d'?"`` for the closest choice, or None when nothing is close."""
     choices = list(choices)
     lowered = {choice.lower(): choice for choice in choices}
-    matches = difflib.get_close_matches(received.lower(), list(lowered), n=1, cutoff=0.6)
+    text = received.lower()
+    matches = difflib.get_close_matches(text, list(lowered), n=5, cutoff=0.6)
     if not matches:
         return None
-    return f"Did you mean '{lowered[matches[0]]}'?"
+    # equally close choices: the one that starts like what was written ('ad' → 'add', not 'pad')
+    best = max(
+        matches,
+        key=lambda match: (
+            round(difflib.SequenceMatcher(None, text, match).ratio(), 9),
+            _shared_start(text, match),
+        ),
+    )
+    return f"Did you mean '{lowered[best]}'?"
+
+
+def _shared_start(first: str, second: str) -> int:
+    """How many characters two texts share from their start."""
+    count = 0
+    for one, other in zip(first, second, strict=False):
+        if one != other:
+            break
+        count += 1
+    return count
 
 
 class ErrorCollector:

@@ -133,7 +133,7 @@ def test_names_resolve_in_any_case_to_the_catalogs_name():
     [
         (
             "op: {ad: 3}",
-            "spec.yaml:1:6: error: layers[2].op.ad: unknown op 'ad'. Did you mean 'pad'?",
+            "spec.yaml:1:6: error: layers[2].op.ad: unknown op 'ad'. Did you mean 'add'?",
         ),
         (
             "op: {frobnicate: 3}",

@@ -250,7 +250,7 @@ def test_expression_errors_in_specs():
         "<string>:5:20: error: layers[1].dense.units: in '${width.real}': 'width.real' is not "
         "allowed in an expression. Use numbers, text, names, arithmetic, comparisons, 'a if c "
         "else b', indexing (xs[i], xs[a:b]) and the functions round, int, float, str, min, max, "
-        "abs, ceil, floor, sqrt, make_divisible, len.",
+        "abs, ceil, floor, sqrt, make_divisible, len, sum.",
         "<string>:6:20: error: layers[2].dense.units: in '${8 / 0}': division by zero in '8 / 0'",
     ]
 
