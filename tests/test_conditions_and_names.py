@@ -358,3 +358,16 @@ def test_a_block_takes_its_inputs_by_name():
         "<string>:11:12: error: layers[2].gate.inputs: block 'gate' needs input 'g'. Add 'g: ID' "
         "to this use's inputs."
     ]
+
+
+def test_sharing_an_op_is_refused_at_validate():
+    text = """
+    input: [4]
+    layers:
+      - op: {add: 1.0, id: plus}
+      - shared: {layer: plus}
+    """
+    assert problems(text) == [
+        "<string>:4:21: error: layers[1].shared.layer: 'plus' is an op, which holds no weights "
+        "to share. Write the op again here ('op: {add: ...}')."
+    ]

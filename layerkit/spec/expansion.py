@@ -285,6 +285,14 @@ class Expansion(Unrolling):
                 )
             self.problems.error(message, item.target.location, f"{path}.layer", hint)
             return None
+        if node.operation:
+            self.problems.error(
+                f"'{target}' is an op, which holds no weights to share",
+                item.target.location,
+                f"{path}.layer",
+                f"Write the op again here ('op: {{{node.class_name}: ...}}').",
+            )
+            return None
         key = self.new_key("n")
         label = f"'{item_id}'" if item_id else f"shared {node.label}"
         self.add_node(
