@@ -2,7 +2,8 @@
 (``guard``: any failure becomes one line and an exit code; ``--debug`` for the traceback), how
 layerkit's own errors are printed (``errors``), the options and parameter types the commands
 share (``options``), the checks and atomic writes of the files they produce (``targets``), how
-results reach the terminal as text, rich tables or JSON (``output``). Text from specs and files
+results reach the terminal as text, rich tables or JSON (``output``; ``variant_table`` for
+``build --all-variants``). Text from specs and files
 is escaped before it reaches a terminal by :mod:`layerkit.safe_text`, which the renderers of
 :mod:`layerkit.model` share.
 
