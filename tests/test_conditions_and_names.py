@@ -80,6 +80,25 @@ def test_if_must_give_true_or_false_and_says_what_made_the_value():
     ]
 
 
+def test_a_bad_if_in_a_block_used_three_times_is_said_once():
+    text = """
+    input: [4]
+    blocks:
+      maybe:
+        params: [n]
+        layers: [{dense: {units: 4, if: "${n}"}}]
+    layers:
+      - repeat: 3
+        index: i
+        layers: [{maybe: {n: "${i}"}}]
+    """
+    assert problems(text) == [
+        "<string>:5:37: error: repeat 1/3 → layers[0].layers[0].maybe → "
+        "blocks.maybe.layers[0].dense.if: 'if' expects true or false, received int 0 (from '${n}' with n=0). Write a comparison, e.g. "
+        'if: "${depth > 1}", or true or false.'
+    ]
+
+
 def test_the_first_item_left_out_with_several_inputs_is_an_error():
     text = """
     inputs: {a: [4], b: [4]}
@@ -180,6 +199,7 @@ def test_ids_made_alike_in_every_pass_are_refused_where_used_after_the_repeat():
 
 
 def test_a_filled_in_id_or_reference_that_is_not_a_name():
+    """Said once per place (with the first pass's value), not once per pass."""
     text = """
     input: [4]
     layers:
@@ -191,9 +211,6 @@ def test_a_filled_in_id_or_reference_that_is_not_a_name():
     assert problems(text) == [
         "<string>:5:37: error: repeat 1/2 → layers[0].layers[0].dense.id: the id '${i}' gives "
         "int 0 (from '${i}' with i=0), not a name. A name is letters, digits and '_', not "
-        'starting with a digit: make ${...} give e.g. \'down1\' (write "down${i}", not "${i}").',
-        "<string>:5:37: error: repeat 2/2 → layers[0].layers[0].dense.id: the id '${i}' gives "
-        "int 1 (from '${i}' with i=1), not a name. A name is letters, digits and '_', not "
         'starting with a digit: make ${...} give e.g. \'down1\' (write "down${i}", not "${i}").',
         "<string>:6:24: error: layers[1].add.inputs: 'i' in '${i}' is not a var (none is "
         "defined here). Define it under 'vars:', or as a parameter of the block this is in.",

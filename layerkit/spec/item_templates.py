@@ -55,6 +55,7 @@ def fill_name(problems: Problems, node: Node, scope: Scope, path: str, what: str
         path,
         "A name is letters, digits and '_', not starting with a digit: make ${...} give e.g. "
         '\'down1\' (write "down${i}", not "${i}").',
+        once="name",
     )
     return None
 
@@ -77,6 +78,7 @@ def fill_ref(problems: Problems, ref: Ref, scope: Scope, path: str) -> Ref | Non
         ref.location,
         path,
         'Make ${...} give an id written in this list, e.g. "down${i}".',
+        once="reference",
     )
     return None
 
@@ -93,5 +95,6 @@ def condition_holds(problems: Problems, node: Node, scope: Scope, path: str) -> 
         node.location,
         path,
         'Write a comparison, e.g. if: "${depth > 1}", or true or false.',
+        once="if",
     )
     return None

@@ -66,9 +66,14 @@ class Problems:
         self.reported: set[tuple[Location, str]] = set()
         self.steps = Steps()  # the work of every ${...} of the spec, counted together
 
-    def error(self, message: str, location: Location, path: str, fix: Fix = None) -> None:
+    def error(
+        self, message: str, location: Location, path: str, fix: Fix = None, once: str = ""
+    ) -> None:
+        """Report a problem, unless the same one was reported at the same place. ``once`` names a
+        kind of problem said once per place whatever its message: a ``${...}`` that gives a bad
+        value in every pass of a repeat or use of a block is said for the first."""
         # a block's layers are checked at every use: say a problem written in the block once
-        key = (location, message)
+        key = (location, once or message)
         if key in self.reported:
             return
         self.reported.add(key)

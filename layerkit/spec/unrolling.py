@@ -48,6 +48,7 @@ class Unrolling:
                 repeat.times.location,
                 f"{path}.repeat",
                 'Make it a whole number from 0 to 1000, e.g. "${ceil(depth * 3)}".',
+                once="repeat",
             )
             return None
         if len(feeds) != 1 or repeat.input_names is not None:
