@@ -421,7 +421,7 @@ def test_spec_errors_of_ops_come_from_validate_at_their_place(write_spec):
         "'multiply'?",
         f"{path}:6:26: error: layers[2].op.mean.keep_dims: unknown parameter 'keep_dims' for op "
         "'mean'. Did you mean 'keepdims'?",
-        f"{path}:7:40: error: layers[3].op.add.inputs.y: op 'add' has no parameter 'y' to take "
+        f"{path}:7:37: error: layers[3].op.add.inputs.y: op 'add' has no parameter 'y' to take "
         "an input. add takes: x1, x2.",
     ]
 

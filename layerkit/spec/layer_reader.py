@@ -78,12 +78,7 @@ class LayerReader:
             if name == "shared":
                 return self.read_shared(args_node, location, path, wiring)
             args = self.read_args(args_node, f"{path}.{name}")
-            key_locations = dict(args_node.key_locations)
-            inputs_node = args_node.value.get("inputs")
-            if inputs_node is not None and inputs_node.is_mapping:
-                key_locations.update(
-                    {f"inputs.{key}": at for key, at in inputs_node.key_locations.items()}
-                )
+            key_locations = _key_locations(args_node)
             return LayerCall(name, args, location, path, key_locations, *wiring)
         received = describe(node)
         if node.is_mapping:
@@ -221,4 +216,14 @@ class LayerReader:
             return None
         (name,) = names
         wiring = self.read_wiring(node, f"{path}.op")
-        return Operation(name, node.value[name], location, path, dict(node.key_locations), *wiring)
+        return Operation(name, node.value[name], location, path, _key_locations(node), *wiring)
+
+
+def _key_locations(node: Node) -> dict[str, Location]:
+    """Where each key of an item's mapping is written, and each name of ``inputs:`` as a mapping
+    (as ``inputs.NAME``), so messages about a name point at it."""
+    locations = dict(node.key_locations)
+    inputs = node.value.get("inputs")
+    if inputs is not None and inputs.is_mapping:
+        locations.update({f"inputs.{key}": at for key, at in inputs.key_locations.items()})
+    return locations

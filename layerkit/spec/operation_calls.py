@@ -168,7 +168,9 @@ class OperationChecker:
         names = info.param_names
         ok = True
         for index, name in enumerate(item.input_names or ()):
-            location = item.inputs[index].location if item.inputs else item.location
+            location = item.key_locations.get(f"inputs.{name}") or (
+                item.inputs[index].location if item.inputs else item.location
+            )
             param = info.params.get(name)
             if param is None:
                 self.problems.error(
