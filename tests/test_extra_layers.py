@@ -233,3 +233,14 @@ def test_the_attention_formula_counts_what_keras_holds(shapes, arguments):
         arguments.get("value_dim", arguments["key_dim"]), math.prod(output),
         arguments.get("use_bias", True),
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_their_flops_are_counted():
+    spec = load_spec(
+        "input: [16, 8]\nlayers:\n  - position_embedding: {sequence_length: 16}\n"
+        "  - layer_scale: {init_values: 0.1, projection_dim: 8}\n"
+    )
+    summary = summarize(build(spec), spec)
+    assert [row.flops for row in summary.rows] == [0, 16 * 8]
+    assert summary.flops_complete

@@ -125,12 +125,13 @@ def _dense(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     "UnitNormalization",
     "Normalization",
     "PReLU",
+    "LayerScale",  # layerkit's own: one multiply per element
 )
 def _elementwise(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     return _size(output_shape)
 
 
-@flop_counter("Embedding")
+@flop_counter("Embedding", "PositionEmbedding")  # a lookup; an addition, like a bias
 def _lookup(layer: Any, input_shape: Shape, output_shape: Shape) -> int:
     return 0
 
