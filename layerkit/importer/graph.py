@@ -40,6 +40,10 @@ class GraphNode:
     sources: list[str]  # spec references: input names or node ids
     shares: str | None = None  # a further call of a shared layer: the first call's id
     notes: list[str] = field(default_factory=list)
+    # the call's parameter names the sources are passed under (query=, value=), one per source;
+    # None: passed in order. An op: item is a node whose layer's kind is "op" and whose args are
+    # {function name: constant}, written as 'op: {add: 3.0}'.
+    input_names: list[str] | None = None
 
 
 @dataclass

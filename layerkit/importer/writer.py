@@ -241,11 +241,14 @@ def _item(node: GraphNode, previous: str | None, referenced: set[str], indent: s
     args = {} if node.shares else dict(layer.args)
     if node.id in referenced:
         args["id"] = node.id
-    if node.sources != [previous]:
+    if node.sources != [previous] or node.input_names:
         sources = [
             int(source) if re.fullmatch(r"-\d+", source) else source for source in node.sources
         ]
-        args["inputs"] = sources[0] if len(sources) == 1 else sources
+        if node.input_names:
+            args["inputs"] = dict(zip(node.input_names, sources, strict=True))
+        else:
+            args["inputs"] = sources[0] if len(sources) == 1 else sources
     if node.shares:
         kind, args = "shared", {"layer": node.shares, **args}
     elif layer.kind is None:
