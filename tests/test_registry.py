@@ -75,6 +75,21 @@ def test_argument_kinds_come_from_docstrings_and_defaults():
     assert conv.accepts_base_args
 
 
+def test_an_integer_that_may_be_a_tuple_accepts_a_list_whatever_its_default():
+    """Normalization's axis is documented as "Integer, tuple of integers, or None" with a default
+    of -1: the catalog accepts all three (EfficientNet's Normalization has axis [-1]), not the
+    default's kind alone."""
+    registry = default_registry()
+    assert registry.info("Normalization").args["axis"].kinds == ("int", "list", "null")
+    assert registry.info("RandomGaussianBlur").args["sigma"].kinds == ("int", "float", "list")
+    plan = validate(load_spec("input: [4, 3]\nlayers:\n  - normalization: {axis: [-1]}\n"))
+    assert plan.layers[0].args["axis"] == [-1]
+    with pytest.raises(
+        SpecErrors, match="argument 'axis' of Normalization expects an integer, a list or null"
+    ):
+        validate(load_spec("input: [4, 3]\nlayers:\n  - normalization: {axis: last}\n"))
+
+
 @pytest.fixture
 def custom_layer():
     import keras

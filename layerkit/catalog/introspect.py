@@ -19,8 +19,10 @@ from .arguments import LAYER_ARGUMENTS, ArgInfo, CallArg, LayerInfo
 def _doc_kinds(cls: type, name: str) -> tuple[str, ...] | None:
     """Simple types stated at the start of an argument's docstring ("filters: int, ..."), if any.
 
-    Only plain statements count: "int or tuple ..." allows an integer or a list; any other "or"
-    ("Int, or tuple of 2 tuples") leaves the type open rather than guess.
+    A number that may also be a tuple or list ("int or tuple ...", "Integer, tuple of integers,
+    or None", "float or tuple of 2 floats") allows a number or a list (and null where None is
+    named), never the default's kind alone. Any other "or" ("Int, or a function") leaves the type
+    open rather than guess.
     """
     doc = inspect.getdoc(cls) or ""
     match = re.search(rf"^\s*{re.escape(name)}: ([^\n]*)", doc, flags=re.MULTILINE)
@@ -30,12 +32,13 @@ def _doc_kinds(cls: type, name: str) -> tuple[str, ...] | None:
     first = re.match(r"(?:optional |positive |non-negative |a python )*(\w+)", phrase)
     word = first.group(1) if first else ""
     has_or = " or " in phrase or ", or" in phrase
-    if word in ("int", "integer", "integers", "ints"):
-        if re.match(r"[\w -]*(int|integer)s? or (a )?(tuple|list)", phrase):
-            return ("int", "list")
-        return None if has_or or "tuple" in phrase or "list" in phrase else ("int",)
-    if word == "float":
-        return None if has_or else ("int", "float")
+    numbers = {"int": ("int",), "integer": ("int",), "integers": ("int",), "ints": ("int",),
+               "float": ("int", "float")}.get(word)  # fmt: skip
+    if numbers:
+        if re.search(r"\b(tuple|list)", phrase):
+            null = ("null",) if re.search(r"\bnone\b", phrase) else ()
+            return (*numbers, "list", *null)
+        return None if has_or else numbers
     if word in ("bool", "boolean"):
         return None if has_or else ("bool",)
     if word in ("str", "string"):
