@@ -6,6 +6,10 @@ Two styles, following tf.keras's ``print_summary``:
   inputs on lines of their own under the row; ``_`` rules between rows;
 * ``"wrap"`` (tf.keras 2.9 and later): a space before each row, long cells wrapped onto further
   lines (the "Connected to" list broken after each ``',``), blank lines between functional rows.
+
+A ``keras.ops`` call in the model (``x + 3.0``) is printed as tf.keras printed a TensorFlow
+function, a ``TFOpLambda`` row named after it: ``tf.__operators__.add (TFOpLambda)``,
+``tf.math.multiply_1 (TFOpLambda)``.
 """
 
 from __future__ import annotations
@@ -16,19 +20,39 @@ LINE = 98  # tf.keras's line_length for functional models; 65 for sequential one
 def inbound(model, layer) -> list[str]:
     """'name[node][tensor]' of every input of every call of ``layer`` inside ``model``."""
     found = []
-    layers = {id(other) for other in model.layers}
+    layers = {id(other) for other in model.operations}
     for node in layer._inbound_nodes:
         for tensor in node.input_tensors:
             operation, node_index, tensor_index = tensor._keras_history
-            if id(operation) in layers:  # tf.keras showed no connection to a mask
-                found.append(f"{operation.name}[{node_index}][{tensor_index}]")
+            if id(operation) in layers and not _is_mask(operation):  # tf.keras showed no mask
+                found.append(f"{_name(operation)}[{node_index}][{tensor_index}]")
     return found
 
 
+def _is_mask(operation) -> bool:
+    return type(operation).__name__ == "NotEqual"
+
+
+def _is_op(operation) -> bool:
+    """A keras.ops call, not a layer."""
+    return ".ops." in type(operation).__module__
+
+
+def _name(operation) -> str:
+    if not _is_op(operation):
+        return operation.name
+    module = "tf.__operators__" if type(operation).__name__ == "Add" else "tf.math"
+    return f"{module}.{operation.name}"
+
+
+def _operations(model) -> list:
+    return [operation for operation in model.operations if not _is_mask(operation)]
+
+
 def is_chain(model) -> bool:
-    layers = model.layers
+    layers = _operations(model)
     return all(
-        inbound(model, layer) == [f"{layers[i - 1].name}[0][0]"]
+        inbound(model, layer) == [f"{_name(layers[i - 1])}[0][0]"]
         for i, layer in enumerate(layers)
         if i
     )
@@ -44,11 +68,13 @@ def printout(model, style: str = "cut", show_input: bool | None = None) -> str:
     lines += _row(titles, positions, style)
     lines.append("=" * line_length)
     show = functional if show_input is None else show_input
-    layers = [layer for layer in model.layers if show or type(layer).__name__ != "InputLayer"]
+    layers = [layer for layer in _operations(model) if show or type(layer).__name__ != "InputLayer"]
     for index, layer in enumerate(layers):
         shape = tuple(layer.output.shape)
         shape_text = f"[{shape}]" if type(layer).__name__ == "InputLayer" else str(shape)
-        fields = [f"{layer.name} ({type(layer).__name__})", shape_text, str(layer.count_params())]
+        kind = "TFOpLambda" if _is_op(layer) else type(layer).__name__
+        params = 0 if _is_op(layer) else layer.count_params()
+        fields = [f"{_name(layer)} ({kind})", shape_text, str(params)]
         connections = inbound(model, layer) if type(layer).__name__ != "InputLayer" else []
         if functional:
             if style == "wrap":

@@ -64,6 +64,11 @@ def convolution(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
         taps = _taps(_convolution_count(channels_in, channels_out, conv.transpose), params)
         if taps is not None:  # not a square: a 1×k (or k×1) kernel fits, as in Inception
             return _with_oblong_kernel(layer, conv, seen, taps)
+    if solved is None and conv.plain and not conv.transpose:
+        grouped = _grouped_kernel(channels_in, channels_out, params, conv.dims)
+        if grouped is not None:  # ConvNeXt's depthwise step: a Conv2D with groups=channels
+            layer.args["groups"] = grouped[0]
+            return _with_square_kernel(layer, conv, seen, grouped[1:])
     if solved is None:
         return unsolved(layer, f"no kernel size fits {params:,} params")
     return _with_square_kernel(layer, conv, seen, solved)
@@ -194,6 +199,26 @@ def _kernel(count: Count, params: int, dims: int) -> tuple[int, bool] | None:
             side = round(taps ** (1 / dims))
             if side >= 1 and side**dims == taps:
                 return side, use_bias
+    return None
+
+
+def _grouped_count(channels_in: int, channels_out: int, groups: int) -> Count:
+    return lambda taps, use_bias: formulas.convolution(
+        taps, channels_in, channels_out, use_bias, groups
+    )
+
+
+def _grouped_kernel(
+    channels_in: int, channels_out: int, params: int, dims: int
+) -> tuple[int, int, bool] | None:
+    """(groups, kernel side, has bias) of a grouped convolution that gives ``params``: each
+    group's filters see ``channels_in / groups`` channels; more groups are tried first."""
+    for groups in range(math.gcd(channels_in, channels_out), 1, -1):
+        if channels_in % groups or channels_out % groups:
+            continue
+        solved = _kernel(_grouped_count(channels_in, channels_out, groups), params, dims)
+        if solved is not None:
+            return groups, *solved
     return None
 
 

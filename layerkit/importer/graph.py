@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from ..errors import Location, SpecError
 from .imported_layer import ImportedLayer
 from .infer import infer, resolve_class
+from .modern_layers import NAMED_INPUTS
 from .summary import ELLIPSIS, PrintedSummary, Shape, SummaryRow
 
 MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
@@ -144,11 +145,12 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
         first = unique_name(_identifier(row.name, layer.kind or "layer"), taken)
         for call, sources in enumerate(groups):
             node_id = first if call == 0 else unique_name(f"{first}_call{call + 1}", taken)
-            nodes.append(
-                GraphNode(
-                    layer, node_id, sources, first if call else None, notes if call == 0 else []
-                )
+            node = GraphNode(
+                layer, node_id, sources, first if call else None, notes if call == 0 else []
             )
+            if class_name in NAMED_INPUTS and layer.kind is not None:
+                node.input_names = list(NAMED_INPUTS[class_name][: len(sources)])
+            nodes.append(node)
             calls[(first, call)] = node_id
             shapes[node_id] = row.shape
             for source in sources:
@@ -176,6 +178,9 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
         candidates = [spec_id for printed, spec_id in entries
                       if printed.rstrip(ELLIPSIS).startswith(prefix)
                       or (printed.endswith(ELLIPSIS) and prefix.startswith(printed.rstrip(ELLIPSIS)))]  # fmt: skip
+        if not candidates:  # tf.keras ≤ 2.8 cut long names at the column, without a mark
+            candidates = [spec_id for printed, spec_id in entries
+                          if len(printed) >= 8 and prefix.startswith(printed)]  # fmt: skip
         if not candidates:
             name = row.connections[indices[0]].name
             raise SpecError(

@@ -20,6 +20,13 @@ from ..catalog import params as formulas
 from ..catalog.layers import default_registry, lookup_key, to_snake_case
 from .convolutions import conv_out, convolution
 from .imported_layer import ImportedLayer, Observed, Rule, unsolved
+from .modern_layers import (
+    layer_scale,
+    merge_operation,
+    multi_head_attention,
+    operation,
+    position_embedding,
+)
 from .summary import ELLIPSIS, Shape, SummaryRow
 
 NESTED_TYPES = ("Sequential", "Functional", "Model")
@@ -61,15 +68,32 @@ def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     """The layer for ``row``, whose inputs have the shapes ``before``."""
     if row.type and row.type.rstrip(ELLIPSIS) in NESTED_TYPES:
         return ImportedLayer(None, {}, row, problem=f"a nested model ({row.type})", nested=True)
-    class_name = resolve_class(row, before)
+    function = _tf_function(row)
+    class_name = resolve_class(row, before) if function is None else None
     if class_name is None:
-        return ImportedLayer(
+        seen = Observed("", before, row.shape, row.params)
+        if function is None and row.type and not row.type.endswith(ELLIPSIS):
+            function = row.type
+        found = operation(ImportedLayer(None, {}, row), seen, function) if function else None
+        return found or ImportedLayer(
             None, {}, row, problem=f"layerkit does not know the type '{row.type or row.name}'"
         )
+    seen = Observed(class_name, before, row.shape, row.params)
+    found = merge_operation(class_name, ImportedLayer(None, {}, row), seen)
+    if found is not None:
+        return found
     layer = _infer(class_name, row, before)
     if layer.kind is not None and layer.problem is None:
         _fill_required(layer, class_name)
     return layer
+
+
+def _tf_function(row: SummaryRow) -> str | None:
+    """The TensorFlow function a tf.keras ``TFOpLambda`` row applies, from its name
+    (``tf.__operators__.add``, ``tf.math.multiply_3``): a keras.ops function of the same name."""
+    if not row.name.startswith("tf.") or row.name_cut:
+        return None
+    return re.sub(r"_\d+$", "", row.name.rsplit(".", 1)[-1])
 
 
 def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLayer:
@@ -227,6 +251,21 @@ def _pooling(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
     return layer
 
 
+def _global_pooling(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    if seen.inp and len(seen.out) == len(seen.inp):
+        layer.args["keepdims"] = True
+    return layer
+
+
+def _normalization_layer(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    """Keras's ``Normalization``: mean and variance given as constants hold no weights (0
+    params); otherwise it holds them per channel, and a count, to be adapted."""
+    if seen.params == 0:
+        layer.args.update(mean=0.0, variance=1.0)
+        layer.notes.append("mean, variance (given as constants: not in the summary)")
+    return layer
+
+
 def _reshape(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
     layer.args["target_shape"] = list(seen.out)
     return layer
@@ -254,7 +293,11 @@ def _padding(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
         for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False)
         if i is not None and o is not None
     ]
-    if totals and all(total % 2 == 0 for total in totals) and len(set(totals)) == 1:
+    if not totals:  # free sizes: the summary shows none of them
+        layer.args[key] = 1
+        layer.notes.append(f"{key} (the sizes are free, so the summary does not show it)")
+        return layer
+    if all(total % 2 == 0 for total in totals) and len(set(totals)) == 1:
         layer.args[key] = totals[0] // 2
     else:
         layer.args[key] = [[total // 2, total - total // 2] for total in totals]
@@ -294,10 +337,14 @@ _RULES: dict[str, Rule] = {
     **dict.fromkeys(
         ("BatchNormalization", "LayerNormalization", "GroupNormalization"), _normalization
     ),
+    "Normalization": _normalization_layer,
     "Reshape": _reshape,
     "RepeatVector": _repeat_vector,
     "Permute": _permute,
     "Concatenate": _concatenate,
+    "MultiHeadAttention": multi_head_attention,
+    "LayerScale": layer_scale,
+    "PositionEmbedding": position_embedding,
 }
 # Families of classes, one per dimension (and variant), that share a rule.
 _PATTERN_RULES: tuple[tuple[str, Rule], ...] = (
@@ -305,6 +352,7 @@ _PATTERN_RULES: tuple[tuple[str, Rule], ...] = (
     (r"(Max|Average)Pooling[123]D", _pooling),
     (r"(ZeroPadding|Cropping)[123]D", _padding),
     (r"UpSampling[123]D", _upsampling),
+    (r"Global(Average|Max)Pooling[123]D", _global_pooling),
 )
 
 

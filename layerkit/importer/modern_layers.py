@@ -1,0 +1,128 @@
+"""Rules for the rows of modern networks: ``MultiHeadAttention`` (heads and key width from its
+parameter count and shapes), layerkit's own ``layer_scale`` and ``position_embedding``, and rows
+that are ``keras.ops`` calls rather than layers (``x + 3.0`` prints as ``add (Add)`` with one
+input), which become ``op:`` items.
+
+Takes an ``ImportedLayer`` and what its row shows (``Observed``); gives the layer with its
+arguments, placeholders noted where the summary cannot tell (an op's constant, a layer scale's
+start value, which split of heads × key width).
+"""
+
+from __future__ import annotations
+
+from ..catalog import params as formulas
+from ..catalog.operations import UnknownOperationError, default_operations
+from .imported_layer import ImportedLayer, Observed, unsolved
+
+# Merge layers whose keras.ops function of the same name takes a tensor and a constant: with one
+# input the row is that op; its constant is not in the summary, so a neutral one is written.
+MERGE_OPERATIONS = {"Add": ("add", 0.0), "Subtract": ("subtract", 0.0),
+                    "Multiply": ("multiply", 1.0), "Maximum": ("maximum", 0.0),
+                    "Minimum": ("minimum", 0.0)}  # fmt: skip
+# The call parameters a layer that takes its tensors by name gets them under, in the order the
+# summary's "Connected to" column lists them.
+NAMED_INPUTS = {
+    "MultiHeadAttention": ("query", "value", "key"),
+    "GroupQueryAttention": ("query", "value", "key"),
+}
+_REDUCTIONS = ("mean", "sum", "max", "min", "prod", "any", "all", "logsumexp", "std", "var")
+
+
+def merge_operation(class_name: str, layer: ImportedLayer, seen: Observed) -> ImportedLayer | None:
+    """A merge layer's row with a single input is a ``keras.ops`` call with a constant."""
+    if class_name not in MERGE_OPERATIONS or len(seen.inputs) != 1 or seen.params:
+        return None
+    function, neutral = MERGE_OPERATIONS[class_name]
+    layer.kind, layer.args = "op", {function: neutral}
+    layer.notes.append(f"the constant of {function} (one input: a keras.ops call)")
+    return layer
+
+
+def operation(layer: ImportedLayer, seen: Observed, type_name: str) -> ImportedLayer | None:
+    """A row whose type is no layer but a ``keras.ops`` function (``Relu6``, ``TrueDivide``,
+    ``Mean``): an ``op:`` item, its constant a noted placeholder where one is needed."""
+    if seen.params:
+        return None
+    catalog = default_operations()
+    try:
+        name = catalog.resolve(type_name)
+    except UnknownOperationError:
+        return None
+    required = [arg for arg in catalog.info(name).params.values() if arg.required]
+    missing = required[len(seen.inputs) :]
+    layer.kind = "op"
+    if name in _REDUCTIONS and len(seen.out) < len(seen.inp):
+        axes = _reduced_axes(seen.inp, seen.out)
+        layer.args = {name: {"axis": axes}} if axes else {name: None}
+        if not axes:
+            layer.notes.append(f"the axes of {name}")
+    elif len(missing) == 1:
+        layer.args = {name: 1.0}
+        layer.notes.append(f"the constant of {name} (not in the summary)")
+    elif missing:
+        return None
+    else:
+        layer.args = {name: None}
+    return layer
+
+
+def _reduced_axes(inp: tuple, out: tuple) -> list[int] | None:
+    """The axes (counting the batch) whose removal from ``inp`` leaves ``out``, if one set does."""
+    kept, position = [], 0
+    for axis, size in enumerate(inp):
+        if position < len(out) and out[position] == size:
+            kept.append(axis)
+            position += 1
+    if position != len(out):
+        return None
+    return [axis + 1 for axis in range(len(inp)) if axis not in kept]
+
+
+def multi_head_attention(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    """Heads × key width from the count (only their product shows), value width = key width."""
+    query = seen.inputs[0][-1] if seen.inputs else None
+    value = seen.inputs[1][-1] if len(seen.inputs) > 1 else query
+    key = seen.inputs[2][-1] if len(seen.inputs) > 2 else value
+    out = seen.out[-1]
+    if None in (query, value, key, out):
+        return unsolved(layer, "the widths of its inputs are unknown")
+    fits = [
+        (width, use_bias)
+        for use_bias in (True, False)
+        for width in [
+            (seen.params - (out if use_bias else 0)) // (query + key + value + out + 3 * use_bias)
+        ]
+        if width > 0
+        and formulas.multi_head_attention(query, key, value, 1, width, width, out, use_bias)
+        == seen.params
+    ]
+    if not fits:
+        return unsolved(layer, f"{seen.params:,} params fit no MultiHeadAttention")
+    width, use_bias = fits[0]
+    heads = next(h for h in (8, 4, 2, 1) if width % h == 0 and (width // h >= 8 or h == 1))
+    layer.args = {"num_heads": heads, "key_dim": width // heads}
+    if not use_bias:
+        layer.args["use_bias"] = False
+    if out != query:
+        layer.args["output_shape"] = out
+    others = [f"{h}×{width // h}" for h in (1, 2, 4, 8, 12, 16) if width % h == 0 and h != heads]
+    if others:
+        layer.notes.append(
+            f"num_heads × key_dim = {width}: {heads}×{width // heads} written, "
+            f"{', '.join(others)} fit as well"
+        )
+    return layer
+
+
+def layer_scale(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    layer.args = {"init_values": 1.0e-6, "projection_dim": seen.params}
+    layer.notes.append("init_values")
+    return layer
+
+
+def position_embedding(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    features = seen.out[-1]
+    if not features or seen.params % features:
+        return unsolved(layer, f"{seen.params:,} params fit no position embedding")
+    layer.args = {"sequence_length": seen.params // features}
+    return layer
