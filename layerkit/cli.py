@@ -43,7 +43,6 @@ from .console.output import (
     print_summary,
     print_validated,
     print_variants,
-    report_import,
     report_training,
     say,
     warn,
@@ -369,32 +368,20 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     metavar="H,W,C",
     help="The model's input shape (None for a free size), where the summary does not show it.",
 )
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Write the spec even when it would not build (rows marked NOT IMPORTED to fill in).",
+)
 @force_option
 @unsafe_option
-def import_(
-    source: str, output: Path, input_shape: tuple[int | None, ...] | None, force: bool, unsafe: bool
-) -> None:
+@json_option
+def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | None, partial: bool,
+            force: bool, unsafe: bool, as_json: bool) -> None:  # fmt: skip
     """Write a spec from SOURCE: a printed Keras summary (Keras 2 or Keras 3 layout, Sequential
     or functional), a saved .keras model, or keras:NAME for a keras.applications model. The spec's
-    expect: holds every row and the totals, so 'layerkit build' checks the reconstruction."""
-    from_model = source.startswith("keras:") or source.endswith(".keras")
-    if not from_model and not Path(source).is_file():
-        raise UserError(
-            f"'{source}' is not a file; give a printed summary (.txt), a .keras model or "
-            "keras:NAME (e.g. keras:ResNet50)"
-        )
-    if output.suffix.lower() not in (".yaml", ".yml"):
-        raise UserError(f"--output: '{output}' should end in .yaml; import writes a spec")
-    read = None if source.startswith("keras:") else Path(source)
-    check_output_target(output, force, "--output", source=read)
-    if from_model:
-        import_keras_quietly()
-        from .importer import import_model
+    expect: holds every row and the totals; it is built before it is written, and not written
+    (exit 1) when it would not build, unless --partial."""
+    from .console.importing import run_import
 
-        report = import_model(source, safe_mode=not unsafe)
-    else:
-        from .importer import import_summary
-
-        report = import_summary(Path(source), input_shape)
-    write_output(output, report.text, force)
-    report_import(report, output)
+    sys.exit(run_import(source, output, input_shape, force, unsafe, partial, as_json))

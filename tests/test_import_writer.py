@@ -12,11 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layerkit import load_spec, validate
+from layerkit.importer import import_summary, spec_name
 from layerkit.importer.graph import Graph, GraphInput, GraphNode
 from layerkit.importer.imported_layer import ImportedLayer
 from layerkit.importer.summary import SummaryRow
 from layerkit.importer.writer import Flow, UnwritableValueError, write_spec, yaml_key, yaml_line
 from layerkit.spec.yaml_source import parse_yaml
+
+from .conftest import DATA, EXAMPLES
 
 AWKWARD_TEXT = ["yes", "no", "on", "off", "y", "n", "true", "False", "null", "Null", "~", "",
                 "1e5", "1e-06", "1.5", "-3", "+4", "0x1F", "0o17", "0b101", "1_000", ".inf",
@@ -149,3 +152,36 @@ def test_a_whole_spec_with_awkward_names_and_values_reads_back_and_validates():
     assert "  - layer_normalization: {epsilon: 1.0e-06}" in lines
     assert data["expect"]["rows"][0] == {"name": "dense", "shape": [8], "params": 0}
     validate(load_spec(text))  # raises SpecErrors on any problem
+
+
+PRINTOUTS = sorted(
+    [
+        DATA / "cifar_keras2_summary.txt",
+        *(DATA / "summaries").glob("*.txt"),
+        *EXAMPLES.glob("*.txt"),
+    ]
+)
+
+
+@pytest.mark.parametrize("printed", PRINTOUTS, ids=lambda path: path.name)
+def test_every_test_printout_imports_to_a_spec_that_validates(printed):
+    """Without TensorFlow: the importer's text passes validate (import builds it too, before it
+    writes; tests/test_import.py builds each of these)."""
+    report = import_summary(printed)
+    assert report.not_imported == []
+    plan = validate(load_spec(report.text))
+    assert len(plan.layers) == report.layers
+    assert yaml.safe_load(report.text)["name"] == spec_name(printed.stem)
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [("cifar summary (1)", "cifar_summary__1_"), ("2024", "2024"), ("q" * 150, "q" * 100),
+     ("mödel.v2", "mödel_v2"), ("a/b\\c:d", "a_b_c_d")],
+)  # fmt: skip
+def test_a_spec_name_is_one_safe_folder_name(given, name):
+    assert spec_name(given) == name
+    text = (
+        f"{yaml_line({'name': spec_name(given)})}\ninput: [2]\nlayers:\n  - dense: {{units: 1}}\n"
+    )
+    assert load_spec(text).name == name

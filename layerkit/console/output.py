@@ -1,5 +1,5 @@
 """How results reach the terminal: a stage's result in (a Summary, each variant's Summary, a
-validated Plan, an evaluation, predictions, a training result, an import report), text on stdout out — a rich table
+validated Plan, an evaluation, predictions, a training result), text on stdout out — a rich table
 on a terminal, plain text in a pipe or with ``--plain``, one JSON object with ``--json`` — and
 what a stage has to say besides (warnings, download progress) on stderr.
 
@@ -193,14 +193,3 @@ def report_training(result: Any, as_json: bool) -> int:
         + (f"; best {summary} (epoch {result.best_epoch})" if summary else "")
     )
     return 0
-
-
-def report_import(report: Any, output: Any) -> None:
-    """What ``import`` wrote, and what in it needs a person's check."""
-    say(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
-    if report.placeholders:
-        say(f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}")
-    for note in report.notes:
-        say(f"check: {note}")
-    for entry in report.not_imported:
-        say(f"not imported (marked in the spec): {entry}", err=True)

@@ -69,10 +69,12 @@ def output_file(path: Path, force: bool, option: str, as_json: bool = False) -> 
         yield temporary
 
 
-def write_output(path: Path, text: str, force: bool, option: str = "--output") -> None:
+def write_output(
+    path: Path, text: str, force: bool, option: str = "--output", as_json: bool = False
+) -> None:
     """Write a command's text output (a spec, a schema, an SVG) as :func:`output_file` does."""
     with (
-        output_file(path, force, option) as temporary,
+        output_file(path, force, option, as_json) as temporary,
         open(temporary, "w", encoding="utf-8") as file,
     ):
         file.write(text)

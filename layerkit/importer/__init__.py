@@ -9,15 +9,18 @@ or the "Connected to" column), :mod:`.writer` writes the spec with ``expect:``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import SpecError
+from ..spec.loader import MAX_NAME_LENGTH
 from .graph import Graph, wire
 from .summary import Shape, parse_summary
 from .writer import write_spec
 
 __all__ = ["ImportReport", "import_model", "import_summary", "parse_summary"]
+
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")  # as layerkit.training.recipe judges a last layer
 
 MODEL_HEADER = """\
 # Imported by `layerkit import` from {source}: every argument comes from the model's configuration
@@ -34,7 +37,16 @@ class ImportReport:
     layers: int
     placeholders: list[str]  # "conv2d_19 (activation)"
     not_imported: list[str]  # "warp_4 (WarpDrive) at line 27: layerkit does not know the type …"
-    notes: list[str]  # wiring choices made where the printout cut names
+    notes: list[str]  # wiring choices made where the printout cut names, the logits rule
+    from_model: bool = False  # read from a model's configuration, not from a printout
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many rows (layers) were inferred whole, assumed (a placeholder the source does not
+        show) or left to fill in (not imported)."""
+        assumed, to_fill_in = len(self.placeholders), len(self.not_imported)
+        inferred = self.layers - assumed - to_fill_in
+        return {"inferred": inferred, "assumed": assumed, "to_fill_in": to_fill_in}
 
 
 def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport:
@@ -54,8 +66,7 @@ def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport
     summary = parse_summary(printout, str(path))
     graph = wire(summary, input_shape)
     _note_logits(graph)
-    name = re.sub(r"\W", "_", path.stem)
-    text = write_spec(graph, summary.totals, name, path.name)
+    text = write_spec(graph, summary.totals, spec_name(path.stem), path.name)
     return _report(graph, text)
 
 
@@ -74,10 +85,16 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
     total = model.count_params()
     totals = {"total_params": total, "trainable_params": trainable,
               "non_trainable_params": total - trainable}  # fmt: skip
-    name = re.sub(r"\W", "_", model.name)
     items, blocks = find_blocks(find_repeats(graph))
-    text = write_spec(graph, totals, name, source, items, MODEL_HEADER, blocks)
-    return _report(graph, text)
+    text = write_spec(graph, totals, spec_name(model.name), source, items, MODEL_HEADER, blocks)
+    report = _report(graph, text, from_model=True)
+    return replace(report, notes=report.notes + _model_logits_notes(graph))
+
+
+def spec_name(text: str) -> str:
+    """A model's or a file's name as the spec's ``name:``, which names a run folder: letters,
+    digits and '_' only, at most as long as a spec's name may be."""
+    return re.sub(r"\W", "_", text)[:MAX_NAME_LENGTH]
 
 
 def _note_logits(graph: Graph) -> None:
@@ -98,7 +115,42 @@ def _note_logits(graph: Graph) -> None:
         )
 
 
-def _report(graph: Graph, text: str) -> ImportReport:
+def _model_logits_notes(graph: Graph) -> list[str]:
+    """A model's last layer without softmax or sigmoid (a Dense with no activation, one ending in
+    relu) outputs logits, which `layerkit train` treats as such: say so in the report (the spec
+    shows the layer's activation, or that it has none, as the model has it)."""
+    notes = []
+    for node in graph.nodes:
+        if (
+            node.id in graph.outputs
+            and not node.shares
+            and node.layer.kind not in (None, "softmax")
+        ):
+            ending = _logits_ending(node.layer.kind, node.layer.args.get("activation", "linear"))
+            if ending:
+                notes.append(f"{node.layer.row.name}: {ending}: layerkit train will treat its "
+                             "outputs as logits")  # fmt: skip
+    return notes
+
+
+def _logits_ending(kind: str, activation: object) -> str | None:
+    """How a last layer of ``kind`` ending in ``activation`` gives logits; None if it gives
+    probabilities or takes no activation (a pooling layer)."""
+    from ..catalog.layers import default_registry
+
+    if activation in PROBABILITY_ACTIVATIONS:
+        return None
+    if activation != "linear":
+        return f"the last layer ends in {activation}, not softmax"
+    registry = default_registry()
+    try:
+        takes = "activation" in registry.info(registry.resolve(kind)).args
+    except LookupError:  # a block, a registered layer the catalog does not describe
+        takes = False
+    return "the last layer has no activation" if takes else None
+
+
+def _report(graph: Graph, text: str, from_model: bool = False) -> ImportReport:
     placeholders, not_imported = [], []
     notes = [graph_input.note for graph_input in graph.inputs if graph_input.note]
     for node in graph.nodes:
@@ -112,4 +164,4 @@ def _report(graph: Graph, text: str) -> ImportReport:
             placeholders.append(f"{row.name} ({', '.join(layer.notes)})")
         notes += [f"{row.name}: {note}" for note in node.notes]
     layers = sum(1 for node in graph.nodes if node.shares is None)
-    return ImportReport(text, layers, placeholders, not_imported, notes)
+    return ImportReport(text, layers, placeholders, not_imported, notes, from_model)
