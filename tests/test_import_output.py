@@ -222,3 +222,24 @@ def test_a_long_name_is_cut_to_what_a_spec_name_may_be(runner, tmp_path):
     result = runner.invoke(main, ["import", str(printed), "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert re.search(r"^name: (q+)$", target.read_text(), re.MULTILINE)[1] == "q" * 100
+
+
+def test_a_write_that_fails_midway_leaves_the_old_spec_whole(runner, tmp_path, monkeypatch):
+    """The spec is written to a temporary beside it and renamed: a disk that fills up while it is
+    written leaves the old file as it was, and no temporary behind."""
+    import layerkit.console.targets as targets
+
+    def full_disk(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(targets.os, "fsync", full_disk)
+    target = tmp_path / "mine.yaml"
+    target.write_text("precious", encoding="utf-8")
+    result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target), "--force"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --output: cannot write '{target}': No space left on device; any file there is "
+        "left as it was\n"
+    )
+    assert target.read_text() == "precious"
+    assert [path.name for path in tmp_path.iterdir()] == ["mine.yaml"]

@@ -50,7 +50,14 @@ def run_import(source: str, output: Path, input_shape: tuple[int | None, ...] | 
     check = check_buildable(report)
     written = check.problem is None or partial
     if written:
-        write_output(output, report.text, force, as_json=as_json)
+        try:
+            write_output(output, report.text, force, as_json=as_json)
+        except OSError as error:  # a full disk, a folder that takes no files
+            raise UserError(
+                f"--output: cannot write '{output}': {error.strerror or error}; "
+                "any file there is left as it was",
+                as_json,
+            ) from None
     if as_json:
         click.echo(json.dumps(import_json(report, check, output, written)))
     elif written:
