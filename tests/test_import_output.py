@@ -14,7 +14,7 @@ from layerkit.cli import main
 from layerkit.importer import ImportReport
 from layerkit.importer.build_check import check_buildable
 
-from .conftest import DATA
+from .conftest import DATA, EXAMPLES
 
 pytestmark = pytest.mark.slow  # every import now builds its spec with Keras
 REFERENCE = DATA / "cifar_keras2_summary.txt"
@@ -243,3 +243,32 @@ def test_a_write_that_fails_midway_leaves_the_old_spec_whole(runner, tmp_path, m
     )
     assert target.read_text() == "precious"
     assert [path.name for path in tmp_path.iterdir()] == ["mine.yaml"]
+
+
+def test_the_documented_custom_layer_printout_is_refused_then_written_partially(
+    runner, tmp_path, monkeypatch
+):
+    """examples/errors/custom_layer_summary.txt, printed by Keras 3 for a model with a custom
+    ChannelShuffle layer (docs/cli.md shows this session)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(EXAMPLES)
+    printed = "examples/errors/custom_layer_summary.txt"
+    refused = runner.invoke(main, ["import", printed, "-o", "shuffle.yaml"])
+    assert (refused.exit_code, refused.output) == (
+        1,
+        "error: shuffle.yaml not written: the imported spec would not build: 1 row could not be "
+        "imported: channel_shuffle (ChannelShuffle) at line 7: layerkit does not know the type "
+        "'ChannelShuffle'. Rerun with --partial to write it anyway, with that row marked NOT "
+        "IMPORTED for you to fill in\n",
+    )
+    assert not (tmp_path / "shuffle.yaml").exists()
+    partial = runner.invoke(main, ["import", printed, "-o", "shuffle.yaml", "--partial"])
+    assert partial.exit_code == 0
+    assert partial.output.splitlines()[-2:] == [
+        "not imported (marked in the spec): channel_shuffle (ChannelShuffle) at line 7: layerkit "
+        "does not know the type 'ChannelShuffle'",
+        "4 rows: 1 inferred, 2 assumed (not in the summary), 1 to fill in; written with "
+        "--partial: it does not build yet",
+    ]
+    built = runner.invoke(main, ["build", "shuffle.yaml"])
+    assert built.exit_code == 2 and "unknown layer 'not_imported_ChannelShuffle'" in built.stderr
