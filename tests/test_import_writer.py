@@ -185,3 +185,12 @@ def test_a_spec_name_is_one_safe_folder_name(given, name):
         f"{yaml_line({'name': spec_name(given)})}\ninput: [2]\nlayers:\n  - dense: {{units: 1}}\n"
     )
     assert load_spec(text).name == name
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(given=st.text(max_size=150))
+def test_any_name_becomes_a_spec_name_that_loads(given):
+    """A model's name or a file's stem, whatever it holds (a NUL, a slash, a surrogate, nothing)."""
+    name = spec_name(given)
+    text = f"{yaml_line({'name': name})}\ninput: [2]\nlayers:\n  - dense: {{units: 1}}\n"
+    assert load_spec(text).name == name

@@ -93,8 +93,8 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
 
 def spec_name(text: str) -> str:
     """A model's or a file's name as the spec's ``name:``, which names a run folder: letters,
-    digits and '_' only, at most as long as a spec's name may be."""
-    return re.sub(r"\W", "_", text)[:MAX_NAME_LENGTH]
+    digits and '_' only, at most as long as a spec's name may be; ``model`` for no name."""
+    return re.sub(r"\W", "_", text)[:MAX_NAME_LENGTH] or "model"
 
 
 def _note_logits(graph: Graph) -> None:
