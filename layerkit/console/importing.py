@@ -39,14 +39,15 @@ def run_import(source: str, output: Path, input_shape: tuple[int | None, ...] | 
         raise UserError(f"--output: '{output}' should end in .yaml; import writes a spec", as_json)
     read = None if source.startswith("keras:") else Path(source)
     check_output_target(output, force, "--output", as_json, source=read)
-    import_keras_quietly()  # the check builds the model
     from ..importer import import_model, import_summary
     from ..importer.build_check import check_buildable
 
     if from_model:
+        import_keras_quietly()
         report = import_model(source, safe_mode=not unsafe)
-    else:
+    else:  # a printout that cannot be read is said before TensorFlow loads
         report = import_summary(Path(source), input_shape)
+        import_keras_quietly()  # the check builds the model
     check = check_buildable(report)
     written = check.problem is None or partial
     if written:
