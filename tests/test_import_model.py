@@ -4,6 +4,7 @@ same configuration and, with the weights copied, the same outputs."""
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -47,8 +48,65 @@ def assert_same_model(original, rebuilt, inputs):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
-def import_to(runner, tmp_path, source):
-    target = tmp_path / "imported.yaml"
+# Keras's own custom layers in keras.applications that a spec writes as the ops they compute:
+# InceptionResNetV2's CustomScaleLayer is inputs[0] + inputs[1] * scale
+WRITTEN_AS_OPS = {"CustomScaleLayer": ["Multiply", "Add"]}
+APPLICATIONS = sorted(
+    name
+    for name in dir(keras.applications)
+    if name[:1].isupper() and callable(getattr(keras.applications, name))
+)
+
+
+def _steps(model) -> list:
+    """Every layer and operation of a model, in order, as (class, parameter count); a nested
+    Sequential model by its layers."""
+    found = []
+    for step in model.layers if isinstance(model, keras.Sequential) else model.operations:
+        name = type(step).__name__
+        if isinstance(step, keras.Sequential):
+            found += _steps(step)
+        elif name in WRITTEN_AS_OPS:
+            found += [(op, 0) for op in WRITTEN_AS_OPS[name]]
+        elif name != "InputLayer":
+            found.append((name, step.count_params() if hasattr(step, "count_params") else 0))
+    return found
+
+
+def _weighted(model) -> list:
+    """The layers that hold weights, in order, nested Sequential models by their layers."""
+    found = []
+    for layer in model.layers:
+        found += _weighted(layer) if isinstance(layer, keras.Sequential) else [layer]
+    return [layer for layer in found if layer.weights]
+
+
+def assert_same_steps(original, rebuilt, inputs):
+    """The same layers and operations in the same order with the same parameter counts; the same
+    outputs once the weights are copied layer by layer (nested Sequential models flattened)."""
+    assert _steps(rebuilt) == _steps(original)
+    for mine, theirs in zip(_weighted(rebuilt), _weighted(original), strict=True):
+        mine.set_weights(theirs.get_weights())
+    expected = keras.tree.flatten(original(inputs, training=False))
+    actual = keras.tree.flatten(rebuilt(inputs, training=False))
+    assert len(actual) == len(expected)
+    for mine, theirs in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), rtol=1e-4, atol=1e-5)
+
+
+def assert_same_up_to_names(text, other):
+    """The same spec but for the first line (it names the source) and the names Keras numbers
+    per process (an unnamed ReLU is re_lu_3 in one, re_lu_7 in another): one renaming, applied
+    throughout, turns the first into the second."""
+    words, others = (re.findall(r"\w+|\W", item.split("\n", 1)[1]) for item in (text, other))
+    assert len(words) == len(others)
+    renamed: dict[str, str] = {}
+    for word, twin in zip(words, others, strict=True):
+        assert renamed.setdefault(word, twin) == twin, (word, twin)
+
+
+def import_to(runner, tmp_path, source, target_name="imported.yaml"):
+    target = tmp_path / target_name
     result = runner.invoke(main, ["import", source, "-o", str(target)])
     assert result.exit_code == 0, result.output
     return target, result
@@ -76,6 +134,32 @@ def test_keras_application_imports_with_repeats_and_rebuilds_exactly(
     assert summary.checked_count == len(original.layers) - 1 + 3
     image = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype("float32")
     assert_same_model(original, rebuilt, image)
+
+
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_every_keras_application_imports_and_rebuilds_exactly(name, runner, tmp_path):
+    """Each model of keras.applications (built with weights=None), imported from keras:NAME and
+    from the .keras file it saves to (the same spec): nothing marked, every expect: row holds, the
+    same layers and ops with the same parameter counts, and with the weights copied the same
+    outputs on one random image."""
+    keras.backend.clear_session()
+    target, result = import_to(runner, tmp_path, f"keras:{name}")
+    assert "not imported" not in result.stderr
+    original = getattr(keras.applications, name)(weights=None)
+    saved = tmp_path / f"{name}.keras"
+    original.save(saved)
+    from_file, _ = import_to(runner, tmp_path, str(saved), "from_file.yaml")
+    saved.unlink()  # the big ones are hundreds of MB
+    assert_same_up_to_names(from_file.read_text(), target.read_text())
+    spec = load_spec(target)
+    rebuilt = build(spec)
+    summary = summarize(rebuilt, spec)
+    assert summary.ok, summary.problems
+    size = [224 if side is None else side for side in original.input_shape[1:]]
+    image = np.random.default_rng(0).uniform(0, 255, (1, *size)).astype("float32")
+    assert_same_steps(original, rebuilt, image)
+    del original, rebuilt
+    keras.backend.clear_session()
 
 
 def test_a_saved_model_with_branches_shared_layers_and_recurrence_round_trips(runner, tmp_path):
@@ -166,8 +250,9 @@ def test_a_model_with_values_yaml_would_misread_round_trips(runner, tmp_path):
     assert list(lookup.get_config()["vocabulary"]) == vocabulary  # no booleans, no null
 
 
-def test_a_nested_model_becomes_a_block_to_fill_in(runner, tmp_path):
-    inner = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)], name="inner")
+def test_a_nested_functional_model_becomes_a_block_to_fill_in(runner, tmp_path):
+    inner_input = keras.Input((8,))
+    inner = keras.Model(inner_input, keras.layers.Dense(4)(inner_input), name="inner")
     inputs = keras.Input((8,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inner(inputs)), name="outer")
     path = tmp_path / "outer.keras"
@@ -177,11 +262,11 @@ def test_a_nested_model_becomes_a_block_to_fill_in(runner, tmp_path):
     assert result.exit_code == 0
     assert (
         result.stderr
-        == "not imported (marked in the spec): inner (Sequential): a nested model (Sequential)\n"
+        == "not imported (marked in the spec): inner (Functional): a nested model (Functional)\n"
     )
     text = target.read_text()
     assert (
-        "  nested_inner:  # NOT IMPORTED: a nested model (Sequential), 36 params, output (4,)\n"
+        "  nested_inner:  # NOT IMPORTED: a nested model (Functional), 36 params, output (4,)\n"
         in text
     )
     built = runner.invoke(main, ["build", str(target)])
@@ -189,6 +274,69 @@ def test_a_nested_model_becomes_a_block_to_fill_in(runner, tmp_path):
         built.exit_code == 2
         and "unknown layer 'fill_in_the_layers_of_nested_inner'" in built.stderr
     )
+
+
+def test_a_nested_sequential_model_is_written_as_its_layers_in_its_place(runner, tmp_path):
+    """A Sequential model inside a functional one (ConvNeXt's stem) is a chain: its layers take
+    its place, under their own names, and the outputs stay the same with the weights copied."""
+    stem = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 2, strides=2, name="stem_conv"),
+         keras.layers.LayerNormalization(epsilon=1e-6, name="stem_norm")],
+        name="stem",
+    )  # fmt: skip
+    inputs = keras.Input((8, 8, 3))
+    features = stem(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Add()([features, features]))
+    model = keras.Model(inputs, outputs, name="with_stem")
+    path = tmp_path / "with_stem.keras"
+    model.save(path)
+    target, result = import_to(runner, tmp_path, str(path))
+    assert result.stderr == ""
+    text = target.read_text()
+    assert (
+        "layers:\n  - conv2d: {filters: 4, kernel_size: [2, 2], strides: [2, 2]}\n"
+        "  - layer_normalization: {axis: [-1], epsilon: 1.0e-06, id: stem_norm}\n"
+        "  - add: {inputs: [stem_norm, stem_norm]}\n" in text
+    )
+    assert "{name: stem_conv, shape: [4, 4, 4], params: 52}" in text
+    rebuilt = build(load_spec(target))
+    original = keras.saving.load_model(path)
+    image = np.random.default_rng(2).normal(size=(2, 8, 8, 3)).astype("float32")
+    assert_same_steps(original, rebuilt, image)
+
+
+def test_operations_become_op_items_with_their_constants(runner, tmp_path):
+    """``x + 3.0`` is op: {add: 3.0}; ``3.0 - x`` passes the tensor by name, the constant by
+    name; an operation's own arguments (mean's axis) are its constants; ``concatenate`` takes
+    its tensors as one list. The rebuilt model has the same steps and outputs."""
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(6, 1, name="conv")(inputs)
+    shifted = x + 3.0
+    flipped = 3.0 - x
+    joined = keras.ops.concatenate([shifted, flipped], axis=-1)
+    pooled = keras.ops.mean(joined, axis=(1, 2), keepdims=False)
+    outputs = keras.layers.Dense(2, name="head")(pooled * (1 / 6))
+    model = keras.Model(inputs, outputs, name="with_ops")
+    path = tmp_path / "with_ops.keras"
+    model.save(path)
+    target, result = import_to(runner, tmp_path, str(path))
+    assert result.stderr == ""
+    text = target.read_text()
+    add, subtract = (op.name for op in model.operations if type(op).__name__ in ("Add", "Subtract"))
+    assert (
+        "  - conv2d: {filters: 6, kernel_size: [1, 1], id: conv}\n"
+        f"  - op: {{add: 3.0, id: {add}}}\n"
+        f"  - op: {{subtract: {{x1: 3.0}}, id: {subtract}, inputs: {{x2: conv}}}}\n"
+        f"  - op: {{concatenate: -1, inputs: [{add}, {subtract}]}}\n"
+        "  - op: {mean: {axis: [1, 2], keepdims: false}}\n"
+        "  - op: {multiply: 0.16666666666666666}\n"
+        "  - dense: {units: 2}\n" in text
+    )
+    validated = runner.invoke(main, ["validate", str(target)])
+    assert validated.exit_code == 0, validated.output
+    rebuilt = build(load_spec(target))
+    image = np.random.default_rng(3).normal(size=(2, 4, 4, 3)).astype("float32")
+    assert_same_steps(model, rebuilt, image)
 
 
 def test_unknown_application_and_missing_file(runner, tmp_path):

@@ -19,6 +19,7 @@ from ..errors import LayerkitError, did_you_mean
 from ..keras_archive import keras_file_problem, load_failure
 from .graph import Graph, GraphInput, GraphNode, unique_name
 from .imported_layer import ImportedLayer
+from .model_operations import custom_scale_nodes, operation_nodes, read_tensors
 from .summary import SummaryRow
 
 BASE_KEYS = ("name", "trainable", "dtype", "build_config", "compile_config")
@@ -65,10 +66,10 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
 
 
 def model_graph(model: Any) -> Graph:
-    """The model's layers as graph nodes, arguments reduced to those that differ from defaults."""
+    """The model's layers and operations as graph nodes, arguments reduced to those that differ
+    from defaults."""
     config = model.get_config()
     layers = {layer.name: layer for layer in model.layers}
-    entries = config.get("layers", [])
     if type(model).__name__ == "Sequential" or "input_layers" not in config:
         return _sequential(model, layers)
     input_names = [name for name, _, _ in _flat_history(config["input_layers"])]
@@ -84,29 +85,59 @@ def model_graph(model: Any) -> Graph:
     ids = {i.printed: i.name for i in inputs}
     taken = set(ids.values())
     calls: dict[tuple[str, int], str] = {}
+    outputs = [(name, index) for name, index, _ in _flat_history(config["output_layers"])]
+    entries = config.get("layers", [])
+    read = {tensor for entry in entries for call in entry.get("inbound_nodes", [])
+            for tensor in read_tensors(call)} | set(outputs)  # fmt: skip
+
+    def reference(tensor: tuple[str, int]) -> str:
+        return calls.get(tensor, ids.get(tensor[0], tensor[0]))
+
+    operations = {operation.name: operation for operation in model.operations}
     nodes: list[GraphNode] = []
     for entry in entries:
-        if entry["class_name"] == "InputLayer" or entry["name"] not in layers:
-            continue  # inputs are the spec's; operations such as a mask's not_equal are no layers
-        layer = layers[entry["name"]]
-        imported = _imported(layer)
-        first = None
-        for call, node_config in enumerate(entry.get("inbound_nodes", [])):
-            # a padding mask travels as an operation (not_equal) that is no layer: not an input here
-            history = [
-                (name, index) for name, index, _ in _flat_history(node_config) if name in layers
-            ]
-            sources = [calls.get((name, index), ids.get(name, name)) for name, index in history]
-            node_id = unique_name(
-                _identifier(layer.name) if call == 0 else f"{first}_call{call + 1}", taken
+        name = entry["name"]
+        if entry["class_name"] == "InputLayer":
+            continue
+        if name not in layers and (name, 0) not in read:
+            continue  # an operation only a mask reads (a padding mask's not_equal): no step
+        if name in layers and entry["class_name"] != "CustomScaleLayer":
+            found = _layer_nodes(layers[name], entry, reference, taken)
+        else:
+            shape = _output_shape(layers.get(name) or operations[name])
+            make = custom_scale_nodes if name in layers else operation_nodes
+            found = [make(entry, shape, reference, taken)]
+        for call, call_nodes in enumerate(found):
+            nodes += call_nodes
+            calls[(name, call)] = call_nodes[-1].id
+    return Graph(inputs, nodes, [reference(output) for output in outputs])
+
+
+def _layer_nodes(layer: Any, entry: dict[str, Any], reference: Any,
+                 taken: set[str]) -> list[list[GraphNode]]:  # fmt: skip
+    """The nodes of each call of a layer: one node a call (further calls share the first's
+    layer); a nested Sequential model's layers in a chain, when it is called once."""
+    calls = entry.get("inbound_nodes", [])
+    if type(layer).__name__ == "Sequential" and len(calls) == 1:
+        previous = [reference(tensor) for tensor in read_tensors(calls[0])]
+        chain = []
+        for inner in layer.layers:
+            node = GraphNode(
+                _imported(inner), unique_name(_identifier(inner.name), taken), previous
             )
-            first = first or node_id
-            nodes.append(GraphNode(imported, node_id, sources, first if call else None))
-            calls[(layer.name, call)] = node_id
-    outputs = [
-        calls.get((name, index), name) for name, index, _ in _flat_history(config["output_layers"])
-    ]
-    return Graph(inputs, nodes, outputs)
+            chain.append(node)
+            previous = [node.id]
+        return [chain]
+    imported = _imported(layer)
+    found, first = [], None
+    for call, node_config in enumerate(calls):
+        sources = [reference(tensor) for tensor in read_tensors(node_config)]
+        node_id = unique_name(
+            _identifier(layer.name) if call == 0 else f"{first}_call{call + 1}", taken
+        )
+        first = first or node_id
+        found.append([GraphNode(imported, node_id, sources, first if call else None)])
+    return found
 
 
 def _sequential(model: Any, layers: dict[str, Any]) -> Graph:
