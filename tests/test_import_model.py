@@ -258,7 +258,13 @@ def test_a_nested_functional_model_becomes_a_block_to_fill_in(runner, tmp_path):
     path = tmp_path / "outer.keras"
     model.save(path)
     target = tmp_path / "outer.yaml"
-    result = runner.invoke(main, ["import", str(path), "-o", str(target)])
+    refused = runner.invoke(main, ["import", str(path), "-o", str(target)])
+    assert refused.exit_code == 1 and not target.exists()
+    assert refused.stderr.startswith(
+        f"error: {target} not written: the imported spec would not build: 1 row could not be "
+        "imported: inner (Functional): a nested model (Functional). Rerun with --partial"
+    )
+    result = runner.invoke(main, ["import", str(path), "-o", str(target), "--partial"])
     assert result.exit_code == 0
     assert (
         result.stderr
