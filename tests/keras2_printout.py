@@ -20,7 +20,7 @@ LINE = 98  # tf.keras's line_length for functional models; 65 for sequential one
 def inbound(model, layer) -> list[str]:
     """'name[node][tensor]' of every input of every call of ``layer`` inside ``model``."""
     found = []
-    layers = {id(other) for other in model.operations}
+    layers = {id(other) for other in _operations(model)}
     for node in layer._inbound_nodes:
         for tensor in node.input_tensors:
             operation, node_index, tensor_index = tensor._keras_history
@@ -46,7 +46,8 @@ def _name(operation) -> str:
 
 
 def _operations(model) -> list:
-    return [operation for operation in model.operations if not _is_mask(operation)]
+    operations = getattr(model, "operations", model.layers)  # a Sequential has layers only
+    return [operation for operation in operations if not _is_mask(operation)]
 
 
 def is_chain(model) -> bool:

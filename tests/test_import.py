@@ -94,11 +94,12 @@ def test_every_shipped_spec_round_trips_through_its_printed_summary(
 
 def row_params(model) -> list[int]:
     """The parameters of each operation of ``model`` (layers and keras.ops calls) in order; an
-    Embedding's padding mask (a NotEqual that tf.keras did not print) left out."""
+    Embedding's padding mask (a NotEqual that tf.keras did not print) and the inputs left out (a
+    Sequential model lists none)."""
     return [
         getattr(operation, "count_params", lambda: 0)()
-        for operation in model.operations
-        if type(operation).__name__ != "NotEqual"
+        for operation in getattr(model, "operations", model.layers)
+        if type(operation).__name__ not in ("NotEqual", "InputLayer")
     ]
 
 
@@ -225,8 +226,8 @@ def test_a_layer_type_import_does_not_know_becomes_a_marked_entry(runner, tmp_pa
     printed = tmp_path / "odd.txt"
     printed.write_text(text, encoding="utf-8")
     target = tmp_path / "odd.yaml"
-    result = runner.invoke(main, ["import", str(printed), "-o", str(target)])
-    assert result.exit_code == 0, result.output  # the import writes what it could
+    result = runner.invoke(main, ["import", str(printed), "-o", str(target), "--partial"])
+    assert result.exit_code == 0, result.output  # with --partial the import writes what it could
     line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("warp_4"))
     assert result.stderr == (
         f"not imported (marked in the spec): warp_4 (WarpDrive) at line {line}: layerkit does not "

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import Location, SpecError
 from .imported_layer import ImportedLayer
-from .infer import infer, resolve_class
+from .infer import RECURRENT, infer, resolve_class
 from .modern_layers import NAMED_INPUTS
+from .nested_models import without_empty_models
 from .summary import ELLIPSIS, PrintedSummary, Shape, SummaryRow
 
 MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
@@ -56,14 +57,24 @@ class Graph:
 
 def wire(summary: PrintedSummary, input_shape: Shape | None) -> Graph:
     """The imported graph: inputs, one node per layer call, and the outputs."""
-    inputs = _inputs(summary, input_shape)
+    summary, dropped, opening = without_empty_models(summary)
+    inputs = _inputs(
+        summary, input_shape if input_shape is not None or opening is None else opening
+    )
+    if opening is not None and input_shape is None:
+        inputs[0].note = (f"the summary has no input row: the input shape {list(opening)} is the "
+                          "output of the nested model that opens it; check it, or give --input")  # fmt: skip
     if not summary.functional:
-        return _chain(summary, inputs)
-    summary, masked = _without_masks(summary)
-    graph = _functional(summary, inputs)
-    for node in graph.nodes:  # an Embedding beside a NotEqual on the same input: mask_zero
-        if node.layer.kind == "embedding" and set(node.sources) & masked:
-            node.layer.args["mask_zero"] = True
+        graph = _chain(summary, inputs)
+    else:
+        summary, masked = _without_masks(summary)
+        graph = _functional(summary, inputs)
+        for node in graph.nodes:  # an Embedding beside a NotEqual on the same input: mask_zero
+            if node.layer.kind == "embedding" and set(node.sources) & masked:
+                node.layer.args["mask_zero"] = True
+    for node in graph.nodes:
+        if node.layer.row.name in dropped and node.shares is None:
+            node.notes.append(dropped[node.layer.row.name])
     return graph
 
 
@@ -127,6 +138,7 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
     used: dict[str, int] = {}
     taken = {i.name for i in inputs}
     nodes: list[GraphNode] = []
+    states: set[str] = set()  # the rows whose states a recurrent layer took
     for row in summary.rows:
         resolved = _resolve_all(row, entries, used, summary.file)
         references = [calls.get((first, connection.node), first)
@@ -139,6 +151,11 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
             )  # fmt: skip
         before = [shapes[reference] for reference in references]
         class_name = resolve_class(row, before)
+        if _takes_states(class_name, before):
+            notes.append(_STATES_NOTE.format(", ".join(c.name + f"[{c.node}][{c.tensor}]"
+                                                       for c in row.connections[1:])))  # fmt: skip
+            references, before = references[:1], before[:1]
+            states.update(c.name for c in row.connections[1:])
         groups = [references] if class_name in MULTI_INPUT or class_name is None or len(references) == 1 \
             else [[reference] for reference in references]  # fmt: skip
         layer = infer(row, [before[0]] if len(groups) > 1 else before)
@@ -157,8 +174,22 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
                 used[source] = used.get(source, 0) + 1
         entries.append((row.name, first))
     _input_dtypes(inputs, nodes)
+    # a layer whose only readers took its states (dropped above) is left an output of its own:
+    # after the layers that read the rest, where Keras orders such an output too
+    stateful = [node for node in nodes if not used.get(node.id) and node.layer.row.name in states]
+    nodes = [node for node in nodes if node not in stateful] + stateful
     outputs = [node.id for node in nodes if not used.get(node.id)]
     return Graph(inputs, nodes, outputs)
+
+
+_STATES_NOTE = ("its initial state ({}) is not passed: a spec cannot take one output of a layer "
+                "that gives several; the parameters are the same")  # fmt: skip
+
+
+def _takes_states(class_name: str | None, before: list[Shape]) -> bool:
+    """A recurrent layer called on a sequence and states (``initial_state=[h, c]``)."""
+    return (class_name in RECURRENT and len(before) > 1 and len(before[0]) == 2
+            and all(len(shape) == 1 for shape in before[1:]))  # fmt: skip
 
 
 def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str, int],

@@ -6,19 +6,21 @@ What the numbers cannot tell is never guessed silently: it becomes a placeholder
 becomes a marked entry (``kind`` None) that the written spec shows and ``layerkit build`` reports.
 
 Takes a ``SummaryRow`` and its inputs' shapes; gives an ``ImportedLayer``. The class comes from the
-row's type (or name); its arguments from a table of rules, one per layer class or family, here for
-dense, recurrent, normalization and shape-only layers and in :mod:`.convolutions` for convolutions.
+row's type (or name); its arguments from a table of rules, one per layer class or family: here for
+dense, recurrent and normalization layers and wrappers (TimeDistributed, Bidirectional), in
+:mod:`.convolutions` for convolutions, :mod:`.shape_layers` for layers without weights and
+:mod:`.modern_layers` for attention, layerkit's own layers and rows that are keras.ops calls (op:
+items, a TensorFlow function's ``TFOpLambda`` row too).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from itertools import permutations
 
 from ..catalog import params as formulas
 from ..catalog.layers import default_registry, lookup_key, to_snake_case
-from .convolutions import conv_out, convolution
+from .convolutions import convolution
 from .imported_layer import ImportedLayer, Observed, Rule, unsolved
 from .modern_layers import (
     layer_scale,
@@ -27,9 +29,20 @@ from .modern_layers import (
     operation,
     position_embedding,
 )
+from .nested_models import is_nested
+from .shape_layers import (
+    concatenate,
+    global_pooling,
+    normalization_layer,
+    padding,
+    permute,
+    pooling,
+    repeat_vector,
+    reshape,
+    upsampling,
+)
 from .summary import ELLIPSIS, Shape, SummaryRow
 
-NESTED_TYPES = ("Sequential", "Functional", "Model")
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")  # tried in this order inside Bidirectional
 # Values written for required arguments a summary cannot show (dropout rates, noise, Dot's axes,
 # Activation's function, Rescaling's scale); each is noted as a placeholder.
@@ -66,7 +79,7 @@ def resolve_class(row: SummaryRow, before: list[Shape]) -> str | None:
 
 def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     """The layer for ``row``, whose inputs have the shapes ``before``."""
-    if row.type and row.type.rstrip(ELLIPSIS) in NESTED_TYPES:
+    if is_nested(row):
         return ImportedLayer(None, {}, row, problem=f"a nested model ({row.type})", nested=True)
     function = _tf_function(row)
     class_name = resolve_class(row, before) if function is None else None
@@ -85,6 +98,8 @@ def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     layer = _infer(class_name, row, before)
     if layer.kind is not None and layer.problem is None:
         _fill_required(layer, class_name)
+        if row.trainable is False and row.params:  # show_trainable=True printed N
+            layer.args["trainable"] = False
     return layer
 
 
@@ -96,9 +111,11 @@ def _tf_function(row: SummaryRow) -> str | None:
     return re.sub(r"_\d+$", "", row.name.rsplit(".", 1)[-1])
 
 
-def _infer(class_name: str, row: SummaryRow, before: list[Shape]) -> ImportedLayer:
+def _infer(
+    class_name: str, row: SummaryRow, before: list[Shape], out: Shape | None = None
+) -> ImportedLayer:
     layer = ImportedLayer(to_snake_case(class_name), {}, row)
-    seen = Observed(class_name, before, row.shape, row.params)
+    seen = Observed(class_name, before, row.shape if out is None else out, row.params)
     rule = _rule_for(class_name)
     if rule is None:
         return layer  # nothing to read off the numbers: the layer's defaults
@@ -133,14 +150,32 @@ def _embedding(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
 
 
 def _time_distributed(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    inp, units = seen.inp, seen.out[-1]
-    for use_bias in (True, False):
-        if inp and seen.params == formulas.dense(inp[-1], units, use_bias):
-            dense = {"units": units} if use_bias else {"units": units, "use_bias": False}
-            layer.args["layer"] = {"dense": dense}
-            layer.notes.append("the wrapped layer (a Dense fits the params)")
+    """The wrapped layer, read off the shapes of one time step and the parameter count."""
+    inner_in, inner_out = seen.inp[1:], seen.out[1:]
+    for class_name in _wrapped_candidates(inner_in, inner_out, seen.params):
+        inner = _infer(class_name, layer.row, [inner_in], inner_out)
+        if inner.kind is not None and inner.problem is None:
+            _fill_required(inner, class_name)
+            layer.args["layer"] = {inner.kind: inner.args}
+            layer.notes.append(f"the wrapped layer (a {class_name} fits the shapes and params)")
+            layer.notes += inner.notes
             return layer
     return unsolved(layer, "the layer inside TimeDistributed cannot be told from the summary")
+
+
+def _wrapped_candidates(inp: Shape, out: Shape, params: int) -> list[str]:
+    dims = len(inp) - 1
+    if params:
+        return ["Dense", f"Conv{dims}D", "BatchNormalization", "LayerNormalization"] if dims \
+            else ["Dense"]  # fmt: skip
+    if len(out) == 1 and dims:
+        known = [size for size in inp if size is not None]
+        if len(known) == len(inp) and math.prod(known) == out[0]:
+            return ["Flatten"]
+        return [f"GlobalAveragePooling{dims}D"]
+    if len(out) == len(inp) and out != inp and dims:
+        return [f"MaxPooling{dims}D"]
+    return ["Dropout"]
 
 
 def _recurrent_args(
@@ -166,6 +201,11 @@ def _recurrent(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
     if len(out) == len(inp):
         args["return_sequences"] = True
     layer.args = args
+    if len(layer.row.shapes) > 1:
+        layer.notes.append(
+            f"return_state (the row shows {len(layer.row.shapes)} outputs, the states among "
+            "them; a spec takes one output of a layer, so it is written without)"
+        )
     return layer
 
 
@@ -223,108 +263,6 @@ def _normalization(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
     return layer
 
 
-# -- layers without weights ------------------------------------------------------------------------
-
-
-def _pooling(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    pairs = [
-        (i, o)
-        for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False)
-        if i is not None and o is not None
-    ]
-    candidates = (
-        [(s, s) for s in range(2, 9)] + [(s + 1, s) for s in range(1, 5)] + [(3, 1), (5, 1), (2, 1)]
-    )
-    for pool, strides in candidates:
-        for padding in ("valid", "same"):
-            if all(o == conv_out(i, pool, strides, padding, False) for i, o in pairs):
-                layer.args["pool_size"] = pool  # required by AveragePooling, so always written
-                if strides != pool:
-                    layer.args["strides"] = strides
-                if padding != "valid":
-                    layer.args["padding"] = padding
-                if strides == 1 and padding == "same":
-                    layer.notes.append("pool_size (any size keeps the shape)")
-                return layer
-    layer.args["pool_size"] = 2
-    layer.notes.append("pool_size/strides (no plain choice fits the shapes)")
-    return layer
-
-
-def _global_pooling(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    if seen.inp and len(seen.out) == len(seen.inp):
-        layer.args["keepdims"] = True
-    return layer
-
-
-def _normalization_layer(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    """Keras's ``Normalization``: mean and variance given as constants hold no weights (0
-    params); otherwise it holds them per channel, and a count, to be adapted."""
-    if seen.params == 0:
-        layer.args.update(mean=0.0, variance=1.0)
-        layer.notes.append("mean, variance (given as constants: not in the summary)")
-    return layer
-
-
-def _reshape(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    layer.args["target_shape"] = list(seen.out)
-    return layer
-
-
-def _repeat_vector(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    layer.args["n"] = seen.out[0]
-    return layer
-
-
-def _permute(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    inp, out = seen.inp, seen.out
-    fits = [order for order in permutations(range(1, len(inp) + 1))
-            if tuple(inp[i - 1] for i in order) == tuple(out)]  # fmt: skip
-    layer.args["dims"] = list(fits[0] if fits else range(1, len(inp) + 1))
-    if len(fits) != 1:
-        layer.notes.append("dims (the shapes allow several orders)")
-    return layer
-
-
-def _padding(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    key = "padding" if seen.class_name.startswith("Zero") else "cropping"
-    totals = [
-        abs(o - i)
-        for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False)
-        if i is not None and o is not None
-    ]
-    if not totals:  # free sizes: the summary shows none of them
-        layer.args[key] = 1
-        layer.notes.append(f"{key} (the sizes are free, so the summary does not show it)")
-        return layer
-    if all(total % 2 == 0 for total in totals) and len(set(totals)) == 1:
-        layer.args[key] = totals[0] // 2
-    else:
-        layer.args[key] = [[total // 2, total - total // 2] for total in totals]
-    layer.notes.append(f"{key} (an even split assumed)")
-    return layer
-
-
-def _upsampling(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    sizes = [o // i for i, o in zip(seen.inp[:-1], seen.out[:-1], strict=False) if i and o]
-    size = sizes[0] if sizes and len(set(sizes)) == 1 else None
-    if size and size != 2:
-        layer.args["size"] = size
-    return layer
-
-
-def _concatenate(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    before, out = seen.inputs, seen.out
-    rank = len(out)
-    for axis in range(-1, -rank - 1, -1):
-        sizes = [shape[axis] for shape in before if len(shape) == rank]
-        if len(sizes) == len(before) and None not in sizes and sum(sizes) == out[axis]:
-            if axis != -1:
-                layer.args["axis"] = axis
-            return layer
-    return layer
-
-
 # -- which rule reads which layer ------------------------------------------------------------------
 
 # Layers whose class names it by itself; a class with no rule is imported with its defaults.
@@ -337,11 +275,11 @@ _RULES: dict[str, Rule] = {
     **dict.fromkeys(
         ("BatchNormalization", "LayerNormalization", "GroupNormalization"), _normalization
     ),
-    "Normalization": _normalization_layer,
-    "Reshape": _reshape,
-    "RepeatVector": _repeat_vector,
-    "Permute": _permute,
-    "Concatenate": _concatenate,
+    "Normalization": normalization_layer,
+    "Reshape": reshape,
+    "RepeatVector": repeat_vector,
+    "Permute": permute,
+    "Concatenate": concatenate,
     "MultiHeadAttention": multi_head_attention,
     "LayerScale": layer_scale,
     "PositionEmbedding": position_embedding,
@@ -349,10 +287,10 @@ _RULES: dict[str, Rule] = {
 # Families of classes, one per dimension (and variant), that share a rule.
 _PATTERN_RULES: tuple[tuple[str, Rule], ...] = (
     (r"(Conv|DepthwiseConv|SeparableConv)[123]D(Transpose)?", convolution),
-    (r"(Max|Average)Pooling[123]D", _pooling),
-    (r"(ZeroPadding|Cropping)[123]D", _padding),
-    (r"UpSampling[123]D", _upsampling),
-    (r"Global(Average|Max)Pooling[123]D", _global_pooling),
+    (r"(Max|Average)Pooling[123]D", pooling),
+    (r"(ZeroPadding|Cropping)[123]D", padding),
+    (r"UpSampling[123]D", upsampling),
+    (r"Global(Average|Max)Pooling[123]D", global_pooling),
 )
 
 

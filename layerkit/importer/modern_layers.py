@@ -10,15 +10,17 @@ start value, which split of heads × key width).
 
 from __future__ import annotations
 
+import math
+
 from ..catalog import params as formulas
 from ..catalog.operations import UnknownOperationError, default_operations
 from .imported_layer import ImportedLayer, Observed, unsolved
 
 # Merge layers whose keras.ops function of the same name takes a tensor and a constant: with one
-# input the row is that op; its constant is not in the summary, so a neutral one is written.
-MERGE_OPERATIONS = {"Add": ("add", 0.0), "Subtract": ("subtract", 0.0),
-                    "Multiply": ("multiply", 1.0), "Maximum": ("maximum", 0.0),
-                    "Minimum": ("minimum", 0.0)}  # fmt: skip
+# input the row is that op. Its constant is not in the summary, so a neutral one is written.
+MERGE_OPERATIONS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply",
+                    "Maximum": "maximum", "Minimum": "minimum"}  # fmt: skip
+_NEUTRAL = {"add": 0.0, "subtract": 0.0, "maximum": 0.0, "minimum": 0.0}  # others: 1.0
 # The call parameters a layer that takes its tensors by name gets them under, in the order the
 # summary's "Connected to" column lists them.
 NAMED_INPUTS = {
@@ -32,8 +34,11 @@ def merge_operation(class_name: str, layer: ImportedLayer, seen: Observed) -> Im
     """A merge layer's row with a single input is a ``keras.ops`` call with a constant."""
     if class_name not in MERGE_OPERATIONS or len(seen.inputs) != 1 or seen.params:
         return None
-    function, neutral = MERGE_OPERATIONS[class_name]
-    layer.kind, layer.args = "op", {function: neutral}
+    return _with_constant(layer, MERGE_OPERATIONS[class_name])
+
+
+def _with_constant(layer: ImportedLayer, function: str) -> ImportedLayer:
+    layer.kind, layer.args = "op", {function: _NEUTRAL.get(function, 1.0)}
     layer.notes.append(f"the constant of {function} (one input: a keras.ops call)")
     return layer
 
@@ -57,8 +62,7 @@ def operation(layer: ImportedLayer, seen: Observed, type_name: str) -> ImportedL
         if not axes:
             layer.notes.append(f"the axes of {name}")
     elif len(missing) == 1:
-        layer.args = {name: 1.0}
-        layer.notes.append(f"the constant of {name} (not in the summary)")
+        return _with_constant(layer, name)
     elif missing:
         return None
     else:
@@ -79,39 +83,51 @@ def _reduced_axes(inp: tuple, out: tuple) -> list[int] | None:
 
 
 def multi_head_attention(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
-    """Heads × key width from the count (only their product shows), value width = key width."""
+    """The heads' total key width and value width from the count (only heads × width shows);
+    equal widths preferred, a split into heads chosen and noted."""
     query = seen.inputs[0][-1] if seen.inputs else None
     value = seen.inputs[1][-1] if len(seen.inputs) > 1 else query
     key = seen.inputs[2][-1] if len(seen.inputs) > 2 else value
     out = seen.out[-1]
     if None in (query, value, key, out):
         return unsolved(layer, "the widths of its inputs are unknown")
-    fits = [
-        (width, use_bias)
-        for use_bias in (True, False)
-        for width in [
-            (seen.params - (out if use_bias else 0)) // (query + key + value + out + 3 * use_bias)
-        ]
-        if width > 0
-        and formulas.multi_head_attention(query, key, value, 1, width, width, out, use_bias)
-        == seen.params
-    ]
+    fits = _attention_widths(query, key, value, out, seen.params)
     if not fits:
         return unsolved(layer, f"{seen.params:,} params fit no MultiHeadAttention")
-    width, use_bias = fits[0]
-    heads = next(h for h in (8, 4, 2, 1) if width % h == 0 and (width // h >= 8 or h == 1))
-    layer.args = {"num_heads": heads, "key_dim": width // heads}
+    keys, values, use_bias = fits[0]
+    common = math.gcd(keys, values)
+    heads = next(h for h in (8, 4, 2, 1) if common % h == 0 and min(keys, values) // h >= 8)
+    heads = heads if common % heads == 0 else 1
+    layer.args = {"num_heads": heads, "key_dim": keys // heads}
+    if values != keys:
+        layer.args["value_dim"] = values // heads
     if not use_bias:
         layer.args["use_bias"] = False
     if out != query:
         layer.args["output_shape"] = out
-    others = [f"{h}×{width // h}" for h in (1, 2, 4, 8, 12, 16) if width % h == 0 and h != heads]
+    others = [f"{h}×{keys // h}" for h in (1, 2, 4, 8, 12, 16) if common % h == 0 and h != heads]
     if others:
         layer.notes.append(
-            f"num_heads × key_dim = {width}: {heads}×{width // heads} written, "
+            f"num_heads × key_dim = {keys}: {heads}×{keys // heads} written, "
             f"{', '.join(others)} fit as well"
         )
     return layer
+
+
+def _attention_widths(
+    query: int, key: int, value: int, out: int, params: int
+) -> list[tuple[int, int, bool]]:
+    """(heads × key_dim, heads × value_dim, use_bias) that give ``params``, equal widths first."""
+    fits = []
+    for use_bias in (True, False):
+        for keys in range(1, params // (query + key) + 1):
+            rest = params - formulas.multi_head_attention(
+                query, key, value, 1, keys, 0, out, use_bias
+            )
+            per_value = value + out + int(use_bias)
+            if rest > 0 and rest % per_value == 0:
+                fits.append((keys, rest // per_value, use_bias))
+    return sorted(fits, key=lambda fit: (fit[0] != fit[1], not fit[2]))
 
 
 def layer_scale(layer: ImportedLayer, seen: Observed) -> ImportedLayer:

@@ -19,7 +19,7 @@ Shape = tuple[int | None, ...]
 ELLIPSIS = "…"
 _RULE = re.compile(r"^\s*[_=]{20,}\s*$")
 _SHAPE = re.compile(r"\(\s*None\s*(?:,\s*(?:None|\d+)\s*)*,?\s*\)")
-_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable) params:\s*([\d,]+)")
+_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable|Optimizer) params:\s*([\d,]+)")
 _NAME_TYPE = re.compile(r"^(?P<name>\S+?)(?:\s*\((?P<type>[^()\s]*)\)?)?$")
 _CONNECTION = re.compile(r"(?P<name>[\w./:-]+?)\[(?P<node>\d+)\]\[(?P<tensor>\d+)\]")
 _CUT_CONNECTION = re.compile(rf"(?P<name>[\w./:-]+?)(?P<brackets>\[[\d\[\]]*)?{ELLIPSIS}")
@@ -45,6 +45,7 @@ class SummaryRow:
     params: int
     line: int
     connections: tuple[Connection, ...] = ()
+    trainable: bool | None = None  # the "Trainable" column of show_trainable=True, Y or N
 
     @property
     def shape(self) -> Shape:
@@ -79,6 +80,8 @@ def parse_summary(text: str, file: str = "<string>") -> PrintedSummary:
         if total:
             key = total.group(1).lower().replace("-", "_") + "_params"
             totals[key] = int(total.group(2).replace(",", ""))
+    if "optimizer_params" in totals and "total_params" in totals:  # Keras 3, after fit: the
+        totals["total_params"] -= totals.pop("optimizer_params")  # model's own total is less
     if "┃" in text or "│" in text:
         cells, functional = _box_cells(text, file)
     else:
@@ -129,6 +132,7 @@ class _Cells:
     params: str
     connected: str
     line: int
+    trainable: str = ""
 
 
 def _row(cell: _Cells, file: str) -> SummaryRow:
@@ -151,6 +155,7 @@ def _row(cell: _Cells, file: str) -> SummaryRow:
         int(count.group(1).replace(",", "")),
         cell.line,
         _connections(cell.connected),
+        {"Y": True, "N": False}.get(cell.trainable.strip()),
     )
 
 
@@ -244,6 +249,8 @@ def _columns(titles: list[str], location: Location) -> dict[str, int]:
             columns["params"] = index
         elif key.startswith("connected"):
             columns["connected"] = index
+        elif key.startswith("trai"):  # "Trainable", cut to "Trai…" in narrow printouts
+            columns["trainable"] = index
     if not {"label", "shape", "params"} <= set(columns):
         raise SpecError(
             "the header lacks one of 'Layer (type)', 'Output Shape', 'Param #'", location, fix=FIX
@@ -255,7 +262,9 @@ def _cells_of(values: list[str], columns: dict[str, int], line: int) -> _Cells:
     def get(key: str) -> str:
         return values[columns[key]] if key in columns else ""
 
-    return _Cells(get("label"), get("shape"), get("params"), get("connected"), line)
+    return _Cells(
+        get("label"), get("shape"), get("params"), get("connected"), line, get("trainable")
+    )
 
 
 # -- the Keras 2 text layout -----------------------------------------------------------------------
@@ -276,6 +285,7 @@ def _text_cells(text: str, file: str) -> tuple[list[_Cells], bool]:
         ("shape", "Output Shape"),
         ("params", "Param #"),
         ("connected", "Connected to"),
+        ("trainable", "Trainable"),
     ):
         if title in title_line:
             starts[key] = title_line.index(title)
@@ -300,7 +310,8 @@ def _text_cells(text: str, file: str) -> tuple[list[_Cells], bool]:
         }
         if part["shape"].strip().startswith(("(", "[")) and part["params"].strip():
             connected = "\n" + part.get("connected", "").strip()  # "\n": one line per input
-            cells.append(_Cells(part["label"], part["shape"], part["params"], connected, number))
+            cells.append(_Cells(part["label"], part["shape"], part["params"], connected, number,
+                                part.get("trainable", "")))  # fmt: skip
             follows_row = True
         elif follows_row and not part["params"].strip():  # the wrapped rest of the row above
             above = cells[-1]
