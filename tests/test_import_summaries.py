@@ -46,25 +46,24 @@ def imported(runner, tmp_path, printed: str, *options: str):
 
 
 def test_a_transformer_encoder_gets_heads_from_its_count_and_named_inputs(runner, tmp_path):
-    tokens = keras.Input((16, 32))
-    normed = layers.LayerNormalization()(tokens)
-    attended = layers.Add()([tokens, layers.MultiHeadAttention(4, 8)(normed, normed)])
-    mlp = layers.Dense(32)(
-        layers.Dense(64, activation="gelu")(layers.LayerNormalization()(attended))
-    )
-    block = layers.Add()([attended, mlp])
+    tokens = keras.Input((16, 32), name="tokens")
+    normed = layers.LayerNormalization(name="ln1")(tokens)
+    attention = layers.MultiHeadAttention(4, 8, name="attention")(normed, normed)
+    attended = layers.Add(name="attended")([tokens, attention])
+    mlp = layers.Dense(64, activation="gelu", name="mlp1")(layers.LayerNormalization()(attended))
+    block = layers.Add(name="block")([attended, layers.Dense(32, name="mlp2")(mlp)])
     # query, value and key from one tensor, values narrower than keys
-    crossed = layers.MultiHeadAttention(2, 16, value_dim=8)(block, block, block)
+    crossed = layers.MultiHeadAttention(2, 16, value_dim=8, name="crossed")(block, block, block)
     model = keras.Model(tokens, crossed)
     text, _, rebuilt = imported(runner, tmp_path, keras3_summary(model))
     assert (
-        "  - multi_head_attention: {num_heads: 4, key_dim: 8, id: multi_head_attention, inputs: "
-        "{query: layer_normalization, value: layer_normalization}}  # not in the summary: "
+        "  - multi_head_attention: {num_heads: 4, key_dim: 8, id: attention, inputs: {query: ln1, "
+        "value: ln1}}  # not in the summary: "
         "num_heads × key_dim = 32: 4×8 written, 1×32, 2×16, 8×4, 16×2 fit as well\n"
     ) in text
     assert (
         "  - multi_head_attention: {num_heads: 2, key_dim: 16, value_dim: 8, inputs: {query: "
-        "add_1, value: add_1, key: add_1}}"
+        "block, value: block, key: block}}"
     ) in text
     assert row_params(rebuilt) == row_params(model) and rebuilt.count_params() == 11_728
 
@@ -219,3 +218,21 @@ def test_keras_ops_rows_become_op_items_with_their_constants_noted(style, runner
     assert "  - op: {relu6: null}\n" in text
     assert "  - op: {mean: {axis: [1, 2]}}\n" in text
     assert row_params(rebuilt) == row_params(model)
+
+
+def test_inception_resnets_custom_scale_layer_becomes_the_two_ops_it_computes(runner, tmp_path):
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    images = keras.Input((8, 8, 16))
+    branch = layers.Conv2D(16, 1, name="up")(layers.Conv2D(8, 3, padding="same")(images))
+    scaled = CustomScaleLayer(0.17, name="block35_1")([images, branch])
+    model = keras.Model(images, layers.Activation("relu")(scaled))
+    printed = keras3_summary(model)
+    assert "(CustomScaleLayer)" in printed
+    text, _, rebuilt = imported(runner, tmp_path, printed)
+    assert (
+        "  - op: {multiply: 1.0, id: block35_1_scaled}  # not in the summary: the scale of "
+        "CustomScaleLayer (inputs[0] + inputs[1] * scale, as two ops)\n"
+        "  - op: {add: null, inputs: [input, block35_1_scaled]}\n"
+    ) in text
+    assert rebuilt.count_params() == model.count_params() == 1_304

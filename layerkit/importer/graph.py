@@ -140,7 +140,7 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
     nodes: list[GraphNode] = []
     states: set[str] = set()  # the rows whose states a recurrent layer took
     for row in summary.rows:
-        resolved = _resolve_all(row, entries, used, summary.file)
+        resolved = _resolve_all(row, entries, used, summary.file, shapes)
         references = [calls.get((first, connection.node), first)
                       for (first, _), connection in zip(resolved, row.connections, strict=True)]  # fmt: skip
         notes = [note for _, note in resolved if note]
@@ -156,9 +156,16 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
                                                        for c in row.connections[1:])))  # fmt: skip
             references, before = references[:1], before[:1]
             states.update(c.name for c in row.connections[1:])
+        scaled = _custom_scale(row, references, taken)
+        if scaled is not None:  # x + y * scale: the product, then the sum as this row
+            nodes.append(scaled)
+            shapes[scaled.id] = row.shape
+            used[references[1]] = used.get(references[1], 0) + 1
+            references = [references[0], scaled.id]
         groups = [references] if class_name in MULTI_INPUT or class_name is None or len(references) == 1 \
             else [[reference] for reference in references]  # fmt: skip
-        layer = infer(row, [before[0]] if len(groups) > 1 else before)
+        layer = infer(row, [before[0]] if len(groups) > 1 else before) if scaled is None \
+            else ImportedLayer("op", {"add": None}, row)  # fmt: skip
         first = unique_name(_identifier(row.name, layer.kind or "layer"), taken)
         for call, sources in enumerate(groups):
             node_id = first if call == 0 else unique_name(f"{first}_call{call + 1}", taken)
@@ -182,6 +189,18 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
     return Graph(inputs, nodes, outputs)
 
 
+def _custom_scale(row: SummaryRow, references: list[str], taken: set[str]) -> GraphNode | None:
+    """InceptionResNetV2's ``CustomScaleLayer`` (0 params, two inputs) computes
+    ``inputs[0] + inputs[1] * scale``: the product as an op node (its scale not in the summary);
+    the caller makes the row the sum. Both nodes show the row's shape, so both expect it."""
+    if not (row.type or "").startswith("CustomScaleL") or len(references) != 2 or row.params:
+        return None
+    layer = ImportedLayer("op", {"multiply": 1.0}, row)
+    layer.notes.append("the scale of CustomScaleLayer (inputs[0] + inputs[1] * scale, as two ops)")
+    return GraphNode(layer, unique_name(_identifier(row.name, "op") + "_scaled", taken),
+                     [references[1]])  # fmt: skip
+
+
 _STATES_NOTE = ("its initial state ({}) is not passed: a spec cannot take one output of a layer "
                 "that gives several; the parameters are the same")  # fmt: skip
 
@@ -193,9 +212,10 @@ def _takes_states(class_name: str | None, before: list[Shape]) -> bool:
 
 
 def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str, int],
-                 file: str) -> list[tuple[str, str | None]]:  # fmt: skip
+                 file: str, shapes: dict[str, Shape]) -> list[tuple[str, str | None]]:  # fmt: skip
     """(id, note) of each connection's layer. A whole name is looked up; cut names with the same
-    prefix take, together, the nearest layers above that nothing has used yet, in their order."""
+    prefix take, together, the nearest layers above that nothing has used yet, in their order; a
+    layer that keeps its input's shape (an activation, a normalization) takes one of that shape."""
     resolved: list[tuple[str, str | None] | None] = []
     by_prefix: dict[str, list[int]] = {}
     for index, connection in enumerate(row.connections):
@@ -219,6 +239,8 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
                 Location(file, row.line, 1),
                 fix="Give the whole summary, in the order Keras printed it.",
             )
+        if len(row.connections) == 1:
+            candidates = [c for c in candidates if _fits(row, shapes.get(c))] or candidates
         fresh = [spec_id for spec_id in candidates if not used.get(spec_id)]
         pool = fresh if len(fresh) >= len(indices) else candidates
         picks = pool[-len(indices) :]
@@ -230,6 +252,23 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
                 note = f"input '{row.connections[index].name}' taken to be {pick} (the printout cuts the name)"
             resolved[index] = (pick, note)
     return [item for item in resolved if item is not None]
+
+
+_SHAPE_KEEPING = ("Activation", "BatchNormalization", "LayerNormalization", "Dropout", "ReLU",
+                  "LeakyReLU", "Softmax", "ELU", "PReLU")  # fmt: skip
+
+
+def _fits(row: SummaryRow, shape: Shape | None) -> bool:
+    """Whether a layer's output of ``shape`` can be the row's one input: a layer that keeps its
+    input's shape must show it; another must be read off it cleanly (a convolution's count and
+    strides fit those channels and sizes)."""
+    if shape is None:
+        return True
+    kind = (row.type or "").rstrip(ELLIPSIS)
+    if len(kind) >= 3 and any(name.startswith(kind) for name in _SHAPE_KEEPING):
+        return shape == row.shape
+    layer = infer(row, [shape])
+    return layer.kind is not None and not any("no plain choice" in note for note in layer.notes)
 
 
 def _input_dtypes(inputs: list[GraphInput], nodes: list[GraphNode]) -> None:
