@@ -236,3 +236,23 @@ def test_inception_resnets_custom_scale_layer_becomes_the_two_ops_it_computes(ru
         "  - op: {add: null, inputs: [input, block35_1_scaled]}\n"
     ) in text
     assert rebuilt.count_params() == model.count_params() == 1_304
+
+
+# keras.applications models whose printed summaries rebuild exactly (issue 17 item 2; the whole
+# list is measured by hand, see docs/import.md): ops and a free input size, Fused-MBConv blocks, a
+# custom layer and names cut so short that the wiring must be told apart by the shapes
+APPLICATIONS = ["MobileNetV3Small", "EfficientNetV2B0", "InceptionResNetV2"]
+
+
+@pytest.mark.parametrize("layout", ["narrow", "wide"])
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_keras_applications_rebuild_from_their_printed_summaries(
+    name, layout, runner, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "200")  # else rich cuts a wide table at 80 columns
+    model = getattr(keras.applications, name)(weights=None)
+    options = {"line_length": 160} if layout == "wide" else {}
+    _, _, rebuilt = imported(runner, tmp_path, keras3_summary(model, **options))
+    assert rebuilt.count_params() == model.count_params()
+    # the layers with weights, in order (a CustomScaleLayer is rebuilt as two ops: one row more)
+    assert [n for n in row_params(rebuilt) if n] == [n for n in row_params(model) if n]
