@@ -3,9 +3,13 @@
 A Sequential summary is a chain. A functional one names each layer's inputs in its "Connected to"
 column, as ``name[node][tensor]``, or — in Keras 3's narrow printouts — as a name cut short with
 "…". A cut name is matched by its prefix against the layers above it, preferring one whose output
-nothing has taken yet and then the nearest; where that still leaves a choice, the layer gets a
-note. A layer printed with several connections that is not a merge is a shared layer, applied once
-per connection.
+fits the row (the shape an activation keeps, the channels a convolution's count needs), then one
+whose output nothing has taken yet — for a single input the first such, since Keras prints
+parallel branches level by level, else the nearest; where that still leaves a choice, the layer
+gets a note. A layer printed with several connections that is not a merge is a shared layer,
+applied once per connection; a recurrent layer given states as well (``encoder[0][1]``) takes its
+sequence only, noted; InceptionResNetV2's ``CustomScaleLayer`` row becomes two op nodes. Nested
+models without weights are left out first (:mod:`.nested_models`).
 """
 
 from __future__ import annotations
@@ -243,7 +247,9 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
             candidates = [c for c in candidates if _fits(row, shapes.get(c))] or candidates
         fresh = [spec_id for spec_id in candidates if not used.get(spec_id)]
         pool = fresh if len(fresh) >= len(indices) else candidates
-        picks = pool[-len(indices) :]
+        # one input: Keras prints parallel branches level by level, so the first of several
+        # layers waiting for a reader is this one's (NASNet's left and right separable convs)
+        picks = pool[:1] if len(indices) == 1 and pool is fresh else pool[-len(indices) :]
         picks += [picks[-1]] * (len(indices) - len(picks))
         ambiguous = len(pool) > len(indices)
         for index, pick in zip(indices, picks, strict=True):
