@@ -165,6 +165,14 @@ def test_an_encoder_decoder_whose_lstm_returns_its_states(runner, tmp_path):
     ) in text
     assert "return_state (the row shows 3 outputs" in text
     assert rebuilt.count_params() == model.count_params() == 37_254
+    # the list of outputs cut short, as the printout had it
+    lines = printed.splitlines()
+    row = next(n for n, line in enumerate(lines) if "encoder (LSTM)" in line)
+    lines[row + 1] = lines[row + 1].replace("(None, 64),", "(None, …   ")
+    del lines[row + 2]
+    assert "[(None, 64)," in lines[row] and "(None, …" in lines[row + 1]
+    text, _, _ = imported(runner, tmp_path, "\n".join(lines) + "\n", "--force")
+    assert "return_state (the row shows several outputs" in text
 
 
 def test_a_summary_printed_after_fit_counts_the_model_without_its_optimizer(runner, tmp_path):

@@ -203,10 +203,15 @@ def _recurrent(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
     layer.args = args
     if len(layer.row.shapes) > 1:
         layer.notes.append(
-            f"return_state (the row shows {len(layer.row.shapes)} outputs, the states among "
+            f"return_state (the row shows {_outputs(layer.row)} outputs, the states among "
             "them; a spec takes one output of a layer, so it is written without)"
         )
     return layer
+
+
+def _outputs(row: SummaryRow) -> str:
+    """How many outputs a row shows: a number, or 'several' where the printout cut the list."""
+    return "several" if () in row.shapes[1:] else str(len(row.shapes))
 
 
 def _bidirectional(layer: ImportedLayer, seen: Observed) -> ImportedLayer:

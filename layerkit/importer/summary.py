@@ -143,6 +143,9 @@ def _row(cell: _Cells, file: str) -> SummaryRow:
     is_input = match is not None and (match.group("type") or "").startswith("InputL")
     if not shapes and is_input and re.match(r"\[?\(None", cell.shape.strip()):
         shapes = ((),)  # tf.keras ≤ 2.8 cut the input's shape at the column: unknown
+    listed = cell.shape.strip()
+    if shapes and not is_input and listed.startswith("[(") and not listed.endswith(")]"):
+        shapes += ((),)  # several outputs, the list cut short ("[(None, 64), (None, …"): unknown
     if match is None or not shapes or count is None:
         shown = " ".join(f"{cell.label} {cell.shape} {cell.params}".split())
         raise SpecError(
