@@ -248,8 +248,9 @@ def test_inception_resnets_custom_scale_layer_becomes_the_two_ops_it_computes(ru
 
 # keras.applications models whose printed summaries rebuild exactly (issue 17 item 2; the whole
 # list is measured by hand, see docs/import.md): ops and a free input size, Fused-MBConv blocks, a
-# custom layer and names cut so short that the wiring must be told apart by the shapes
-APPLICATIONS = ["MobileNetV3Small", "EfficientNetV2B0", "InceptionResNetV2"]
+# custom layer and names cut so short that the wiring must be told apart by the shapes, and
+# parallel branches whose cut names are told apart by the order Keras prints them in
+APPLICATIONS = ["MobileNetV3Small", "EfficientNetV2B0", "InceptionResNetV2", "NASNetMobile"]
 
 
 @pytest.mark.parametrize("layout", ["narrow", "wide"])

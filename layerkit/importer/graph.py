@@ -247,9 +247,9 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
             candidates = [c for c in candidates if _fits(row, shapes.get(c))] or candidates
         fresh = [spec_id for spec_id in candidates if not used.get(spec_id)]
         pool = fresh if len(fresh) >= len(indices) else candidates
-        # one input: Keras prints parallel branches level by level, so the first of several
-        # layers waiting for a reader is this one's (NASNet's left and right separable convs)
-        picks = pool[:1] if len(indices) == 1 and pool is fresh else pool[-len(indices) :]
+        # Keras prints parallel branches level by level, so the first layers waiting for a
+        # reader are this one's (NASNet's left and right separable convs and their adds)
+        picks = pool[: len(indices)] if pool is fresh else pool[-len(indices) :]
         picks += [picks[-1]] * (len(indices) - len(picks))
         ambiguous = len(pool) > len(indices)
         for index, pick in zip(indices, picks, strict=True):
