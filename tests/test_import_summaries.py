@@ -265,3 +265,16 @@ def test_keras_applications_rebuild_from_their_printed_summaries(
     assert rebuilt.count_params() == model.count_params()
     # the layers with weights, in order (a CustomScaleLayer is rebuilt as two ops: one row more)
     assert [n for n in row_params(rebuilt) if n] == [n for n in row_params(model) if n]
+
+
+def test_an_op_whose_arguments_the_summary_does_not_show_is_marked(tmp_path):
+    tokens = keras.Input((6, 4))
+    turned = keras.ops.transpose(layers.Dense(4)(tokens), (0, 2, 1))
+    model = keras.Model(tokens, keras.ops.sqrt(keras.ops.abs(turned)))
+    source = tmp_path / "ops.txt"
+    source.write_text(keras3_summary(model), encoding="utf-8")
+    report = import_summary(source)
+    assert [entry.split(" at line ")[1].split(": ", 1)[1] for entry in report.not_imported] == [
+        "the arguments of keras.ops.transpose are not in the summary"
+    ]
+    assert "  - op: {absolute: null}\n  - op: {sqrt: null}\n" in report.text

@@ -27,6 +27,9 @@ NAMED_INPUTS = {
     "MultiHeadAttention": ("query", "value", "key"),
     "GroupQueryAttention": ("query", "value", "key"),
 }
+# Functions of a tensor and a number that keep its shape: their constant gets a placeholder.
+_ARITHMETIC = frozenset({"add", "subtract", "multiply", "divide", "true_divide", "power",
+                         "maximum", "minimum", "floor_divide", "mod"})  # fmt: skip
 _REDUCTIONS = ("mean", "sum", "max", "min", "prod", "any", "all", "logsumexp", "std", "var")
 
 
@@ -61,10 +64,12 @@ def operation(layer: ImportedLayer, seen: Observed, type_name: str) -> ImportedL
         layer.args = {name: {"axis": axes}} if axes else {name: None}
         if not axes:
             layer.notes.append(f"the axes of {name}")
-    elif len(missing) == 1:
+    elif tuple(seen.out) != tuple(seen.inp):  # a transpose, a reshape, an item: arguments unseen
+        return unsolved(layer, f"the arguments of keras.ops.{name} are not in the summary")
+    elif len(missing) == 1 and name in _ARITHMETIC:
         return _with_constant(layer, name)
     elif missing:
-        return None
+        return unsolved(layer, f"the arguments of keras.ops.{name} are not in the summary")
     else:
         layer.args = {name: None}
     return layer
