@@ -364,3 +364,16 @@ def test_unknown_application_and_missing_file(runner, tmp_path):
         and "is not a file; give a .keras file or keras:NAME" in missing.stderr
     )
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_a_layer_named_with_letters_beyond_ascii_gets_an_id_a_spec_can_hold(runner, tmp_path):
+    inputs = keras.Input((4,), name="entrée")
+    hidden = keras.layers.Dense(3, name="café")(inputs)
+    model = keras.Model(inputs, keras.layers.Concatenate()([hidden, inputs]), name="menu")
+    path = tmp_path / "menu.keras"
+    model.save(path)
+    target, _ = import_to(runner, tmp_path, str(path))
+    text = target.read_text(encoding="utf-8")
+    assert "- dense: {units: 3, id: caf_}" in text and "inputs: [caf_, input]" in text
+    # (Keras's TensorFlow backend cannot run the original: 'café' is no scope name)
+    assert build(load_spec(target)).count_params() == model.count_params() == 15

@@ -308,5 +308,5 @@ def _dtype(dtype: Any) -> str | None:
 
 
 def _identifier(name: str) -> str:
-    text = re.sub(r"\W", "_", name)
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return text if re.match(r"[A-Za-z_]", text) else f"layer_{text}"

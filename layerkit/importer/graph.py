@@ -289,7 +289,7 @@ def _input_dtypes(inputs: list[GraphInput], nodes: list[GraphNode]) -> None:
 def _identifier(name: str, fallback: str) -> str:
     if name.endswith(ELLIPSIS):
         return fallback
-    text = re.sub(r"\W", "_", name)
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return text if re.match(r"[A-Za-z_]", text) else f"layer_{text}"
 
 

@@ -76,6 +76,8 @@ def _best_run(start: int, signatures: list[str], nodes: list[GraphNode], index: 
         while (start + (count + 1) * length <= total
                and signatures[start + count * length : start + (count + 1) * length] == signatures[start : start + length]):  # fmt: skip
             count += 1
+        if count < 2:
+            continue  # a single pass is no run: nothing to seal
         count = _sealed(start, length, count, consumers, outputs)
         covered = length * count
         if count >= 2 and covered >= min_layers and (best is None or covered > best[0] * best[1]):
@@ -105,10 +107,10 @@ def _sealed(
         first = start + done * length
         last = first + length - 1
         for position in range(first, last):
-            if position in outputs or not consumers[position] <= set(range(first, last + 1)):
+            if position in outputs or not all(first <= c <= last for c in consumers[position]):
                 return done
         if done < count - 1 and (
-            last in outputs or not consumers[last] <= set(range(last + 1, last + 1 + length))
+            last in outputs or not all(last < c <= last + length for c in consumers[last])
         ):
             return done + 1
     return count
