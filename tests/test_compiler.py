@@ -171,3 +171,20 @@ def test_a_plan_refuses_a_registry_other_than_its_own():
     with pytest.raises(ValueError, match="a plan's layer names mean the registry it was validated"):
         build(plan, registry=other)
     assert build(plan, registry=plan.registry).count_params() == 10
+
+
+def test_the_several_outputs_of_a_layer_fed_on_are_one_located_error():
+    """An LSTM with return_state gives three tensors, which no spec item can pick from yet: the
+    next item says so at its line (it was an AttributeError from the error path itself)."""
+    text = (
+        "input: [10, 4]\nlayers:\n  - lstm: {units: 8, return_state: true, id: enc}\n"
+        "  - op: {get_item: 1, inputs: enc}\n"
+    )
+    error = error_of(text)
+    assert error.format() == (
+        "<string>:4:5: error: layers[1].op.get_item: op 'get_item' takes the output of 'enc' "
+        "(line 3), which gives 3 tensors [(None, 8), (None, 8), (None, 8)]: a spec item cannot "
+        "pick one of them yet. Keras says: 'tuple' object has no attribute 'shape'. Leave out "
+        "what makes that layer give several outputs (return_state), or take them all with a "
+        "merge layer such as concatenate."
+    )

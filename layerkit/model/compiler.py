@@ -129,6 +129,14 @@ def _make_input(spec_input: Any, keras: Any) -> Any:
         ) from error
 
 
+def _shape_text(value: Any) -> str:
+    """A tensor's shape as Keras prints it; for a layer that gives several tensors (an LSTM with
+    return_state), theirs in a list."""
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_shape_text(item) for item in value)}]"
+    return format_shape(value.shape)
+
+
 def _call_error(
     layer: ResolvedLayer,
     feeds: list[Any],
@@ -138,9 +146,21 @@ def _call_error(
 ) -> SpecError:
     """Keras's objection to a layer's or an op's input(s), saying which branch gave which shape."""
     what = f"op '{layer.class_name}'" if layer.operation else layer.class_name
+    for key, feed in zip(layer.inputs, feeds, strict=True):
+        if isinstance(feed, list | tuple) and key in origins:  # an LSTM with return_state, say
+            source = origins[key]
+            return SpecError(
+                f"{what} takes the output of {source.label} (line {source.location.line}), which "
+                f"gives {len(feed)} tensors {_shape_text(feed)}: a spec item cannot pick one of "
+                f"them yet. Keras says: {keras_message(error)}",
+                layer.location,
+                layer.path,
+                "Leave out what makes that layer give several outputs (return_state), or take "
+                "them all with a merge layer such as concatenate.",
+            )
     if len(feeds) == 1:
         return SpecError(
-            f"{what} cannot take its input of shape {format_shape(feeds[0].shape)}: "
+            f"{what} cannot take its input of shape {_shape_text(feeds[0])}: "
             f"{keras_message(error)}",
             layer.location,
             layer.path,
@@ -156,7 +176,7 @@ def _call_error(
             where = f"{source.label} (line {source.location.line})"
         else:
             where = f"input '{input_names[key].name}' (line {input_names[key].location.line})"
-        given = f"gives {format_shape(tensor.shape)}"
+        given = f"gives {_shape_text(tensor)}"
         branches.append(f"{where} {given}" if name is None else f"{name}: {where} {given}")
     return SpecError(
         f"{what} cannot combine its inputs: {'; '.join(branches)}. "
