@@ -1,9 +1,14 @@
 """``layerkit import``: specs from printed Keras summaries (and from Keras models, in
 :mod:`layerkit.importer.from_model`).
 
-A summary goes through four steps, one module each: :mod:`.summary` reads the rows,
-:mod:`.infer` works out each layer's class and arguments, :mod:`.graph` wires the layers (a chain,
-or the "Connected to" column), :mod:`.writer` writes the spec with ``expect:``.
+A summary goes through four steps, one module each: :mod:`.summary` reads the rows (without the
+weightless nested models :mod:`.nested_models` drops), :mod:`.infer` works out each layer's class
+and arguments (with :mod:`.convolutions`, :mod:`.shape_layers` for layers without weights and
+:mod:`.modern_layers` for attention, layerkit's own layers and ``keras.ops`` rows),
+:mod:`.graph` wires the layers (a chain, or the "Connected to" column), :mod:`.writer` writes
+the spec with ``expect:``. A model goes through :mod:`.from_model` (its configuration; what is
+not a plain layer through :mod:`.model_operations`), then :mod:`.repeats` and the writer.
+:mod:`.build_check` says whether the spec builds as imported before the command writes it.
 """
 
 from __future__ import annotations
