@@ -189,14 +189,15 @@ def test_a_spec_that_would_not_build_for_another_reason_is_refused_too(
 
 def test_a_model_import_counts_rows_read_from_the_model_and_notes_logits(runner, tmp_path):
     inputs = keras.Input((6,))
-    hidden = keras.layers.Dense(8, activation="relu")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(3)(hidden), name="scores")
+    # named, since Keras numbers unnamed layers across the whole test process
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(hidden), name="scores")
     model.save(tmp_path / "scores.keras")
     target = tmp_path / "scores.yaml"
     result = runner.invoke(main, ["import", str(tmp_path / "scores.keras"), "-o", str(target)])
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[1:] == [
-        "check: dense_1: the last layer has no activation: layerkit train will treat its outputs "
+        "check: logits: the last layer has no activation: layerkit train will treat its outputs "
         "as logits",
         "2 rows: 2 read from the model, 0 assumed, 0 to fill in; it builds, every row and total "
         "as expected ✓",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import SpecError
 from ..spec.loader import MAX_NAME_LENGTH
@@ -23,7 +24,7 @@ from .graph import Graph, wire
 from .summary import Shape, parse_summary
 from .writer import write_spec
 
-__all__ = ["ImportReport", "import_model", "import_summary", "parse_summary"]
+__all__ = ["ImportReport", "import_loaded_model", "import_model", "import_summary", "parse_summary"]
 
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")  # as layerkit.training.recipe judges a last layer
 
@@ -81,10 +82,16 @@ def import_model(source: str, safe_mode: bool = True) -> ImportReport:
     Raises:
         LayerkitError: the model cannot be loaded.
     """
-    from .from_model import load_model, model_graph
+    from .from_model import load_model
+
+    return import_loaded_model(load_model(source, safe_mode), source)
+
+
+def import_loaded_model(model: Any, source: str) -> ImportReport:
+    """Write a spec from a Keras model already in memory; ``source`` names it in the header."""
+    from .from_model import model_graph
     from .repeats import find_blocks, find_repeats
 
-    model = load_model(source, safe_mode)
     graph = model_graph(model)
     trainable = sum(int(weight.numpy().size) for weight in model.trainable_weights)
     total = model.count_params()
