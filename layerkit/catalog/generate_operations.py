@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from .arguments import ArgInfo, arg_to_json
+from .introspect import json_default
 from .operations import CATALOG_PATH, EXCLUDED_OPERATIONS
 
 
@@ -35,18 +36,10 @@ def _kinds(default: Any) -> tuple[str, ...]:
     return ()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_json_default(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return repr(value)
-
-
 def _param(parameter: inspect.Parameter) -> ArgInfo:
     required = parameter.default is inspect.Parameter.empty
     default = None if required else parameter.default
-    return ArgInfo(parameter.name, required, _json_default(default), _kinds(default))
+    return ArgInfo(parameter.name, required, json_default(default), _kinds(default))
 
 
 def describe_function(name: str, function: Any) -> list[dict[str, Any]]:

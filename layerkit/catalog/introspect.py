@@ -61,9 +61,11 @@ def _default_kinds(default: Any) -> tuple[str, ...]:
     return ()
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """A default value as the catalog's JSON holds it: plain values as they are, tuples as lists,
+    anything else (an object) by its repr."""
     if isinstance(value, tuple | list):
-        return [_json_default(item) for item in value]
+        return [json_default(item) for item in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
@@ -78,7 +80,7 @@ def _arg_info(cls: type, parameter: inspect.Parameter) -> ArgInfo:
         kinds = _doc_kinds(cls, parameter.name) or _default_kinds(default)
     if kinds and not required and default is None and "null" not in kinds:
         kinds = (*kinds, "null")
-    return ArgInfo(parameter.name, required, _json_default(default), kinds)
+    return ArgInfo(parameter.name, required, json_default(default), kinds)
 
 
 def call_signature(cls: type) -> tuple[tuple[CallArg, ...], bool]:

@@ -22,14 +22,14 @@ from .substitution import Scope, contains_invalid, substitute
 from .yaml_source import Node, describe
 
 
-def _too_large(value: Any) -> int | None:
+def too_large(value: Any) -> int | None:
     """The first integer in ``value`` (a list's too) beyond :data:`MAX_ARGUMENT_INT`, if any."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ARGUMENT_INT:
         return value
     if isinstance(value, list | tuple):
-        return next((found for item in value if (found := _too_large(item)) is not None), None)
+        return next((found for item in value if (found := too_large(item)) is not None), None)
     if isinstance(value, dict):
-        return _too_large(list(value.values()))
+        return too_large(list(value.values()))
     return None
 
 
@@ -192,10 +192,10 @@ class LayerCallChecker:
         bound = substitute(self.problems, value, scope, arg_path)
         if contains_invalid(bound.value):
             return None
-        too_large = _too_large(bound.value)
-        if too_large is not None:
+        large = too_large(bound.value)
+        if large is not None:
             self.problems.error(
-                f"argument '{name}' of {info.class_name} holds the integer {too_large:,}, beyond "
+                f"argument '{name}' of {info.class_name} holds the integer {large:,}, beyond "
                 f"the ±{MAX_ARGUMENT_INT:,} a layer argument may have",
                 bound.location,
                 arg_path,

@@ -24,6 +24,7 @@ from ..catalog.operations import (
 )
 from ..errors import Location, did_you_mean
 from .document import MAX_ARGUMENT_INT, Operation
+from .layer_calls import too_large
 from .plan import ResolvedLayer
 from .problems import Problems
 from .substitution import Scope, contains_invalid, substitute
@@ -37,15 +38,6 @@ def operation_path(item: Operation, trail: tuple[str, ...]) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def _largest_int(value: Any) -> int | None:
-    """The first integer in ``value`` beyond :data:`MAX_ARGUMENT_INT`, if any."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ARGUMENT_INT:
-        return value
-    if isinstance(value, list | tuple):
-        return next((found for item in value if (found := _largest_int(item)) is not None), None)
-    return None
 
 
 _FAILED = object()  # a constant that was reported: None is a constant's value too
@@ -264,7 +256,7 @@ class OperationChecker:
         bound = substitute(self.problems, node, scope, f"{path}.{name}")
         if contains_invalid(bound.value):
             return _FAILED
-        large = _largest_int(bound.value)
+        large = too_large(bound.value)
         if large is not None:
             self.problems.error(
                 f"parameter '{name}' of op '{info.name}' holds the integer {large:,}, beyond the "
