@@ -385,3 +385,10 @@ def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | Non
     from .console.importing import run_import
 
     sys.exit(run_import(source, output, input_shape, force, unsafe, partial, as_json))
+
+
+# issue 18's commands, each added in place of its marker line
+# [export command]
+# [diff command]
+# [runs command]
+# [tune command]
