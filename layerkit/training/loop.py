@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,11 @@ def _check_target(settings: TrainSettings, validating: bool) -> None:
 
 
 def train(
-    new: NewRun, console: Any, output: str = "plain", notify: Notify | None = None
+    new: NewRun,
+    console: Any,
+    output: str = "plain",
+    notify: Notify | None = None,
+    extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Train a prepared spec (:func:`~layerkit.training.start.prepare`) into a new run directory
     and return where it went and how it ended.
@@ -101,7 +106,9 @@ def train(
     ``output`` is how progress is reported on ``console``: ``"live"`` (a progress bar, for a
     terminal), ``"plain"`` (a line per epoch) or ``"json"`` (a JSON object per line). Warnings
     (a cache or a record that could not be written) and download notes go to ``notify``; none
-    are shown without it.
+    are shown without it. ``extra_callbacks`` (Keras callbacks) run after the run's own, so
+    each epoch is recorded before they see it; one may stop the run after an epoch by setting
+    ``model.stop_training`` (``layerkit tune`` prunes trials so).
 
     Raises:
         SpecError: a train: setting Keras refuses, at its line.
@@ -146,7 +153,8 @@ def train(
         )
         run.write_spec(document, header)
         run.write_setup(setup)
-        return _fit(run, plan, setup, None, [], Report(console, output, notify))
+        report = Report(console, output, notify)
+        return _fit(run, plan, setup, None, [], report, extra_callbacks)
     except Exception:
         # stopped before any epoch finished (the data does not fit the model, or an error of
         # ours): leave no half-made run behind, so the same --out works once it is fixed
@@ -200,7 +208,8 @@ def resume(
 
 
 def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
-         history: list[dict[str, Any]], report: Report) -> TrainResult:  # fmt: skip
+         history: list[dict[str, Any]], report: Report,
+         extra_callbacks: Sequence[Any] = ()) -> TrainResult:  # fmt: skip
     """Train from ``state`` (None: from the start) to the spec's epochs, and say how it ended."""
     spec, settings = plan.spec, plan.spec.train
     device = _device_description(setup.strategy)
@@ -230,6 +239,7 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     best = state.best if state is not None else Best()
     callbacks, recorder = run_callbacks(run, plan, setup, made, data, validation, monitor,
                                         history, best, device, initial_epoch, report)  # fmt: skip
+    callbacks += list(extra_callbacks)
     status = "finished"
     try:
         made.trainer.fit(
