@@ -391,4 +391,50 @@ def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | Non
 # [export command]
 # [diff command]
 # [runs command]
-# [tune command]
+@main.command()
+@click.argument("spec", metavar="SPEC", type=click.Path(path_type=Path))
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Trials in the study in all "
+    "(search.trials, or 10); a study continued runs only the missing ones.",
+)
+@click.option("--data", help="Train every trial on this data instead of the spec's data.source.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs of each trial's run.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The tune's folder (runs/<name>/tune-<time> by default); an earlier tune's "
+    "folder continues its study.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeds Optuna's sampler, so a tune is reproducible.",
+)
+@variant_option
+@plain_option
+@json_option
+def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, out: Path | None,
+         seed: int, variant: str | None, plain: bool, as_json: bool) -> None:  # fmt: skip
+    """Search SPEC's search: section with Optuna: each trial a normal run in OUT/trial-NNN.
+
+    A trial whose metric falls behind the others' is pruned after an epoch. The study is stored
+    in OUT/study.db: the same command again (with --out) continues it to --trials in all. Prints
+    the trials best first and the best values as --set options.
+    """
+    from .console.tuning import print_tune, report_trial
+    from .tuning.study import TuneOptions, import_optuna, read_search_spec
+
+    import_optuna()
+    read_search_spec(spec, variant)  # its mistakes said before TensorFlow loads
+    import_keras_quietly()
+    from .tuning.study import tune as run_tune
+
+    options = TuneOptions(trials, data, epochs, out, seed, variant)
+    result = run_tune(spec, options, warn, report_trial)
+    print_tune(result, plain, as_json)
+    if result.interrupted:
+        sys.exit(130)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import Location
 from .settings import DataSettings, TrainSettings
 from .yaml_source import Node
 
+if TYPE_CHECKING:
+    from ..tuning.search_space import SearchSpace
+
 SPEC_VERSION = 1
 TOP_LEVEL_FIELDS = (
     "version", "name", "description", "include", "vars", "input", "inputs", "layers", "outputs",
-    "blocks", "expect", "data", "augment", "train", "variants",
+    "blocks", "expect", "data", "augment", "train", "variants", "search",
 )  # fmt: skip
 INCLUDED_FIELDS = ("description", "include", "vars", "blocks")  # what an included file may hold
 EXPECT_FIELDS = ("total_params", "trainable_params", "non_trainable_params", "rows")
@@ -214,6 +217,7 @@ class Spec:
     document: dict[str, Any] = field(default_factory=dict, compare=False)  # as read, overrides in
     variants: dict[str, Variant] = field(default_factory=dict)  # every variant the file declares
     variant: str | None = None  # the one this spec was loaded as (its vars and expect applied)
+    search: SearchSpace | None = None  # what `layerkit tune` may vary (None: no search: section)
 
     @property
     def input(self) -> InputSpec:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import SpecError, did_you_mean
+from ..tuning.search_space import read_search
 from .document import (
     INPUT_DTYPES,
     INPUT_FIELDS,
@@ -126,11 +127,13 @@ def _read_spec(root: Node, file_name: str, variant: str | None) -> Spec:
     augment: tuple[Item, ...] = ()
     if "augment" in fields:
         augment = layer_reader.read_items(fields["augment"], "augment")
+    search = read_search(fields.get("search"), values, variables, root)
     values.errors.raise_if_any()
     return Spec(
         name, inputs, layers, blocks, expect, description, file_name, version,
         vars=variables, outputs=outputs, includes=tuple(library.includes), train=train,
         data=data, augment=augment, document=document, variants=variants, variant=variant,
+        search=search,
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..catalog.arguments import ArgInfo
 from ..catalog.layers import ALIASES, LayerRegistry, default_registry, to_snake_case
+from ..tuning.search_space import DIRECTIONS, PRUNERS
 from .document import EXPECT_FIELDS, INPUT_DTYPES, MAX_REPEAT, SPEC_VERSION, VARIANT_FIELDS
 from .settings_schema import EXPRESSION, arg_schema, data_schema, train_schema
 
@@ -174,6 +175,7 @@ def spec_schema(registry: LayerRegistry | None = None) -> dict[str, Any]:
             "data": data_schema(),
             "augment": {"type": "array", "items": {"$ref": "#/definitions/item"}},
             "train": train_schema(definitions),
+            "search": _search_schema(),
         },
         "definitions": definitions,
     }
@@ -267,4 +269,38 @@ def _variants_schema() -> dict[str, Any]:
         "minProperties": 1,
         "propertyNames": {"pattern": VARIANT_NAME},
         "additionalProperties": variant,
+    }
+
+
+def _search_schema() -> dict[str, Any]:
+    """``search:``: vars or settings mapped to ranges or choices, and the study's settings (a
+    var named like one of them is still given a range)."""
+    pair = {"type": "array", "minItems": 2, "maxItems": 2}
+    step = {"type": "number", "exclusiveMinimum": 0}
+    ranges = {
+        "description": "what layerkit tune may give a var or a train:/augment: setting",
+        "oneOf": [
+            {"type": "object", "additionalProperties": False, "required": ["float"],
+             "properties": {"float": {**pair, "items": {"type": "number"}},
+                            "log": {"type": "boolean"}, "step": step}},
+            {"type": "object", "additionalProperties": False, "required": ["int"],
+             "properties": {"int": {**pair, "items": {"type": "integer"}},
+                            "log": {"type": "boolean"}, "step": {"type": "integer", "minimum": 1}}},
+            {"type": "object", "additionalProperties": False, "required": ["choice"],
+             "properties": {"choice": {"type": "array", "minItems": 1,
+                                       "items": {"type": ["number", "string", "boolean", "null"]}}}},
+        ],
+    }  # fmt: skip
+    settings = {
+        "direction": {"enum": list(DIRECTIONS)},
+        "metric": {"type": "string", "description": "the metric tune optimises (train.monitor)"},
+        "trials": {"type": "integer", "minimum": 1},
+        "pruner": {"enum": list(PRUNERS)},
+    }
+    return {
+        "description": "what layerkit tune varies, and how (docs/training.md)",
+        "type": "object",
+        "minProperties": 1,
+        "properties": {name: {"anyOf": [schema, ranges]} for name, schema in settings.items()},
+        "additionalProperties": ranges,
     }

@@ -1,0 +1,254 @@
+"""layerkit tune: a spec's search: section checked at validate time (located errors, without
+TensorFlow), and Optuna studies trained end to end on real CIFAR-10 images — each trial a normal
+run, the best values printed as --set options, a study continued to more trials, pruning wired to
+each epoch's metric, and the message when Optuna is missing."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import jsonschema
+import pytest
+import yaml
+
+from layerkit.cli import main
+from layerkit.spec.schema import spec_schema
+
+from .conftest import cifar_subset
+
+SPEC = """\
+name: tiny
+vars:
+  width: 8
+input: [16, 16, 3]
+layers:
+  - conv2d: {filters: "${width}", kernel_size: 3, activation: relu}
+  - max_pooling2d
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+data:
+  source: c200.tar
+  resize: true
+train:
+  optimizer: {adam: {learning_rate: 0.001}}
+  batch_size: 32
+  epochs: 2
+  validation_split: 0.2
+search:
+  width: {int: [4, 16], step: 4}
+  train.optimizer.adam.learning_rate: {float: [0.0001, 0.01], log: true}
+  train.label_smoothing: {choice: [0.0, 0.1]}
+"""
+
+BAD_SEARCH = """\
+name: tiny
+vars:
+  width: 8
+input: [16, 16, 3]
+layers:
+  - conv2d: {filters: "${width}", kernel_size: 3}
+train:
+  optimizer: {adam: {learning_rate: 0.001}}
+search:
+  widht: {int: [8, 16]}
+  vars.width: {int: [16, 8]}
+  train.optimizer.adam.learnig_rate: {float: [0.001, 0.1]}
+  train.optimizer.adam.learning_rate: {float: [0, 0.1], log: true}
+  train.batch_size: {choice: []}
+  train.seed: {int: [1, 2], step: 0}
+  train.label_smoothing: {float: 0.1}
+  direction: maximise
+  pruner: hyperband
+"""
+
+BAD_SEARCH_ERRORS = """\
+spec.yaml:10:3: error: search.widht: 'widht' is not a var of the spec. Did you mean 'width'?
+spec.yaml:11:21: error: search.vars.width.int: low 16 is above high 8. Swap them: int: [8, 16].
+spec.yaml:12:3: error: search.train.optimizer.adam.learnig_rate: 'train.optimizer.adam.learnig_rate' is not a setting the spec writes. Did you mean 'train.optimizer.adam.learning_rate'?
+spec.yaml:13:47: error: search.train.optimizer.adam.learning_rate.float: a log range needs low above 0, received 0. Give a positive low, or drop 'log: true'.
+spec.yaml:14:30: error: search.train.batch_size.choice: expected a list of at least one value, received an empty list. Write e.g. 'choice: [adam, sgd]'.
+spec.yaml:15:35: error: search.train.seed.step: expected a step above 0, received int 0
+spec.yaml:16:34: error: search.train.label_smoothing.float: expected [low, high], two numbers, received float 0.1. Write e.g. 'float: [0.0001, 0.1]'.
+spec.yaml:17:14: error: search.direction: expected one of maximize, minimize, received the text 'maximise'. Did you mean 'maximize'?
+spec.yaml:18:11: error: search.pruner: expected one of median, none, received the text 'hyperband'. Use one of: median, none.
+9 problems found.
+"""
+
+
+def run_cli(runner, *args, **kwargs):
+    return runner.invoke(main, [str(arg) for arg in args], catch_exceptions=False, **kwargs)
+
+
+# -- search: checked at validate time ------------------------------------------------------------
+
+
+def test_every_mistake_of_search_is_reported_at_its_line(runner, tmp_path, monkeypatch):
+    (tmp_path / "spec.yaml").write_text(BAD_SEARCH)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(runner, "validate", "spec.yaml")
+    assert result.exit_code == 2
+    assert result.output == BAD_SEARCH_ERRORS
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ("stages: {int: [1, 3]}",
+         "spec.yaml:10:3: error: search.stages: 'stages' is not a var of the spec. Name a var (the "
+         "spec's: width) or a train: setting such as train.batch_size, or one the spec writes, "
+         "such as train.optimizer.adam.learning_rate."),
+        ("width: {range: [1, 3]}",
+         "spec.yaml:10:10: error: search.width: expected one range: {float: [0.0001, 0.1], log: "
+         "true}, {int: [16, 64], step: 16} or {choice: [adam, sgd]}, received a mapping"),
+        ("width: {int: [1, 3], log: true, step: 2}",
+         "spec.yaml:10:41: error: search.width.step: a log range takes no step"),
+        ("width: {choice: [4, [8]]}",
+         "spec.yaml:10:23: error: search.width.choice: a choice is a single value (a number, text, "
+         "true/false or null), received a list"),
+        ("trials: 0",
+         "spec.yaml:10:11: error: search.trials: expected a positive integer, received int 0"),
+    ],
+)  # fmt: skip
+def test_one_mistake_one_line(runner, tmp_path, monkeypatch, entry, error):
+    head = BAD_SEARCH.split("search:")[0]
+    (tmp_path / "spec.yaml").write_text(f"{head}search:\n  {entry}\n")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(runner, "validate", "spec.yaml")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == error
+
+
+def test_a_valid_search_validates_without_tensorflow_and_satisfies_the_schema(runner, tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    result = run_cli(runner, "validate", tmp_path / "spec.yaml")
+    assert result.exit_code == 0, result.output
+    validator = jsonschema.Draft7Validator(spec_schema())
+    assert list(validator.iter_errors(yaml.safe_load(SPEC))) == []
+    typo = yaml.safe_load(SPEC.replace("log: true", "logg: true"))
+    assert list(validator.iter_errors(typo)), "a misspelt range key must fail the schema"
+
+
+def test_a_spec_without_search_is_refused(runner, tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC.split("search:")[0])
+    result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--trials", 1)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path / 'spec.yaml'} has no search: section;")
+
+
+def test_missing_optuna_says_which_extra_to_install(runner, tmp_path, monkeypatch):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
+    result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--trials", 1)
+    assert result.exit_code == 2
+    assert result.output == "error: layerkit tune needs optuna: pip install 'layerkit[tune]'\n"
+
+
+# -- a study, end to end on real images ----------------------------------------------------------
+
+BEST = re.compile(
+    r"^best val_accuracy (\d\.\d{4}) \(trial (\d+)\): --set vars\.width=(\d+) "
+    r"--set train\.optimizer\.adam\.learning_rate=\S+ --set \+train\.label_smoothing=0\.[01]$",
+    re.MULTILINE,
+)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A 6-trial tune of a tiny conv net (2 epochs, 16x16 inputs) on 200 real CIFAR-10 images,
+    then the same command continued to 8 trials after a killed tune left a trial running."""
+    import optuna
+    from click.testing import CliRunner
+
+    root = tmp_path_factory.mktemp("tune")
+    cifar_subset(root / "c200.tar", 20)
+    (root / "tiny.yaml").write_text(SPEC)
+    env = {"LAYERKIT_CACHE": str(root / "cache")}
+    out = root / "tune"
+    args = ["tune", str(root / "tiny.yaml"), "--out", str(out), "--plain"]
+    first = CliRunner().invoke(main, [*args, "--trials", "6"], env=env, catch_exceptions=False)
+    # a tune killed mid-trial leaves its trial running in the study
+    stored = optuna.load_study(study_name="tune", storage=f"sqlite:///{out / 'study.db'}")
+    stored.ask()
+    again = CliRunner().invoke(main, [*args, "--trials", "8", "--json"], env=env,
+                               catch_exceptions=False)  # fmt: skip
+    return root, first, again
+
+
+@pytest.mark.slow
+def test_a_tune_prints_each_trial_a_table_and_the_best_values(study):
+    _, first, _ = study
+    assert first.exit_code == 0, first.output
+    trial_lines = [line for line in first.stderr.splitlines() if line.startswith("trial ")]
+    assert len(trial_lines) == 6
+    assert all(re.match(r"trial \d (finished|pruned) after [12] epochs?: val_accuracy", line)
+               for line in trial_lines), trial_lines  # fmt: skip
+    table = first.stdout.splitlines()
+    assert table[0].split() == ["trial", "status", "val_accuracy", "width",
+                                "train.optimizer.adam.learning_rate", "train.label_smoothing",
+                                "epochs", "run"]  # fmt: skip
+    assert len(table) == 8  # header, 6 trials, the best line
+    best = BEST.search(first.stdout)
+    assert best is not None, first.stdout
+    values = [float(row.split()[2]) for row in table[1:7] if row.split()[1] == "finished"]
+    assert float(best.group(1)) == max(values)  # the table is sorted by the metric, best first
+    assert table[1].split()[0] == best.group(2)
+
+
+@pytest.mark.slow
+def test_each_trial_is_a_normal_run_with_its_values(study, runner, monkeypatch):
+    root, first, _ = study
+    best = BEST.search(first.stdout)
+    run = root / "tune" / f"trial-{int(best.group(2)):03d}"
+    header = (run / "spec.yaml").read_text().splitlines()[0]
+    assert header.startswith(f"# trained from {root / 'tiny.yaml'} with --set vars.width=")
+    assert yaml.safe_load((run / "spec.yaml").read_text())["vars"]["width"] == int(best.group(3))
+    monkeypatch.setenv("LAYERKIT_CACHE", str(root / "cache"))
+    evaluated = run_cli(runner, "evaluate", run, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert round(json.loads(evaluated.stdout)["accuracy"], 4) == float(best.group(1))
+
+
+@pytest.mark.slow
+def test_the_same_command_continues_the_study(study):
+    root, _, again = study
+    assert again.exit_code == 0, again.output
+    assert (
+        f"note: trial 7 was interrupted mid-way (its run is {root / 'tune' / 'trial-007'}); it is "
+        "marked failed and a new trial takes its place" in again.stderr
+    )
+    assert f"continuing the study in {root / 'tune'}: 6 trials done, 2 to run for --trials 8" in (
+        again.stderr
+    )
+    result = json.loads(again.stdout)
+    numbers = sorted(trial["number"] for trial in result["trials"])
+    assert numbers == list(range(1, 10))
+    statuses = {trial["number"]: trial["status"] for trial in result["trials"]}
+    assert statuses[7] == "interrupted"
+    assert statuses[8] in ("finished", "pruned") and statuses[9] in ("finished", "pruned")
+    assert result["new_trials"] == 2
+    assert sorted(path.name for path in (root / "tune").glob("trial-*")) == [
+        f"trial-{number:03d}" for number in (1, 2, 3, 4, 5, 6, 8, 9)
+    ]
+    best = result["best"]
+    assert best["set"][0] == f"vars.width={best['params']['width']}"
+
+
+@pytest.mark.slow
+def test_a_trial_the_pruner_gives_up_on_stops_after_the_epoch(study):
+    """A pruner no trial can satisfy (val_accuracy of 2 or more): every trial is pruned after its
+    first epoch, recorded as a run of one epoch, and none is best."""
+    import optuna
+
+    from layerkit.tuning.study import TuneOptions, tune
+
+    root, _, _ = study
+    lines = []
+    result = tune(
+        root / "tiny.yaml", TuneOptions(trials=2, out=root / "pruned"), lambda text: None,
+        lambda trial, metric: lines.append(trial), pruner=optuna.pruners.ThresholdPruner(lower=2.0),
+    )  # fmt: skip
+    assert [(trial.status, trial.epochs) for trial in lines] == [("pruned", 1), ("pruned", 1)]
+    assert result.best is None
+    assert json.loads((root / "pruned" / "trial-001" / "state.json").read_text())["epoch"] == 1
