@@ -388,7 +388,57 @@ def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | Non
 
 
 # issue 18's commands, each added in place of its marker line
-# [export command]
+@main.command()
+@click.argument("model_or_run", metavar="RUN_OR_MODEL", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "format_", required=True, type=click.Choice(["savedmodel", "onnx", "tflite"]),
+    help="savedmodel (a TensorFlow SavedModel folder), onnx or tflite (LiteRT).",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path),
+    help="Where to write it; default RUN/export/model.onnx (savedmodel/, model.tflite), or "
+    "beside a .keras file.",
+)  # fmt: skip
+@force_option
+@click.option(
+    "--model", "which", type=click.Choice(["best", "last"]), default="best", show_default=True,
+    help="A run's model_best.keras or model_last.keras.",
+)  # fmt: skip
+@click.option(
+    "--data", metavar="PATH",
+    help="Images to check the export on (files, a folder, or a dataset); default: the run's "
+    "validation split.",
+)  # fmt: skip
+@click.option(
+    "--images", type=click.IntRange(min=1), default=64, show_default=True,
+    help="At most this many images for the check.",
+)  # fmt: skip
+@click.option("--resize", is_flag=True, help="Resize check images of another size.")
+@click.option(
+    "--no-check", is_flag=True,
+    help="Do not run the exported model against the Keras model.",
+)  # fmt: skip
+@unsafe_option
+@json_option
+def export(model_or_run: Path, format_: str, output: Path | None, force: bool, which: str,
+           data: str | None, images: int, resize: bool, no_check: bool, unsafe: bool,
+           as_json: bool) -> None:  # fmt: skip
+    """Export a trained model (a run directory or a .keras file) to a SavedModel, ONNX or TFLite,
+    taking raw pixels (float32, 0-255) with the training's input scaling built in, and write
+    preprocessing.json beside it.
+
+    Then runs the exported model in its own runtime on real images and compares it with the Keras
+    model: exit 0 when every top-1 class agrees and the probabilities are within the format's
+    tolerance, 1 when not (the file is kept). Needs pip install 'layerkit[export]' for ONNX and
+    TFLite.
+    """
+    from .console.exporting import ExportRequest, run_export
+
+    request = ExportRequest(model_or_run, format_, output, force, which, data, images, resize,
+                            not no_check, unsafe, as_json)  # fmt: skip
+    sys.exit(run_export(request))
+
+
 # [diff command]
 # [runs command]
 @main.command()

@@ -1,0 +1,298 @@
+"""``layerkit export``: a model trained once on real CIFAR-10 images exported to a SavedModel,
+ONNX and TFLite; each artifact checked by layerkit in its own runtime, and loaded again here, on
+its own, to agree with ``layerkit predict``; preprocessing.json; refusals (an existing file, a
+missing converter, a layer a converter lacks), each one ``error:`` line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layerkit.cli import main
+
+from .conftest import cifar_subset
+
+SPEC = """\
+name: tiny
+input: [28, 28, 3]
+layers:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10}
+train:
+  batch_size: 50
+  epochs: 1
+  validation_split: 40
+"""
+IMAGES = 40  # the run's validation split, every image of which the check runs
+LABELS = {"savedmodel": "SavedModel", "onnx": "ONNX", "tflite": "TFLite"}
+ARTIFACTS = {"savedmodel": "savedmodel", "onnx": "model.onnx", "tflite": "model.tflite"}
+TOLERANCES = {"savedmodel": "1e-04", "onnx": "1e-04", "tflite": "1e-03"}
+
+
+def run_cli(runner, *args):
+    return runner.invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A one-epoch run of a model ending in logits on 200 real 32x32 images resized to 28x28,
+    and a folder of the images."""
+    from click.testing import CliRunner
+
+    root = tmp_path_factory.mktemp("export")
+    archive = cifar_subset(root / "c200.tar", 20)
+    with tarfile.open(archive) as tar:
+        tar.extractall(root / "folder", filter="data")
+    (root / "tiny.yaml").write_text(SPEC)
+    result = CliRunner().invoke(
+        main,
+        ["train", str(root / "tiny.yaml"), "--data", str(archive), "--resize", "--out",
+         str(root / "run")],
+        env={"LAYERKIT_CACHE": str(root / "cache")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported(workspace):
+    """Each format exported once, by the command as a user types it."""
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    return {
+        name: run_cli(runner, "export", workspace / "run", "--format", name)
+        for name in ("savedmodel", "onnx", "tflite")
+    }
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path_factory.getbasetemp() / "export-cache"))
+
+
+def load_artifact(path: Path, name: str):
+    """The artifact loaded by its own runtime, as a deployer would, with no layerkit code."""
+    if name == "savedmodel":
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return lambda x: next(iter(serve(images=tf.constant(x)).values())).numpy()
+    if name == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+
+    def predict(x):
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    return predict
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["savedmodel", "onnx", "tflite"])
+def test_each_format_is_exported_and_agrees_on_real_images(workspace, exported, name):
+    result = exported[name]
+    assert result.exit_code == 0, result.output
+    path = workspace / "run" / "export" / ARTIFACTS[name]
+    assert path.exists()
+    line = re.fullmatch(
+        rf"✓ exported {re.escape(str(path))} \({LABELS[name]}, [\d.]+ [KM]B\): (\d+) real images, "
+        rf"top-1 agrees on (\d+)/(\d+), max \|Δp\| (\S+) ≤ {TOLERANCES[name]}\n",
+        result.stdout,
+    )
+    assert line, result.stdout
+    assert int(line[1]) == int(line[2]) == int(line[3]) == IMAGES
+    assert float(line[4]) <= float(TOLERANCES[name])
+    assert f"exporting {workspace / 'run' / 'model_best.keras'} (the run's best model)" in (
+        result.stderr
+    )
+    assert "a softmax added: the model ends in logits" in result.stderr
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporaries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["savedmodel", "onnx", "tflite"])
+def test_the_artifact_alone_gives_what_predict_gives(runner, workspace, exported, name):
+    """Raw pixels in, as a deployer has them: the scaling is inside the artifact."""
+    from PIL import Image
+
+    image = workspace / "folder" / "train" / "ship" / "0003.jpg"
+    pixels = np.asarray(Image.open(image).convert("RGB").resize((28, 28), Image.BILINEAR))
+    got = load_artifact(workspace / "run" / "export" / ARTIFACTS[name], name)(
+        pixels[None].astype("float32")
+    )[0]
+    result = run_cli(runner, "predict", workspace / "run", image, "--resize", "--top", "10",
+                     "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # one object {"predictions": [...]} (issue 18), a list before it
+    top = (report if isinstance(report, list) else report["predictions"])[0]["top"]
+    names = json.loads((workspace / "run" / "environment.json").read_text())["class_names"]
+    assert names[int(got.argmax())] == top[0]["class"]
+    for entry in top:
+        assert got[names.index(entry["class"])] == pytest.approx(entry["probability"], abs=1e-4)
+    assert got.sum() == pytest.approx(1.0, abs=1e-5)  # probabilities, though the model gives logits
+
+
+@pytest.mark.slow
+def test_preprocessing_json_says_what_the_model_takes_and_gives(workspace, exported):
+    described = json.loads((workspace / "run" / "export" / "preprocessing.json").read_text())
+    assert described["input"]["shape"] == [None, 28, 28, 3]
+    assert described["input"]["dtype"] == "float32"
+    assert described["input"]["value_range"] == [0, 255]
+    assert described["built_in"]["scaling"] == "x * 1/255"
+    assert described["built_in"]["scale"] == pytest.approx(1 / 255)
+    assert described["resize"]["to"] == [28, 28] and not described["resize"]["built_in"]
+    assert described["output"] == {
+        "shape": [None, 10],
+        "meaning": "probabilities",
+        "softmax_added": True,
+        "note": "the model ends in logits; a softmax was added on export",
+    }
+    assert described["class_names"][:3] == ["airplane", "automobile", "bird"]
+
+
+@pytest.mark.slow
+def test_an_existing_artifact_is_kept_without_force(runner, workspace, exported):
+    path = workspace / "run" / "export" / "model.onnx"
+    before = path.read_bytes()
+    result = run_cli(runner, "export", workspace / "run", "--format", "onnx")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == f"error: '{path}' exists; pass --force to replace it, or -o another path\n"
+    )
+    assert path.read_bytes() == before
+    result = run_cli(runner, "export", workspace / "run", "--format", "onnx", "--force",
+                     "--no-check")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("; not checked (--no-check)\n")
+    assert "kept (the same)" in result.stderr  # preprocessing.json: the same model, the same text
+
+
+@pytest.mark.slow
+def test_json_and_the_last_model(runner, workspace):
+    result = run_cli(runner, "export", workspace / "run", "--format", "tflite", "--model",
+                     "last", "--images", "8", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    path = workspace / "run" / "export" / "model_last.tflite"
+    assert report["path"] == str(path) and path.is_file()
+    assert report["model"] == str(workspace / "run" / "model_last.keras")
+    assert report["format"] == "tflite" and report["ok"] is True
+    assert report["check"]["images"] == report["check"]["agree"] == 8
+    assert report["check"]["tolerance"] == 1e-3
+    assert report["built_in"] == {"scaling": "x * 1/255", "softmax_added": True}
+
+
+@pytest.mark.slow
+def test_a_keras_file_is_checked_on_images_given(runner, workspace, tmp_path):
+    model = tmp_path / "tiny.keras"
+    model.write_bytes((workspace / "run" / "model_best.keras").read_bytes())
+    result = run_cli(runner, "export", model, "--format", "onnx")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "error: checking the export needs real images: give --data IMAGES (a folder or a "
+        "dataset), or --no-check to skip the check\n"
+    )
+    assert not (tmp_path / "tiny.onnx").exists()
+    folder = workspace / "folder" / "train" / "cat"
+    result = run_cli(runner, "export", model, "--format", "onnx", "--data", folder, "--resize")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"✓ exported {tmp_path / 'tiny.onnx'} (ONNX, ")
+    assert ": 20 real images, top-1 agrees on 20/20, max |Δp| " in result.stdout
+    assert (tmp_path / "preprocessing.json").is_file()
+
+
+@pytest.mark.slow
+def test_disagreement_exits_1_and_keeps_the_file(runner, workspace, tmp_path, monkeypatch):
+    """A tolerance no artifact can meet (below zero): the artifact is written, the line says so."""
+    from dataclasses import replace
+
+    from layerkit.export import formats
+
+    monkeypatch.setitem(formats.FORMATS, "onnx", replace(formats.FORMATS["onnx"], tolerance=-1.0))
+    path = tmp_path / "model.onnx"
+    result = run_cli(runner, "export", workspace / "run", "--format", "onnx", "-o", path)
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith(f"✗ exported {path} (ONNX, ")
+    assert "the exported model disagrees with the Keras model" in result.stdout
+    assert path.is_file()
+
+
+@pytest.mark.slow
+def test_a_missing_converter_is_one_line(runner, workspace, tmp_path, monkeypatch):
+    """Python's own way of saying a package is absent: ``sys.modules[name] = None``."""
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    result = run_cli(runner, "export", workspace / "run", "--format", "onnx", "-o",
+                     tmp_path / "m.onnx")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: exporting to onnx needs tf2onnx and onnxruntime: pip install 'layerkit[export]'\n"
+    )
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    result = run_cli(runner, "export", workspace / "run", "--format", "tflite")
+    assert result.stderr == (
+        "error: exporting to tflite needs ai-edge-litert: pip install 'layerkit[export]'\n"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_layer_the_converter_lacks_is_named_and_nothing_is_left(runner, tmp_path):
+    import keras
+
+    inputs = keras.Input((28, 28, 3))
+    x = keras.layers.Resizing(16, 16, interpolation="lanczos5", name="lanczos")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "m.keras")
+    result = run_cli(runner, "export", tmp_path / "m.keras", "--format", "tflite", "--no-check")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "error: the layer 'lanczos' (Resizing) does not convert to TFLite: the TFLite converter "
+        "has no operation ScaleAndTranslate; export to another format, or use another layer (or "
+        "layer setting) in the spec\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def test_refusals_before_any_work(runner, tmp_path):
+    result = run_cli(runner, "export", tmp_path, "--format", "coreml")
+    assert result.exit_code == 2 and "'coreml' is not one of 'savedmodel', 'onnx', 'tflite'" in (
+        result.stderr
+    )
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    result = run_cli(runner, "export", text, "--format", "onnx")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: '{text}' is neither a run directory nor a .keras model file\n"
+    )
+
+
+@pytest.mark.slow
+def test_the_python_api(workspace, tmp_path):
+    from layerkit.export.exporter import check_images, export_model, open_for_export
+
+    trained, taken = open_for_export(workspace / "run", "best", True)
+    assert taken == workspace / "run" / "model_best.keras"
+    images = check_images(trained, None, 16)
+    assert images.pixels.shape == (16, 28, 28, 3) and images.pixels.dtype == np.uint8
+    report = export_model(trained, tmp_path / "m.onnx", "onnx", images=images)
+    assert report.ok and report.check.agree == report.check.images == 16
+    assert report.check.max_difference <= 1e-4
+    assert report.as_dict()["preprocessing"] == str(tmp_path / "preprocessing.json")
