@@ -439,7 +439,30 @@ def export(model_or_run: Path, format_: str, output: Path | None, force: bool, w
     sys.exit(run_export(request))
 
 
-# [diff command]
+@main.command()
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@set_option
+@variant_option
+@click.option("--all", "show_all", is_flag=True, help="Show identical layers too, not folded.")
+@unsafe_option
+@plain_option
+@json_option
+def diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, show_all: bool,
+         unsafe: bool, plain: bool, as_json: bool) -> None:  # fmt: skip
+    """Show where the networks A and B differ, layer by layer.
+
+    A and B are each a spec (.yaml), a printed model.summary() (.txt), a .keras model,
+    keras:NAME (a keras.applications model) or a run directory. --set and --variant apply to
+    every side that is a spec file. Layers are aligned as sequences, or by their wiring for
+    graphs; names are shown, not compared. Exits 0 when identical, 1 when they differ, 2 when
+    a side cannot be read.
+    """
+    from .console.diffing import run_diff
+
+    sys.exit(run_diff(a, b, overrides, variant, unsafe, show_all, plain, as_json))
+
+
 # [runs command]
 @main.command()
 @click.argument("spec", metavar="SPEC", type=click.Path(path_type=Path))
