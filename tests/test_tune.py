@@ -137,6 +137,17 @@ def test_a_spec_without_search_is_refused(runner, tmp_path):
     assert result.output.startswith(f"error: {tmp_path / 'spec.yaml'} has no search: section;")
 
 
+def test_a_range_end_the_spec_refuses_is_said_before_any_trial(runner, tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("{int: [4, 16], step: 4}", "{float: [4, 16]}"))
+    result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"{tmp_path / 'spec.yaml'}:3:10: error: --set vars.width=4.0: expected an integer like "
+        "the spec's 8, received float 4.0. Give an integer.\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_optuna_says_which_extra_to_install(runner, tmp_path, monkeypatch):
     (tmp_path / "spec.yaml").write_text(SPEC)
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError

@@ -109,6 +109,8 @@ def read_search_spec(spec_path: Path, variant: str | None) -> tuple[Spec, Search
 def _extremes(dimension: Dimension) -> tuple[Any, ...]:
     if dimension.kind == "choice":
         return dimension.choices
+    if dimension.kind == "float":  # as a trial sets them: 4.0, not 4
+        return (float(dimension.low), float(dimension.high))
     return (dimension.low, dimension.high)
 
 
@@ -176,8 +178,14 @@ def suggest(trial: Any, dimension: Dimension) -> Any:
 
 
 def counted(study: Any) -> int:
-    """Trials that count towards ``--trials``: all but those interrupted mid-way."""
-    return sum(1 for trial in study.trials if trial.user_attrs.get("status") != "interrupted")
+    """Trials that count towards ``--trials``: those whose run ended (finished, pruned, or failed
+    on its own, such as a loss that became NaN); not one interrupted, nor one stopped by an error
+    before its run ended (the same command, once the error is fixed, replaces it)."""
+    return sum(
+        1
+        for trial in study.trials
+        if trial.user_attrs.get("status") != "interrupted" and "epochs" in trial.user_attrs
+    )
 
 
 def records(study: Any) -> tuple[TrialRecord, ...]:

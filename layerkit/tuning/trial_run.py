@@ -12,6 +12,7 @@ loop): only ``layerkit tune`` loads it.
 from __future__ import annotations
 
 import io
+import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -80,6 +81,8 @@ def run_trial(spec_path: Path, variant: str | None, overrides: list[str], option
         DataError, RunError: as ``layerkit train`` raises them.
         UserError: no epoch measures ``metric``.
     """
+    # each trial builds new models in one process: TensorFlow's notes on retracing are noise here
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     options = replace(options, overrides=tuple(overrides), variant=variant)
     spec = load_spec(spec_path, options.overrides, variant)
     new = prepare(spec, options, None, notify)
