@@ -263,3 +263,30 @@ def test_a_trial_the_pruner_gives_up_on_stops_after_the_epoch(study):
     assert [(trial.status, trial.epochs) for trial in lines] == [("pruned", 1), ("pruned", 1)]
     assert result.best is None
     assert json.loads((root / "pruned" / "trial-001" / "state.json").read_text())["epoch"] == 1
+    metrics = json.loads((root / "pruned" / "trial-001" / "metrics.json").read_text())
+    assert (metrics["status"], metrics["epochs"]) == ("pruned", 1)
+
+
+@pytest.mark.slow
+def test_the_sampler_is_seeded_so_a_tune_is_reproducible(tmp_path):
+    """The same --seed gives the same values; a continued study draws new ones (its sampler is
+    seeded with how many trials came before)."""
+    from layerkit.spec.loader import load_spec
+    from layerkit.tuning.study import import_optuna, open_study, suggest
+
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    search = load_spec(tmp_path / "spec.yaml").search
+    optuna = import_optuna()
+
+    def draws(out, count):
+        study, _ = open_study(optuna, out, "maximize", search, seed=3)
+        values = []
+        for _ in range(count):
+            trial = study.ask()
+            values.append([suggest(trial, dimension) for dimension in search.dimensions])
+            study.tell(trial, 0.5)
+        return values
+
+    first = draws(tmp_path / "a", 3)
+    assert first == draws(tmp_path / "b", 3)
+    assert draws(tmp_path / "a", 3) != first  # continued: trials 4-6 are not trials 1-3 again

@@ -97,6 +97,8 @@ def run_trial(spec_path: Path, variant: str | None, overrides: list[str], option
     status = "pruned" if reporter.pruned else result.status
     if status == "reached target":
         status = "finished"
+    if reporter.pruned:
+        _record_pruned(result.run, notify)
     value = _value(result.best_metrics, metric, reporter.values, status)
     return TrialOutcome(result.run.path, status, value, result.epochs_done, result.reason)
 
@@ -109,6 +111,16 @@ def _value(best: dict[str, Any], metric: str, values: list[float], status: str) 
         return finite[-1] if finite else None
     value = float(best[metric])
     return value if math.isfinite(value) else None
+
+
+def _record_pruned(run: Any, notify: Notify) -> None:
+    """metrics.json says the run was pruned (the loop wrote ``finished``: it stopped cleanly)."""
+    try:
+        record = run.read_json("metrics.json")
+        record["status"] = "pruned"
+        run.write_json("metrics.json", record)
+    except (OSError, ValueError, TypeError) as error:  # the run itself is complete
+        notify(f"warning: could not mark {run.path / 'metrics.json'} pruned: {error}")
 
 
 def _quiet_console() -> Any:
