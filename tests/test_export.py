@@ -36,6 +36,19 @@ ARTIFACTS = {"savedmodel": "savedmodel", "onnx": "model.onnx", "tflite": "model.
 TOLERANCES = {"savedmodel": "1e-04", "onnx": "1e-04", "tflite": "1e-03"}
 
 
+# docs/cli.md's example (numbers that vary by machine as N; see test_the_documented_example)
+DOC_EXAMPLE = """\
+$ layerkit export runs/tiny --format onnx
+exporting runs/tiny/model_best.keras (the run's best model) to ONNX
+checking it on 40 images of data/c200.tar (validation split)
+built in: x * 1/255 (the scaling it was trained with); it takes float32 pixels 0-255 of shape \
+(None, 28, 28, 3) and gives probabilities (a softmax added: the model ends in logits)
+wrote runs/tiny/export/preprocessing.json: input, scaling, class names, output
+✓ exported runs/tiny/export/model.onnx (ONNX, 3.8 KB): 40 real images, top-1 agrees on 40/40, \
+max |Δp| 2.2e-08 ≤ 1e-04
+"""
+
+
 def run_cli(runner, *args):
     return runner.invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
@@ -181,7 +194,7 @@ def test_an_existing_artifact_is_kept_without_force(runner, workspace, exported)
                      "--no-check")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("; not checked (--no-check)\n")
-    assert "kept (the same)" in result.stderr  # preprocessing.json: the same model, the same text
+    assert "preprocessing.json: it says the same" in result.stderr  # the same model, the same text
 
 
 @pytest.mark.slow
@@ -296,3 +309,24 @@ def test_the_python_api(workspace, tmp_path):
     assert report.ok and report.check.agree == report.check.images == 16
     assert report.check.max_difference <= 1e-4
     assert report.as_dict()["preprocessing"] == str(tmp_path / "preprocessing.json")
+
+
+def masked(text: str) -> str:
+    """Text with what varies from machine to machine (a file's size, a float's last digits) as N."""
+    text = re.sub(r"\d+\.\d [KM]B", "N KB", text)
+    return re.sub(r"\|Δp\| \S+ ", "|Δp| N ", text)
+
+
+@pytest.mark.slow
+def test_the_documented_example(runner, workspace, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(
+        workspace / "run", tmp_path / "runs" / "tiny", ignore=shutil.ignore_patterns("export")
+    )
+    monkeypatch.chdir(tmp_path)
+    command, expected = DOC_EXAMPLE.split("\n", 1)
+    result = run_cli(runner, *command.split()[2:])
+    assert result.exit_code == 0, result.output
+    shown = result.output.replace(str(workspace / "c200.tar"), "data/c200.tar")
+    assert masked(shown) == masked(expected)

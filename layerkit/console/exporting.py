@@ -80,8 +80,10 @@ def _describe(report) -> None:
         f"built in: {report.scaling} (the scaling it was trained with); it takes float32 "
         f"pixels 0-255 of shape ({sizes}) and gives {gives}"
     )
-    what = "wrote" if report.wrote_preprocessing else "kept (the same)"
-    warn(f"{what} {report.preprocessing}: input, scaling, class names, output")
+    if report.wrote_preprocessing:
+        warn(f"wrote {report.preprocessing}: input, scaling, class names, output")
+    else:
+        warn(f"kept {report.preprocessing}: it says the same")
 
 
 def megabytes(count: int) -> str:
