@@ -290,3 +290,27 @@ def test_the_sampler_is_seeded_so_a_tune_is_reproducible(tmp_path):
     first = draws(tmp_path / "a", 3)
     assert first == draws(tmp_path / "b", 3)
     assert draws(tmp_path / "a", 3) != first  # continued: trials 4-6 are not trials 1-3 again
+
+
+@pytest.mark.slow
+def test_ctrl_c_marks_the_trial_interrupted_and_it_does_not_count(study):
+    """Ctrl-C during a trial (here: raised when the pruner is asked after epoch 1) ends the tune
+    with the trial interrupted, its run keeping the finished epoch; it does not count towards
+    --trials, so the same command runs a trial in its place."""
+    import optuna
+
+    from layerkit.tuning.study import TuneOptions, counted, tune
+
+    class CtrlC(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            raise KeyboardInterrupt
+
+    root, _, _ = study
+    out = root / "stopped"
+    result = tune(root / "tiny.yaml", TuneOptions(trials=1, out=out), lambda text: None,
+                  lambda trial, metric: None, pruner=CtrlC())  # fmt: skip
+    assert result.interrupted
+    assert [(trial.status, trial.epochs) for trial in result.trials] == [("interrupted", 1)]
+    assert json.loads((out / "trial-001" / "state.json").read_text())["epoch"] == 1
+    stored = optuna.load_study(study_name="stopped", storage=f"sqlite:///{out / 'study.db'}")
+    assert counted(stored) == 0
