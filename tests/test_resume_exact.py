@@ -114,6 +114,10 @@ CASES = [
     Case("batchnorm_momentum_ema", {"batchnorm_momentum": 0.8, "ema": 0.9}),
     Case("early_dropout_resumed_after_the_switch", {"early_dropout": 0.3}, stop_after=2),
     Case("validation_split_fraction_other_seed", {"validation_split": 0.25, "seed": 7}),
+    # the rate halves after epochs 2 and 3, the first after the crash's checkpoint was saved
+    Case("plateau_schedule_early_stopping",
+         {"schedule": {"plateau": {"factor": 0.5, "patience": 1, "min_delta": 0.5}},
+          "early_stopping": {"patience": 5, "min_delta": 0.5}}, stop_after=2),
     Case("no_validation_constant_schedule", {"validation_split": 0, "schedule": "constant"}),
     # one_cycle, sgd with nesterov, early dropout resumed before its switch, label smoothing with
     # categorical cross-entropy, per-channel normalization, padded crops: cifar-fast.yaml's recipe

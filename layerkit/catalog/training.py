@@ -70,8 +70,8 @@ def _number(name: str, default: Any = None, required: bool = False) -> ArgInfo:
     return ArgInfo(name, required, default, ("int", "float"))
 
 
-# The learning-rate schedules recipe.make_schedule makes, by the name a spec writes (exactly), with
-# the arguments it reads; one_cycle's are OneCycle's (a test keeps them equal).
+# The learning-rate schedules optimizers.make_schedule makes, by the name a spec writes (exactly),
+# with the arguments it reads; one_cycle's are OneCycle's (a test keeps them equal).
 SCHEDULES: dict[str, dict[str, ArgInfo]] = {
     "constant": {},
     "step": {
@@ -87,6 +87,15 @@ SCHEDULES: dict[str, dict[str, ArgInfo]] = {
         "warmup": _number("warmup", 0.3),
         "div": _number("div", 25.0),
         "final_div": _number("final_div", 1e4),
+    },
+    # the rate times factor after patience epochs without an improvement of train.monitor
+    # (training.control, as keras.callbacks.ReduceLROnPlateau counts)
+    "plateau": {
+        "factor": _number("factor", 0.5),
+        "patience": ArgInfo("patience", False, 2, ("int",)),
+        "min_delta": _number("min_delta", 0.0),
+        "min_lr": _number("min_lr", 0.0),
+        "cooldown": ArgInfo("cooldown", False, 0, ("int",)),
     },
 }
 # The metrics recipe.make_metrics makes: lookup key → the name the history logs; plus topK.

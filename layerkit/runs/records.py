@@ -2,7 +2,8 @@
 
 Takes the JSON read from setup.json, state.json and environment.json (and a run's history, for
 metrics.json); gives frozen dataclasses (:class:`RunSetup`, :class:`RunState` with its
-:class:`Best`, :class:`RunEnvironment`), each checked against what layerkit writes
+:class:`Best` and the counters of early stopping and the plateau schedule, :class:`StopWatch` and
+:class:`PlateauState`, :class:`RunEnvironment`), each checked against what layerkit writes
 (:mod:`.run_checks`) so that a damaged file is a one-line :class:`RunError` naming it and saying
 what to do. Each record carries a ``version``; one without was written by an earlier layerkit, and
 the keys it lacks take the defaults below (what those runs did).
@@ -22,8 +23,9 @@ from ..spec.settings import Normalize
 from .checks import history_problem, record_problem
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record or history.csv; a real one is a few KB
-RUN_FORMAT = 2  # the version of setup.json, state.json and environment.json written now
+RUN_FORMAT = 3  # the version of setup.json, state.json and environment.json written now
 # 2: setup.json also holds what evaluation needs (the split and the input scaling)
+# 3: state.json also holds early stopping's and the plateau schedule's counters
 
 
 class RunError(LayerkitError):
@@ -97,7 +99,34 @@ class RunState:
     # what the checkpoint's optimizer has counted (mixed precision skips a step whose gradients
     # overflow), for the resume to check against; None in runs from before it was recorded
     optimizer_steps: int | None = None
+    # train.early_stopping's and the plateau schedule's counters (a StopWatch, a PlateauState),
+    # so a resumed run stops and lowers its rate at the epochs the uninterrupted one does; None
+    # without those settings, and in runs from before (format 2 and earlier)
+    early_stopping: dict[str, Any] | None = None
+    plateau: dict[str, Any] | None = None
     version: int = RUN_FORMAT
+
+
+@dataclass(frozen=True)
+class StopWatch:
+    """``train.early_stopping``'s count: the best value of the monitor so far (improved by more
+    than ``min_delta`` each time it changed), its epoch, and the epochs since."""
+
+    best: float | None = None
+    best_epoch: int | None = None
+    wait: int = 0
+
+
+@dataclass(frozen=True)
+class PlateauState:
+    """The plateau schedule's count, as keras.callbacks.ReduceLROnPlateau keeps it: the rate
+    (None: the optimizer's own, before a first epoch), the best value of the monitor, the
+    epochs without an improvement, and the epochs of cooldown left after a reduction."""
+
+    lr: float | None = None
+    best: float | None = None
+    wait: int = 0
+    cooldown: int = 0
 
 
 @dataclass(frozen=True)

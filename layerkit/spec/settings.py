@@ -159,6 +159,24 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class EarlyStopping:
+    """``train.early_stopping``: end the run once ``patience`` epochs in a row have not improved
+    the monitored metric (``train.monitor``) by more than ``min_delta``."""
+
+    patience: int
+    min_delta: float = 0.0
+
+
+# The settings of train.early_stopping, read as the simple train: settings are.
+EARLY_STOPPING_SETTINGS = (
+    Setting("patience", "integer", None, "epochs without an improvement before the run stops",
+            minimum=1),
+    Setting("min_delta", "number", 0.0, "the least change that counts as an improvement",
+            minimum=0, expected="a number of at least 0"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """How to train: every field has a default, so a spec without ``train:`` can be trained."""
 
@@ -167,8 +185,8 @@ class TrainSettings:
         "structured", "a keras.optimizers class by name, with its arguments; "
         "Adam with Keras's defaults when unset", shown="`adam`"))
     schedule: Choice | None = field(default=None, metadata=_setting(
-        "structured", "the learning rate over training: constant, step, cosine or "
-        "one_cycle, with its arguments", shown="`constant`"))
+        "structured", "the learning rate over training: constant, step, cosine, one_cycle "
+        "or plateau, with its arguments", shown="`constant`"))
     loss: Choice | None = field(default=None, metadata=_setting(
         "structured", "a keras.losses class by name, with its arguments; labels reach it "
         "one-hot", shown="`categorical_crossentropy`"))
@@ -214,6 +232,9 @@ class TrainSettings:
         "its mirror."))
     target: tuple[str, float] | None = field(default=None, metadata=_setting(
         "structured", "stop once this metric reaches this value: {val_accuracy: 0.83}"))
+    early_stopping: EarlyStopping | None = field(default=None, metadata=_setting(
+        "structured", "stop after patience epochs in which the monitor did not improve by more "
+        "than min_delta: {patience: 5, min_delta: 0.001}", shown="off"))
     # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 

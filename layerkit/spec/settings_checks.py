@@ -17,6 +17,7 @@ from typing import Any
 from ..catalog.arguments import accepts, kinds_text, type_fix
 from ..catalog.training import (
     OLD_ARGUMENTS,
+    SCHEDULES,
     Entry,
     SettingsCatalog,
     UnknownNameError,
@@ -60,6 +61,19 @@ ONE_CYCLE_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     ),
     "div": (lambda value: value > 0, "the divisor of the starting rate, above 0"),
     "final_div": (lambda value: value > 0, "the divisor of the final rate, above 0"),
+}
+# Plateau arguments that would never lower the rate, raise it, or count epochs backwards.
+PLATEAU_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "factor": (lambda value: 0 < value < 1, "what the rate is multiplied by, above 0 and below 1"),
+    "patience": (lambda value: value >= 1, "a number of epochs of at least 1"),
+    "min_delta": (lambda value: value >= 0, "at least 0"),
+    "min_lr": (lambda value: value >= 0, "at least 0"),
+    "cooldown": (lambda value: value >= 0, "a number of epochs of at least 0"),
+}
+_RANGES = {"one_cycle": ONE_CYCLE_RANGES, "plateau": PLATEAU_RANGES}
+_EXAMPLES = {
+    "one_cycle": "Write e.g. 'one_cycle: {warmup: 0.25, div: 20, final_div: 200}'.",
+    "plateau": "Write e.g. 'plateau: {factor: 0.5, patience: 2}'.",
 }
 
 
@@ -161,19 +175,20 @@ class _Checker:
         return entry
 
     def schedule_values(self, choice: Choice) -> None:
-        """What a schedule's arguments must be beyond their types: the ranges one_cycle needs, and
-        a step schedule's boundaries and rates, which must fit together."""
+        """What a schedule's arguments must be beyond their types: the ranges one_cycle and
+        plateau need, and a step schedule's boundaries and rates, which must fit together."""
         path = f"train.schedule.{choice.name}"
-        if choice.name == "one_cycle":
-            for name, (fits, expected) in ONE_CYCLE_RANGES.items():
-                value = choice.args.get(name)
-                if _is_number(value) and not fits(value):
-                    self.error(
-                        f"schedule 'one_cycle': {name} must be {expected}, received {float(value)}",
-                        _where(choice.value_locations, name, choice.location),
-                        f"{path}.{name}",
-                        "Write e.g. 'one_cycle: {warmup: 0.25, div: 20, final_div: 200}'.",
-                    )
+        for name, (fits, expected) in _RANGES.get(choice.name, {}).items():
+            value = choice.args.get(name)
+            if _is_number(value) and not fits(value):
+                whole = SCHEDULES[choice.name][name].kinds == ("int",)  # an epoch count
+                self.error(
+                    f"schedule '{choice.name}': {name} must be {expected}, received "
+                    f"{value if whole else float(value)}",
+                    _where(choice.value_locations, name, choice.location),
+                    f"{path}.{name}",
+                    _EXAMPLES[choice.name],
+                )
         if choice.name != "step":
             return
         lists = {}

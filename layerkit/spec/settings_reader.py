@@ -5,7 +5,7 @@ Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettin
 type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
 settings (integers, numbers, text, choices, booleans) from their declaration in
 :mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
-validation_split, no_decay, target, normalize) with a reader of their own (``_TRAIN_READERS``,
+validation_split, no_decay, target, early_stopping, normalize) with a reader of their own (``_TRAIN_READERS``,
 ``_DATA_READERS``). Run when the spec is loaded; the checks that need the catalog or the model's
 input are :mod:`layerkit.spec.settings_checks`.
 """
@@ -20,12 +20,14 @@ from .document import MAX_ARGUMENT_INT
 from .settings import (
     DATA_FIELDS,
     DATA_SETTINGS,
+    EARLY_STOPPING_SETTINGS,
     NO_DECAY_KINDS,
     NORMALIZE_FIELDS,
     TRAIN_FIELDS,
     TRAIN_SETTINGS,
     Choice,
     DataSettings,
+    EarlyStopping,
     Normalize,
     Setting,
     TrainSettings,
@@ -207,6 +209,33 @@ def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | N
     return None
 
 
+def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping | None:
+    """``{patience: 5, min_delta: 0.001}``, each read by its declaration; null is off."""
+    example = "Write e.g. 'early_stopping: {patience: 5, min_delta: 0.001}'."
+    if node.value is None:
+        return None
+    if not node.is_mapping:
+        train.error(
+            f"expected {{patience: N, min_delta: X}}, received {describe(node)}", node, key, example
+        )
+        return None
+    reader = _Reader(train.errors, f"train.{key}")
+    names = tuple(setting.name for setting in EARLY_STOPPING_SETTINGS)
+    fields = reader.mapping(node, names)
+    values = reader.settings(EARLY_STOPPING_SETTINGS, fields, {})
+    misspelt = len(fields) != len(node.value)  # said with a suggestion already
+    if "patience" not in fields and not misspelt:
+        train.error(
+            "needs patience, the number of epochs without an improvement after which the run stops",
+            node,
+            key,
+            example,
+        )
+    if misspelt or len(values) != len(fields) or "patience" not in values:
+        return None
+    return EarlyStopping(**values)
+
+
 def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
     value = node.value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -229,6 +258,7 @@ _TRAIN_READERS: dict[str, StructuredReader] = {
     "validation_split": _read_split,
     "no_decay": _read_no_decay,
     "target": _read_target,
+    "early_stopping": _read_early_stopping,
 }
 
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from ..catalog.arguments import ArgInfo
 from ..catalog.training import METRICS, SettingsCatalog, default_catalog
-from .settings import DATA_SETTINGS, NO_DECAY_KINDS, TRAIN_SETTINGS, Setting
+from .settings import (
+    DATA_SETTINGS,
+    EARLY_STOPPING_SETTINGS,
+    NO_DECAY_KINDS,
+    TRAIN_SETTINGS,
+    Setting,
+)
 
 EXPRESSION = {"type": "string", "pattern": r"\$\{", "description": "a ${...} expression"}
 _JSON_TYPES = {
@@ -146,6 +152,12 @@ def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
         "no_decay": {"type": "array", "items": {"enum": list(NO_DECAY_KINDS)}},
         "target": {"type": "object", "minProperties": 1, "maxProperties": 1,
                    "additionalProperties": {"type": "number"}},
+        "early_stopping": {"anyOf": [
+            {"type": "null"},
+            {"type": "object", "additionalProperties": False, "required": ["patience"],
+             "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
+                            for setting in EARLY_STOPPING_SETTINGS}},
+        ]},
     }  # fmt: skip
     return {
         "type": "object",

@@ -16,6 +16,7 @@ import numpy as np
 from ..runs.directory import RunDir
 from ..runs.records import Best, RunState, metrics_record
 from .batches import derived_seed
+from .control import Control
 from .optimizers import learning_rate_at, unwrapped
 from .progress import PlainProgress
 from .recipe import ModelOutput, as_probabilities, mirrored
@@ -141,15 +142,19 @@ class Recorder(keras.callbacks.Callback):
     """After every epoch: checkpoint, models, history, metrics, plot, then state.json last.
 
     It keeps the history and the best epoch so far, and why it stopped the run early, if it did:
-    ``stopped`` (a loss that is not finite, a write that failed) or ``reached`` (the target)."""
+    ``stopped`` (a loss that is not finite, a write that failed), ``reached`` (the target) or
+    ``control.stopped`` (early stopping); ``control`` also counts the plateau schedule and sets
+    the next epoch's rate, its counters written into state.json with each epoch."""
 
     def __init__(self, run: RunDir, inner: keras.Model, epochs: int, monitor: str,
                  train_count: int, history: list[dict[str, Any]], best: Best,
                  reporter: PlainProgress, average: MovingAverage | None = None,
-                 target: tuple[str, float] | None = None) -> None:  # fmt: skip
+                 target: tuple[str, float] | None = None,
+                 control: Control | None = None) -> None:  # fmt: skip
         super().__init__()
         self.average = average or MovingAverage(enabled=False)
         self.target = target
+        self.control = control
         self.run = run
         self.inner = inner
         self.epochs = epochs
@@ -161,6 +166,10 @@ class Recorder(keras.callbacks.Callback):
         self.started = 0.0
         self.stopped: str | None = None
         self.reached: str | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.control is not None:
+            self.control.start(self.model.optimizer)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -212,12 +221,16 @@ class Recorder(keras.callbacks.Callback):
         self.run.write_history(history)
         self.run.write_json("metrics.json", metrics_record(history, best, "running", self.monitor))
         plot_curves(self.run.path / "curves.png", history)
-        state = RunState(
-            epoch + 1, checkpoint.name, best, self.monitor, optimizer_steps(self.model)
-        )
+        control = self.control  # early stopping's and the plateau schedule's counters
+        counted = control.count(epoch + 1, row) if control is not None else None
+        counters = control.record(counted) if control is not None and counted else {}
+        state = RunState(epoch + 1, checkpoint.name, best, self.monitor,
+                         optimizer_steps(self.model), **counters)  # fmt: skip
         self.run.write_state(state)
         self.history.append(row)
         self.best = best
+        if control is not None and counted is not None:
+            control.commit(counted, self.model)  # the next epoch's rate; stop after this one?
         self.run.publish(state)
         self.run.prune_checkpoints(keep=checkpoint)
 
@@ -234,11 +247,13 @@ def _reached(row: dict[str, Any], metric: str, value: float) -> bool:
 
 
 def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
-    """Loss and every metric against epoch, training and validation, as a PNG."""
+    """Loss and every metric against epoch, training and validation, as a PNG (ticks on whole
+    epochs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from ..files import atomic_output
 
@@ -256,6 +271,7 @@ def plot_curves(path: Path, history: list[dict[str, Any]]) -> None:
                 epochs, [row[f"val_{name}"] for row in history], marker="o", label="validation"
             )
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 1.5
         axis.set_title(name)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -25,6 +25,7 @@ from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
+from .control import Control
 from .optimizers import make_optimizer, skip_weight_decay
 from .recipe import (
     dropout_epochs,
@@ -237,8 +238,10 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
     best = state.best if state is not None else Best()
+    control = Control(settings, monitor, state, run.path / "state.json")
     callbacks, recorder = run_callbacks(run, plan, setup, made, data, validation, monitor,
-                                        history, best, device, initial_epoch, report)  # fmt: skip
+                                        history, best, device, initial_epoch, report,
+                                        control)  # fmt: skip
     callbacks += list(extra_callbacks)
     status = "finished"
     try:

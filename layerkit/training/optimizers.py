@@ -2,9 +2,10 @@
 
 Takes :class:`~layerkit.spec.settings.TrainSettings` and the steps an epoch has; gives a Keras
 optimizer (any class of ``keras.optimizers``, by CamelCase or snake_case name) whose learning
-rate follows ``train.schedule`` (constant, step, cosine, one_cycle), with ``train.ema`` switched
-on. Also keeps weight decay off the weights ``no_decay`` names, and reads the rate in use. An
-unknown name or a bad argument is a SpecError at its line in the spec.
+rate follows ``train.schedule`` (constant, step, cosine, one_cycle; plateau's rate is a constant
+that :class:`~layerkit.training.control.Control` lowers between epochs), with ``train.ema``
+switched on. Also keeps weight decay off the weights ``no_decay`` names, and reads the rate in
+use. An unknown name or a bad argument is a SpecError at its line in the spec.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 
 import keras
 
+from ..catalog.training import SCHEDULES as SCHEDULE_ARGUMENTS
 from ..errors import SpecError, did_you_mean
 from ..spec.settings import Choice, TrainSettings
 from .recipe import default_location, keras_classes, make_named
 
-SCHEDULES = ("constant", "step", "cosine", "one_cycle")
+SCHEDULES = ("constant", "step", "cosine", "one_cycle", "plateau")
+PLATEAU_ARGUMENTS = tuple(SCHEDULE_ARGUMENTS["plateau"])
 
 
 @keras.saving.register_keras_serializable(package="layerkit")
@@ -111,6 +114,10 @@ def make_schedule(settings: TrainSettings, base_rate: float, steps_per_epoch: in
                 final_div=float(args.pop("final_div", 1e4)),
             )
             _check_one_cycle(schedule, choice)
+        elif choice.name == "plateau":  # lowered between epochs by training.control.Control
+            schedule = base_rate
+            for name in PLATEAU_ARGUMENTS:
+                args.pop(name, None)
         else:
             raise SpecError(
                 f"unknown schedule '{choice.name}'",

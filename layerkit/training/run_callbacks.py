@@ -25,6 +25,7 @@ from .callbacks import (
     MovingAverage,
     Recorder,
 )
+from .control import Control
 from .optimizers import unwrapped
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import dropout_epochs, dropout_layers, loss_description
@@ -34,7 +35,8 @@ from .trainer import RunData, Trainer, from_logits
 @dataclass(frozen=True)
 class TrainResult:
     """How a run ended: ``status`` is ``finished``, ``reached target`` (``reason`` says which
-    value), ``interrupted`` (Ctrl-C) or ``failed`` (``reason`` says why); the best epoch by the
+    value), ``stopped early`` (``train.early_stopping``: ``reason`` says after what),
+    ``interrupted`` (Ctrl-C) or ``failed`` (``reason`` says why); the best epoch by the
     run's monitored metric, with its row of history.csv (empty before one)."""
 
     run: RunDir
@@ -68,15 +70,18 @@ def _reporter(report: Report, epochs: int, steps: int, batch_size: int) -> Plain
 
 def run_callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: Trainer, data: RunData,
                   validation: tuple[Any, Any] | None, monitor: str, history: list[dict[str, Any]],
-                  best: Best, device: str, initial_epoch: int,
-                  report: Report) -> tuple[list[keras.callbacks.Callback], Recorder]:  # fmt: skip
+                  best: Best, device: str, initial_epoch: int, report: Report,
+                  control: Control | None = None,
+                  ) -> tuple[list[keras.callbacks.Callback], Recorder]:  # fmt: skip
     """The run's callbacks, in the order they must run, with the recorder among them; the
     reporter is told how the run starts."""
     spec, settings = plan.spec, plan.spec.train
     laid_out = setup.schedule_epochs or settings.epochs
     until, dropouts = dropout_epochs(replace(settings, epochs=laid_out)), dropout_layers(made.model)
     early = until is not None and until < settings.epochs  # dropout switched off after `until`
-    scheduled = settings.schedule is not None and settings.schedule.name != "constant"
+    # laid out over the epochs (a plateau schedule's rate follows the monitored metric instead)
+    scheduled = settings.schedule is not None and settings.schedule.name not in (
+        "constant", "plateau")  # fmt: skip
     reporter = _reporter(report, settings.epochs, data.steps, settings.batch_size)
     dataset = data.dataset
     reporter.start(
@@ -102,7 +107,7 @@ def run_callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: Trainer, data:
     )
     average = MovingAverage(enabled=bool(unwrapped(made.trainer.optimizer).use_ema))
     recorder = Recorder(run, made.model, settings.epochs, monitor, len(data.train_index), history,
-                        best, reporter, average, settings.target)  # fmt: skip
+                        best, reporter, average, settings.target, control)  # fmt: skip
     # TerminateOnNaN ends the epoch at the first NaN batch; the recorder then keeps the last good
     # one. The moving average and the TTA column must be in place before the recorder runs.
     callbacks: list[keras.callbacks.Callback] = [
@@ -131,6 +136,8 @@ def finish(run: RunDir, recorder: Recorder, status: str, report: Report) -> Trai
         status = "failed"
     elif recorder.reached is not None:
         status = "reached target"
+    elif recorder.control is not None and recorder.control.stopped is not None:
+        status = "stopped early"
     best = recorder.best
     try:
         run.write_json(
@@ -138,5 +145,7 @@ def finish(run: RunDir, recorder: Recorder, status: str, report: Report) -> Trai
         )
     except OSError as error:  # the run is still resumable from state.json
         report.warn(f"warning: could not update metrics.json: {error}")
-    return TrainResult(run, len(recorder.history), status, recorder.reached or recorder.stopped,
-                       best.epoch, dict(best.metrics))  # fmt: skip
+    early = recorder.control.stopped if recorder.control is not None else None
+    return TrainResult(run, len(recorder.history), status,
+                       recorder.reached or recorder.stopped or early, best.epoch,
+                       dict(best.metrics))  # fmt: skip
