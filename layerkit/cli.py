@@ -487,11 +487,18 @@ def diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, show_a
     show_default=True,
     help="Seeds Optuna's sampler, so a tune is reproducible.",
 )
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Continue the tune in DIR (the same as --out DIR for a folder with a study).",
+)
 @variant_option
 @plain_option
 @json_option
 def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, out: Path | None,
-         seed: int, variant: str | None, plain: bool, as_json: bool) -> None:  # fmt: skip
+         seed: int, resume: Path | None, variant: str | None, plain: bool,
+         as_json: bool) -> None:  # fmt: skip
     """Search SPEC's search: section with Optuna: each trial a normal run in OUT/trial-NNN.
 
     A trial whose metric falls behind the others' is pruned after an epoch. The study is stored
@@ -501,6 +508,12 @@ def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, o
     from .console.tuning import print_tune, report_trial
     from .tuning.study import TuneOptions, import_optuna, read_search_spec
 
+    if resume is not None:
+        if out is not None:
+            raise UserError("give --out DIR or --resume DIR, not both")
+        if not (resume / "study.db").is_file():
+            raise UserError(f"'{resume}' holds no study.db: no tune to continue there")
+        out = resume
     import_optuna()
     read_search_spec(spec, variant)  # its mistakes said before TensorFlow loads
     import_keras_quietly()

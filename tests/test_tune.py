@@ -148,6 +148,15 @@ def test_a_range_end_the_spec_refuses_is_said_before_any_trial(runner, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_resume_needs_a_folder_with_a_study(runner, tmp_path):
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--resume", tmp_path)
+    assert result.exit_code == 2
+    assert result.output == f"error: '{tmp_path}' holds no study.db: no tune to continue there\n"
+    both = run_cli(runner, "tune", tmp_path / "spec.yaml", "--resume", tmp_path, "--out", tmp_path)
+    assert both.output == "error: give --out DIR or --resume DIR, not both\n"
+
+
 def test_missing_optuna_says_which_extra_to_install(runner, tmp_path, monkeypatch):
     (tmp_path / "spec.yaml").write_text(SPEC)
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
