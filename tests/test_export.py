@@ -273,14 +273,33 @@ def test_a_layer_the_converter_lacks_is_named_and_nothing_is_left(runner, tmp_pa
     x = keras.layers.Resizing(16, 16, interpolation="lanczos5", name="lanczos")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "m.keras")
-    result = run_cli(runner, "export", tmp_path / "m.keras", "--format", "tflite", "--no-check")
+    (tmp_path / "m.tflite").write_bytes(b"an earlier export")
+    result = run_cli(runner, "export", tmp_path / "m.keras", "--format", "tflite", "--no-check",
+                     "--force")  # fmt: skip
     assert result.exit_code == 2
     assert result.stderr.endswith(
         "error: the layer 'lanczos' (Resizing) does not convert to TFLite: the TFLite converter "
         "has no operation ScaleAndTranslate; export to another format, or use another layer (or "
         "layer setting) in the spec\n"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+    # nothing half-written, and the earlier export is left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.tflite"]
+    assert (tmp_path / "m.tflite").read_bytes() == b"an earlier export"
+
+
+@pytest.mark.slow
+def test_a_saved_model_folder_is_replaced_whole_with_force(runner, workspace, tmp_path):
+    folder = tmp_path / "served"
+    args = ("export", workspace / "run", "--format", "savedmodel", "-o", folder, "--no-check")
+    assert run_cli(runner, *args).exit_code == 0
+    (folder / "stale.txt").write_text("from before")
+    result = run_cli(runner, *args)
+    assert result.exit_code == 2 and "exists; pass --force" in result.stderr
+    assert (folder / "stale.txt").is_file()
+    result = run_cli(runner, *args, "--force")
+    assert result.exit_code == 0, result.output
+    assert (folder / "saved_model.pb").is_file() and not (folder / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessing.json", "served"]
 
 
 def test_refusals_before_any_work(runner, tmp_path):
@@ -294,6 +313,12 @@ def test_refusals_before_any_work(runner, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: '{text}' is neither a run directory nor a .keras model file\n"
+    )
+    result = run_cli(runner, "export", text, "--format", "onnx", "--no-check", "--data", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --data gives the images the check runs on, and --no-check skips the check; "
+        "drop one\n"
     )
 
 

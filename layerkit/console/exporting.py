@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .errors import EXIT_MISMATCH
+from .errors import EXIT_MISMATCH, UserError
 from .output import import_keras_quietly, say, warn
 
 
@@ -43,6 +43,11 @@ def run_export(request: ExportRequest) -> int:
     from ..export.formats import FORMATS, check_target, require_packages
 
     form = FORMATS[request.format]
+    if not request.check and request.data is not None:
+        raise UserError(
+            "--data gives the images the check runs on, and --no-check skips the check; drop one",
+            request.as_json,
+        )
     require_packages(form, request.check)
     trained, taken = open_for_export(request.model_or_run, request.which, not request.unsafe)
     output = request.output or default_output(trained, taken, request.model_or_run, form)
