@@ -302,6 +302,7 @@ def test_a_saved_model_folder_is_replaced_whole_with_force(runner, workspace, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessing.json", "served"]
 
 
+@pytest.mark.slow  # imports TensorFlow and tf2onnx: 13 s on its own
 def test_refusals_before_any_work(runner, tmp_path):
     result = run_cli(runner, "export", tmp_path, "--format", "coreml")
     assert result.exit_code == 2 and "'coreml' is not one of 'savedmodel', 'onnx', 'tflite'" in (
