@@ -77,7 +77,7 @@ def _quiet_if(request: ExportRequest):
 
 def _describe(report) -> None:
     """What the artifact takes and gives, on stderr."""
-    shape = json.loads(report.preprocessing.read_text(encoding="utf-8"))["input"]["shape"]
+    shape = report.described["input"]["shape"]
     sizes = ", ".join("None" if size is None else str(size) for size in shape)
     gives = "probabilities (a softmax added: the model ends in logits)" if report.softmax_added \
         else "probabilities"  # fmt: skip

@@ -42,6 +42,7 @@ class ExportReport:
     format: Format
     bytes: int
     preprocessing: Path  # the preprocessing.json beside the artifact
+    described: dict[str, Any]  # what it says (see :func:`.artifact.preprocessing`)
     scaling: str  # the input scaling built in, in words
     softmax_added: bool  # the model ended in logits
     wrote_preprocessing: bool  # False when an identical preprocessing.json was there already
@@ -95,8 +96,8 @@ def export_model(trained: Trained, path: Path, format: str, *, images: CheckImag
     write = not (beside.is_file() and beside.read_text(encoding="utf-8") == text)
     if write:
         write_text_atomically(beside, text)
-    return ExportReport(path, form, size_of(path), beside, scaling_text(trained.normalize),
-                        softmax_added, write, agreement)  # fmt: skip
+    return ExportReport(path, form, size_of(path), beside, described,
+                        scaling_text(trained.normalize), softmax_added, write, agreement)  # fmt: skip
 
 
 def _check_beside(beside: Path, text: str, replace: bool) -> None:
