@@ -323,3 +323,19 @@ def test_ctrl_c_marks_the_trial_interrupted_and_it_does_not_count(study):
     assert json.loads((out / "trial-001" / "state.json").read_text())["epoch"] == 1
     stored = optuna.load_study(study_name="stopped", storage=f"sqlite:///{out / 'study.db'}")
     assert counted(stored) == 0
+
+
+def test_trials_are_ranked_by_the_metric_and_a_run_stopped_early_can_be_best(tmp_path):
+    from layerkit.tuning.study import TrialRecord, TuneResult, best_line
+
+    def trial(number, status, value):
+        return TrialRecord(number, status, value, {"width": number}, (f"vars.width={number}",),
+                           None, 2)  # fmt: skip
+
+    trials = (trial(1, "finished", 0.3), trial(2, "pruned", 0.9), trial(3, "failed", None),
+              trial(4, "stopped early", 0.5), trial(5, "reached target", 0.4))  # fmt: skip
+    result = TuneResult(tmp_path, "tiny", "val_accuracy", "maximize", trials, 5)
+    assert [t.number for t in result.ranked] == [4, 5, 1, 2, 3]
+    assert best_line(result) == "best val_accuracy 0.5000 (trial 4): --set vars.width=4"
+    losses = TuneResult(tmp_path, "tiny", "val_loss", "minimize", trials, 5)
+    assert [t.number for t in losses.ranked] == [1, 5, 4, 2, 3]

@@ -27,6 +27,7 @@ from ..training.start import TrainOptions
 from .search_space import Dimension, SearchSpace
 
 DEFAULT_TRIALS = 10
+COMPLETE = ("finished", "reached target", "stopped early")  # a run that ended as it should
 MISSING_OPTUNA = "layerkit tune needs optuna: pip install 'layerkit[tune]'"
 
 
@@ -47,7 +48,7 @@ class TrialRecord:
     """One trial as the study holds it."""
 
     number: int  # from 1 (Optuna's number + 1), as its folder trial-NNN
-    status: str  # finished, pruned, failed, interrupted, running
+    status: str  # as its run ended (see COMPLETE), or pruned, failed, interrupted, running
     value: float | None
     params: dict[str, Any]
     overrides: tuple[str, ...]
@@ -73,12 +74,12 @@ class TuneResult:
         """Trials with a value, best first (pruned ones by their last value), then the rest."""
         sign = -1 if self.direction == "maximize" else 1
         valued = [trial for trial in self.trials if trial.value is not None]
-        valued.sort(key=lambda trial: (trial.status != "finished", sign * trial.value))
+        valued.sort(key=lambda trial: (trial.status not in COMPLETE, sign * trial.value))
         return valued + [trial for trial in self.trials if trial.value is None]
 
     @property
     def best(self) -> TrialRecord | None:
-        finished = [trial for trial in self.ranked if trial.status == "finished"]
+        finished = [trial for trial in self.ranked if trial.status in COMPLETE]
         return finished[0] if finished else None
 
 
@@ -259,7 +260,7 @@ def _tell(optuna: Any, study: Any, trial: Any, outcome: Any) -> None:
         trial.set_user_attr("value", outcome.value)
     if outcome.status == "pruned":
         study.tell(trial, state=states.PRUNED)
-    elif outcome.status == "finished" and outcome.value is not None:
+    elif outcome.status in COMPLETE and outcome.value is not None:
         study.tell(trial, outcome.value)
     else:
         study.tell(trial, state=states.FAIL)

@@ -3,7 +3,8 @@
 Takes the spec's path, the trial's ``--set`` overrides, the run options and an Optuna trial;
 gives a :class:`TrialOutcome`: the run directory (``<out>/trial-NNN``, a run like any
 ``layerkit train`` makes, its spec.yaml the spec with those values and a header saying how to
-reproduce it), its status (``finished``, ``pruned``, ``failed``, ``interrupted``) and the value
+reproduce it), its status (the run's — ``finished``, ``reached target``, ``stopped early``,
+``failed``, ``interrupted`` — or ``pruned``) and the value
 of the metric the study optimises. Each epoch's value is reported to the trial, and a trial
 Optuna's pruner gives up on stops cleanly after that epoch. Imports Keras (through the training
 loop): only ``layerkit tune`` loads it.
@@ -95,8 +96,6 @@ def run_trial(spec_path: Path, variant: str | None, overrides: list[str], option
             f"{', '.join(reporter.measured)}); set search.metric to one of them"
         )
     status = "pruned" if reporter.pruned else result.status
-    if status == "reached target":
-        status = "finished"
     if reporter.pruned:
         _record_pruned(result.run, notify)
     value = _value(result.best_metrics, metric, reporter.values, status)
