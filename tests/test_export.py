@@ -356,3 +356,16 @@ def test_the_documented_example(runner, workspace, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     shown = result.output.replace(str(workspace / "c200.tar"), "data/c200.tar")
     assert masked(shown) == masked(expected)
+
+
+def test_a_near_tie_passes_and_a_real_disagreement_does_not():
+    from layerkit.export.check import compare
+
+    keras_p = np.array([[0.50, 0.49995, 0.00005], [0.7, 0.2, 0.1]], "float32")
+    tie = np.array([[0.49996, 0.50, 0.00004], [0.7, 0.2, 0.1]], "float32")
+    agreement = compare(keras_p, tie, 1e-4, "two rows")
+    assert (agreement.agree, agreement.near_ties, agreement.ok) == (1, 1, True)
+    wrong = np.array([[0.5, 0.49995, 0.00005], [0.2, 0.7, 0.1]], "float32")
+    agreement = compare(keras_p, wrong, 1e-4, "two rows")
+    assert (agreement.agree, agreement.near_ties, agreement.ok) == (1, 0, False)
+    assert agreement.max_difference == pytest.approx(0.5)
