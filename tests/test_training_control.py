@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -230,6 +231,10 @@ def test_a_state_without_the_counters_starts_them_afresh_and_a_damaged_one_is_re
     path = tmp_path / "state.json"
     control = Control(settings, "val_accuracy", RunState(3, "epoch-0003.keras"), path)
     assert (control.watch, control.plateau) == (StopWatch(), PlateauState())
+    stopped = RunState(3, "epoch-0003.keras", early_stopping={"best": 0.5, "best_epoch": 1,
+                                                               "wait": 2})  # fmt: skip
+    control = Control(settings, "val_accuracy", stopped, path)
+    assert control.watch == StopWatch(0.5, 1, 0)  # resumed after it stopped: patience afresh
     damaged = RunState(3, "epoch-0003.keras", early_stopping={"best": 0.5, "wait": "two"})
     with pytest.raises(RunError, match=re.escape('state.json has wait: "two", where int belongs')):
         Control(settings, "val_accuracy", damaged, path)
@@ -306,6 +311,22 @@ def test_an_interrupted_run_resumed_stops_at_the_same_epoch_with_the_same_histor
     assert json.loads((resumed / "state.json").read_text()) == json.loads(
         (straight / "state.json").read_text()
     )
+
+
+@pytest.mark.slow
+def test_a_run_that_stopped_early_resumed_gets_patience_epochs_afresh(
+    controlled, tmp_path, monkeypatch
+):
+    """Resumed on purpose after it stopped, a run trains on for another ``patience`` epochs (here
+    up to its 8 epochs) rather than stopping after the first."""
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "again"
+    shutil.copytree(controlled[0], run, ignore=shutil.ignore_patterns("lock"))
+    status, start = run_train(None, TrainOptions(resume=run))
+    assert (status, start["first_epoch"]) == ("finished", 6)
+    rows = run_history(run)
+    assert [row["epoch"] for row in rows] == list(range(1, 9))
+    assert rows[5]["lr"] == pytest.approx(0.003, rel=1e-6)  # the floor, kept
 
 
 def test_the_stop_reason_names_the_monitor_the_delta_and_the_best_epoch(tmp_path):

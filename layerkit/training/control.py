@@ -93,6 +93,10 @@ class Control:
         self.minimize = "loss" in monitor
         previous = state or RunState(0, "")
         self.watch = from_record(StopWatch, previous.early_stopping or {}, path)
+        if self.early is not None and self.watch.wait >= self.early.patience:
+            # a run that stopped early, resumed on purpose: it gets patience epochs afresh (an
+            # interrupted run never has a full count, so resuming it stays exact)
+            self.watch = replace(self.watch, wait=0)
         self.plateau = from_record(PlateauState, previous.plateau or {}, path)
         self.stopped: str | None = None
 
