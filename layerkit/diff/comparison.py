@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .alignment import Pair, align
+from .alignment import Pair, align, feeders
 from .records import LayerRecord, Side, same_kind
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only_a", "only_b"
+VALUE_LIMIT = 40  # characters of an argument's value in a table cell or a line (JSON has it all)
 TOTAL_KEYS = ("total_params", "trainable_params", "non_trainable_params")
 
 
@@ -115,10 +116,10 @@ class Diff:
 def compare(a: Side, b: Side) -> Diff:
     """Align the two sides and say what differs in each pair."""
     pairs, by_wiring = align(a, b)
-    to_b = {x.name: y.name for x, y in pairs if x is not None and y is not None}
-    to_b.update(zip(a.inputs, b.inputs, strict=False))
     arguments = a.has_arguments and b.has_arguments
-    rows = tuple(_row(pair, arguments, to_b if by_wiring else None) for pair in pairs)
+    rewired = _rewired(pairs, a, b) if by_wiring else set()
+    rows = tuple(_row(pair, arguments, pair[0] is not None and pair[0].name in rewired)
+                 for pair in pairs)  # fmt: skip
     notes = []
     for side, letter in ((a, "A"), (b, "B")):
         if not side.has_arguments:
@@ -127,7 +128,24 @@ def compare(a: Side, b: Side) -> Diff:
     return Diff(a, b, rows, by_wiring, tuple(notes))
 
 
-def _row(pair: Pair, arguments: bool, to_b: dict[str, str] | None) -> DiffRow:
+def _rewired(pairs: list[Pair], a: Side, b: Side) -> set[str]:
+    """A's paired layers fed by other layers than their partners are: compared through the
+    layers only on one side, so a layer inserted before one does not count as rewiring it."""
+    to_b = {x.name: y.name for x, y in pairs if x is not None and y is not None}
+    to_b.update(zip(a.inputs, b.inputs, strict=False))
+    only_a = {x.name: x for x, y in pairs if x is not None and y is None}
+    only_b = {y.name: y for x, y in pairs if x is None and y is not None}
+    paired_b = {name: name for name in to_b.values()}
+    return {
+        x.name
+        for x, y in pairs
+        if x is not None
+        and y is not None
+        and feeders(x.inputs, only_a, to_b) != feeders(y.inputs, only_b, paired_b)
+    }
+
+
+def _row(pair: Pair, arguments: bool, rewired: bool) -> DiffRow:
     a, b = pair
     if b is None:
         return DiffRow(ONLY_A, a, None)
@@ -144,10 +162,8 @@ def _row(pair: Pair, arguments: bool, to_b: dict[str, str] | None) -> DiffRow:
         changes.append(Change("params", a.params, b.params))
     elif a.trainable is not None and b.trainable is not None and a.trainable != b.trainable:
         changes.append(Change("trainable params", a.trainable, b.trainable))
-    if to_b is not None:
-        wired = [to_b.get(name, f"{name}?") for name in a.inputs]
-        if wired != list(b.inputs):
-            changes.append(Change("inputs", ", ".join(a.inputs), ", ".join(b.inputs)))
+    if rewired:
+        changes.append(Change("inputs", ", ".join(a.inputs), ", ".join(b.inputs)))
     return DiffRow(CHANGED if changes else SAME, a, b, tuple(changes))
 
 
@@ -175,7 +191,8 @@ def show_value(value: Any) -> str:
         value = tuple(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f"{value:,}" if isinstance(value, int) else f"{value:g}"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
 
 
 def shapes_text(shapes: tuple[tuple[int | None, ...], ...]) -> str:
