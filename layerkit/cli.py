@@ -445,11 +445,14 @@ def export(model_or_run: Path, format_: str, output: Path | None, force: bool, w
 @set_option
 @variant_option
 @click.option("--all", "show_all", is_flag=True, help="Show identical layers too, not folded.")
+@plugin_option
+@allow_large_option
 @unsafe_option
 @plain_option
 @json_option
 def diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, show_all: bool,
-         unsafe: bool, plain: bool, as_json: bool) -> None:  # fmt: skip
+         plugins: tuple[str, ...], allow_large: bool, unsafe: bool, plain: bool,
+         as_json: bool) -> None:  # fmt: skip
     """Show where the networks A and B differ, layer by layer.
 
     A and B are each a spec (.yaml), a printed model.summary() (.txt), a .keras model,
@@ -458,9 +461,11 @@ def diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, show_a
     graphs; names are shown, not compared. Exits 0 when identical, 1 when they differ, 2 when
     a side cannot be read.
     """
-    from .console.diffing import run_diff
+    from .console.diffing import DiffRequest, run_diff
 
-    sys.exit(run_diff(a, b, overrides, variant, unsafe, show_all, plain, as_json))
+    request = DiffRequest(a, b, overrides, variant, plugins, allow_large, unsafe, show_all,
+                          plain, as_json)  # fmt: skip
+    sys.exit(run_diff(request))
 
 
 # [runs command]

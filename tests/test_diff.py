@@ -366,6 +366,12 @@ def test_a_file_that_is_not_a_summary_is_refused_at_its_line(runner, tmp_path):
     assert "is not UTF-8 text" in json.loads(result.stdout)["errors"][0]["message"]
 
 
+def test_a_missing_plugin_is_one_error_line(runner):
+    result = run_cli(runner, "diff", CIFAR, ONE_CHANGE, "--plugin", "my_layerz")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: plugin module 'my_layerz' not found")
+
+
 # -- the terminal table ----------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ Gives the exit code: 0 the two networks are identical, 1 they differ (2, bad inp
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -26,15 +27,34 @@ TOTAL_LABELS = (("Total params", "total_params"), ("Trainable params", "trainabl
                 ("Non-trainable params", "non_trainable_params"))  # fmt: skip
 
 
-def run_diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, unsafe: bool,
-             show_all: bool, plain: bool, as_json: bool) -> int:  # fmt: skip
+@dataclass(frozen=True)
+class DiffRequest:
+    """``layerkit diff``'s arguments and options."""
+
+    a: str
+    b: str
+    overrides: tuple[str, ...] = ()
+    variant: str | None = None
+    plugins: tuple[str, ...] = ()
+    allow_large: bool = False
+    unsafe: bool = False
+    show_all: bool = False
+    plain: bool = False
+    as_json: bool = False
+
+
+def run_diff(request: DiffRequest) -> int:
     """Read both sides, compare them, print the result; the exit code."""
+    from ..catalog.plugins import load_plugins
     from ..diff import diff
     from ..diff.sides import needs_keras
 
-    if needs_keras((a, b)):
-        import_keras_quietly()
-    result = diff(a, b, overrides, variant, safe_mode=not unsafe)
+    show_all, plain, as_json = request.show_all, request.plain, request.as_json
+    if request.plugins or needs_keras((request.a, request.b)):
+        import_keras_quietly()  # a plugin may import Keras itself
+    load_plugins(request.plugins)
+    result = diff(request.a, request.b, request.overrides, request.variant,
+                  safe_mode=not request.unsafe, allow_large=request.allow_large)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -19,8 +19,8 @@ __all__ = ["Diff", "diff"]
 
 
 def diff(a: str, b: str, overrides: Sequence[str] = (), variant: str | None = None,
-         safe_mode: bool = True) -> Diff:  # fmt: skip
+         safe_mode: bool = True, allow_large: bool = False) -> Diff:  # fmt: skip
     """Compare the networks ``a`` and ``b`` name; ``overrides`` and ``variant`` apply to each
-    side that is a spec file."""
-    return compare(read_side(a, overrides, variant, safe_mode),
-                   read_side(b, overrides, variant, safe_mode))  # fmt: skip
+    side that is a spec file, ``allow_large`` builds a spec of over a billion parameters."""
+    return compare(read_side(a, overrides, variant, safe_mode, allow_large),
+                   read_side(b, overrides, variant, safe_mode, allow_large))  # fmt: skip

@@ -58,6 +58,7 @@ def read_side(
     overrides: Sequence[str] = (),
     variant: str | None = None,
     safe_mode: bool = True,
+    allow_large: bool = False,
 ) -> Side:
     """One side of the diff (see the module).
 
@@ -70,9 +71,9 @@ def read_side(
     if kind == "summary":
         return _read_summary(Path(source))
     if kind == "spec":
-        return _spec_side(Path(source), overrides, variant, source, "spec")
+        return _spec_side(Path(source), overrides, variant, source, "spec", allow_large)
     if kind == "run":
-        return _run_side(Path(source), safe_mode)
+        return _run_side(Path(source), safe_mode, allow_large)
     from ..importer.from_model import load_model
 
     model = load_model(source, safe_mode)
@@ -95,22 +96,22 @@ def _read_summary(path: Path) -> Side:
 
 
 def _spec_side(path: Path, overrides: Sequence[str], variant: str | None, source: str,
-               kind: str) -> Side:  # fmt: skip
+               kind: str, allow_large: bool) -> Side:  # fmt: skip
     from ..model.compiler import build
     from ..spec.loader import load_spec
     from ..spec.validation import validate
 
     plan = validate(load_spec(path, overrides, variant))
     how = "spec, built" if kind == "spec" else "run's spec.yaml, built"
-    return model_side(build(plan), source, kind, how)
+    return model_side(build(plan, allow_large=allow_large), source, kind, how)
 
 
-def _run_side(path: Path, safe_mode: bool) -> Side:
+def _run_side(path: Path, safe_mode: bool, allow_large: bool) -> Side:
     """A run directory: the spec it trained (its spec.yaml), else its best model."""
     spec = path / "spec.yaml"
     if spec.is_file():
         try:
-            return _spec_side(spec, (), None, str(path), "run")
+            return _spec_side(spec, (), None, str(path), "run", allow_large)
         except SpecError as error:
             raise DiffSourceError(
                 f"the run '{path}' has a spec.yaml that cannot be read: {error.message}"
