@@ -107,6 +107,20 @@ def test_one_changed_filter_count_shows_the_rows_it_changes(runner, monkeypatch)
     assert max(len(line) for line in result.output.splitlines()) <= 110
 
 
+def test_totals_that_differ_where_every_row_agrees_are_a_difference(runner, tmp_path):
+    """A printout of the network with its first convolution frozen: no row shows it (no
+    Trainable column), the totals do."""
+    printout = (EXAMPLES / "cifar_summary.txt").read_text(encoding="utf-8")
+    frozen = printout.replace("Trainable params: 2,491,838", "Trainable params: 2,490,942")
+    frozen = frozen.replace("Non-trainable params: 3,144", "Non-trainable params: 4,040")
+    (tmp_path / "frozen.txt").write_text(frozen, encoding="utf-8")
+    result = run_cli(runner, "diff", CIFAR, tmp_path / "frozen.txt")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "✗ 0 layers differ, 0 only in A, 0 only in B; params ±0, trainable params -896"
+    )
+
+
 def test_json_has_sides_rows_first_difference_totals_and_identical(runner):
     code, report = diff_json(runner, CIFAR, ONE_CHANGE)
     assert code == 1
@@ -288,6 +302,13 @@ def test_a_keras_model_is_identical_to_the_spec_imported_from_it(runner, tmp_pat
         result.stdout.splitlines()[0]
         == f"A: {tmp_path / 'tiny.keras'} (tiny: saved model; 7 layers)"
     )
+    model.get_layer("stem").trainable = False  # the same network, its first layer frozen
+    model.save(tmp_path / "frozen.keras")
+    result = run_cli(runner, "diff", tmp_path / "frozen.keras", tmp_path / "tiny.yaml")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "first difference: layer 1 stem (Conv2D): trainable params 0 → 224" in lines
+    assert lines[-1] == "✗ 1 layer differs, 0 only in A, 0 only in B; params ±0"
 
 
 def test_an_unknown_keras_application_is_one_error_line(runner):

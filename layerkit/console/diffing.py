@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..diff.comparison import Diff, DiffRow
 
 MARKS = {"same": " ", "changed": "~", "only_a": "-", "only_b": "+"}
-NOT_ARGUMENTS = ("type", "shape", "params", "trainable params", "inputs")
+NOT_ARGUMENTS = ("type", "shape", "params", "inputs")  # each has its own column
 TOTAL_LABELS = (("Total params", "total_params"), ("Trainable params", "trainable_params"),
                 ("Non-trainable params", "non_trainable_params"))  # fmt: skip
 
@@ -88,7 +88,8 @@ def header_lines(result: Diff) -> list[str]:
 
 def columns(result: Diff) -> list[str]:
     titles = ["", "#", "A layer", "B layer", "Type", "Output shape", "Params"]
-    if result.a.has_arguments and result.b.has_arguments:
+    trainable = any(c.what == "trainable params" for row in result.rows for c in row.changes)
+    if (result.a.has_arguments and result.b.has_arguments) or trainable:
         titles.append("Arguments")
     if result.by_wiring:
         titles.append("Inputs")

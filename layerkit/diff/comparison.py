@@ -89,10 +89,14 @@ class Diff:
             return f"✓ identical: {layers:,} layer{'' if layers == 1 else 's'}, {total_a:,} params"
         changed = self.count(CHANGED)
         verb = "layer differs" if changed == 1 else "layers differ"
-        return (
+        text = (
             f"✗ {changed:,} {verb}, {self.count(ONLY_A):,} only in A, "
             f"{self.count(ONLY_B):,} only in B; params {signed(total_b - total_a)}"
         )
+        if self.first_difference is None:  # the layers agree, the totals do not: which
+            key = "trainable_params"
+            text += f", trainable params {signed(self.b.totals[key] - self.a.totals[key])}"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """``layerkit diff --json``: sides, rows, first_difference, totals, identical."""
