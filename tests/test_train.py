@@ -498,7 +498,8 @@ def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path,
     (run.path / "metrics.json").mkdir()  # a folder where the file goes: the write fails
     row = {"epoch": 2, "loss": 0.5, "val_accuracy": 0.75, "seconds": 1.0, "images_per_second": 9.0}
     recorder = SimpleNamespace(history=[row], best=Best(0.75, 2, row), monitor="val_accuracy",
-                               stopped=None, reached="val_accuracy 0.7500 reached the target")  # fmt: skip
+                               stopped=None, reached="val_accuracy 0.7500 reached the target",
+                               control=None)  # fmt: skip
     said: list[str] = []
     result = finish(run, recorder, "finished", Report(None, "plain", said.append))
     assert (result.status, result.reason, result.epochs_done) == (
