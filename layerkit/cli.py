@@ -204,7 +204,7 @@ def new(name: str, output: Path | None, force: bool) -> None:
     check_output_target(output, force, "--output")
     template = (Path(__file__).with_name("starter.yaml")).read_text(encoding="utf-8")
     write_output(output, template.replace("__NAME__", name).replace("__FILE__", str(output)), force)
-    say(f"wrote {output}; check it with: layerkit build {output}")
+    say(f"wrote {output}; check it with: layerkit build {output}", err=True)
 
 
 @main.command()
@@ -236,7 +236,7 @@ def graph(spec: str, output: Path, overrides: tuple[str, ...], variant: str | No
         write_output(output, svg, force)
     else:
         draw_png(svg, output, force)
-    say(f"wrote {output} ({len(plan.layers)} layers)")
+    say(f"wrote {output} ({len(plan.layers)} layers)", err=True)
 
 
 @main.command()
@@ -261,7 +261,7 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     Ctrl-C stops after the epoch in progress is abandoned: the run keeps every finished epoch and
     resumes with --resume RUN_DIR.
     """
-    console = make_console(plain or as_json)
+    console = make_console(plain or as_json, stderr=not as_json)  # progress: stderr; JSON: stdout
     output = "json" if as_json else "plain" if console.no_color else "live"
     from .catalog.plugins import load_plugins
     from .training.start import TrainOptions
@@ -318,7 +318,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     from .training.evaluate import evaluate as evaluate_model
     from .training.evaluate import open_trained, plot_confusion
 
-    trained = open_trained(model_or_run, safe_mode=not unsafe)
+    trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
     result = evaluate_model(
         trained, data, tta, skip_bad=skip_bad_images, resize=resize, notify=warn
     )
@@ -353,7 +353,7 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     from .training.evaluate import predict as predict_images
 
     results = predict_images(
-        open_trained(model_or_run, safe_mode=not unsafe), list(images), top, resize
+        open_trained(model_or_run, safe_mode=not unsafe, notify=warn), list(images), top, resize
     )
     print_predictions(results, plain, as_json)
 
@@ -468,7 +468,22 @@ def diff(a: str, b: str, overrides: tuple[str, ...], variant: str | None, show_a
     sys.exit(run_diff(request))
 
 
-# [runs command]
+@main.command()
+@click.argument("folder", metavar="[DIR]", required=False, type=click.Path(path_type=Path))
+@json_option
+@plain_option
+def runs(folder: Path | None, as_json: bool, plain: bool) -> None:
+    """List the training runs in DIR (./runs by default), oldest first: spec, status, epochs,
+    best monitored metric, last val_accuracy, when each started and how long it trained.
+
+    A damaged run is listed with its problem. Exit 0 (also when there are none); 2 when DIR
+    does not exist. Does not import TensorFlow.
+    """
+    from .console.run_table import show_runs
+
+    show_runs(folder, plain, as_json)
+
+
 @main.command()
 @click.argument("spec", metavar="SPEC", type=click.Path(path_type=Path))
 @click.option(

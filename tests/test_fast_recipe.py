@@ -404,7 +404,7 @@ def test_recipe_trains_and_logs_flip_tta(fast_run):
     assert "val_accuracy_tta" in header and len(rows) == 4
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert max(row["val_accuracy"] for row in rows) > 0.15  # chance is 0.10
-    assert "val_accuracy_tta" in result.stdout
+    assert "val_accuracy_tta" in result.stderr  # the epoch lines
 
 
 @pytest.mark.slow
@@ -450,7 +450,7 @@ def test_mixed_precision_run_averages_weights_and_drops_out_early(images, tmp_pa
     result = run_cli(runner, "train", str(spec), "--data", str(archive), "--precision", "mixed",
                      "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "dropout in epochs 1–1 only" in result.stdout
+    assert "dropout in epochs 1–1 only" in result.stderr
     assert keras.mixed_precision.global_policy().name == "float32"  # put back after the run
     # a copy of the run claiming float32: its optimizer state cannot load, and the resume says so
     # instead of restarting the schedule and the average from step 0
@@ -475,7 +475,7 @@ def test_mixed_precision_run_averages_weights_and_drops_out_early(images, tmp_pa
     resumed = run_cli(runner, "train", "--resume", str(tmp_path / "run"), "--epochs", "3")
     assert resumed.exit_code == 0, resumed.output
     assert ("epochs 3–3, augmented, dropout in epochs 1–1 only, learning-rate schedule as laid "
-            "out for 2 epochs at the start") in resumed.stdout  # fmt: skip
+            "out for 2 epochs at the start") in resumed.stderr  # fmt: skip
     with dtype_policy("mixed_float16"):  # as a resumed run loads it
         checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-0003.keras")
     assert isinstance(checkpoint.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -501,8 +501,8 @@ def test_target_stops_training_once_reached(images, tmp_path, runner, monkeypatc
         runner, "train", str(spec), "--data", str(archive), "--out", str(tmp_path / "r")
     )
     assert result.exit_code == 0, result.output
-    assert "val_loss" in result.stdout and "reached the target 100.0 at epoch 1" in result.stdout
-    assert ", no dropout layer for early_dropout →" in result.stdout  # TINY has none
+    assert "val_loss" in result.stderr and "reached the target 100.0 at epoch 1" in result.stdout
+    assert ", no dropout layer for early_dropout →" in result.stderr  # TINY has none
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["status"] == "reached target"
     spec.write_text(TINY.replace("  seed: 3\n", "  seed: 3\n  target: {val_acc: 0.5}\n"))
@@ -528,7 +528,7 @@ def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner
     header = lines[0].split(",")
     rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
     assert len(rows) == 3 and rows[-1]["loss"] < rows[0]["loss"]
-    assert "dropout in epochs 1–2 only" in result.stdout  # early_dropout 0.5 of 3 epochs
+    assert "dropout in epochs 1–2 only" in result.stderr  # early_dropout 0.5 of 3 epochs
     text = (ROOT / "specs" / "cifar-fast.yaml").read_text()
     assert text.count("ema: 0.99") == 1 and text.count("early_dropout: 0.5") == 1
 

@@ -262,7 +262,7 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
 def test_usage_errors_stay_clicks(runner):
     result = runner.invoke(main, ["validate"])
     assert result.exit_code == 2
-    assert "Error: Missing argument 'SPEC'." in result.stderr
+    assert result.stderr.startswith("error: Missing argument 'SPEC'. (usage: ")
 
 
 # -- terminal safety -------------------------------------------------------------------------

@@ -631,9 +631,9 @@ def test_a_run_killed_before_its_first_epoch_resumes_from_the_start_or_is_reused
     resumed = cli("train", "--resume", path, "--plain")
     assert resumed.exit_code == 0, resumed.output
     assert f"note: took over the lock of '{path}' left by pid " in resumed.stderr
-    assert f"done: 1 epochs in {path}" in resumed.stdout
+    assert f"done: 1 epoch in {path}" in resumed.stdout
     assert RunDir(path).read_state().epoch == 1
     reused = cli("train", "tiny.yaml", "--data", "data.tar", "--out", again, "--plain")
     assert reused.exit_code == 0, reused.output
-    assert f"done: 1 epochs in {again}" in reused.stdout
+    assert f"done: 1 epoch in {again}" in reused.stdout
     assert leftovers(again) == [] and not (again / "lock").exists()

@@ -19,12 +19,12 @@ def test_reference_summary_imports_to_a_spec_that_builds_all_checked(runner, tmp
     target = tmp_path / "imported.yaml"
     result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(
+    assert result.stderr.startswith(  # messages on stderr, the closing count on stdout
         f"wrote {target}: 25 layers; check it with: layerkit build {target}\n"
     )
     assert (
         "placeholders to check (not in the summary): conv2d_19 (kernel_size (square assumed), activation);"
-        in result.stdout
+        in result.stderr
     )
     spec = load_spec(target)
     summary = summarize(build(spec), spec)
@@ -229,9 +229,9 @@ def test_a_layer_type_import_does_not_know_becomes_a_marked_entry(runner, tmp_pa
     result = runner.invoke(main, ["import", str(printed), "-o", str(target), "--partial"])
     assert result.exit_code == 0, result.output  # with --partial the import writes what it could
     line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("warp_4"))
-    assert result.stderr == (
-        f"not imported (marked in the spec): warp_4 (WarpDrive) at line {line}: layerkit does not "
-        "know the type 'WarpDrive'\n"
+    assert result.stderr.endswith(  # after what was written and what to check
+        f"\nnot imported (marked in the spec): warp_4 (WarpDrive) at line {line}: layerkit does "
+        "not know the type 'WarpDrive'\n"
     )
     written = target.read_text().splitlines()
     marked = next(n for n, row in enumerate(written, 1) if "not_imported_WarpDrive" in row)

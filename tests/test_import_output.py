@@ -47,12 +47,14 @@ def warped(tmp_path):
 def test_a_spec_that_builds_is_written_and_the_closing_line_counts_its_rows(runner, tmp_path):
     target = tmp_path / "cifar.yaml"
     result = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target)])
-    assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == (
+    assert result.exit_code == 0
+    assert result.stderr == (  # what was written and what to check: messages
         f"wrote {target}: 25 layers; check it with: layerkit build {target}\n"
         + PLACEHOLDERS
         + "".join(f"check: {note}\n" for note in NOTES)
-        + "25 rows: 12 inferred, 13 assumed (not in the summary), 0 to fill in; it builds, every "
+    )
+    assert result.stdout == (  # the result
+        "25 rows: 12 inferred, 13 assumed (not in the summary), 0 to fill in; it builds, every "
         "row and total as expected ✓\n"
     )
     assert target.read_text().startswith("# Imported by `layerkit import` from ")
@@ -103,7 +105,8 @@ def test_partial_writes_the_marked_spec_and_says_so(runner, tmp_path):
     target = tmp_path / "odd.yaml"
     result = runner.invoke(main, ["import", str(printed), "-o", str(target), "--partial"])
     assert result.exit_code == 0
-    assert result.stderr == f"not imported (marked in the spec): {entry}\n"
+    assert result.stderr.startswith(f"wrote {target}: ")
+    assert result.stderr.endswith(f"\nnot imported (marked in the spec): {entry}\n")
     assert result.stdout.splitlines()[-1] == (
         "25 rows: 11 inferred, 13 assumed (not in the summary), 1 to fill in; written with "
         "--partial: it does not build yet"
@@ -181,8 +184,9 @@ def test_a_spec_that_would_not_build_for_another_reason_is_refused_too(
     )
     partial = runner.invoke(main, ["import", str(REFERENCE), "-o", str(target), "--partial"])
     assert partial.exit_code == 0
-    assert partial.stderr == (
-        "written with --partial: it builds, but not as imported: total params 46, expected 47\n"
+    assert partial.stderr.startswith(f"wrote {target}: ")
+    assert partial.stderr.endswith(
+        "\nwritten with --partial: it builds, but not as imported: total params 46, expected 47\n"
     )
     assert target.read_text() == GOOD.replace("46", "47")
 
@@ -195,13 +199,15 @@ def test_a_model_import_counts_rows_read_from_the_model_and_notes_logits(runner,
     model.save(tmp_path / "scores.keras")
     target = tmp_path / "scores.yaml"
     result = runner.invoke(main, ["import", str(tmp_path / "scores.keras"), "-o", str(target)])
-    assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[1:] == [
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[1:] == [  # after the "wrote" line
         "check: logits: the last layer has no activation: layerkit train will treat its outputs "
         "as logits",
-        "2 rows: 2 read from the model, 0 assumed, 0 to fill in; it builds, every row and total "
-        "as expected ✓",
     ]
+    assert result.stdout == (
+        "2 rows: 2 read from the model, 0 assumed, 0 to fill in; it builds, every row and total "
+        "as expected ✓\n"
+    )
     assert "  - dense: {units: 3}\n" in target.read_text()  # as the model has it: no comment
 
 

@@ -197,6 +197,11 @@ def logits_run(workspace):
     return results
 
 
+def start_line(result) -> str:
+    """A run's start line: the first of its progress, on stderr."""
+    return next(line for line in result.stderr.splitlines() if line.startswith("training "))
+
+
 def history(run):
     lines = (run / "history.csv").read_text().splitlines()
     header = lines[0].split(",")
@@ -207,10 +212,10 @@ def history(run):
 
 @pytest.mark.slow
 def test_a_model_without_softmax_trains_on_logits_and_says_so(logits_run, workspace):
-    start = logits_run["logits"].stdout.splitlines()[0]
+    start = start_line(logits_run["logits"])
     shown = documented("two-epoch run on the 600 sample images", "text").strip()
     assert start == shown.replace("CPU (2 cores)", f"CPU ({os.cpu_count()} cores)")
-    assert "from logits" not in logits_run["softmax"].stdout.splitlines()[0]
+    assert "from logits" not in start_line(logits_run["softmax"])
     setup = json.loads((workspace / "logits_run" / "setup.json").read_text())
     assert (setup["loss"], setup["from_logits"]) == (
         "categorical_crossentropy (from logits: the last layer has no softmax)", True)  # fmt: skip
@@ -249,7 +254,7 @@ def test_evaluate_and_predict_give_probabilities_for_a_logits_model(logits_run, 
             (images / member.name.replace("/", "_")).write_bytes(archive.extractfile(member).read())
     result = run_cli(runner, "predict", str(run), str(images), "--json", "--top", "10")
     assert result.exit_code == 0, result.output
-    predictions = json.loads(result.stdout)
+    predictions = json.loads(result.stdout)["predictions"]
     assert len(predictions) == 4
     for prediction in predictions:
         probabilities = [top["probability"] for top in prediction["top"]]
@@ -315,14 +320,14 @@ def test_an_imported_summary_says_its_last_layer_gives_logits_and_trains_on_them
     cross-entropy on its logits gave 6.98 (measured before the loss followed the last layer)."""
     result = run_cli(runner, "import", str(EXAMPLES / "cifar_summary.txt"), "-o", "imported.yaml")
     assert result.exit_code == 0, result.output
-    assert f"check: dense_8: {NOTE}\n" in result.stdout
+    assert f"check: dense_8: {NOTE}\n" in result.stderr
     text = (workspace / "imported.yaml").read_text()
     assert f"  - dense: {{units: 10}}  # not in the summary: activation; {NOTE}\n" in text
     assert text.count(NOTE) == 1  # the other dense layers are not last
     trained = run_cli(runner, "train", "imported.yaml", "--data", "cifar600.tar", "--epochs", "1",
                       "--batch-size", "50", "--out", "imported_run")  # fmt: skip
     assert trained.exit_code == 0, trained.output
-    assert trained.stdout.splitlines()[0].endswith(
+    assert start_line(trained).endswith(
         ", loss: categorical_crossentropy (from logits: the last layer has no softmax) → "
         "imported_run"
     )

@@ -17,7 +17,7 @@ def test_new_writes_a_starter_that_builds_and_matches(runner, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["new", "my_net"])
     assert result.exit_code == 0
-    assert result.stdout == "wrote my_net.yaml; check it with: layerkit build my_net.yaml\n"
+    assert result.stderr == "wrote my_net.yaml; check it with: layerkit build my_net.yaml\n"
     spec = load_spec("my_net.yaml")
     assert spec.name == "my_net"
     assert summarize(build(spec), spec).ok  # its expect: is true, not a placeholder
@@ -70,9 +70,9 @@ def test_graph_png_without_its_backend_says_what_to_install(runner, tmp_path, mo
     result = runner.invoke(
         main, ["graph", str(SPECS / "cifar.yaml"), "-o", str(tmp_path / "n.png")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (
-        "Error: drawing a PNG needs the cairosvg package and the cairo library (pip install "
+        "error: drawing a PNG needs the cairosvg package and the cairo library (pip install "
         f"'layerkit[graph]'); or write an SVG, which needs nothing: -o {tmp_path / 'n.svg'}\n"
     )
     assert list(tmp_path.iterdir()) == []

@@ -90,7 +90,7 @@ def history(run):
 
 def test_training_learns_and_writes_the_run(trained):
     run, result = trained
-    assert result.stdout.splitlines()[0].startswith(
+    assert result.stderr.splitlines()[0].startswith(
         "training tiny_cnn on CPU (2 cores), backend tensorflow: 500 training and 100 validation "
         "images (10 classes), batch 32, epochs 1–8, augmented → full"
     )
@@ -150,12 +150,12 @@ def test_predict_images(runner, trained, workspace):
             (folder / member.name.replace("/", "_")).write_bytes(archive.extractfile(member).read())
     by_file = json.loads(
         run_cli(runner, "predict", str(run / "model_last.keras"), str(folder), "--json").stdout
-    )
+    )["predictions"]
     assert by_file[0]["top"][0]["class"] in {"airplane", "automobile", "bird", "cat", "deer", "dog",
                                              "frog", "horse", "ship", "truck"}  # fmt: skip
     result = run_cli(runner, "predict", str(run), str(folder), "--json", "--top", "2")
     assert result.exit_code == 0
-    predictions = json.loads(result.stdout)
+    predictions = json.loads(result.stdout)["predictions"]
     assert [p["file"].rsplit("/", 1)[1] for p in predictions] == sorted(
         p.name for p in folder.iterdir()
     )
@@ -185,7 +185,7 @@ def test_resumed_run_matches_an_uninterrupted_one(runner):
     )
     result = run_cli(runner, "train", "--resume", "part", "--epochs", "8")
     assert result.exit_code == 0, result.output
-    assert "epochs 4–8" in result.stdout
+    assert "epochs 4–8" in result.stderr
     from pathlib import Path
 
     rows = history(Path("part"))
@@ -343,7 +343,7 @@ def test_two_replica_mirrored_training_on_the_cpu(workspace):
         cwd=workspace, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "mirrored strategy over 2 replicas" in result.stdout
+    assert "mirrored strategy over 2 replicas" in result.stderr
     rows = history(workspace / "mirrored")
     assert [row["epoch"] for row in rows] == [1, 2]
     assert rows[1]["loss"] < rows[0]["loss"] * 1.05
@@ -358,7 +358,7 @@ def test_multi_worker_strategy_runs_as_a_single_worker_without_tf_config(workspa
         cwd=workspace, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "multi-worker strategy over 1 replica," in result.stdout
+    assert "multi-worker strategy over 1 replica," in result.stderr
     assert (workspace / "worker" / "model_best.keras").is_file()
 
 

@@ -9,7 +9,9 @@ a ``RecursionError``, a ``MemoryError`` — becomes::
 
 with exit code 2 (with ``--json``, the same JSON error object as any user error). ``layerkit
 --debug COMMAND`` (or ``LAYERKIT_DEBUG=1``) lets the traceback through instead. Ctrl-C prints one
-``interrupted`` line and exits 130. click's own usage errors keep click's text and exit code 2.
+``interrupted`` line and exits 130. click's own usage errors (a missing argument, an unknown
+option or command) keep click's message and exit code 2, on one line with the same ``error: ``
+prefix, the usage after it (:class:`UsageFailure`); any other click error gets the prefix too.
 
 The group in ``cli.py`` is a :class:`LayerkitGroup`, so every command it declares gets this.
 """
@@ -22,7 +24,7 @@ from typing import Any
 import click
 
 from ..errors import one_line, shortened
-from .errors import UserError, user_errors
+from .errors import SpecFailure, UserError, user_errors
 
 EXIT_INTERRUPTED = 130
 MESSAGE_LIMIT = 300  # characters of the exception's own message kept in the one line
@@ -80,7 +82,52 @@ class GuardedCommand(click.Command):
             raise UserError(text, as_json) from None
 
 
+class UsageFailure(click.UsageError):
+    """click's usage error as one ``error: …`` line, with the usage and where help is after
+    it: ``error: Missing argument 'SPEC'. (usage: layerkit build [OPTIONS] SPEC; more:
+    layerkit build --help)``."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(error.format_message(), error.ctx)
+        self.exit_code = error.exit_code
+
+    def show(self, file: Any = None) -> None:
+        text = f"error: {self.format_message()}"
+        if self.ctx is not None:
+            usage = " ".join(self.ctx.get_usage().split()).removeprefix("Usage: ")
+            text += f" (usage: {usage}; more: {self.ctx.command_path} --help)"
+        click.echo(text, err=True, color=self.ctx.color if self.ctx else None)
+
+
+def prefixed(error: click.ClickException) -> click.ClickException:
+    """``error`` as one that shows itself with the ``error: `` prefix (layerkit's own already do;
+    click's usage errors become a :class:`UsageFailure`, any other a :class:`UserError` with
+    the same exit code)."""
+    if isinstance(
+        error, UserError | SpecFailure | UsageFailure | click.exceptions.NoArgsIsHelpError
+    ):
+        return error
+    if isinstance(error, click.UsageError):
+        return UsageFailure(error)
+    failure = UserError(error.format_message())
+    failure.exit_code = error.exit_code
+    return failure
+
+
 class LayerkitGroup(click.Group):
-    """The ``layerkit`` group: every command declared on it is a :class:`GuardedCommand`."""
+    """The ``layerkit`` group: every command declared on it is a :class:`GuardedCommand`, and
+    every error, click's own included, is shown with one prefix, ``error: ``."""
 
     command_class = GuardedCommand
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as error:
+            raise prefixed(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            raise prefixed(error) from None

@@ -83,11 +83,14 @@ def refusal(report: ImportReport, check: BuildCheck, output: Path) -> str:
 
 def report_import(report: ImportReport, check: BuildCheck, output: Path) -> None:
     """What ``import`` wrote, what in it needs a person's check, and the closing count."""
-    say(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}")
+    say(f"wrote {output}: {report.layers} layers; check it with: layerkit build {output}", err=True)
     if report.placeholders:
-        say(f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}")
+        say(
+            f"placeholders to check (not in the summary): {'; '.join(report.placeholders)}",
+            err=True,
+        )
     for note in report.notes:
-        say(f"check: {note}")
+        say(f"check: {note}", err=True)
     for entry in report.not_imported:
         say(f"not imported (marked in the spec): {entry}", err=True)
     if check.problem is not None and not report.not_imported:

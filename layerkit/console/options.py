@@ -25,6 +25,29 @@ OUTPUT_FILE = click.Path(dir_okay=False, path_type=Path)
 Shape = tuple[int | None, ...]
 
 
+class RunPath(click.Path):
+    """A run directory (or, with ``file_okay``, a model file), where ``latest`` and
+    ``FOLDER/latest`` name the most recently started run (``layerkit.runs.listing``), said on
+    stderr as ``latest → runs/NAME/TIMESTAMP``; a real folder named ``latest`` wins."""
+
+    def __init__(self, file_okay: bool = True) -> None:
+        super().__init__(file_okay=file_okay, exists=not file_okay, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..runs.listing import resolve_latest
+        from ..runs.records import RunError
+
+        try:
+            value = resolve_latest(Path(value), _note)
+        except RunError as error:
+            raise UserError(str(error)) from None
+        return super().convert(value, param, ctx)
+
+
+def _note(text: str) -> None:
+    click.echo(safe_text(text), err=True)
+
+
 class InputShape(click.ParamType):
     """``32,32,3`` → ``(32, 32, 3)``; ``None`` (or ``null``) for a free size. Anything else,
     or a size under 1, is refused with the option's one-line error (exit code 2)."""
@@ -153,8 +176,9 @@ train_options = _each(
     ),
     click.option(
         "--resume",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        help="Continue the run in this directory from its last finished epoch.",
+        type=RunPath(file_okay=False),
+        help="Continue the run in this directory from its last finished epoch (latest: the most "
+        "recently started run under ./runs; runs/NAME/latest: the newest of spec NAME).",
     ),
     click.option(
         "--skip-bad-images", is_flag=True, help="Leave out unreadable images (they are counted)."

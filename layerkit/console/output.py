@@ -23,17 +23,18 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def make_console(plain: bool) -> Console:
+def make_console(plain: bool, stderr: bool = False) -> Console:
+    """A console on stdout (results), or on stderr (``stderr``: progress and messages): rich on
+    a terminal, plain and 200 columns wide in a pipe or with ``plain``."""
     from rich.console import Console
 
     from ..model.render import theme
 
-    console = Console(theme=theme(), highlight=False)
+    console = Console(theme=theme(), highlight=False, stderr=stderr)
     if plain or not console.is_terminal:
         # a pipe or a file has no width to fit: keep lines whole rather than wrap at 80
-        console = Console(
-            theme=theme(), highlight=False, color_system=None, no_color=True, width=200
-        )
+        console = Console(theme=theme(), highlight=False, color_system=None, no_color=True,
+                          width=200, stderr=stderr)  # fmt: skip
     return console
 
 
@@ -149,8 +150,10 @@ def print_evaluation(result: dict, plain: bool, as_json: bool) -> None:
 
 
 def print_predictions(results: list[dict], plain: bool, as_json: bool) -> None:
+    """``predict``'s result: a table, or one JSON object ``{"predictions": [{"file": …, "top":
+    [{"class": …, "probability": …}, …]}, …]}``."""
     if as_json:
-        click.echo(json.dumps(results))
+        click.echo(json.dumps({"predictions": results}))
         return
     from ..model.render import render_predictions
 
@@ -172,7 +175,7 @@ def report_training(result: Any, as_json: bool) -> int:
     )
     if result.status == "interrupted":
         say(
-            f"stopped after {result.epochs_done} epochs; continue with: layerkit train --resume {result.run.path}",
+            f"stopped after {_epochs(result.epochs_done)}; continue with: layerkit train --resume {result.run.path}",
             err=True,
         )
         return 130
@@ -189,7 +192,12 @@ def report_training(result: Any, as_json: bool) -> int:
     if result.status == "reached target":
         say(f"stopped early: {result.reason}")
     say(
-        f"done: {result.epochs_done} epochs in {result.run.path}"
+        f"done: {_epochs(result.epochs_done)} in {result.run.path}"
         + (f"; best {summary} (epoch {result.best_epoch})" if summary else "")
     )
     return 0
+
+
+def _epochs(count: int) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{count} epoch" if count == 1 else f"{count} epochs"

@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import click
-
 from ..files import atomic_output
 from .errors import UserError
 
@@ -93,7 +91,7 @@ def draw_png(svg: str, output: Path, force: bool) -> None:
     try:
         import cairosvg
     except (ImportError, OSError):  # OSError: the package is there but the cairo library is not
-        raise click.ClickException(
+        raise UserError(
             "drawing a PNG needs the cairosvg package and the cairo library "
             "(pip install 'layerkit[graph]'); or write an SVG, which needs nothing: "
             f"-o {output.with_suffix('.svg')}"

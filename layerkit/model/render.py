@@ -114,7 +114,9 @@ def flops_text(summary: Summary) -> str:
 def render_table(summary: Summary, width: int = 120) -> RenderableType:
     """A rich renderable: the rows table, the totals table and the verdict line.
 
-    Columns that do not fit ``width`` (the console's) are left out, Type first, then Line.
+    Where the columns do not fit ``width`` (the console's), no column is left out: each layer's
+    Type and Line go under its name (the column is headed ``Layer (type, line)``), and the
+    names and shapes wrap; numbers never do.
     """
     from rich import box
     from rich.console import Group
@@ -142,22 +144,18 @@ def render_table(summary: Summary, width: int = 120) -> RenderableType:
         max([len(header)] + [len(str(cells[i])) for cells in rows]) + 3
         for i, header in enumerate(headers)
     ]
-    dropped: set[str] = set()
-    for optional in ("Type", "Line"):
-        if sum(natural) > width:
-            index = headers.index(optional)
-            natural[index] = 0
-            dropped.add(optional)
-    keep = [i for i, header in enumerate(headers) if header not in dropped]
-    headers = [headers[i] for i in keep]
-    rows = [[cells[i] for i in keep] for cells in rows]
+    shape_width = None
+    if sum(natural) > width:
+        headers, rows = _stacked(headers, rows)
+        shape_width = _shape_width(headers, rows, width)
     for column, header in enumerate(headers):
-        if header in ("Layer", "Type"):  # names give way on a narrow terminal; numbers never do
-            table.add_column(
-                header,
-                overflow="ellipsis",
-                style="layerkit.muted" if header == "Type" else None,
-            )
+        if header == "Layer" or header == "Type":  # names give way on a narrow terminal
+            overflow = "fold" if shape_width else "ellipsis"  # stacked: wrapped, never cut
+            table.add_column(header, overflow=overflow,
+                             style="layerkit.muted" if header == "Type" else None)  # fmt: skip
+            continue
+        if header == "Output shape" and shape_width:
+            table.add_column(header, overflow="fold", width=shape_width)
             continue
         width = max([len(header)] + [len(str(cells[column])) for cells in rows])
         table.add_column(
@@ -186,6 +184,34 @@ def render_table(summary: Summary, width: int = 120) -> RenderableType:
     totals.add_row("FLOPs (multiply-adds)", flops_text(summary), "", "")
     last = Text(verdict(summary), style="layerkit.ok" if summary.ok else "layerkit.mismatch")
     return Group(table, totals, Text(""), last)
+
+
+def _stacked(headers: list[str], rows: list[list]) -> tuple[list[str], list[list]]:
+    """The rows with the Type and Line columns moved under each layer's name."""
+    from rich.text import Text
+
+    layer, kind, line = (headers.index(name) for name in ("Layer", "Type", "Line"))
+    stacked = []
+    for cells in rows:
+        under = str(cells[kind]) + (f", line {cells[line]}" if cells[line] else "")
+        name = Text.assemble(cells[layer], "\n", Text(under, style="layerkit.muted"))
+        stacked.append([name if i == layer else cell for i, cell in enumerate(cells)
+                        if i not in (kind, line)])  # fmt: skip
+    return [header for i, header in enumerate(headers) if i not in (kind, line)], stacked
+
+
+STACKED_NAME_WIDTH = 16  # what a stacked layer name keeps at least before the shapes wrap
+
+
+def _shape_width(headers: list[str], rows: list[list], width: int) -> int:
+    """The Output shape column's width in the stacked table: whole shapes where the numbers and
+    at least :data:`STACKED_NAME_WIDTH` of the names fit beside them, else what is left."""
+    widths = [max([len(header)] + [len(str(cells[i]).split("\n")[0]) for cells in rows])
+              for i, header in enumerate(headers)]  # fmt: skip
+    shape = headers.index("Output shape")
+    others = sum(w for i, w in enumerate(widths) if i not in (shape, headers.index("Layer")))
+    room = width - others - 2 * len(headers) - STACKED_NAME_WIDTH
+    return max(min(widths[shape], room), len("(None,"))
 
 
 def _table_cells(row: Row, has_expectations: bool) -> list:

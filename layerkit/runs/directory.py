@@ -70,6 +70,7 @@ from .records import (
     read_history,
     reason,
 )
+from .rounding import float32_short
 
 if TYPE_CHECKING:
     from ..spec.document import Spec
@@ -328,6 +329,9 @@ class RunDir:
                               environment.device, versions, environment.version)  # fmt: skip
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
+        """A record as indented JSON; metrics.json's float32 numbers at their shortest (state.json
+        keeps them exact: a resume compares its best value with new epochs' values)."""
+        data = float32_short(data) if name == "metrics.json" else data
         write_text_atomically(self.path / name, json.dumps(data, indent=2, default=str) + "\n")
 
     def read_json(self, name: str) -> Any:
@@ -349,7 +353,8 @@ class RunDir:
             ) from None
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        write_text_atomically(self.path / "history.csv", history_text(rows))
+        """history.csv, its numbers as short as float32 allows (:func:`float32_short`)."""
+        write_text_atomically(self.path / "history.csv", history_text(float32_short(rows)))
 
     def read_history(self) -> list[dict[str, Any]]:
         """history.csv's rows (none if it is missing), checked (see :func:`read_history`)."""

@@ -21,6 +21,7 @@ from ..errors import LayerkitError, listed
 from ..keras_archive import keras_file_problem, load_failure
 from ..model import extra_layers  # noqa: F401  (registers its layers, so .keras files using them load)
 from ..runs.directory import RunDir
+from ..runs.listing import resolve_latest
 from ..spec.settings import Normalize
 from .model import scale_inputs
 from .recipe import as_probabilities, flips, mirrored, model_output
@@ -45,11 +46,15 @@ class Trained:
     resize: bool = False
 
 
-def open_trained(model_or_run: Path, safe_mode: bool = True) -> Trained:
+def open_trained(
+    model_or_run: Path, safe_mode: bool = True, notify: Notify | None = None
+) -> Trained:
     """Load a run directory's best model (or its last, before any best) or a ``.keras`` file.
 
     A ``.keras`` file inside a run directory brings the run's class names and input scaling.
+    ``latest`` and ``FOLDER/latest`` name the most recently started run (said to ``notify``).
     """
+    model_or_run = resolve_latest(model_or_run, notify)
     if not model_or_run.exists():
         raise EvaluateError(
             f"'{model_or_run}' does not exist; give a run directory or a .keras file"

@@ -34,6 +34,11 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     return "  ".join(parts)
 
 
+def epochs_text(count: int) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
 def start_line(facts: dict[str, Any]) -> str:
     """``training NAME on DEVICE, backend B: N training and M validation images (10 classes),
     batch 64, epochs 1–10, augmented, dropout in epochs 1–5 only → RUN``; a model that ends
@@ -55,7 +60,7 @@ def start_line(facts: dict[str, Any]) -> str:
             else ", no dropout layer for early_dropout"
         )
     if facts["schedule_epochs"] not in (None, facts["epochs"]):
-        text += f", learning-rate schedule as laid out for {facts['schedule_epochs']} epochs at the start"
+        text += f", learning-rate schedule as laid out for {epochs_text(facts['schedule_epochs'])} at the start"
     if facts.get("from_logits"):  # unusual enough to say: the model ends without softmax
         text += f", loss: {facts['loss']}"
     return text + f" → {safe_text(str(facts['run']))}"
