@@ -213,6 +213,20 @@ def test_json_and_the_last_model(runner, workspace):
 
 
 @pytest.mark.slow
+def test_latest_names_the_latest_run(runner, workspace, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(workspace / "run", tmp_path / "runs" / "tiny" / "20261201-120000",
+                    ignore=shutil.ignore_patterns("export"))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(runner, "export", "latest", "--format", "onnx", "--no-check")
+    assert result.exit_code == 0, result.output
+    run = Path("runs", "tiny", "20261201-120000")
+    assert result.stderr.startswith(f"latest → {run}\n")
+    assert result.stdout.startswith(f"✓ exported {run / 'export' / 'model.onnx'} (ONNX, ")
+
+
+@pytest.mark.slow
 def test_a_keras_file_is_checked_on_images_given(runner, workspace, tmp_path):
     model = tmp_path / "tiny.keras"
     model.write_bytes((workspace / "run" / "model_best.keras").read_bytes())

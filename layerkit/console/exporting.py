@@ -49,7 +49,9 @@ def run_export(request: ExportRequest) -> int:
             request.as_json,
         )
     require_packages(form, request.check)
-    trained, taken = open_for_export(request.model_or_run, request.which, not request.unsafe)
+    trained, taken = open_for_export(
+        request.model_or_run, request.which, not request.unsafe, _quiet_if(request)
+    )
     output = request.output or default_output(trained, taken, request.model_or_run, form)
     check_target(output, form, request.force)
     images = None

@@ -111,10 +111,12 @@ def _check_beside(beside: Path, text: str, replace: bool) -> None:
         )
 
 
-def open_for_export(model_or_run: Path, which: str, safe_mode: bool) -> tuple[Trained, Path]:
+def open_for_export(model_or_run: Path, which: str, safe_mode: bool,
+                    notify: Notify | None = None) -> tuple[Trained, Path]:  # fmt: skip
     """The trained model to export and the file it came from: a run's best model (its last
-    before any best), or its last with ``which="last"``; or a ``.keras`` file."""
-    trained = open_trained(model_or_run, safe_mode)
+    before any best), or its last with ``which="last"``; or a ``.keras`` file. ``latest`` names
+    the latest run, as for ``evaluate`` (said to ``notify``)."""
+    trained = open_trained(model_or_run, safe_mode, notify)
     if trained.run is None or model_or_run.is_file():
         if which == "last":
             raise ExportError(
