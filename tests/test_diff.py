@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -339,14 +340,18 @@ def test_a_run_directory_is_compared_by_its_spec_or_its_best_model(runner, tmp_p
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
     archive = cifar_subset(tmp_path / "c100.tar", 10)
     (tmp_path / "tiny.yaml").write_text(RUN_SPEC)
-    trained = run_cli(
-        runner, "train", tmp_path / "tiny.yaml", "--data", archive, "--out", tmp_path / "run"
-    )
+    run = tmp_path / "runs" / "tiny_run" / "first"
+    trained = run_cli(runner, "train", tmp_path / "tiny.yaml", "--data", archive, "--out", run)
     assert trained.exit_code == 0, trained.output
-    result = run_cli(runner, "diff", tmp_path / "run", tmp_path / "tiny.yaml")
+    result = run_cli(runner, "diff", run, tmp_path / "tiny.yaml")
     assert result.exit_code == 0, result.output
     assert "(tiny_run: run's spec.yaml, built; 3 layers)" in result.stdout.splitlines()[0]
-    shutil.copytree(tmp_path / "run", tmp_path / "bare")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(runner, "diff", "latest", "tiny.yaml")  # the newest run under ./runs
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"latest → {Path('runs', 'tiny_run', 'first')}\n"
+    assert result.stdout.startswith(f"A: {Path('runs', 'tiny_run', 'first')} (tiny_run: ")
+    shutil.copytree(run, tmp_path / "bare")
     (tmp_path / "bare" / "spec.yaml").unlink()
     wider = RUN_SPEC.replace("filters: 4", "filters: 5")
     (tmp_path / "wider.yaml").write_text(wider)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .errors import EXIT_MISMATCH
-from .output import import_keras_quietly, make_console, say
+from .output import import_keras_quietly, make_console, say, warn
 
 if TYPE_CHECKING:
     from ..diff.comparison import Diff, DiffRow
@@ -47,14 +47,15 @@ def run_diff(request: DiffRequest) -> int:
     """Read both sides, compare them, print the result; the exit code."""
     from ..catalog.plugins import load_plugins
     from ..diff import diff
-    from ..diff.sides import needs_keras
+    from ..diff.sides import needs_keras, resolve_latest_run
 
     show_all, plain, as_json = request.show_all, request.plain, request.as_json
-    if request.plugins or needs_keras((request.a, request.b)):
+    a, b = (resolve_latest_run(source, warn) for source in (request.a, request.b))
+    if request.plugins or needs_keras((a, b)):
         import_keras_quietly()  # a plugin may import Keras itself
     load_plugins(request.plugins)
-    result = diff(request.a, request.b, request.overrides, request.variant,
-                  safe_mode=not request.unsafe, allow_large=request.allow_large)  # fmt: skip
+    result = diff(a, b, request.overrides, request.variant, safe_mode=not request.unsafe,
+                  allow_large=request.allow_large)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

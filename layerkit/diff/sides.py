@@ -2,12 +2,12 @@
 into its Keras model, ``--set``/``--variant`` applied), a printed ``model.summary()`` (any other
 file, parsed without building anything), a ``.keras`` model, ``keras:NAME`` (a
 keras.applications model, built without weights) or a run directory (its spec.yaml built, or,
-without one, its model_best.keras).
+without one, its model_best.keras; ``latest`` and ``FOLDER/latest`` name the newest run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import LayerkitError, SpecError
@@ -46,6 +46,21 @@ def kind_of(source: str) -> str:
     if suffix == ".keras":
         return "model"
     return "summary"
+
+
+def resolve_latest_run(source: str, notify: Callable[[str], None] | None = None) -> str:
+    """``latest`` (the newest run under ./runs) or ``FOLDER/latest`` (the newest under FOLDER):
+    the run's path, said to ``notify``; any other source (a real folder named latest too) as
+    given.
+
+    Raises:
+        RunError: there is no run to take.
+    """
+    from ..runs.listing import LATEST, resolve_latest
+
+    if source.startswith("keras:") or Path(source).name != LATEST:
+        return source
+    return str(resolve_latest(Path(source), notify))
 
 
 def needs_keras(sources: Sequence[str]) -> bool:
