@@ -164,11 +164,13 @@ def print_predictions(results: list[dict], plain: bool, as_json: bool) -> None:
 def report_training(result: Any, as_json: bool) -> int:
     """How a training run ended, on stdout (JSON: the ``end`` event) and stderr; gives the exit
     code: 0 done, 1 failed (the last good epoch kept), 130 interrupted."""
+    from ..runs.rounding import float32_short
+
     best = result.best_metrics
     if as_json:
         end = {"event": "end", "status": result.status, "epochs_done": result.epochs_done,
-               "run": str(result.run.path), "best_epoch": result.best_epoch, "best": best,
-               "reason": result.reason}  # fmt: skip
+               "run": str(result.run.path), "best_epoch": result.best_epoch,
+               "best": float32_short(best), "reason": result.reason}  # fmt: skip
         click.echo(json.dumps(end))
     summary = ", ".join(
         f"{key} {value:.4f}" for key, value in best.items() if key.startswith("val_")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from ..runs.rounding import float32_short
 from ..safe_text import safe_text
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class JsonProgress(PlainProgress):
 
     def emit(self, record: dict[str, Any]) -> None:
         finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value
-                  for key, value in record.items()}  # fmt: skip
+                  for key, value in float32_short(record).items()}  # fmt: skip
         self.console.file.write(json.dumps(finite) + "\n")
         self.console.file.flush()
 
