@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,23 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
     from ..model import extra_layers  # noqa: F401  (registers layerkit's layers, so files using them load)
 
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+        return _architecture(path, safe_mode)
     except Exception as error:  # Keras raises many kinds for a bad file
         raise ModelImportError(
             f"cannot load '{source}' as a Keras model: {load_failure(error)}"
         ) from None
+
+
+def _architecture(path: Path, safe_mode: bool) -> Any:
+    """The model a ``.keras`` file describes, rebuilt from its ``config.json`` alone, as
+    ``keras.saving.load_model`` rebuilds it before reading the weights: an import needs the layers
+    and their arguments, not the weights (a large model's are gigabytes; ConvNeXtXLarge's 1.4 GB
+    took longer to read than the rest of its import)."""
+    import keras
+
+    with zipfile.ZipFile(path) as archive:  # its size checked by keras_file_problem
+        config = json.loads(archive.read("config.json"))
+    return keras.saving.deserialize_keras_object(config, safe_mode=safe_mode)
 
 
 def model_graph(model: Any) -> Graph:
