@@ -51,6 +51,18 @@ check() {
         || fail "no line matching /$pattern/ in the output of: $*"
 }
 
+# check_exit CODE PATTERN COMMAND...: as check, for a command that must exit with CODE.
+check_exit() {
+    local code=$1 pattern=$2 status=0
+    shift 2
+    printf '  $ %s   [exit %s]\n' "$*" "$code"
+    "$@" >"$WORK/stdout" 2>"$WORK/stderr" || status=$?
+    cat "$WORK/stdout" "$WORK/stderr" | tail -n 6 | cut -c 1-150 | sed 's/^/    /'
+    [ "$status" -eq "$code" ] || fail "exit code $status, not $code, from: $*"
+    grep -Eq -- "$pattern" "$WORK/stdout" "$WORK/stderr" \
+        || fail "no line matching /$pattern/ in the output of: $*"
+}
+
 # json_check EXPRESSION [ARG...]: the JSON the last command printed, as `out`, makes the Python
 # EXPRESSION true (further arguments are its sys.argv[3:]).
 json_check() {
@@ -68,12 +80,12 @@ check "Successfully built layerkit" \
     "$PYTHON" -m pip wheel "$WORK/source" --no-deps --no-build-isolation --no-index -w "$WORK/dist"
 WHEEL=$(echo "$WORK"/dist/layerkit-*.whl)
 
-step "install it into a fresh venv (dependencies from the machine, offline)"
+step "install it with its export and tune extras into a fresh venv (dependencies from the machine, offline)"
 "$PYTHON" -m venv --system-site-packages "$VENV"
-if ! "$VENV/bin/python" -m pip install --no-index "$WHEEL" >"$WORK/stdout" 2>&1; then
+if ! "$VENV/bin/python" -m pip install --no-index "$WHEEL[export,tune]" >"$WORK/stdout" 2>&1; then
     grep -E "^ERROR" "$WORK/stdout" | sed 's/^/    /' || true
     echo "  the machine lacks some of layerkit's dependencies: installing them from the index"
-    check "Successfully installed .*layerkit" "$VENV/bin/python" -m pip install "$WHEEL"
+    check "Successfully installed .*layerkit" "$VENV/bin/python" -m pip install "$WHEEL[export,tune]"
 fi
 export PATH="$VENV/bin:$PATH"
 [ "$(command -v layerkit)" = "$VENV/bin/layerkit" ] \
@@ -115,7 +127,8 @@ print("layerkit", layerkit.__file__)
 print(f"{len(tracked)} tracked files installed; every module imports from the venv")
 EOF
 
-cp "$ROOT/specs/cifar.yaml" "$ROOT/examples/cifar_summary.txt" .
+cp "$ROOT/specs/cifar.yaml" "$ROOT/examples/cifar_summary.txt" \
+    "$ROOT/examples/cifar_summary_one_change.txt" .
 cp "$ROOT/tests/data/cifar10-600.tar.gz" .
 
 step "validate and build --json a copy of specs/cifar.yaml"
@@ -126,6 +139,10 @@ json_check 'out["ok"] and out["total_params"] == 2494982 and len(out["layers"]) 
 step "import a printed summary, and build the spec it writes"
 check "wrote cifar_imported.yaml" layerkit import cifar_summary.txt -o cifar_imported.yaml
 check "expectations match" layerkit build cifar_imported.yaml
+
+step "diff the spec against its printed summary, and against one with a filter count changed"
+check "^✓ identical: 25 layers, 2,494,982 params" layerkit diff cifar.yaml cifar_summary.txt
+check_exit 1 "^✗ 3 layers differ" layerkit diff cifar.yaml cifar_summary_one_change.txt
 
 step "import keras:MobileNetV2"
 check "wrote mobilenet_v2.yaml" layerkit import keras:MobileNetV2 -o mobilenet_v2.yaml
@@ -161,7 +178,7 @@ expect:
   total_params: 1562
 EOF
 check "valid spec 'tiny_cnn'" layerkit validate tiny.yaml
-check "^done: 1 epochs in run" layerkit train tiny.yaml --data cifar10-600.tar.gz --out run
+check "^done: 1 epoch in run" layerkit train tiny.yaml --data cifar10-600.tar.gz --out run
 for file in spec.yaml setup.json state.json history.csv metrics.json model_{best,last}.keras; do
     [ -f "run/$file" ] || fail "the run directory lacks $file: $(ls run)"
 done
@@ -172,10 +189,43 @@ IMAGES=(train/cat/0000.jpg train/ship/0000.jpg train/truck/0000.jpg)
 tar -xzf cifar10-600.tar.gz "${IMAGES[@]}"
 check "^train/truck/0000.jpg +[a-z]+ 0\.[0-9]+" layerkit predict --plain run "${IMAGES[@]}"
 check '"top"' layerkit predict --json run "${IMAGES[@]}"
-json_check '[r["file"] for r in out] == sys.argv[3:] and all(len(r["top"]) == 3 for r in out)' \
+json_check '[r["file"] for r in out["predictions"]] == sys.argv[3:] and all(len(r["top"]) == 3 for r in out["predictions"])' \
     "${IMAGES[@]}"
 check "^done: 2 epochs in run" layerkit train --resume run --epochs 2
 [ "$(wc -l <run/history.csv)" -eq 3 ] \
     || fail "run/history.csv should hold a header and 2 epochs: $(cat run/history.csv)"
 
+step "list the runs; export the run to each format, each checked in its own runtime"
+check "^run +tiny_cnn +finished +2/2" layerkit runs --plain .
+check '"status": "finished"' layerkit runs --json .
+for format in savedmodel onnx tflite; do
+    check "^✓ exported .*: 100 real images, top-1 agrees on 100/100" \
+        layerkit export run --format "$format" --images 100
+done
+
+step "tune two trials of one epoch, and continue the study to three"
+cat >tune.yaml <<'EOF'
+name: tiny_tune
+vars:
+  width: 8
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: "${width}", kernel_size: 3, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  optimizer: {adam: {learning_rate: 0.001}}
+  epochs: 1
+  validation_split: 100
+search:
+  width: {int: [4, 16], step: 4}
+  train.optimizer.adam.learning_rate: {float: [0.0003, 0.01], log: true}
+expect:
+  total_params: 314
+EOF
+check "^best val_accuracy" layerkit tune tune.yaml --trials 2 --data cifar10-600.tar.gz --out tuned
+check "^best val_accuracy" layerkit tune tune.yaml --trials 3 --data cifar10-600.tar.gz --out tuned
+[ -d tuned/trial-003 ] && [ ! -e tuned/trial-004 ] || fail "tuned/ should hold trials 1 to 3: $(ls tuned)"
+
 step "passed in ${SECONDS} s"
+
