@@ -381,3 +381,20 @@ def test_the_counters_are_not_written_for_a_run_without_them(tmp_path):
         "early_stopping": None,
         "plateau": None,
     }
+
+
+@pytest.mark.slow
+def test_the_command_line_says_why_a_run_stopped_early(controlled, capsys):
+    """train's closing lines on stdout: the reason (as for train.target), then done."""
+    from layerkit.console.output import report_training
+    from layerkit.runs.directory import RunDir
+    from layerkit.training.run_callbacks import TrainResult
+
+    reason = "val_accuracy did not improve by more than 0.5 for 4 epochs (best 0.1 at epoch 1)"
+    run = RunDir.open(controlled[0])
+    result = TrainResult(run, 5, "stopped early", reason, best_epoch=1, best_metrics={})
+    assert report_training(result, as_json=False) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"stopped early: {reason}",
+        f"done: 5 epochs in {controlled[0]}",
+    ]

@@ -191,7 +191,7 @@ def report_training(result: Any, as_json: bool) -> int:
         return 1
     if as_json:
         return 0
-    if result.status == "reached target":
+    if result.status in ("reached target", "stopped early"):  # train.target, train.early_stopping
         say(f"stopped early: {result.reason}")
     say(
         f"done: {_epochs(result.epochs_done)} in {result.run.path}"
