@@ -297,7 +297,9 @@ def test_all_variants_plain_and_json(runner, ladder):
         "\n"
         "✓ all 3 variants match their expectations\n"
     )
-    data = json.loads(invoke(runner, "build", ladder, "--all-variants", "--json").stdout)
+    document = json.loads(invoke(runner, "build", ladder, "--all-variants", "--json").stdout)
+    assert (document["ok"], document["name"]) == (True, "ladder")
+    data = document["variants"]
     assert [(d["variant"], d["name"], d["total_params"], d["ok"]) for d in data] == [
         ("small", "ladder_small", 162, True),
         ("base", "ladder_base", 314, True),
@@ -318,8 +320,9 @@ def test_all_variants_exits_1_naming_the_variant_that_differs(runner, write_spec
         "✗ wide: row 1 conv2d: output shape (None, 4, 4, 16), expected (None, 16, 16, 16)",
         "✗ 2 of 3 variants do not match",
     ]
-    data = json.loads(invoke(runner, "build", path, "--all-variants", "--json").stdout)
-    assert [d["ok"] for d in data] == [True, False, True]
+    document = json.loads(invoke(runner, "build", path, "--all-variants", "--json").stdout)
+    data = document["variants"]
+    assert document["ok"] is False and [d["ok"] for d in data] == [True, False, True]
     assert data[1]["problems"] == ["total params 314, expected 300"]
 
 

@@ -122,7 +122,7 @@ def print_variants(results: list[Any], spec: Any, plain: bool, as_json: bool) ->
     from .variant_table import render_json, render_plain, render_table
 
     if as_json:
-        click.echo(render_json(results), nl=False)
+        click.echo(render_json(results, spec.name), nl=False)
         return
     console = make_console(plain)
     if console.no_color:

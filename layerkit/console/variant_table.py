@@ -3,7 +3,8 @@
 Takes each variant's :class:`~layerkit.model.variant_builds.VariantResult` (its name,
 description and checked :class:`~layerkit.model.report.Summary`);
 gives them as a rich table (a terminal), aligned plain text (a pipe, ``--plain``) or a JSON list
-(``--json``: each element ``build --json``'s object with ``variant`` and ``description`` added).
+(``--json``: one object whose ``variants`` are ``build --json``'s objects with ``variant`` and
+``description`` added).
 The columns: the variant, its description where any variant has one, the total parameters and
 the expected total, the trainable and non-trainable counts where any variant expects them, and
 ✓/✗; the lines below name each mismatch, and the last one says how many variants match.
@@ -144,10 +145,13 @@ def render_table(results: list[VariantResult], spec_name: str, file: str) -> Ren
     return Group(title, table, Text(""), *(Text(line, style=style) for line in lines))
 
 
-def render_json(results: list[VariantResult]) -> str:
-    """A JSON list: per variant, ``build --json``'s object with ``variant`` and ``description``."""
+def render_json(results: list[VariantResult], spec_name: str) -> str:
+    """One JSON object, as ``--json`` says everywhere: ``ok`` (every variant matches), ``name``
+    and ``variants``, per variant ``build --json``'s object with ``variant`` and
+    ``description``."""
     items: list[dict[str, Any]] = [
         {"variant": result.name, "description": result.description, **result.summary.to_dict()}
         for result in results
     ]
-    return json.dumps(items, indent=2) + "\n"
+    document = {"ok": all_ok(results), "name": spec_name, "variants": items}
+    return json.dumps(document, indent=2) + "\n"
