@@ -387,7 +387,6 @@ def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | Non
     sys.exit(run_import(source, output, input_shape, force, unsafe, partial, as_json))
 
 
-# issue 18's commands, each added in place of its marker line
 @main.command()
 @click.argument("model_or_run", metavar="RUN_OR_MODEL", type=click.Path(path_type=Path))
 @click.option(
