@@ -243,6 +243,14 @@ def test_a_keras_file_is_checked_on_images_given(runner, workspace, tmp_path):
     assert result.stdout.startswith(f"✓ exported {tmp_path / 'tiny.onnx'} (ONNX, ")
     assert ": 20 real images, top-1 agrees on 20/20, max |Δp| " in result.stdout
     assert (tmp_path / "preprocessing.json").is_file()
+    # a .keras file outside its run does not say how its inputs were scaled: 1/255 is assumed
+    assert "built in: x * 1/255 (assumed, as predict assumes it: a .keras file outside its run" \
+        in result.stderr  # fmt: skip
+    described = json.loads((tmp_path / "preprocessing.json").read_text())
+    assert described["built_in"]["assumed"] is True and described["class_names"] is None
+    assert (
+        "preprocessing.json: input, scaling, no class names (none known), output" in result.stderr
+    )
 
 
 @pytest.mark.slow
@@ -314,6 +322,27 @@ def test_a_saved_model_folder_is_replaced_whole_with_force(runner, workspace, tm
     assert result.exit_code == 0, result.output
     assert (folder / "saved_model.pb").is_file() and not (folder / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessing.json", "served"]
+
+
+@pytest.mark.slow
+def test_force_never_replaces_a_folder_that_is_not_an_earlier_export(runner, workspace, tmp_path):
+    """--force replaces an earlier SavedModel, never the run being exported or a folder of
+    something else (it once did: -o RUN --force left the run a SavedModel)."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    run = workspace / "run"
+    before = sorted(p.name for p in run.iterdir())
+    for target in (precious, run):
+        result = run_cli(runner, "export", run, "--format", "savedmodel", "-o", target,
+                         "--force", "--no-check")  # fmt: skip
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"error: '{target}' is a folder that holds no SavedModel (no saved_model.pb): --force "
+            "replaces only an earlier export; -o a new folder name\n"
+        )
+    assert (precious / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 @pytest.mark.slow  # imports TensorFlow and tf2onnx: 13 s on its own

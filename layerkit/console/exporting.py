@@ -63,7 +63,7 @@ def run_export(request: ExportRequest) -> int:
         whose = " (the run's " + ("last" if taken.name.startswith("model_last") else "best")
         warn(f"exporting {taken}{whose + ' model)' if trained.run else ''} to {form.label}")
         if images is not None:
-            warn(f"checking it on {len(images.pixels)} images of {images.description}")
+            warn(f"checking it on {_images(len(images.pixels))} of {images.description}")
     report = export_model(trained, output, form.name, images=images, replace=request.force)
     if request.as_json:
         click.echo(json.dumps({**report.as_dict(), "model": str(taken)}))
@@ -83,14 +83,25 @@ def _describe(report) -> None:
     sizes = ", ".join("None" if size is None else str(size) for size in shape)
     gives = "probabilities (a softmax added: the model ends in logits)" if report.softmax_added \
         else "probabilities"  # fmt: skip
+    source = (
+        "assumed, as predict assumes it: a .keras file outside its run does not record how its "
+        "inputs were scaled; export the run's folder to build in the scaling it trained with"
+        if report.described["built_in"]["assumed"]
+        else "the scaling it was trained with"
+    )
     warn(
-        f"built in: {report.scaling} (the scaling it was trained with); it takes float32 "
+        f"built in: {report.scaling} ({source}); it takes float32 "
         f"pixels 0-255 of shape ({sizes}) and gives {gives}"
     )
     if report.wrote_preprocessing:
-        warn(f"wrote {report.preprocessing}: input, scaling, class names, output")
+        names = "class names" if report.described["class_names"] else "no class names (none known)"
+        warn(f"wrote {report.preprocessing}: input, scaling, {names}, output")
     else:
         warn(f"kept {report.preprocessing}: it says the same")
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
 
 
 def megabytes(count: int) -> str:
@@ -109,7 +120,7 @@ def result_line(report) -> str:
         if check.near_ties else ""  # fmt: skip
     within = "≤" if check.max_difference <= check.tolerance else ">"
     numbers = (
-        f"{check.images} real image{'s' if check.images != 1 else ''}, top-1 agrees on "
+        f"{_images(check.images).replace(' ', ' real ')}, top-1 agrees on "
         f"{check.agree}/{check.images}{ties}, max |Δp| {check.max_difference:.1e} {within} "
         f"{check.tolerance:.0e}"
     )

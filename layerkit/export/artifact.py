@@ -100,6 +100,8 @@ def preprocessing(trained: Trained, softmax_added: bool, resize: bool) -> dict[s
             "offset": normalize.offset,
             "mean": list(normalize.mean) if normalize.mean is not None else None,
             "std": list(normalize.std) if normalize.std is not None else None,
+            # a .keras file outside its run does not record how its inputs were scaled
+            "assumed": trained.run is None,
         },
         "resize": {
             "built_in": False,

@@ -154,7 +154,7 @@ def check_images(trained: Trained, data: str | None, count: int = CHECK_IMAGES,
         files = image_files([given])
         picked = [files[index] for index in _spread(len(files), count)]
         pixels = read_image_files(picked, size, resize or trained.resize)
-        return CheckImages(pixels, f"{data} ({len(files)} images)")
+        return CheckImages(pixels, f"{data} ({len(files)} image{'s' if len(files) != 1 else ''})")
     x, _, _, description = evaluation_data(trained, data, resize=resize, notify=notify)
     return CheckImages(x[_spread(len(x), count)], description)
 

@@ -82,5 +82,11 @@ def check_target(path: Path, form: Format, force: bool) -> None:
             raise ExportError(f"'{path}' is a folder; -o a file name ending in {form.suffix}")
         if not form.suffix and not path.is_dir():
             raise ExportError(f"'{path}' is a file, not a SavedModel folder; -o another path")
+        if not form.suffix and not (path / "saved_model.pb").is_file():
+            # --force replaces an earlier export, never a folder of something else (a run, '.')
+            raise ExportError(
+                f"'{path}' is a folder that holds no SavedModel (no saved_model.pb): --force "
+                f"replaces only an earlier export; -o a new folder name"
+            )
     if path.parent.exists() and not path.parent.is_dir():
         raise ExportError(f"cannot write '{path}': '{path.parent}' is not a folder")
