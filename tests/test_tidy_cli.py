@@ -79,6 +79,7 @@ def test_a_wide_terminal_keeps_the_columns_side_by_side(cifar_summary):
         ["train", "--resume", "no_such_run"],  # a folder that is not there
         ["graph", str(SPECS / "cifar.yaml"), "-o", "x.pdf"],  # layerkit's own refusal
         ["validate", "no_such_spec.yaml"],
+        ["export", "latest"],  # a missing option with choices (click lists them on lines)
     ],
     ids=lambda args: " ".join(args).replace(str(SPECS), "specs"),
 )
@@ -97,6 +98,30 @@ def test_a_usage_error_names_the_usage_and_the_help(runner):
         "error: Missing argument 'SPEC'. (usage: layerkit build [OPTIONS] SPEC; more: "
         "layerkit build --help)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--json"], "Missing argument 'SPEC'."),
+        (["train", "--resume", "latest", "--json"], "'latest': there is no folder 'runs' to take "
+         "the latest run from; train a run first (layerkit train SPEC), or give the run's folder"),
+        (["tune", "x.yaml", "--out", "a", "--resume", "b", "--json"],
+         "give --out DIR or --resume DIR, not both"),
+        (["export", "latest", "--json"],
+         "Missing option '--format'. Choose from: savedmodel, onnx, tflite"),
+    ],
+)  # fmt: skip
+def test_with_json_every_error_is_the_json_object_on_stdout(runner, args, message, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+    """A command line that asks for --json gets its error as JSON, also one found while its
+    options are read or raised by the command itself."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, args, prog_name="layerkit")
+    assert (result.exit_code, result.stderr) == (2, "")
+    assert json.loads(result.stdout) == {"ok": False, "errors": [{
+        "file": None, "line": None, "column": None, "path": None, "fix": None, "message": message,
+    }]}  # fmt: skip
 
 
 def test_no_arguments_still_prints_the_help(runner):

@@ -70,6 +70,9 @@ class GuardedCommand(click.Command):
         try:
             with user_errors(as_json):
                 return super().invoke(ctx)
+        except UserError as error:  # raised by a command itself: --json decides where it goes
+            error.as_json = error.as_json or as_json
+            raise
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise  # already said, or click's own way (a closed pipe: click quiets it)
         except KeyboardInterrupt:
@@ -92,26 +95,32 @@ class UsageFailure(click.UsageError):
         self.exit_code = error.exit_code
 
     def show(self, file: Any = None) -> None:
-        text = f"error: {self.format_message()}"
+        text = f"error: {' '.join(self.format_message().split())}"  # click's choices: lines
         if self.ctx is not None:
             usage = " ".join(self.ctx.get_usage().split()).removeprefix("Usage: ")
             text += f" (usage: {usage}; more: {self.ctx.command_path} --help)"
         click.echo(text, err=True, color=self.ctx.color if self.ctx else None)
 
 
-def prefixed(error: click.ClickException) -> click.ClickException:
+def prefixed(error: click.ClickException, as_json: bool = False) -> click.ClickException:
     """``error`` as one that shows itself with the ``error: `` prefix (layerkit's own already do;
     click's usage errors become a :class:`UsageFailure`, any other a :class:`UserError` with
-    the same exit code)."""
+    the same exit code); with ``as_json`` (the command line asked for --json), as the JSON object
+    every error gives then, on stdout."""
+    if isinstance(error, UserError):
+        error.as_json = error.as_json or as_json
     if isinstance(
         error, UserError | SpecFailure | UsageFailure | click.exceptions.NoArgsIsHelpError
     ):
         return error
-    if isinstance(error, click.UsageError):
+    if isinstance(error, click.UsageError) and not as_json:
         return UsageFailure(error)
-    failure = UserError(error.format_message())
+    failure = UserError(" ".join(error.format_message().split()), as_json)
     failure.exit_code = error.exit_code
     return failure
+
+
+JSON_ASKED = "layerkit.json_asked"  # ctx.meta: the command line holds --json
 
 
 class LayerkitGroup(click.Group):
@@ -120,14 +129,21 @@ class LayerkitGroup(click.Group):
 
     command_class = GuardedCommand
 
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], *rest: Any, **kwargs: Any
+    ) -> click.Context:
         try:
-            return super().make_context(*args, **kwargs)
+            ctx = super().make_context(info_name, list(args), *rest, **kwargs)
         except click.ClickException as error:
             raise prefixed(error) from None
+        ctx.meta[JSON_ASKED] = "--json" in args
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
+        # a command's options are read inside this call: a mistake in them (an unknown run for
+        # --resume) is said as JSON when the command line asks for --json
+        as_json = ctx.meta.get(JSON_ASKED, False)
         try:
             return super().invoke(ctx)
         except click.ClickException as error:
-            raise prefixed(error) from None
+            raise prefixed(error, as_json) from None
