@@ -236,7 +236,8 @@ def graph(spec: str, output: Path, overrides: tuple[str, ...], variant: str | No
         write_output(output, svg, force)
     else:
         draw_png(svg, output, force)
-    say(f"wrote {output} ({len(plan.layers)} layers)", err=True)
+    count = len(plan.layers)
+    say(f"wrote {output} ({count} layer{'s' * (count != 1)})", err=True)
 
 
 @main.command()

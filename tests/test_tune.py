@@ -339,3 +339,61 @@ def test_trials_are_ranked_by_the_metric_and_a_run_stopped_early_can_be_best(tmp
     assert best_line(result) == "best val_accuracy 0.5000 (trial 4): --set vars.width=4"
     losses = TuneResult(tmp_path, "tiny", "val_loss", "minimize", trials, 5)
     assert [t.number for t in losses.ranked] == [1, 5, 4, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_study_continues_only_as_it_was_made(study, runner):
+    """The study records the spec and the options it was made with: continuing it with another
+    --epochs or an edited spec is refused (its table would mix two searches), and nothing runs."""
+    root, _, _ = study
+    trials = sorted(path.name for path in (root / "tune").glob("trial-*"))
+    args = ("tune", root / "tiny.yaml", "--out", root / "tune", "--trials", 12)
+    result = run_cli(runner, *args, "--epochs", 1, env={"LAYERKIT_CACHE": str(root / "cache")})
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        f"error: the study in '{root / 'tune'}' was made with another --epochs (none then): its "
+        "trials would not compare with new ones; continue it as it was made, or tune into a new "
+        "--out\n"
+    )
+    edited = root / "edited.yaml"
+    edited.write_text(SPEC.replace("kernel_size: 3", "kernel_size: 5"))
+    result = run_cli(runner, "tune", edited, "--out", root / "tune", "--trials", 12)
+    assert result.exit_code == 2
+    assert "was made with another the spec (edited, or another one):" in result.stderr
+    assert sorted(path.name for path in (root / "tune").glob("trial-*")) == trials
+
+
+def test_epochs_searched_and_given_is_refused(runner, tmp_path):
+    spec = SPEC.replace("search:\n", "search:\n  train.epochs: {int: [1, 2]}\n")
+    (tmp_path / "spec.yaml").write_text(spec)
+    result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--epochs", 1, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: search: varies train.epochs, which --epochs would set the same in every trial; "
+        "drop --epochs, or train.epochs from search:\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "error"),
+    [
+        ("metric: val_acc", "spec.yaml:11:11: error: search.metric: search.metric names "
+         "'val_acc', which this run does not measure. Did you mean 'val_accuracy'?"),
+        ("{metric: val_loss, direction: maximize}", "spec.yaml:12:14: error: search.direction: "
+         "maximize would take the trial with the highest val_loss as the best. Remove direction "
+         "(val_loss is minimized), or write 'direction: minimize'."),
+        ("direction: minimize", "spec.yaml:11:14: error: search.direction: minimize would take "
+         "the trial with the lowest val_accuracy as the best. Remove direction (val_accuracy is "
+         "maximized), or write 'direction: maximize'."),
+    ],
+)  # fmt: skip
+def test_the_metric_and_its_direction_are_checked_at_their_line(runner, tmp_path, monkeypatch,
+                                                                entry, error):  # fmt: skip
+    head = BAD_SEARCH.split("search:")[0]
+    settings = entry[1:-1].replace(", ", "\n  ") if entry.startswith("{") else entry
+    text = f"{head}search:\n  width: {{int: [4, 8]}}\n  {settings}\n"
+    (tmp_path / "spec.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(runner, "validate", "spec.yaml")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == error

@@ -136,7 +136,10 @@ def print_validated(plan: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": True, "file": plan.spec.file, "layers": len(plan.layers)}))
     else:
-        say(f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({len(plan.layers)} layers)")
+        count = len(plan.layers)
+        say(
+            f"✓ {plan.spec.file}: valid spec '{plan.spec.name}' ({count} layer{'s' * (count != 1)})"
+        )
 
 
 def print_evaluation(result: dict, plain: bool, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog.arguments import accepts, kinds_text, type_fix
 from ..catalog.training import (
@@ -28,26 +28,30 @@ from ..errors import Location, SpecError, did_you_mean
 from .settings import Choice, DataSettings, TrainSettings
 from .yaml_source import describe
 
+if TYPE_CHECKING:
+    from ..tuning.search_space import SearchSpace
+
 
 def check_settings(
     train: TrainSettings,
     data: DataSettings,
     input_shape: tuple[int | None, ...] | None,
     catalog: SettingsCatalog | None = None,
+    search: SearchSpace | None = None,
 ) -> list[SpecError]:
     """Check every name ``train:`` writes, and the settings that depend on others.
 
     Optimizer, loss and schedule names, and their arguments' names and simple types, are checked
     against the settings catalog (:mod:`layerkit.catalog.training`); metric names against the
     metrics layerkit makes; ``target`` and ``monitor`` against the names the run's history will
-    have; ``tta`` and ``data.normalize`` against the model's input shape (None when the model has
-    several inputs).
+    have (and ``search:``'s ``metric`` and ``direction``); ``tta`` and ``data.normalize`` against
+    the model's input shape (None when the model has several inputs).
 
     Returns:
         Every problem found, each at its place in the spec; empty when there is none.
     """
     checker = _Checker(catalog or default_catalog())
-    checker.check_train(train, input_shape)
+    checker.check_train(train, input_shape, search)
     checker.check_data(data, input_shape)
     return checker.errors
 
@@ -85,7 +89,8 @@ class _Checker:
     def error(self, message: str, location: Location, path: str, fix: str | None = None) -> None:
         self.errors.append(SpecError(message, location, path, fix))
 
-    def check_train(self, train: TrainSettings, input_shape: tuple[int | None, ...] | None) -> None:
+    def check_train(self, train: TrainSettings, input_shape: tuple[int | None, ...] | None,
+                    search: SearchSpace | None = None) -> None:  # fmt: skip
         self.choice(train.optimizer, "optimizer")
         loss = self.choice(train.loss, "loss")
         schedule = self.choice(train.schedule, "schedule")
@@ -101,6 +106,8 @@ class _Checker:
         metrics = self.metrics(train)
         if metrics is not None:
             self.history_names(train, metrics)
+            if search is not None:
+                self.search_metric(train, metrics, search)
         if train.tta == "flip" and input_shape is not None and len(input_shape) not in (2, 3):
             self.error(
                 f"tta: flip mirrors images, but the input is {list(input_shape)}, not "
@@ -285,6 +292,30 @@ class _Checker:
                 "train.metrics",
                 "Add accuracy to the metrics, or set e.g. 'monitor: val_loss'.",
             )
+
+    def search_metric(self, train: TrainSettings, metrics: list[str], search: SearchSpace) -> None:
+        """``search.metric`` names what the run logs; ``search.direction`` does not maximise a
+        loss or minimise anything else (a tune that did picked the worst trial as best)."""
+        measured = ["loss", *metrics]
+        names = [*measured, *(f"val_{name}" for name in measured)]
+        metric = search.metric or train.monitor
+        if search.metric is not None and metric not in names:
+            self.error(
+                f"search.metric names '{metric}', which this run does not measure",
+                search.locations["metric"],
+                "search.metric",
+                did_you_mean(metric, names) or f"Use one of: {', '.join(names)}.",
+            )
+        elif search.direction is not None:
+            natural = "minimize" if "loss" in metric else "maximize"
+            if search.direction != natural:
+                self.error(
+                    f"{search.direction} would take the trial with the "
+                    f"{'highest' if natural == 'minimize' else 'lowest'} {metric} as the best",
+                    search.locations["direction"],
+                    "search.direction",
+                    f"Remove direction ({metric} is {natural}d), or write 'direction: {natural}'.",
+                )
 
     def check_data(self, data: DataSettings, input_shape: tuple[int | None, ...] | None) -> None:
         """``mean`` and ``std`` give one value for all channels or one per channel."""

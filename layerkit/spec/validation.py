@@ -127,7 +127,9 @@ class _Validator:
             )
         augment = self.resolve_augment(scope)
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
-        self.problems.extend(check_settings(self.spec.train, self.spec.data, shape))
+        self.problems.extend(
+            check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
+        )
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )

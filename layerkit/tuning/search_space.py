@@ -10,7 +10,7 @@ neither TensorFlow nor Optuna is imported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Location, did_you_mean
@@ -62,6 +62,8 @@ class SearchSpace:
     metric: str | None = None
     trials: int | None = None
     pruner: str = "median"
+    # where metric and direction are written, for the check against train: (settings_checks)
+    locations: dict[str, Location] = field(default_factory=dict)
 
 
 def format_value(value: Any) -> str:
@@ -109,6 +111,7 @@ def read_search(
     return SearchSpace(
         tuple(dimensions), node.location, settings.get("direction"), settings.get("metric"),
         settings.get("trials"), settings.get("pruner") or "median",
+        {name: node.value[name].location for name in ("metric", "direction") if name in settings},
     )  # fmt: skip
 
 

@@ -12,6 +12,8 @@ Optuna is imported only here (a missing one is a one-line error naming the extra
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from typing import Any
 
 from ..console.errors import UserError
 from ..data.dataset import Notify
+from ..runs.spec_yaml import resolved_document
 from ..spec.document import Spec
 from ..spec.loader import load_spec
 from ..spec.validation import validate
@@ -217,6 +220,7 @@ def tune(spec_path: Path, options: TuneOptions, notify: Notify,
     metric, direction = metric_and_direction(spec, search)
     out = options.out or default_out(spec)
     study, notes = open_study(optuna, out, direction, search, options.seed, pruner)
+    same_study(study, out, study_identity(spec, options))
     for note in notes:
         notify(note)
     wanted = options.trials or search.trials or DEFAULT_TRIALS
@@ -250,6 +254,50 @@ def tune(spec_path: Path, options: TuneOptions, notify: Notify,
             interrupted = True
             break
     return TuneResult(out, spec.name, metric, direction, records(study), new, interrupted, notes)
+
+
+def study_identity(spec: Spec, options: TuneOptions) -> dict[str, Any]:
+    """What makes a study's trials comparable: the spec as read (but ``search.trials``, which a
+    continued study may raise), the variant, and the command line's --epochs and --data."""
+    if options.epochs is not None and any(
+        dimension.name == "train.epochs" for dimension in spec.search.dimensions
+    ):
+        raise UserError(
+            "search: varies train.epochs, which --epochs would set the same in every trial; "
+            "drop --epochs, or train.epochs from search:"
+        )
+    document = resolved_document(spec)
+    search = dict(document.get("search") or {})
+    search.pop("trials", None)
+    document["search"] = search
+    text = json.dumps(document, sort_keys=True, default=str)
+    return {
+        "spec": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "variant": options.variant,
+        "epochs": options.epochs,
+        "data": options.data,
+    }
+
+
+def same_study(study: Any, out: Path, identity: dict[str, Any]) -> None:
+    """A new study records ``identity``; a continued one must have been made with the same spec
+    and options, or its trials would not be comparable (its table would mix two searches)."""
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", identity)
+        return
+    differs = [
+        "the spec (edited, or another one)"
+        if key == "spec"
+        else f"--{key} ({stored[key] or 'none'} then)"
+        for key in ("spec", "variant", "epochs", "data")
+        if stored.get(key) != identity[key]
+    ]
+    if differs:
+        raise UserError(
+            f"the study in '{out}' was made with another {' and '.join(differs)}: its trials "
+            "would not compare with new ones; continue it as it was made, or tune into a new --out"
+        )
 
 
 def _tell(optuna: Any, study: Any, trial: Any, outcome: Any) -> None:
