@@ -340,7 +340,7 @@ def test_the_stop_reason_names_the_monitor_the_delta_and_the_best_epoch(tmp_path
     for epoch, value in enumerate([0.2, 0.412, 0.4125, 0.4128], start=1):
         control.commit(control.count(epoch, {"val_accuracy": value, "lr": 0.001}), model)
     assert control.stopped == (
-        "val_accuracy did not improve by more than 0.001 for 2 epochs (best 0.412 at epoch 2)"
+        "val_accuracy did not improve by more than 0.001 for 2 epochs since epoch 2 (0.412)"
     )
     assert model.stop_training
 
@@ -390,7 +390,7 @@ def test_the_command_line_says_why_a_run_stopped_early(controlled, capsys):
     from layerkit.runs.directory import RunDir
     from layerkit.training.run_callbacks import TrainResult
 
-    reason = "val_accuracy did not improve by more than 0.5 for 4 epochs (best 0.1 at epoch 1)"
+    reason = "val_accuracy did not improve by more than 0.5 for 4 epochs since epoch 1 (0.1)"
     run = RunDir.open(controlled[0])
     result = TrainResult(run, 5, "stopped early", reason, best_epoch=1, best_metrics={})
     assert report_training(result, as_json=False) == 0
@@ -398,3 +398,18 @@ def test_the_command_line_says_why_a_run_stopped_early(controlled, capsys):
         f"stopped early: {reason}",
         f"done: 5 epochs in {controlled[0]}",
     ]
+
+
+@pytest.mark.slow
+def test_a_run_whose_count_runs_out_at_its_last_epoch_finished(controlled, tmp_path, monkeypatch):
+    """Early stopping that would stop after epoch 5 of a run of 5 epochs stops nothing: the run
+    finished (it was listed 'stopped early 5/5')."""
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(CONTROLLED, sort_keys=False), encoding="utf-8")
+    images = cifar_subset(tmp_path / "cifar160.tar", 16)
+    status, _ = run_train(spec, TrainOptions(data=str(images), out=tmp_path / "r", epochs=5))
+    assert status == "finished"
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert (metrics["status"], metrics["epochs"]) == ("finished", 5)
+    assert json.loads((tmp_path / "r" / "state.json").read_text())["early_stopping"]["wait"] == 4

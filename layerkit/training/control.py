@@ -140,7 +140,7 @@ class Control:
             by = f" by more than {early.min_delta:g}" if early.min_delta else ""
             epochs = f"{watch.wait} epoch{'s' * (watch.wait != 1)}"
             self.stopped = (
-                f"{self.monitor} did not improve{by} for {epochs} (best {watch.best:.4g} at "
-                f"epoch {watch.best_epoch})"
+                f"{self.monitor} did not improve{by} for {epochs} since epoch "
+                f"{watch.best_epoch} ({watch.best:.4g})"
             )
             model.stop_training = True

@@ -136,7 +136,11 @@ def finish(run: RunDir, recorder: Recorder, status: str, report: Report) -> Trai
         status = "failed"
     elif recorder.reached is not None:
         status = "reached target"
-    elif recorder.control is not None and recorder.control.stopped is not None:
+    elif (
+        recorder.control is not None
+        and recorder.control.stopped is not None
+        and (recorder.history and recorder.history[-1]["epoch"] < recorder.epochs)
+    ):  # stopped before its last epoch: at the last one, it simply finished
         status = "stopped early"
     best = recorder.best
     try:
