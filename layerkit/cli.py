@@ -531,6 +531,8 @@ def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, o
     if resume is not None:
         if out is not None:
             raise UserError("give --out DIR or --resume DIR, not both")
+        if not resume.is_dir():
+            raise UserError(f"'{resume}' does not exist: no tune to continue there")
         if not (resume / "study.db").is_file():
             raise UserError(f"'{resume}' holds no study.db: no tune to continue there")
         out = resume

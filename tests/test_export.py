@@ -356,7 +356,8 @@ def test_refusals_before_any_work(runner, tmp_path):
     result = run_cli(runner, "export", text, "--format", "onnx")
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: '{text}' is neither a run directory nor a .keras model file\n"
+        f"error: '{text}' is neither a run directory nor a .keras model file; give a run "
+        "(layerkit runs lists them; latest is the newest) or a .keras file\n"
     )
     result = run_cli(runner, "export", text, "--format", "onnx", "--no-check", "--data", tmp_path)
     assert result.exit_code == 2

@@ -298,7 +298,10 @@ def test_a_run_that_never_finished_an_epoch_is_named_as_such(tmp_path):
         (run.path / mine).unlink()
     with pytest.raises(RunError) as caught:
         RunDir.open(tmp_path)
-    assert str(caught.value) == f"'{tmp_path}' is not a layerkit run directory (no state.json)"
+    assert str(caught.value) == (
+        f"'{tmp_path}' is not a layerkit run directory (no state.json); give a run's folder "
+        "(layerkit runs lists them; latest is the newest)"
+    )
 
 
 # -- damaged records, without TensorFlow -----------------------------------------------------------

@@ -5,6 +5,7 @@ each epoch's metric, and the message when Optuna is missing."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -153,6 +154,11 @@ def test_resume_needs_a_folder_with_a_study(runner, tmp_path):
     result = run_cli(runner, "tune", tmp_path / "spec.yaml", "--resume", tmp_path)
     assert result.exit_code == 2
     assert result.output == f"error: '{tmp_path}' holds no study.db: no tune to continue there\n"
+    missing = run_cli(runner, "tune", tmp_path / "spec.yaml", "--resume", tmp_path / "nope")
+    assert (
+        missing.output
+        == f"error: '{tmp_path / 'nope'}' does not exist: no tune to continue there\n"
+    )
     both = run_cli(runner, "tune", tmp_path / "spec.yaml", "--resume", tmp_path, "--out", tmp_path)
     assert both.output == "error: give --out DIR or --resume DIR, not both\n"
 
@@ -397,3 +403,27 @@ def test_the_metric_and_its_direction_are_checked_at_their_line(runner, tmp_path
     result = run_cli(runner, "validate", "spec.yaml")
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == error
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_narrow_terminal_keeps_the_table_values_whole(tmp_path, width, monkeypatch, capsys):
+    """The rich table folds the long headers, never a value (it wrapped 0.116 / 7); where even
+    the values do not fit, the trials are plain lines."""
+    from rich.console import Console
+
+    from layerkit.console import tuning
+    from layerkit.tuning.study import TrialRecord, TuneResult
+
+    params = {"width": 12, "train.optimizer.adam.learning_rate": 0.004326}
+    trials = tuple(
+        TrialRecord(number, "finished", 0.1167, params, (), f"{tmp_path}/trial-{number:03d}", 2)
+        for number in (1, 2)
+    )
+    result = TuneResult(tmp_path, "tiny", "val_accuracy", "maximize", trials, 2)
+    console = Console(file=io.StringIO(), width=width, force_terminal=True)
+    monkeypatch.setattr(tuning, "make_console", lambda plain: console)
+    tuning.print_tune(result, plain=False, json_output=False)
+    text = console.file.getvalue() + capsys.readouterr().out
+    assert ("┃" in text) == (width == 80)  # the table where it fits, else plain lines
+    for value in ("0.1167", "0.004326", "trial-001", "trial-002"):
+        assert value in text, text

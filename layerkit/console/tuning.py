@@ -61,13 +61,29 @@ def render_plain(result: TuneResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table_width(result: TuneResult) -> int:
+    """The columns the table needs to show every value whole: each column's widest value (or
+    its header, folded to 8 characters at most), three more for its padding and rule, and the
+    closing rule."""
+    header, rows = _rows(result)
+    widths = [
+        max(min(len(name), 8), *(len(row[index]) for row in rows))
+        for index, name in enumerate(header)
+    ]
+    return sum(width + 3 for width in widths) + 1
+
+
 def _render_table(result: TuneResult) -> Any:
     from rich.table import Table
 
     header, rows = _rows(result)
     table = Table(title=f"{result.spec}: {len(result.trials)} trials, by {result.metric}")
     for index, name in enumerate(header):
-        table.add_column(name, justify="right" if index in (0, 2) else "left", overflow="fold")
+        widest = max((len(row[index]) for row in rows), default=1)
+        table.add_column(  # values whole (a narrow terminal folds the long headers instead)
+            name, justify="right" if index in (0, 2) else "left", overflow="fold",
+            min_width=widest,
+        )  # fmt: skip
     for row in rows:
         table.add_row(*(safe_text(cell) for cell in row))
     return table
@@ -112,7 +128,8 @@ def print_tune(result: TuneResult, plain: bool, json_output: bool) -> None:
         click.echo(json.dumps(as_json(result)))
         return
     console = make_console(plain)
-    if console.no_color:
+    if console.no_color or console.width < _table_width(result):
+        # plain lines on a terminal too narrow for the table: it would fold or cut the values
         click.echo(safe_lines(render_plain(result)), nl=False)
     else:
         console.print(_render_table(result))

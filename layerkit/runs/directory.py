@@ -122,7 +122,10 @@ class RunDir:
                 f"'{path}' holds no trained model: no epoch has finished (no state.json); "
                 f"continue it with: layerkit train --resume {path}"
             )
-        raise RunError(f"'{path}' is not a layerkit run directory (no state.json)")
+        raise RunError(
+            f"'{path}' is not a layerkit run directory (no state.json); give a run's folder "
+            "(layerkit runs lists them; latest is the newest)"
+        )
 
     @property
     def finished(self) -> bool:

@@ -87,7 +87,10 @@ def open_trained(
             setup.validation_split, setup.seed, bool(setup.skip_bad_images), bool(setup.resize),
         )  # fmt: skip
     if model_or_run.suffix != ".keras" or not model_or_run.is_file():
-        raise EvaluateError(f"'{model_or_run}' is neither a run directory nor a .keras model file")
+        raise EvaluateError(
+            f"'{model_or_run}' is neither a run directory nor a .keras model file; give a run "
+            "(layerkit runs lists them; latest is the newest) or a .keras file"
+        )
     return Trained(_load(model_or_run, safe_mode), Normalize(), None)
 
 
