@@ -33,6 +33,21 @@ CIFAR_SAMPLE_PER_CLASS = 60
 CIFAR_CLASSES = 10
 # The whole shared CIFAR-10 training archive (../shared beside the checkout, as CI has it)
 SHARED_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
+
+# A small conv net that trains in seconds on the tests' images: one epoch, 20 validated
+SMALL = """\
+name: small
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  batch_size: 50
+  epochs: 1
+  validation_split: 20
+"""
+
 needs_shared_cifar = pytest.mark.skipif(
     not SHARED_CIFAR.is_file(),
     reason="needs ../shared/datasets/cifar10/train.tar.gz (CI has it)",

@@ -17,20 +17,7 @@ from layerkit.runs.listing import find_runs, list_runs, resolve_latest
 from layerkit.runs.records import RunError
 from layerkit.runs.rounding import float32_short
 
-from .conftest import ROOT, cifar_subset
-
-SPEC = """\
-name: small
-input: [32, 32, 3]
-layers:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_average_pooling2d
-  - dense: {units: 10, activation: softmax}
-train:
-  batch_size: 50
-  epochs: 1
-  validation_split: 20
-"""
+from .conftest import ROOT, SMALL, cifar_subset
 
 
 def run_cli(runner, *args):
@@ -58,7 +45,7 @@ def workspace(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("listing")
     archive = cifar_subset(root / "c100.tar", 10)
-    (root / "small.yaml").write_text(SPEC)
+    (root / "small.yaml").write_text(SMALL)
     first = root / "runs" / "small" / "20261201-100000"
     result = CliRunner().invoke(
         main, ["train", str(root / "small.yaml"), "--data", str(archive), "--out", str(first)],

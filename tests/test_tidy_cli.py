@@ -18,7 +18,7 @@ from layerkit import build, load_spec, summarize
 from layerkit.cli import main
 from layerkit.model.render import render_table, theme
 
-from .conftest import EXAMPLES, SPECS, cifar_subset
+from .conftest import EXAMPLES, SMALL, SPECS, cifar_subset
 
 # -- narrow terminals ------------------------------------------------------------------------------
 
@@ -130,19 +130,6 @@ def test_no_arguments_still_prints_the_help(runner):
 
 
 # -- results on stdout, messages on stderr ---------------------------------------------------------
-
-SMALL = """\
-name: small
-input: [32, 32, 3]
-layers:
-  - conv2d: {filters: 4, kernel_size: 3, padding: same, activation: relu}
-  - global_average_pooling2d
-  - dense: {units: 10, activation: softmax}
-train:
-  batch_size: 50
-  epochs: 1
-  validation_split: 20
-"""
 
 
 @pytest.fixture(scope="module")
