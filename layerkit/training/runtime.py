@@ -9,6 +9,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -70,6 +71,40 @@ def replica_count(strategy: str) -> int:
 
 
 _STRATEGIES: dict[str, Any] = {}
+CLUSTER_TIMEOUT = 60  # seconds a worker waits for the others to join (LAYERKIT_CLUSTER_TIMEOUT)
+
+
+def resume_strategy(path: Path) -> str | None:
+    """The strategy the run at ``path`` trains with (its setup.json), read without TensorFlow so
+    that :func:`start_strategy` can make it first; None where it cannot be read (resuming says
+    why, at its turn)."""
+    from ..errors import LayerkitError
+    from ..runs.directory import RunDir
+
+    try:
+        return RunDir.open(path).read_setup().strategy
+    except (LayerkitError, OSError):
+        return None
+
+
+def start_strategy(name: str | None) -> None:
+    """Create the distribution strategy now, at the program's start, before anything touches
+    TensorFlow's context: MultiWorkerMirroredStrategy configures collective ops, which TensorFlow
+    accepts only before its context is initialised (a later start raised "Collective ops must be
+    configured at program startup"). A worker whose peers do not join within
+    ``LAYERKIT_CLUSTER_TIMEOUT`` seconds stops with one line instead of waiting for ever."""
+    if name is None:
+        return
+    if name == "multi-worker" and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        seconds = int(os.environ.get("LAYERKIT_CLUSTER_TIMEOUT") or CLUSTER_TIMEOUT)
+        # its default, 0, waits for ever for a peer that never comes (no public setting)
+        tf.distribute.MultiWorkerMirroredStrategy._check_health_initial_timeout = seconds
+        from .keras_multiworker import install
+
+        install()  # Keras 3's fit fails with two workers without it (keras-team/keras#20585)
+    _strategy(name)
 
 
 def _strategy(name: str) -> Any:
