@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,49 @@ def test_two_workers_train_one_run_like_one_process_with_the_same_global_batch(w
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(mine[key]) == pytest.approx(float(theirs[key]), rel=1e-4), key
     assert json.loads((workspace / "pair" / "metrics.json").read_text())["status"] == "finished"
+
+
+def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(workspace):
+    """kill -9 of worker 1 after the chief's first epoch: worker 0 exits 2 within the collective
+    timeout, saying which worker stopped and how to go on; the run is interrupted, unlocked, and
+    `--resume` (one process here) completes it."""
+    (workspace / "long.yaml").write_text(SPEC.replace("epochs: 2", "epochs: 40"))
+    ports = free_ports(2)
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    args = ["train", "long.yaml", "--data", "c400.tar", "--strategy", "multi-worker", "--plain",
+            "--out", "killed"]  # fmt: skip
+    workers = [
+        layerkit(args, workspace, {
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            "LAYERKIT_CLUSTER_TIMEOUT": "30",
+        })
+        for i in range(2)
+    ]  # fmt: skip
+    try:
+        state = workspace / "killed" / "state.json"
+        deadline = time.monotonic() + 120
+        while not state.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state.is_file(), "the chief finished no epoch"
+        workers[1].kill()
+        killed_at = time.monotonic()
+        _, err = workers[0].communicate(timeout=TIMEOUT)
+        waited = time.monotonic() - killed_at
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.communicate()
+    assert workers[0].returncode == 2 and waited < 60, (waited, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: a worker of the cluster stopped (")
+    assert last.endswith("every finished epoch is kept: continue with layerkit train --resume "
+                         "killed")  # fmt: skip
+    metrics = json.loads((workspace / "killed" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and not (workspace / "killed" / "lock").exists()
+    done = json.loads(state.read_text())["epoch"]
+    assert 1 <= done < 40
+    resumed = layerkit(["train", "--resume", "killed", "--epochs", str(done + 2), "--plain"],
+                       workspace, {})  # fmt: skip
+    out, err = resumed.communicate(timeout=TIMEOUT)
+    assert resumed.returncode == 0, out + err
+    assert out.splitlines()[-1].startswith(f"done: {done + 2} epochs in killed")

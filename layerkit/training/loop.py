@@ -41,6 +41,7 @@ from .runtime import (
     dtype_policy,
     environment,
     is_chief,
+    peer_lost,
     replica_count,
     wants_mixed_precision,
 )
@@ -253,6 +254,17 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
         )  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
+    except Exception as error:
+        if setup.strategy != "multi-worker" or not peer_lost(error):
+            raise
+        finish(run, recorder, "interrupted", report)  # metrics.json says so; state.json resumes
+        first = str(error).split("Collective ops is aborted by: ")[-1].split(". ")[0]
+        raise TrainError(
+            f"a worker of the cluster stopped ({' '.join(first.split())[:200]}), and training "
+            f"cannot go on "
+            f"without it; every finished epoch is kept: continue with "
+            f"layerkit train --resume {run.path}"
+        ) from None
     return finish(run, recorder, status, report)
 
 

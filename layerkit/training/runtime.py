@@ -127,6 +127,16 @@ def _strategy(name: str) -> Any:
     return _STRATEGIES[name]
 
 
+def peer_lost(error: BaseException) -> bool:
+    """Whether a multi-worker step failed because another worker stopped: TensorFlow aborts the
+    collective ops of the others (UnavailableError) once the dead one misses its heartbeats."""
+    import tensorflow as tf
+
+    return isinstance(error, tf.errors.UnavailableError) or "Collective ops is aborted" in str(
+        error
+    )
+
+
 def is_chief() -> bool:
     """Whether this process writes the run: the only one, or the chief (or worker 0) of a
     TF_CONFIG cluster. Other workers write their copy to a temporary folder, as Keras asks."""
