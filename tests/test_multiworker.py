@@ -52,18 +52,23 @@ def layerkit(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Pope
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def run_workers(args: list[str], cwd: Path) -> list[tuple[int, str, str]]:
-    """Two workers of one TF_CONFIG cluster, each ``layerkit ARGS``; their exit codes and
-    outputs. Killed (never left hanging) after TIMEOUT."""
+def start_workers(args: list[str], cwd: Path) -> list[subprocess.Popen]:
+    """Two workers of one TF_CONFIG cluster on free localhost ports, each ``layerkit ARGS``."""
     ports = free_ports(2)
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    workers = [
+    return [
         layerkit(args, cwd, {
             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
             "LAYERKIT_CLUSTER_TIMEOUT": "30",
         })
         for i in range(2)
     ]  # fmt: skip
+
+
+def run_workers(args: list[str], cwd: Path) -> list[tuple[int, str, str]]:
+    """Two workers (:func:`start_workers`); their exit codes and outputs. Killed (never left
+    hanging) after TIMEOUT."""
+    workers = start_workers(args, cwd)
     try:
         outputs = [worker.communicate(timeout=TIMEOUT) for worker in workers]  # pipes drained
         return [(w.returncode, *output) for w, output in zip(workers, outputs, strict=True)]
@@ -109,17 +114,9 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(works
     timeout, saying which worker stopped and how to go on; the run is interrupted, unlocked, and
     `--resume` (one process here) completes it."""
     (workspace / "long.yaml").write_text(SPEC.replace("epochs: 2", "epochs: 40"))
-    ports = free_ports(2)
-    cluster = {"worker": [f"localhost:{port}" for port in ports]}
     args = ["train", "long.yaml", "--data", "c400.tar", "--strategy", "multi-worker", "--plain",
             "--out", "killed"]  # fmt: skip
-    workers = [
-        layerkit(args, workspace, {
-            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
-            "LAYERKIT_CLUSTER_TIMEOUT": "30",
-        })
-        for i in range(2)
-    ]  # fmt: skip
+    workers = start_workers(args, workspace)
     try:
         state = workspace / "killed" / "state.json"
         deadline = time.monotonic() + 120
