@@ -20,8 +20,9 @@ from ..model.compiler import build
 from ..runs.directory import RunDir
 from ..runs.records import RunSetup, RunState
 from ..spec.plan import Plan
-from .batches import EpochBatches
+from .batches import EpochBatches, ValidationBatches
 from .callbacks import optimizer_steps
+from .distributed import Share
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -55,11 +56,13 @@ class RunData:
     val_index: Any
     steps: int  # per epoch
 
-    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int) -> EpochBatches:
+    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int,
+                share: Share) -> EpochBatches:  # fmt: skip
         dataset = self.dataset
         x_train = prepare_inputs(dataset.x[self.train_index], shape)
         y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
-        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch)
+        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch,
+                            share)  # fmt: skip
 
     def validation(self, shape: tuple) -> tuple[Any, Any] | None:
         if not len(self.val_index):
@@ -69,6 +72,14 @@ class RunData:
             prepare_inputs(dataset.x[self.val_index], shape),
             keras.utils.to_categorical(dataset.y[self.val_index], len(dataset.class_names)),
         )
+
+    def validation_batches(self, shape: tuple, batch_size: int, share: Share) -> Any:
+        """What ``fit`` validates on: the arrays, or under data-parallel each process's slice of
+        every batch (:class:`~layerkit.training.batches.ValidationBatches`)."""
+        arrays = self.validation(shape)
+        if arrays is None or share == Share():
+            return arrays
+        return ValidationBatches(*arrays, batch_size, share)
 
 
 def build_trainer(plan: Plan, setup: RunSetup) -> Trainer:
