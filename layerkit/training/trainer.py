@@ -22,7 +22,7 @@ from ..runs.records import RunSetup, RunState
 from ..spec.plan import Plan
 from .batches import EpochBatches, ValidationBatches
 from .callbacks import optimizer_steps
-from .distributed import Share
+from .distributed import Share, share
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -109,10 +109,15 @@ def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -
     if settings.batchnorm_momentum is not None:
         set_batchnorm_momentum(model, settings.batchnorm_momentum)
     trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
+    metrics = make_metrics(settings)
+    # data-parallel validation fills its last batch with copies weighted 0, which only Keras's
+    # weighted metrics leave out (batches.ValidationBatches); no other batch has weights
+    weighted = share(setup.strategy) != Share()
     trainer.compile(
         optimizer=make_optimizer(settings, data.steps),
         loss=made.loss,
-        metrics=make_metrics(settings),
+        metrics=None if weighted else metrics,
+        weighted_metrics=metrics if weighted else None,
         jit_compile="auto" if device_names() else False,
     )
     return replace(made, trainer=trainer)
