@@ -277,7 +277,8 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     from .training import loop
     from .training.distributed import resume_strategy, start_strategy
 
-    start_strategy(resume_strategy(resume) if new is None else options.strategy, cpu_replicas)
+    start_strategy(resume_strategy(resume) if new is None else options.strategy, cpu_replicas,
+                   say=lambda error: UserError(str(error), as_json).rendered())  # fmt: skip
     if new is None:
         result = loop.resume(resume, options, console, output, notify=warn)
     else:

@@ -21,6 +21,7 @@ from layerkit.training.distributed import Share
 from .conftest import ROOT, SMALL, cifar_subset
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="no JAX here")
+DOC = (ROOT / "docs" / "distributed.md").read_text(encoding="utf-8")
 
 
 def test_each_process_takes_its_contiguous_slice_of_every_batch_and_together_they_are_the_batch():
@@ -78,11 +79,13 @@ def test_data_parallel_is_refused_on_tensorflow_and_multi_worker_on_jax(workspac
     refused = layerkit(["train", "small.yaml", "--data", "c200.tar", "--strategy",
                         "data-parallel"], workspace)  # fmt: skip
     assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines()[-1] == (
+    message = refused.stderr.strip().splitlines()[-1]
+    assert message == (
         "error: --strategy data-parallel is Keras's distribution API, which runs on JAX; this run "
         "uses tensorflow: set KERAS_BACKEND=jax, or use --strategy mirrored / multi-worker on "
         "TensorFlow"
     )
+    assert f"```text\n{message}\n```" in DOC  # docs/distributed.md shows it as it is
     assert not (workspace / "runs").exists()
     if importlib.util.find_spec("jax") is None:
         return
@@ -141,4 +144,27 @@ def test_layerkit_train_is_the_command_as_a_call(workspace, capfd):
     assert started.stdout.rstrip().endswith(
         "call layerkit.train before anything else in this process uses TensorFlow"
     )
+    assert started.stdout.rstrip() in DOC  # docs/distributed.md shows it as it is
     assert not (workspace / "late").exists()
+
+
+def test_copies_left_by_killed_workers_go_when_the_next_worker_starts(tmp_path, monkeypatch):
+    """A worker other than the chief keeps its copy in a temporary folder, removed when it ends;
+    one that was killed cannot remove it, so the next worker on the machine does: a copy whose
+    lock names a dead process goes, a live one's stays."""
+    from layerkit.runs.lock import Owner, this_process, try_create
+    from layerkit.training.loop import _worker_folder
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left, resumed, running = (tmp_path / f"layerkit-worker-{n}" for n in ("a", "b", "c"))
+    for folder in (left, resumed / "run", running):
+        folder.mkdir(parents=True)
+    gone = Owner(int(dead.stdout), this_process().host)
+    try_create(left / "lock", gone)
+    try_create(resumed / "run" / "lock", gone)  # a resumed run's copy sits one level down
+    try_create(running / "lock", this_process())
+    new = _worker_folder()
+    assert new.parent == tmp_path and new.name.startswith("layerkit-worker-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, new.name])

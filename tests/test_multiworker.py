@@ -32,7 +32,7 @@ train:
   epochs: 2
   validation_split: 80
 """
-TIMEOUT = 240  # seconds for the pair; a worker waits 30 s for its peer (LAYERKIT_CLUSTER_TIMEOUT)
+TIMEOUT = 240  # seconds for the pair; a worker waits 60 s for its peer (LAYERKIT_CLUSTER_TIMEOUT)
 
 
 def free_ports(count: int) -> list[int]:
@@ -70,7 +70,7 @@ def start_workers(args: list[str], cwd: Path, engine: str,
     """Two processes of one cluster on free localhost ports, each ``layerkit ARGS``."""
     ports = free_ports(2)
     return [
-        layerkit(args, cwd, {**cluster(engine, i, ports), "LAYERKIT_CLUSTER_TIMEOUT": "30"}, launch)
+        layerkit(args, cwd, {**cluster(engine, i, ports), "LAYERKIT_CLUSTER_TIMEOUT": "60"}, launch)
         for i in range(2)
     ]
 
@@ -126,6 +126,9 @@ def test_two_workers_train_one_run_like_one_process_with_the_same_global_batch(
     start = next(line for line in results[0][2].splitlines() if line.startswith("training tiny"))
     assert f"{strategy} strategy over 2 replicas on 2 " in start
     assert "of every batch of 32" in start and start.endswith(f"→ {pair}")
+    shared = start.split(", ", 1)[1].split(", backend")[0]  # how the work is shared out
+    if engine == "tensorflow":  # docs/distributed.md shows it
+        assert shared in (ROOT / "docs" / "distributed.md").read_text(encoding="utf-8"), shared
     worker_copy = Path(results[1][1].split("done: 2 epochs in ")[1].split(";")[0])
     assert not worker_copy.exists()
     backend = {"KERAS_BACKEND": engine}
@@ -185,6 +188,29 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(
         str(e) for e in range(1, done + 3)
     ]
     assert json.loads(state.read_text())["epoch"] == done + 2
+
+
+@engines
+def test_a_worker_whose_peer_never_comes_gives_up_with_one_line_and_no_run(
+    workspace, engine, strategy
+):
+    """Worker 0 of two, alone: after LAYERKIT_CLUSTER_TIMEOUT seconds it is stopped with one
+    line saying how to start the cluster (with --json, the JSON error on stdout), and no run
+    directory is left. Neither engine can be interrupted while it waits (see
+    distributed.start_strategy): a watcher process says the error and ends it (exit 137)."""
+    env = {**cluster(engine, 0, free_ports(2)), "LAYERKIT_CLUSTER_TIMEOUT": "5"}
+    alone = layerkit(["train", "tiny.yaml", "--data", "c400.tar", "--strategy", strategy,
+                      "--out", f"alone-{engine}", "--json"], workspace, env)  # fmt: skip
+    out, err = alone.communicate(timeout=TIMEOUT)
+    assert alone.returncode == -9, err
+    told = {"tensorflow": "start every worker with the same TF_CONFIG cluster, each with its own "
+            "task index", "jax": "start every process with the same KERAS_DISTRIBUTION_JOB_ADDRESSES "
+            "(process 0's address first) and KERAS_DISTRIBUTION_NUM_PROCESSES, each with its own "
+            "KERAS_DISTRIBUTION_PROCESS_ID"}[engine]  # fmt: skip
+    message = ("the workers did not form a cluster within 5 s (LAYERKIT_CLUSTER_TIMEOUT); "
+               f"{told}")  # fmt: skip
+    assert [error["message"] for error in json.loads(out)["errors"]] == [message]
+    assert not (workspace / f"alone-{engine}").exists()
 
 
 def test_keras_still_needs_its_two_worker_fixes(workspace):

@@ -73,11 +73,18 @@ class UserError(click.ClickException):
         self.as_json = as_json
 
     def show(self, file: Any = None) -> None:
+        text, stream = self.rendered()
+        click.echo(text, err=stream == "stderr")
+
+    def rendered(self) -> tuple[str, str]:
+        """The error as it is shown, and where: the JSON object on stdout with --json, else the
+        ``error:`` line on stderr."""
         if self.as_json:
             error = dict.fromkeys(("file", "line", "column", "path", "fix"))
-            click.echo(json.dumps({"ok": False, "errors": [{**error, "message": self.message}]}))
-            return
-        click.echo(f"error: {safe_text(self.message)}", err=True)
+            return json.dumps(
+                {"ok": False, "errors": [{**error, "message": self.message}]}
+            ), "stdout"
+        return f"error: {safe_text(self.message)}", "stderr"
 
 
 @contextmanager

@@ -15,7 +15,8 @@ Three strategies, one per engine's own way of going past one device:
 
 The strategy must exist before anything touches the engine: TensorFlow configures collective ops
 only before its context starts, and JAX fixes its devices when its backend starts. A worker whose
-peers do not join within ``LAYERKIT_CLUSTER_TIMEOUT`` seconds (60) stops with one line.
+peers do not join within ``LAYERKIT_CLUSTER_TIMEOUT`` seconds (60) is stopped with one line; one
+whose peer dies later stops with one line too (:func:`peer_lost`, :func:`leave_cluster`).
 Only the chief (worker 0, process 0) writes the run directory; the others write theirs to a
 temporary folder that is removed at the end.
 """
@@ -28,6 +29,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from ..errors import TrainError
 STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
 CLUSTER_TIMEOUT = 60  # seconds a worker waits for the others to join (LAYERKIT_CLUSTER_TIMEOUT)
 _STRATEGIES: dict[str, Any] = {}
+Say = Callable[[TrainError], tuple[str, str]]  # an error as shown, and where: stdout or stderr
 
 
 @dataclass(frozen=True)
@@ -73,25 +76,34 @@ def resume_strategy(path: Path) -> str | None:
         return None
 
 
-def start_strategy(name: str | None, cpu_replicas: int | None = None) -> None:
+def start_strategy(name: str | None, cpu_replicas: int | None = None,
+                   say: Say | None = None) -> None:  # fmt: skip
     """Split the CPU into ``cpu_replicas`` devices where asked and make the strategy ``name``
-    now, at the program's start, before anything touches the engine (see the module)."""
+    now, at the program's start, before anything touches the engine (see the module).
+
+    Workers that do not form a cluster in time cannot be given up by an exception (TensorFlow
+    waits for ever holding Python's lock, JAX aborts the process from its own thread): a small
+    watcher process says the error as ``say`` renders it (default: a line on stderr) and ends
+    this one (exit code 137)."""
     backend = keras.backend.backend()
     _check_engine(name, backend)
     if backend == "jax":
-        _start_jax(name, cpu_replicas)
+        _start_jax(name, cpu_replicas, say or _plain)
         return
     if cpu_replicas:
         _split_tensorflow_cpu(cpu_replicas)
     if name == "multi-worker":
         import tensorflow as tf
 
-        # its default, 0, waits for ever for a peer that never comes (no public setting)
+        # its default, 0, waits for ever for a peer that stops answering (no public setting)
         tf.distribute.MultiWorkerMirroredStrategy._check_health_initial_timeout = cluster_timeout()
         from .keras_multiworker import install
 
         install()  # Keras 3's fit fails with two workers without it (keras-team/keras#20585)
-    if name is not None:
+        fix = "start every worker with the same TF_CONFIG cluster, each with its own task index"
+        with _joining(say or _plain, fix):  # the strategy waits for every worker to join
+            _strategy(name)
+    elif name is not None:
         _strategy(name)
 
 
@@ -113,7 +125,11 @@ def _check_engine(name: str | None, backend: str) -> None:
         )
 
 
-def _start_jax(name: str | None, cpu_replicas: int | None) -> None:
+def _plain(error: TrainError) -> tuple[str, str]:
+    return f"error: {error}", "stderr"
+
+
+def _start_jax(name: str | None, cpu_replicas: int | None, say: Say) -> None:
     import jax
 
     if cpu_replicas:  # before JAX's backend starts, as --cpu-replicas does for TensorFlow
@@ -121,7 +137,7 @@ def _start_jax(name: str | None, cpu_replicas: int | None) -> None:
     if name != "data-parallel":
         return
     if jax_cluster():
-        _join_jax_cluster(jax)
+        _join_jax_cluster(jax, say)
     _STRATEGIES[name] = keras.distribution.DataParallel(
         devices=jax.devices(),
         auto_shard_dataset=False,  # each process feeds its own slice
@@ -137,41 +153,61 @@ def jax_cluster() -> bool:
     )
 
 
-def _join_jax_cluster(jax: Any) -> None:
-    """``keras.distribution.initialize()`` from Keras's environment variables, with JAX's
-    timeouts (300 s to join, 100 s of missed heartbeats) set to LAYERKIT_CLUSTER_TIMEOUT."""
-    seconds = cluster_timeout()
+def _join_jax_cluster(jax: Any, say: Say) -> None:
+    """``keras.distribution.initialize()`` from Keras's environment variables; JAX's own
+    timeouts (300 s to join, 100 s of missed heartbeats) set to LAYERKIT_CLUSTER_TIMEOUT and, for
+    joining, a minute more, so that layerkit's (:func:`_joining`) comes first."""
+    fix = ("start every process with the same KERAS_DISTRIBUTION_JOB_ADDRESSES (process 0's "
+           "address first) and KERAS_DISTRIBUTION_NUM_PROCESSES, each with its own "
+           "KERAS_DISTRIBUTION_PROCESS_ID")  # fmt: skip
     original = jax.distributed.initialize
+    seconds = cluster_timeout()
     jax.distributed.initialize = functools.partial(
-        original, initialization_timeout=seconds, heartbeat_timeout_seconds=seconds
+        original, initialization_timeout=seconds + 60, heartbeat_timeout_seconds=seconds
     )
     try:
-        with _stdout_to_stderr():  # Gloo says "[Gloo] Rank 0 is connected…" on stdout
+        with _joining(say, fix):
             keras.distribution.initialize()
-    except Exception as error:  # JAX says why in its own words: a timeout, a refused address
-        first = " ".join(str(error).split())[:200]
-        raise TrainError(
-            f"the processes in KERAS_DISTRIBUTION_JOB_ADDRESSES did not form a cluster within "
-            f"{seconds} s ({first}); start every process with the same addresses and "
-            "KERAS_DISTRIBUTION_NUM_PROCESSES, each with its own KERAS_DISTRIBUTION_PROCESS_ID"
-        ) from None
+    except Exception as error:  # a bad address or count: JAX says which in its own words
+        raise TrainError(f"the cluster could not start ({' '.join(str(error).split())[:200]}); "
+                         f"{fix}") from None  # fmt: skip
     finally:
         jax.distributed.initialize = original
 
 
+# the watcher: waits for its stdin to close (the cluster formed, or this process ended); if it
+# stays open past the timeout, says the error and kills the process that is stuck joining
+_WATCHER = """
+import os, select, signal, sys
+seconds, text, stream, pid = sys.argv[1:]
+if not select.select([sys.stdin], [], [], float(seconds))[0]:
+    print(text, file=sys.stdout if stream == "stdout" else sys.stderr, flush=True)
+    os.kill(int(pid), signal.SIGKILL)
+"""
+
+
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Any:
-    """What the engine's C++ code prints on file descriptor 1 goes to 2 meanwhile, so that
-    stdout keeps only results (``--json`` stays parseable)."""
+def _joining(say: Say, fix: str) -> Iterator[None]:
+    """While the processes join: given up after LAYERKIT_CLUSTER_TIMEOUT seconds by a watcher
+    process (see :func:`start_strategy`); meanwhile what the engine's C++ code prints on stdout
+    ("[Gloo] Rank 0 is connected…") goes to stderr, so that stdout keeps only results."""
+    import subprocess
+
+    seconds = cluster_timeout()
+    text, stream = say(TrainError(f"the workers did not form a cluster within {seconds} s "
+                                  f"(LAYERKIT_CLUSTER_TIMEOUT); {fix}"))  # fmt: skip
     sys.stdout.flush()
-    saved = os.dup(1)
+    stdout = os.dup(1)
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCHER, str(seconds), text, stream,
+                                str(os.getpid())], stdin=subprocess.PIPE, stdout=stdout)  # fmt: skip
     os.dup2(2, 1)
     try:
         yield
     finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        watcher.stdin.close()  # type: ignore[union-attr]
+        watcher.wait()
+        os.dup2(stdout, 1)
+        os.close(stdout)
 
 
 def _split_tensorflow_cpu(replicas: int) -> None:
