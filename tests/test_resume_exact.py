@@ -92,6 +92,10 @@ def shipped_recipe(name: str) -> Case:
 CASES = [
     Case("base", {}),  # Adam at Keras's defaults, a constant rate, no augmentation
     Case("augmented_with_flip_tta", {"tta": "flip"}, augment=AUGMENT),
+    # mirrored where the batches are drawn, by seed, epoch and image (stopped between two epochs
+    # that mirror opposite halves)
+    Case("alternating_flip", {},
+         augment=["alternating_flip", {"random_padded_crop": {"padding": 2}}]),
     Case("optimizer_rmsprop", {"optimizer": {"rmsprop": {"learning_rate": 0.003}}}),
     Case("adamw_weight_decay_no_decay_normalization",
          {"optimizer": {"adamw": {"learning_rate": 0.003, "weight_decay": 0.05}},

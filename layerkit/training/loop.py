@@ -28,6 +28,7 @@ from ..spec.validation import validate
 from .control import Control
 from .optimizers import make_optimizer, skip_weight_decay
 from .recipe import (
+    alternates_flips,
     dropout_epochs,
     flips,
     loss_description,
@@ -233,7 +234,8 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
                               tuple(data.dataset.skipped), device, environment()))  # fmt: skip
     initial_epoch = state.epoch if state is not None else 0
     shape = tuple(spec.input.shape)
-    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch)
+    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch,
+                           alternates_flips(plan, bool(setup.augment)))  # fmt: skip
     validation = data.validation(shape)
     skip_weight_decay(made.trainer.optimizer, made.trainer, settings.no_decay)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..catalog.layers import lookup_key, to_snake_case
 from ..errors import SpecError, did_you_mean
+from ..spec.plan import Plan
 from ..spec.settings import Choice, TrainSettings
 
 
@@ -234,6 +235,13 @@ def default_location() -> Any:
     from ..errors import Location
 
     return Location("<defaults>", 1, 1)
+
+
+def alternates_flips(plan: Plan, augment: bool) -> bool:
+    """Whether the batches mirror images on alternate epochs: ``alternating_flip`` is in the
+    ``augment:`` list and the run augments (see
+    :class:`~layerkit.catalog.augmentations.AlternatingFlip`)."""
+    return augment and any(layer.class_name == "AlternatingFlip" for layer in plan.augment)
 
 
 def flips(shape: tuple[int | None, ...]) -> bool:

@@ -55,11 +55,13 @@ class RunData:
     val_index: Any
     steps: int  # per epoch
 
-    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int) -> EpochBatches:
+    def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int,
+                alternate_flips: bool = False) -> EpochBatches:  # fmt: skip
         dataset = self.dataset
         x_train = prepare_inputs(dataset.x[self.train_index], shape)
         y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
-        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch)
+        return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch,
+                            alternate_flips)  # fmt: skip
 
     def validation(self, shape: tuple) -> tuple[Any, Any] | None:
         if not len(self.val_index):
