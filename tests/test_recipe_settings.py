@@ -114,3 +114,183 @@ def test_a_misspelt_alternating_flip_is_refused_at_its_line(write_spec, runner):
         result.output
     )
     assert any(f"{spec}:6:" in line and "alternating_flip" in line for line in lines), result.output
+
+
+# -- tta_translate -----------------------------------------------------------------------------
+
+
+def tiny_model(seed: int = 0):
+    """A small conv net with random weights: enough to tell every view of an image apart."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+
+
+def shifted_by_hand(x: np.ndarray, down: int, right: int) -> np.ndarray:
+    """Each image moved ``down`` rows and ``right`` columns (negative: up, left), the pixels that
+    come in read from the image mirrored at its edge (without repeating the edge)."""
+
+    def source(index: int, size: int) -> int:
+        return -index if index < 0 else 2 * (size - 1) - index if index >= size else index
+
+    height, width = x.shape[1:3]
+    rows = [source(row - down, height) for row in range(height)]
+    cols = [source(col - right, width) for col in range(width)]
+    return x[:, rows][:, :, cols]
+
+
+def tta_by_hand(model, x: np.ndarray, translate: int) -> np.ndarray:
+    """airbench's average: the image and its mirror count half, each shifted pair a quarter."""
+
+    def pair(images):
+        return (model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)) / 2
+
+    near = pair(x)
+    if not translate:
+        return near
+    return (
+        near / 2
+        + pair(shifted_by_hand(x, translate, translate)) / 4
+        + pair(shifted_by_hand(x, -translate, -translate)) / 4
+    )
+
+
+@pytest.mark.parametrize(("translate", "views"), [(0, 2), (2, 6), (1, 6)])
+def test_tta_averages_the_views_airbench_does(images, translate, views):
+    from layerkit.training.recipe import ModelOutput, tta_probabilities
+
+    x = images[0][::8]  # 20 images, two of each class
+    model = tiny_model()
+    seen = []
+
+    def predict(batch):
+        seen.append(batch.copy())
+        return model.predict(batch, verbose=0)
+
+    got = tta_probabilities(predict, x, ModelOutput("softmax", "dense"), translate)
+    assert len(seen) == views and all(batch.shape == x.shape for batch in seen)
+    assert len({batch.tobytes() for batch in seen}) == views  # every view a different image
+    np.testing.assert_allclose(got, tta_by_hand(model, x, translate), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got.sum(axis=1), 1, rtol=1e-5)
+    if translate:  # the shifted views change the answer
+        assert not np.allclose(got, tta_by_hand(model, x, 0), atol=1e-4)
+
+
+def test_val_accuracy_tta_and_evaluate_average_the_translated_views(images):
+    from layerkit.spec.settings import Normalize
+    from layerkit.training.callbacks import FlipValidation, MovingAverage
+    from layerkit.training.evaluate import Trained, predict_probabilities
+    from layerkit.training.recipe import model_output
+
+    x, y = images
+    model = tiny_model(1)
+    expected = tta_by_hand(model, x, 2)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    average = MovingAverage(enabled=False)
+    average.set_model(model)
+    validation = FlipValidation(x, y, 32, average, model_output(model), 2)
+    validation.set_model(model)
+    logs: dict = {}
+    validation.on_epoch_end(0, logs)
+    assert logs["val_accuracy_tta"] == pytest.approx(np.mean(expected.argmax(axis=1) == y))
+    # layerkit evaluate --tta flip --tta-translate 2 (a .keras file is fed pixels scaled by 1/255:
+    # the model here scales them itself, so it is given scale 1)
+    trained = Trained(model, Normalize(scale=1.0), None)
+    got = predict_probabilities(trained, x, "flip", translate=2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        predict_probabilities(trained, x, "flip"), tta_by_hand(model, x, 0), rtol=1e-5, atol=1e-7
+    )
+
+
+TTA_SPEC = """\
+name: tta
+input: [32, 32, 3]
+layers: [flatten, {dense: {units: 10, activation: softmax}}]
+train:
+"""
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("  tta_translate: 2\n",
+         "spec.yaml:5:18: error: train.tta_translate: tta_translate shifts the views that flip TTA "
+         "averages, but tta is off. Add 'tta: flip', or remove tta_translate."),
+        ("  tta: flip\n  tta_translate: 32\n",
+         "spec.yaml:6:18: error: train.tta_translate: tta_translate 32 shifts the images by at "
+         "least their size ([32, 32, 3]). Write e.g. 'tta_translate: 2'."),
+        ("  tta: flip\n  tta_translate: -1\n",
+         "spec.yaml:6:18: error: train.tta_translate: expected an integer of at least 0, received "
+         "int -1"),
+        ("  tta: flip\n  tta_translat: 2\n",
+         "spec.yaml:6:3: error: train.tta_translat: unknown train setting 'tta_translat'. Did you "
+         "mean 'tta_translate'?"),
+    ],
+)  # fmt: skip
+def test_tta_translate_mistakes_are_refused_at_their_line(lines, message, runner, tmp_path,
+                                                          monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(TTA_SPEC + lines, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == message
+
+
+def test_evaluate_refuses_tta_translate_without_flip(runner, tmp_path):
+    model = tiny_model()
+    model.save(tmp_path / "m.keras")
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "m.keras"), "--data", "cifar10",
+                                  "--tta-translate", "2"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --tta-translate shifts the views flip TTA averages; add --tta flip\n"
+    )
+
+
+TRANSLATED_RUN = """\
+name: translated
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 8, kernel_size: 3, padding: same, activation: relu}
+  - max_pooling2d: {pool_size: 4}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+augment:
+  - alternating_flip
+train:
+  optimizer: {adam: {learning_rate: 0.003}}
+  tta: flip
+  tta_translate: 2
+  batch_size: 32
+  epochs: 2
+  validation_split: 40
+  seed: 4
+"""
+
+
+@pytest.mark.slow
+def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner, monkeypatch):
+    import json
+
+    archive = cifar_subset(tmp_path / "cifar.tar", 16)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "spec.yaml").write_text(TRANSLATED_RUN, encoding="utf-8")
+    result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data", str(archive),
+                                  "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    best = json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]
+    args = ["evaluate", str(tmp_path / "run"), "--tta", "flip", "--tta-translate", "2"]
+    translated = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
+    assert translated["accuracy"] == pytest.approx(best["val_accuracy_tta"], abs=1e-6)
+    assert (translated["tta"], translated["tta_translate"], translated["n"]) == ("flip", 2, 40)
+    shown = runner.invoke(main, [*args, "--plain"]).stdout
+    assert "(flip TTA, shifted ±2 px)" in shown.splitlines()[0]

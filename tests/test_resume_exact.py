@@ -96,6 +96,7 @@ CASES = [
     # that mirror opposite halves)
     Case("alternating_flip", {},
          augment=["alternating_flip", {"random_padded_crop": {"padding": 2}}]),
+    Case("flip_tta_translated", {"tta": "flip", "tta_translate": 2}),
     Case("optimizer_rmsprop", {"optimizer": {"rmsprop": {"learning_rate": 0.003}}}),
     Case("adamw_weight_decay_no_decay_normalization",
          {"optimizer": {"adamw": {"learning_rate": 0.003, "weight_decay": 0.05}},

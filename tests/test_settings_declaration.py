@@ -87,6 +87,7 @@ SIMPLE_SCHEMAS = {
     "ema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
     "early_dropout": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "tta": {"enum": ["flip", None]},
+    "tta_translate": {"type": "integer", "minimum": 0, "default": 0},
     "source": {"type": "string"},
     "on_bad_image": {"enum": ["error", "skip"], "default": "error"},
     "resize": {"type": "boolean", "default": False},
@@ -115,6 +116,7 @@ ACCEPTED = [
     ("train", "early_dropout: 1", 1.0),
     ("train", "tta: flip", "flip"),
     ("train", "tta: null", None),
+    ("train", "tta_translate: 2", 2),
     ("data", "source: images/", "images/"),
     ("data", "on_bad_image: skip", "skip"),
     ("data", "resize: true", True),
@@ -143,6 +145,8 @@ REFUSED = [
      "dropout in the first half of the epochs only."),
     ("train", "tta: [flip]", "train.tta: expected flip, received a list. Write 'tta: "
      "flip' to also report validation accuracy averaged over each image and its mirror."),
+    ("train", "tta_translate: -2", "train.tta_translate: expected an integer of at least 0, "
+     "received int -2"),
     ("data", "source: 3", "data.source: expected a dataset name or a path, received int 3"),
     ("data", "on_bad_image: skp", "data.on_bad_image: expected 'error' or 'skip', received the "
      "text 'skp'. Did you mean 'skip'?"),

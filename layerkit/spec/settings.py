@@ -230,6 +230,9 @@ class TrainSettings:
         choices=(*TTA_KINDS, None), shown="off",
         fix="Write 'tta: flip' to also report validation accuracy averaged over each image and "
         "its mirror."))
+    tta_translate: int = field(default=0, metadata=_setting(
+        "integer", "with tta: flip, also average over each image shifted this many pixels both "
+        "ways along the diagonal (0: off)", minimum=0))
     target: tuple[str, float] | None = field(default=None, metadata=_setting(
         "structured", "stop once this metric reaches this value: {val_accuracy: 0.83}"))
     early_stopping: EarlyStopping | None = field(default=None, metadata=_setting(

@@ -119,9 +119,8 @@ def run_callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: Trainer, data:
         callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
         labels = dataset.y[data.val_index]
-        callbacks.append(
-            FlipValidation(validation[0], labels, settings.batch_size, average, made.ends)
-        )
+        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average,
+                                        made.ends, settings.tta_translate))  # fmt: skip
     callbacks += [reporter, recorder]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(
