@@ -270,6 +270,7 @@ train:
   optimizer: {adam: {learning_rate: 0.003}}
   tta: flip
   tta_translate: 2
+  lookahead: {every: 4, alpha: 0.5}   # 120 images in batches of 32: at each epoch's end
   batch_size: 32
   epochs: 2
   validation_split: 40
@@ -294,3 +295,95 @@ def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner,
     assert (translated["tta"], translated["tta_translate"], translated["n"]) == ("flip", 2, 40)
     shown = runner.invoke(main, [*args, "--plain"]).stdout
     assert "(flip TTA, shifted ±2 px)" in shown.splitlines()[0]
+    # the checkpoint holds Lookahead's slow weights, equal to the fast ones after the last update;
+    # the saved model is the spec's, without them
+    import keras
+
+    checkpoint = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "epoch-0002.keras")
+    slow = checkpoint.get_layer("lookahead_slow_weights").slow
+    fast = checkpoint.get_layer("translated").trainable_weights
+    assert len(slow) == len(fast) == 4
+    for a, b in zip(slow, fast, strict=True):
+        assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    last = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
+    assert last.count_params() == 8 * 27 + 8 + 512 * 10 + 10
+
+
+# -- lookahead ---------------------------------------------------------------------------------
+
+
+def test_lookahead_follows_a_hand_computation(images):
+    """A linear model under plain SGD with a mean-squared error, whose gradient is written out:
+    every 3 steps the slow weights move half way to the fast ones, which restart from them."""
+    import keras
+
+    from layerkit.spec.settings import Lookahead
+    from layerkit.training.lookahead import LookaheadUpdate, slow_weights_layer
+
+    x_all, y_all = images
+    x = (x_all[:112, ::8, ::8, :].reshape(112, -1) / 255).astype("float32")  # 48 features
+    y = np.eye(10, dtype="float32")[y_all[np.r_[0:112] * 160 // 112 % 160]]
+    keras.utils.set_random_seed(2)
+    inner = keras.Sequential([keras.Input((48,)), keras.layers.Dense(10, use_bias=False)])
+    start = keras.ops.convert_to_numpy(inner.weights[0]).astype("float64")
+    inputs = keras.Input((48,))
+    slow_layer = slow_weights_layer(inner)
+    trainer = keras.Model(inputs, inner(slow_layer(inputs)))
+    trainer.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    update = LookaheadUpdate(inner, slow_layer, Lookahead(every=3, alpha=0.5))
+    trainer.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[update])
+
+    fast, slow = start.copy(), start.copy()
+    for step in range(7):  # 112 images in batches of 16
+        xb, yb = x[step * 16 : (step + 1) * 16].astype("float64"), y[step * 16 : (step + 1) * 16]
+        fast -= 0.5 * 2 / (16 * 10) * xb.T @ (xb @ fast - yb)
+        if (step + 1) % 3 == 0:
+            slow += 0.5 * (fast - slow)
+            fast = slow.copy()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(inner.weights[0]), fast, rtol=1e-4,
+                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(slow_layer.slow[0]), slow, rtol=1e-4,
+                               atol=1e-6)  # fmt: skip
+    assert not np.allclose(fast, slow, atol=1e-4)  # step 7 moved the fast weights on
+    # without Lookahead the same steps end elsewhere
+    plain = start.copy()
+    for step in range(7):
+        xb, yb = x[step * 16 : (step + 1) * 16].astype("float64"), y[step * 16 : (step + 1) * 16]
+        plain -= 0.5 * 2 / (16 * 10) * xb.T @ (xb @ plain - yb)
+    assert not np.allclose(plain, fast, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("lookahead: {every: 0}",
+         "spec.yaml:5:22: error: train.lookahead.every: expected an integer of at least 1, "
+         "received int 0"),
+        ("lookahead: {every: 5, alpha: 1.5}",
+         "spec.yaml:5:32: error: train.lookahead.alpha: expected a fraction above 0 and at most 1, "
+         "received 1.5. Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+        ("lookahead: 5",
+         "spec.yaml:5:14: error: train.lookahead: expected {every: N, alpha: X}, received int 5. "
+         "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+        ("lookahead: {evry: 5}",
+         "spec.yaml:5:15: error: train.lookahead.evry: unknown train.lookahead setting 'evry'. "
+         "Did you mean 'every'?"),
+    ],
+)  # fmt: skip
+def test_lookahead_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
+                                                      monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(f"{TTA_SPEC}  {line}\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == message
+
+
+def test_lookahead_is_read_with_its_defaults(write_spec):
+    from layerkit import load_spec
+    from layerkit.spec.settings import Lookahead
+
+    spec = write_spec(TTA_SPEC + "  lookahead: {every: 3}\n")
+    assert load_spec(spec).train.lookahead == Lookahead(every=3, alpha=0.5)
+    assert load_spec(write_spec(TTA_SPEC + "  lookahead: {}\n")).train.lookahead == Lookahead()
+    assert load_spec(write_spec(TTA_SPEC + "  lookahead: null\n")).train.lookahead is None

@@ -117,6 +117,10 @@ CASES = [
          {"metrics": ["accuracy", "top3"], "monitor": "val_loss",
           "target": {"val_top3": 0.999}}),
     Case("batchnorm_momentum_ema", {"batchnorm_momentum": 0.8, "ema": 0.9}),
+    # 5 steps an epoch: the slow weights move at steps 3 and 6, across the crash after epoch 1
+    Case("lookahead_sgd_ema",
+         {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
+          "lookahead": {"every": 3, "alpha": 0.5}, "ema": 0.9}),
     Case("early_dropout_resumed_after_the_switch", {"early_dropout": 0.3}, stop_after=2),
     Case("validation_split_fraction_other_seed", {"validation_split": 0.25, "seed": 7}),
     # the rate halves after epochs 2 and 3, the first after the crash's checkpoint was saved

@@ -177,6 +177,26 @@ EARLY_STOPPING_SETTINGS = (
 
 
 @dataclass(frozen=True)
+class Lookahead:
+    """``train.lookahead``: every ``every`` optimizer steps the slow weights move ``alpha`` of the
+    way to the weights the optimizer trains (the fast ones), which are then set to them (Zhang et
+    al., 2019)."""
+
+    every: int = 5
+    alpha: float = 0.5
+
+
+# The settings of train.lookahead, read as the simple train: settings are.
+LOOKAHEAD_SETTINGS = (
+    Setting("every", "integer", 5, "optimizer steps between two updates of the slow weights",
+            minimum=1),
+    Setting("alpha", "number", 0.5, "how far the slow weights move towards the fast ones",
+            exclusive_minimum=0, maximum=1, expected="a fraction above 0 and at most 1",
+            fix="Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """How to train: every field has a default, so a spec without ``train:`` can be trained."""
 
@@ -238,6 +258,10 @@ class TrainSettings:
     early_stopping: EarlyStopping | None = field(default=None, metadata=_setting(
         "structured", "stop after patience epochs in which the monitor did not improve by more "
         "than min_delta: {patience: 5, min_delta: 0.001}", shown="off"))
+    lookahead: Lookahead | None = field(default=None, metadata=_setting(
+        "structured", "Lookahead on top of the optimizer: every `every` steps the slow weights "
+        "move `alpha` of the way to the trained ones, which restart from them: "
+        "{every: 5, alpha: 0.5}", shown="off"))
     # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 

@@ -5,9 +5,9 @@ Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettin
 type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
 settings (integers, numbers, text, choices, booleans) from their declaration in
 :mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
-validation_split, no_decay, target, early_stopping, normalize) with a reader of their own (``_TRAIN_READERS``,
-``_DATA_READERS``). Run when the spec is loaded; the checks that need the catalog or the model's
-input are :mod:`layerkit.spec.settings_checks`.
+validation_split, no_decay, target, early_stopping, lookahead, normalize) with a reader of their
+own (``_TRAIN_READERS``, ``_DATA_READERS``). Run when the spec is loaded; the checks that need the
+catalog or the model's input are :mod:`layerkit.spec.settings_checks`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .settings import (
     DATA_FIELDS,
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
+    LOOKAHEAD_SETTINGS,
     NO_DECAY_KINDS,
     NORMALIZE_FIELDS,
     TRAIN_FIELDS,
@@ -28,6 +29,7 @@ from .settings import (
     Choice,
     DataSettings,
     EarlyStopping,
+    Lookahead,
     Normalize,
     Setting,
     TrainSettings,
@@ -236,6 +238,28 @@ def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping 
     return EarlyStopping(**values)
 
 
+def _read_lookahead(train: _Reader, node: Node, key: str) -> Lookahead | None:
+    """``{every: 5, alpha: 0.5}``, each read by its declaration (defaults for those left out);
+    null is off."""
+    if node.value is None:
+        return None
+    if not node.is_mapping:
+        train.error(
+            f"expected {{every: N, alpha: X}}, received {describe(node)}",
+            node,
+            key,
+            "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'.",
+        )
+        return None
+    reader = _Reader(train.errors, f"train.{key}")
+    names = tuple(setting.name for setting in LOOKAHEAD_SETTINGS)
+    fields = reader.mapping(node, names)
+    values = reader.settings(LOOKAHEAD_SETTINGS, fields, {})
+    if len(fields) != len(node.value) or len(values) != len(fields):
+        return None  # said already, at its place
+    return Lookahead(**values)
+
+
 def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
     value = node.value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -259,6 +283,7 @@ _TRAIN_READERS: dict[str, StructuredReader] = {
     "no_decay": _read_no_decay,
     "target": _read_target,
     "early_stopping": _read_early_stopping,
+    "lookahead": _read_lookahead,
 }
 
 

@@ -17,6 +17,7 @@ from ..catalog.training import METRICS, SettingsCatalog, default_catalog
 from .settings import (
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
+    LOOKAHEAD_SETTINGS,
     NO_DECAY_KINDS,
     TRAIN_SETTINGS,
     Setting,
@@ -157,6 +158,12 @@ def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
             {"type": "object", "additionalProperties": False, "required": ["patience"],
              "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
                             for setting in EARLY_STOPPING_SETTINGS}},
+        ]},
+        "lookahead": {"anyOf": [
+            {"type": "null"},
+            {"type": "object", "additionalProperties": False,
+             "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
+                            for setting in LOOKAHEAD_SETTINGS}},
         ]},
     }  # fmt: skip
     return {
