@@ -387,3 +387,103 @@ def test_lookahead_is_read_with_its_defaults(write_spec):
     assert load_spec(spec).train.lookahead == Lookahead(every=3, alpha=0.5)
     assert load_spec(write_spec(TTA_SPEC + "  lookahead: {}\n")).train.lookahead == Lookahead()
     assert load_spec(write_spec(TTA_SPEC + "  lookahead: null\n")).train.lookahead is None
+
+
+# -- lr_scale ----------------------------------------------------------------------------------
+
+
+def short(weight) -> str:
+    """A weight's layer and name (the model's own name differs from model to model)."""
+    return "/".join(weight.path.split("/")[-2:])
+
+
+def grouped_model(seed: int = 3):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(4, 3, strides=2, name="conv"),
+        keras.layers.BatchNormalization(name="bn"),
+        keras.layers.ReLU(),
+        keras.layers.Flatten(),
+        keras.layers.LayerNormalization(name="ln"),
+        keras.layers.Dense(10, activation="softmax", name="dense"),
+    ])  # fmt: skip
+
+
+def test_weights_fall_into_the_documented_groups():
+    from layerkit.training.optimizers import weight_groups
+
+    model = grouped_model()
+    groups = {short(weight): group for group, weight in weight_groups(model).values()}
+    assert groups == {
+        "conv/kernel": "kernel", "conv/bias": "bias",
+        "bn/gamma": "normalization_scale", "bn/beta": "normalization_bias",
+        "ln/gamma": "normalization_scale", "ln/beta": "normalization_bias",
+        "dense/kernel": "kernel", "dense/bias": "bias",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [{"sgd": {"learning_rate": 0.1, "weight_decay": 0.05}}, {"adam": {"learning_rate": 0.01}}],
+    ids=["sgd_weight_decay", "adam"],
+)
+def test_lr_scale_multiplies_each_groups_step(images, optimizer):
+    """One step of a model with lr_scale against the same step without: each weight moves its
+    group's factor times as far (weight decay, decoupled, still at the unscaled rate)."""
+    import keras
+
+    from layerkit.errors import Location
+    from layerkit.spec.settings import Choice, TrainSettings
+    from layerkit.training.optimizers import make_optimizer, scale_learning_rates, weight_groups
+
+    x, y = images
+    batch, labels = x[::5], np.eye(10, dtype="float32")[y[::5]]  # 32 real images, all classes
+    factors = {"normalization_bias": 64.0, "kernel": 0.5, "normalization_scale": 2.0}
+    ((name, args),) = optimizer.items()
+    settings = TrainSettings(optimizer=Choice(name, args, Location("<test>", 1, 1)),
+                             lr_scale=tuple(factors.items()))  # fmt: skip
+    moved = {}
+    for scales in ((), settings.lr_scale):
+        model = grouped_model()
+        before = {short(w): keras.ops.convert_to_numpy(w) for w in model.trainable_weights}
+        model.compile(optimizer=make_optimizer(settings, 1), loss="categorical_crossentropy")
+        scale_learning_rates(model.optimizer, model, scales)
+        model.train_on_batch(batch, labels)
+        decay = args.get("weight_decay", 0.0) * args["learning_rate"]
+        moved[bool(scales)] = {  # the step, less the weight decay
+            short(w): keras.ops.convert_to_numpy(w) - before[short(w)] * (1 - decay)
+            for w in model.trainable_weights
+        }
+    for group, weight in weight_groups(grouped_model()).values():
+        factor = factors.get(group, 1.0)
+        plain, scaled = moved[False][short(weight)], moved[True][short(weight)]
+        assert np.abs(plain).max() > 0, short(weight)
+        np.testing.assert_allclose(scaled, factor * plain, rtol=2e-3, atol=1e-7,
+                                   err_msg=short(weight))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("lr_scale: {normalisation_bias: 64}",
+         "spec.yaml:5:14: error: train.lr_scale.normalisation_bias: unknown train.lr_scale setting "
+         "'normalisation_bias'. Did you mean 'normalization_bias'?"),
+        ("lr_scale: {bias: 0}",
+         "spec.yaml:5:20: error: train.lr_scale.bias: expected a factor above 0, received 0.0. "
+         "Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+        ("lr_scale: 64",
+         "spec.yaml:5:13: error: train.lr_scale: expected groups of weights and their factors, "
+         "received int 64. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+    ],
+)  # fmt: skip
+def test_lr_scale_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
+                                                     monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(f"{TTA_SPEC}  {line}\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == message

@@ -118,6 +118,10 @@ CASES = [
           "target": {"val_top3": 0.999}}),
     Case("batchnorm_momentum_ema", {"batchnorm_momentum": 0.8, "ema": 0.9}),
     # 5 steps an epoch: the slow weights move at steps 3 and 6, across the crash after epoch 1
+    # the scaled rates come back with the resumed optimizer (Keras saves no rate per weight)
+    Case("lr_scale_sgd_nesterov",
+         {"optimizer": {"sgd": {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}},
+          "lr_scale": {"normalization_bias": 64, "kernel": 0.5}}),
     Case("lookahead_sgd_ema",
          {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
           "lookahead": {"every": 3, "alpha": 0.5}, "ema": 0.9}),

@@ -20,6 +20,8 @@ from typing import Any
 from ..errors import Location
 
 NO_DECAY_KINDS = ("normalization", "bias")  # weights that weight_decay can leave alone
+# the groups of weights train.lr_scale can give a learning rate of their own
+LR_GROUPS = ("kernel", "bias", "normalization_scale", "normalization_bias")
 TTA_KINDS = ("flip",)
 NORMALIZE_FIELDS = ("scale", "offset", "mean", "std")
 BAD_IMAGE_CHOICES = ("error", "skip")
@@ -262,6 +264,10 @@ class TrainSettings:
         "structured", "Lookahead on top of the optimizer: every `every` steps the slow weights "
         "move `alpha` of the way to the trained ones, which restart from them: "
         "{every: 5, alpha: 0.5}", shown="off"))
+    lr_scale: tuple[tuple[str, float], ...] = field(default=(), metadata=_setting(
+        "structured", "the learning rate of a group of weights times a factor: "
+        "{normalization_bias: 64}; groups: kernel, bias, normalization_scale, "
+        "normalization_bias", shown="none"))
     # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 

@@ -5,9 +5,9 @@ Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettin
 type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
 settings (integers, numbers, text, choices, booleans) from their declaration in
 :mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
-validation_split, no_decay, target, early_stopping, lookahead, normalize) with a reader of their
-own (``_TRAIN_READERS``, ``_DATA_READERS``). Run when the spec is loaded; the checks that need the
-catalog or the model's input are :mod:`layerkit.spec.settings_checks`.
+validation_split, no_decay, target, early_stopping, lookahead, lr_scale, normalize) with a reader
+of their own (``_TRAIN_READERS``, ``_DATA_READERS``). Run when the spec is loaded; the checks that
+need the catalog or the model's input are :mod:`layerkit.spec.settings_checks`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .settings import (
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
     LOOKAHEAD_SETTINGS,
+    LR_GROUPS,
     NO_DECAY_KINDS,
     NORMALIZE_FIELDS,
     TRAIN_FIELDS,
@@ -149,6 +150,22 @@ class _Reader:
         )
         return None
 
+    def parts(self, node: Node, key: str, declared: tuple[Setting, ...], example: str
+              ) -> tuple[dict[str, Node], dict[str, Any]] | None:  # fmt: skip
+        """A mapping of settings within a setting (``{patience: 5}``), each read by its
+        declaration: the fields written and the values read; None for null, or for anything but a
+        mapping (said at its place, with ``example``)."""
+        if node.value is None:
+            return None
+        if not node.is_mapping:
+            shape = ", ".join(f"{item.name}: {'N' if item.kind == 'integer' else 'X'}"
+                              for item in declared)  # fmt: skip
+            self.error(f"expected {{{shape}}}, received {describe(node)}", node, key, example)
+            return None
+        reader = _Reader(self.errors, f"{self.section}.{key}")
+        fields = reader.mapping(node, tuple(item.name for item in declared))
+        return fields, reader.settings(declared, fields, {})
+
 
 # A structured setting's reader: (the reader, the setting's node, its name) → its value, or None.
 StructuredReader = Callable[[_Reader, Node, str], Any]
@@ -214,17 +231,10 @@ def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | N
 def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping | None:
     """``{patience: 5, min_delta: 0.001}``, each read by its declaration; null is off."""
     example = "Write e.g. 'early_stopping: {patience: 5, min_delta: 0.001}'."
-    if node.value is None:
+    read = train.parts(node, key, EARLY_STOPPING_SETTINGS, example)
+    if read is None:
         return None
-    if not node.is_mapping:
-        train.error(
-            f"expected {{patience: N, min_delta: X}}, received {describe(node)}", node, key, example
-        )
-        return None
-    reader = _Reader(train.errors, f"train.{key}")
-    names = tuple(setting.name for setting in EARLY_STOPPING_SETTINGS)
-    fields = reader.mapping(node, names)
-    values = reader.settings(EARLY_STOPPING_SETTINGS, fields, {})
+    fields, values = read
     misspelt = len(fields) != len(node.value)  # said with a suggestion already
     if "patience" not in fields and not misspelt:
         train.error(
@@ -241,23 +251,34 @@ def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping 
 def _read_lookahead(train: _Reader, node: Node, key: str) -> Lookahead | None:
     """``{every: 5, alpha: 0.5}``, each read by its declaration (defaults for those left out);
     null is off."""
+    read = train.parts(
+        node, key, LOOKAHEAD_SETTINGS, "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."
+    )
+    if read is None or len(read[0]) != len(node.value) or len(read[1]) != len(read[0]):
+        return None  # off, or refused at its place
+    return Lookahead(**read[1])
+
+
+def _read_lr_scale(train: _Reader, node: Node, key: str) -> tuple[tuple[str, float], ...] | None:
+    """``{normalization_bias: 64}``: groups of weights (:data:`LR_GROUPS`) and their factors,
+    numbers above 0."""
+    example = "Write e.g. 'lr_scale: {normalization_bias: 64}'."
     if node.value is None:
         return None
     if not node.is_mapping:
-        train.error(
-            f"expected {{every: N, alpha: X}}, received {describe(node)}",
-            node,
-            key,
-            "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'.",
-        )
+        received = f"received {describe(node)}"
+        train.error(f"expected groups of weights and their factors, {received}", node, key, example)
         return None
     reader = _Reader(train.errors, f"train.{key}")
-    names = tuple(setting.name for setting in LOOKAHEAD_SETTINGS)
-    fields = reader.mapping(node, names)
-    values = reader.settings(LOOKAHEAD_SETTINGS, fields, {})
-    if len(fields) != len(node.value) or len(values) != len(fields):
-        return None  # said already, at its place
-    return Lookahead(**values)
+    fields = reader.mapping(node, LR_GROUPS)
+    scales = []
+    for name, child in fields.items():
+        number = reader.number(child, name)
+        if number is not None and number <= 0:
+            reader.error(f"expected a factor above 0, received {number}", child, name, example)
+        elif number is not None:
+            scales.append((name, number))
+    return tuple(scales) if len(scales) == len(node.value) else None
 
 
 def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
@@ -284,6 +305,7 @@ _TRAIN_READERS: dict[str, StructuredReader] = {
     "target": _read_target,
     "early_stopping": _read_early_stopping,
     "lookahead": _read_lookahead,
+    "lr_scale": _read_lr_scale,
 }
 
 

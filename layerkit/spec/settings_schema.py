@@ -18,6 +18,7 @@ from .settings import (
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
     LOOKAHEAD_SETTINGS,
+    LR_GROUPS,
     NO_DECAY_KINDS,
     TRAIN_SETTINGS,
     Setting,
@@ -159,6 +160,9 @@ def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
              "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
                             for setting in EARLY_STOPPING_SETTINGS}},
         ]},
+        "lr_scale": {"type": "object", "additionalProperties": False,
+                     "properties": {group: {"type": "number", "exclusiveMinimum": 0}
+                                    for group in LR_GROUPS}},
         "lookahead": {"anyOf": [
             {"type": "null"},
             {"type": "object", "additionalProperties": False,

@@ -26,7 +26,7 @@ from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
 from .control import Control
-from .optimizers import make_optimizer, skip_weight_decay
+from .optimizers import make_optimizer, scale_learning_rates, skip_weight_decay
 from .recipe import (
     alternates_flips,
     dropout_epochs,
@@ -238,6 +238,7 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
                            alternates_flips(plan, bool(setup.augment)))  # fmt: skip
     validation = data.validation(shape)
     skip_weight_decay(made.trainer.optimizer, made.trainer, settings.no_decay)
+    scale_learning_rates(made.trainer.optimizer, made.trainer, settings.lr_scale)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
     best = state.best if state is not None else Best()
