@@ -487,3 +487,164 @@ def test_lr_scale_mistakes_are_refused_at_their_line(line, message, runner, tmp_
     result = runner.invoke(main, ["validate", "spec.yaml"])
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == message
+
+
+# -- init: dirac and whiten --------------------------------------------------------------------
+
+
+def conv_stack(seed: int = 5):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(32, 3, padding="same", name="first"),
+        keras.layers.Conv2D(8, 3, padding="same", name="wider_in"),
+        keras.layers.Conv2D(16, 3, padding="same", name="wider_out"),
+        keras.layers.Conv2D(4, 3, padding="same", groups=2, name="grouped"),
+    ])  # fmt: skip
+
+
+def test_dirac_convolutions_pass_their_first_channels_through(images):
+    import keras
+
+    from layerkit.spec.settings import Init, Normalize
+    from layerkit.training.initialization import initialize
+
+    x = images[0][:16] / 255
+    model = conv_stack()
+    before = {layer.name: keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers}
+    initialize(model, Init(dirac=True), x, Normalize())
+    after = {layer.name: keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers}
+    for name in ("first", "wider_in", "wider_out"):
+        layer = model.get_layer(name)
+        seen = keras.Model(model.inputs, layer.input).predict(x, verbose=0)
+        out = keras.ops.convert_to_numpy(layer(seen))  # the biases are Keras's zeros
+        count = min(seen.shape[-1], out.shape[-1])
+        np.testing.assert_allclose(out[..., :count], seen[..., :count], atol=1e-6, err_msg=name)
+        # the other filters keep Keras's initial values (airbench: dirac_ on the first filters)
+        assert np.array_equal(after[name][..., count:], before[name][..., count:])
+    assert np.array_equal(after["grouped"], before["grouped"])  # groups: 2 is left alone
+
+
+def moments_by_hand(x: np.ndarray) -> np.ndarray:
+    """The second moments of every 3x3 patch, each flattened (row, column, channel)."""
+    rows = [x[:, i : i + 30, j : j + 30, :] for i in range(3) for j in range(3)]
+    patches = np.stack(rows, axis=3).reshape(-1, 27).astype("float64")  # (.., 9 taps, 3 channels)
+    return patches.T @ patches / len(patches)
+
+
+def test_whitening_makes_the_first_convolutions_responses_uncorrelated(images):
+    import keras
+
+    from layerkit.spec.settings import Init, Normalize
+    from layerkit.training.initialization import initialize
+
+    x = images[0][:64]
+    normalize = Normalize(scale=1 / 255, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26))
+    scaled = (x / 255 - np.array([0.49, 0.48, 0.45])) / np.array([0.25, 0.24, 0.26])
+    model = conv_stack()
+    before = keras.ops.convert_to_numpy(model.get_layer("wider_in").kernel)
+    initialize(model, Init(whiten=True, whiten_eps=5e-4), x, normalize)
+    first = model.get_layer("first")
+    out = keras.ops.convert_to_numpy(first(scaled.astype("float32")))[:, 1:31, 1:31, :]
+    responses = out.reshape(-1, 32).astype("float64")
+    eigenvalues = np.sort(np.linalg.eigvalsh(moments_by_hand(scaled)))[::-1]
+    # 27 filters, largest eigenvalue first, each with variance eigenvalue / (eigenvalue + eps),
+    # uncorrelated with the others; the last 5 are the first 5 negated
+    second = responses[:, :27].T @ responses[:, :27] / len(responses)
+    np.testing.assert_allclose(np.diag(second), eigenvalues / (eigenvalues + 5e-4), rtol=1e-3)
+    assert np.abs(second - np.diag(np.diag(second))).max() < 1e-3
+    np.testing.assert_allclose(responses[:, 27:], -responses[:, :5], rtol=1e-5, atol=1e-5)
+    # the other convolutions are left as they were, and every weight is still trainable
+    assert np.array_equal(keras.ops.convert_to_numpy(model.get_layer("wider_in").kernel), before)
+    assert first.kernel.trainable
+
+
+INIT_RUN = """\
+name: initialised
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 32, kernel_size: 3, padding: same, activation: relu}
+  - conv2d: {filters: 16, kernel_size: 3, padding: same, activation: relu}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+data:
+  normalize: {scale: 0.00392156862745098}
+train:
+  optimizer: {sgd: {learning_rate: 1.0e-12}}   # the weights stay where they started
+  init: {dirac: true, whiten: true}
+  batch_size: 64
+  epochs: 1
+  validation_split: 20
+  seed: 2
+expect:
+  total_params: 5690
+"""
+
+
+@pytest.mark.slow
+def test_a_new_run_starts_from_whitened_and_dirac_convolutions(tmp_path, runner, monkeypatch):
+    import keras
+
+    from layerkit.data.load import load_dataset, split
+    from layerkit.training.initialization import whitening_sample
+
+    archive = cifar_subset(tmp_path / "cifar.tar", 16)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "spec.yaml").write_text(INIT_RUN, encoding="utf-8")
+    assert runner.invoke(main, ["build", str(tmp_path / "spec.yaml")]).exit_code == 0  # counts ✓
+    result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data", str(archive),
+                                  "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    first, second = (keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions)
+    identity = np.zeros((3, 3, 32, 16), "float32")
+    identity[1, 1, np.arange(16), np.arange(16)] = 1
+    np.testing.assert_allclose(second, identity, atol=1e-6)
+    # the whitening of the training images' patches, measured on the seeded sample
+    dataset = load_dataset(str(archive), (32, 32, 3))
+    train_index, _ = split(dataset, 20, 2)
+    scaled = dataset.x[whitening_sample(train_index, 2)].astype("float64") / 255
+    eigenvalues, eigenvectors = np.linalg.eigh(moments_by_hand(scaled))
+    top = eigenvectors[:, -1] / np.sqrt(eigenvalues[-1] + 5e-4)
+    filter0 = first[..., 0].reshape(-1)
+    np.testing.assert_allclose(filter0 * np.sign(filter0 @ top), top, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(first[..., 27], -first[..., 0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (TTA_SPEC + "  init: {whiten: true}\n",
+         "spec.yaml:5:9: error: train.init.whiten: init.whiten sets the first conv2d from patches "
+         "of the training images, but the model has no conv2d layer (with groups: 1). Remove "
+         "'whiten: true'."),
+        (INIT_RUN,
+         None),
+        (INIT_RUN.replace("  - conv2d: {filters: 16, kernel_size: 3, padding: same, activation: "
+                          "relu}\n", ""),
+         "spec.yaml:11:9: error: train.init.dirac: init.dirac starts conv2d layers as identities, "
+         "but the model has no conv2d layer (with groups: 1) beside the whitened one. Remove "
+         "'dirac: true'."),
+        (TTA_SPEC + "  init: {dirak: true}\n",
+         "spec.yaml:5:10: error: train.init.dirak: unknown train.init setting 'dirak'. Did you "
+         "mean 'dirac'?"),
+        (TTA_SPEC + "  init: {whiten_eps: 0}\n",
+         "spec.yaml:5:22: error: train.init.whiten_eps: expected a number above 0 (such as "
+         "0.0005), received 0.0"),
+        (TTA_SPEC + "  init: dirac\n",
+         "spec.yaml:5:9: error: train.init: expected {dirac: true, whiten: true, whiten_eps: X}, "
+         "received the text 'dirac'. Write e.g. 'init: {dirac: true, whiten: true}'."),
+    ],
+)  # fmt: skip
+def test_init_needs_the_convolutions_it_sets(document, message, runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    if message is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2
+        assert result.output.splitlines()[0] == message

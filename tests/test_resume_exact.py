@@ -122,6 +122,9 @@ CASES = [
     Case("lr_scale_sgd_nesterov",
          {"optimizer": {"sgd": {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}},
           "lr_scale": {"normalization_bias": 64, "kernel": 0.5}}),
+    # the first convolution whitened from the training images when the run began, and taken
+    # from the checkpoint (not measured again) when it resumes
+    Case("init_whiten", {"init": {"whiten": True, "whiten_eps": 0.001}}),
     Case("lookahead_sgd_ema",
          {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
           "lookahead": {"every": 3, "alpha": 0.5}, "ema": 0.9}),

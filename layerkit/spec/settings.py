@@ -199,6 +199,28 @@ LOOKAHEAD_SETTINGS = (
 
 
 @dataclass(frozen=True)
+class Init:
+    """``train.init``: how a new run initialises the model's plain convolutions (``conv2d``)
+    beyond Keras's initialisers: the first from patch-whitening of the training images
+    (``whiten``), the others as identities (``dirac``)."""
+
+    dirac: bool = False
+    whiten: bool = False
+    whiten_eps: float = 5e-4
+
+
+# The settings of train.init, read as the simple train: settings are.
+INIT_SETTINGS = (
+    Setting("dirac", "boolean", False, "each conv2d (but a whitened one) starts as the identity "
+            "on its first channels"),
+    Setting("whiten", "boolean", False, "the first conv2d starts as the whitening of the "
+            "training images' patches"),
+    Setting("whiten_eps", "number", 5e-4, "added to each eigenvalue before whitening",
+            exclusive_minimum=0, expected="a number above 0 (such as 0.0005)"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """How to train: every field has a default, so a spec without ``train:`` can be trained."""
 
@@ -268,6 +290,9 @@ class TrainSettings:
         "structured", "the learning rate of a group of weights times a factor: "
         "{normalization_bias: 64}; groups: kernel, bias, normalization_scale, "
         "normalization_bias", shown="none"))
+    init: Init | None = field(default=None, metadata=_setting(
+        "structured", "a new run's conv2d weights: {dirac: true, whiten: true} (identities; the "
+        "first from patch-whitening of the training images)", shown="Keras's"))
     # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 

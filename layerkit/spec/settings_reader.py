@@ -5,8 +5,8 @@ Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettin
 type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
 settings (integers, numbers, text, choices, booleans) from their declaration in
 :mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
-validation_split, no_decay, target, early_stopping, lookahead, lr_scale, normalize) with a reader
-of their own (``_TRAIN_READERS``, ``_DATA_READERS``). Run when the spec is loaded; the checks that
+validation_split, no_decay, target, early_stopping, lookahead, lr_scale, init, normalize) with a
+reader of their own (``_TRAIN_READERS``, ``_DATA_READERS``). Run when the spec is loaded; the checks that
 need the catalog or the model's input are :mod:`layerkit.spec.settings_checks`.
 """
 
@@ -21,6 +21,7 @@ from .settings import (
     DATA_FIELDS,
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
+    INIT_SETTINGS,
     LOOKAHEAD_SETTINGS,
     LR_GROUPS,
     NO_DECAY_KINDS,
@@ -30,6 +31,7 @@ from .settings import (
     Choice,
     DataSettings,
     EarlyStopping,
+    Init,
     Lookahead,
     Normalize,
     Setting,
@@ -158,8 +160,8 @@ class _Reader:
         if node.value is None:
             return None
         if not node.is_mapping:
-            shape = ", ".join(f"{item.name}: {'N' if item.kind == 'integer' else 'X'}"
-                              for item in declared)  # fmt: skip
+            shown = {"integer": "N", "boolean": "true"}
+            shape = ", ".join(f"{item.name}: {shown.get(item.kind, 'X')}" for item in declared)
             self.error(f"expected {{{shape}}}, received {describe(node)}", node, key, example)
             return None
         reader = _Reader(self.errors, f"{self.section}.{key}")
@@ -248,15 +250,17 @@ def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping 
     return EarlyStopping(**values)
 
 
-def _read_lookahead(train: _Reader, node: Node, key: str) -> Lookahead | None:
-    """``{every: 5, alpha: 0.5}``, each read by its declaration (defaults for those left out);
-    null is off."""
-    read = train.parts(
-        node, key, LOOKAHEAD_SETTINGS, "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."
-    )
-    if read is None or len(read[0]) != len(node.value) or len(read[1]) != len(read[0]):
-        return None  # off, or refused at its place
-    return Lookahead(**read[1])
+def _parts_reader(declared: tuple[Setting, ...], made: type, example: str) -> StructuredReader:
+    """The reader of a setting made of settings (``lookahead``, ``init``): each part read by its
+    declaration, defaults for those left out; null is off."""
+
+    def read(train: _Reader, node: Node, key: str) -> Any:
+        parts = train.parts(node, key, declared, example)
+        if parts is None or len(parts[0]) != len(node.value) or len(parts[1]) != len(parts[0]):
+            return None  # off, or refused at its place
+        return made(**parts[1])
+
+    return read
 
 
 def _read_lr_scale(train: _Reader, node: Node, key: str) -> tuple[tuple[str, float], ...] | None:
@@ -304,9 +308,11 @@ _TRAIN_READERS: dict[str, StructuredReader] = {
     "no_decay": _read_no_decay,
     "target": _read_target,
     "early_stopping": _read_early_stopping,
-    "lookahead": _read_lookahead,
+    "lookahead": _parts_reader(LOOKAHEAD_SETTINGS, Lookahead,
+                               "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
     "lr_scale": _read_lr_scale,
-}
+    "init": _parts_reader(INIT_SETTINGS, Init, "Write e.g. 'init: {dirac: true, whiten: true}'."),
+}  # fmt: skip
 
 
 def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:

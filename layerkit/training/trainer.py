@@ -22,6 +22,7 @@ from ..runs.records import RunSetup, RunState
 from ..spec.plan import Plan
 from .batches import EpochBatches
 from .callbacks import optimizer_steps
+from .initialization import initialize, whitening_sample
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -94,11 +95,15 @@ def restore_trainer(plan: Plan, run: RunDir, state: RunState) -> Trainer:
 
 
 def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -> Trainer:
-    """The new model in its training wrapper (scaling, augmentation), compiled."""
+    """The new model, initialised as ``train.init`` asks, in its training wrapper (scaling,
+    augmentation), compiled."""
     settings, model = plan.spec.train, made.model
     check_fit(plan, model, data.dataset)
     if settings.batchnorm_momentum is not None:
         set_batchnorm_momentum(model, settings.batchnorm_momentum)
+    if settings.init is not None:  # a new run only: a resumed one has its checkpoint's weights
+        images = data.dataset.x[whitening_sample(data.train_index, settings.seed)]
+        initialize(model, settings.init, images, plan.spec.data.normalize)
     trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
     trainer.compile(
         optimizer=make_optimizer(settings, data.steps),
