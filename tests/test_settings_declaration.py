@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from layerkit.errors import ErrorCollector
+from layerkit.spec.data_settings_reader import _DATA_READERS, read_data
 from layerkit.spec.schema import spec_schema
 from layerkit.spec.settings import (
     DATA_FIELDS,
@@ -24,7 +25,7 @@ from layerkit.spec.settings import (
     Setting,
     TrainSettings,
 )
-from layerkit.spec.settings_reader import _DATA_READERS, _TRAIN_READERS, read_data, read_train
+from layerkit.spec.settings_reader import _TRAIN_READERS, read_train
 from layerkit.spec.yaml_source import parse_yaml
 
 from .conftest import ROOT

@@ -3,8 +3,8 @@
 Takes nothing; gives the declaration the rest of layerkit follows. Each setting is declared once, on
 its field of :class:`TrainSettings` or :class:`DataSettings`: its kind, default, range or choices
 and one line of help (a :class:`Setting`, as Ludwig declares its config fields). From it
-:mod:`layerkit.spec.settings_reader` reads a spec's ``train:`` and ``data:`` sections,
-:mod:`layerkit.spec.schema` makes the JSON Schema's ``train:`` and ``data:``, and
+:mod:`layerkit.spec.settings_reader` and :mod:`layerkit.spec.data_settings_reader` read a spec's
+``train:`` and ``data:`` sections, :mod:`layerkit.spec.schema` makes the JSON Schema's ``train:`` and ``data:``, and
 ``tests/test_settings_declaration.py`` checks the tables of docs/training.md.
 :mod:`layerkit.spec.settings_checks` checks, as part of validation, what depends on the catalog,
 on other settings and on the model's input; :mod:`layerkit.training.recipe` makes the Keras

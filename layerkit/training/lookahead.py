@@ -77,7 +77,7 @@ class LookaheadUpdate(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.steps() == 0:  # a new run: the slow weights start where the fast ones do
             for fast, slow in zip(self.fast, self.slow.slow, strict=True):
-                slow.assign(fast)
+                slow.assign(keras.ops.copy(fast))  # a buffer of its own (JAX donates each one)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.steps() % self.every:
@@ -85,4 +85,4 @@ class LookaheadUpdate(keras.callbacks.Callback):
         for fast, slow in zip(self.fast, self.slow.slow, strict=True):
             moved = slow + self.alpha * (keras.ops.cast(fast, slow.dtype) - slow)
             slow.assign(moved)
-            fast.assign(keras.ops.cast(moved, fast.dtype))
+            fast.assign(keras.ops.copy(keras.ops.cast(moved, fast.dtype)))
