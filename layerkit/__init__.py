@@ -6,11 +6,12 @@ The public API::
     plan = layerkit.validate(spec)                  # every name and argument checked (no TensorFlow)
     model = layerkit.build(plan)                    # → keras.Model
     summary = layerkit.summarize(model, plan)       # checked rows and totals, as data
+    result = layerkit.train(spec, data="cifar10.tar.gz", epochs=10)  # `layerkit train` as a call
 
 Each stage takes the previous one's typed result (``build`` and ``summarize`` take a ``Plan``, or
 a ``Spec`` they validate); a path or YAML text goes through ``load_spec`` first.
 
-Importing layerkit does not import TensorFlow; ``build`` does, when first called.
+Importing layerkit does not import TensorFlow; ``build`` and ``train`` do, when first called.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .spec.document import Spec
 from .spec.loader import load_spec
 from .spec.plan import Plan
 from .spec.validation import validate
+from .training.api import train
 
 __version__ = "0.1.0"
 
@@ -37,5 +39,6 @@ __all__ = [
     "load_spec",
     "register_layer",
     "summarize",
+    "train",
     "validate",
 ]

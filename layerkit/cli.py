@@ -275,11 +275,9 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     new = None if resume else prepare_run(spec, options, console, output)
     import_keras_quietly()
     from .training import loop
-    from .training.runtime import resume_strategy, split_cpu, start_strategy
+    from .training.distributed import resume_strategy, start_strategy
 
-    if cpu_replicas:
-        split_cpu(cpu_replicas)
-    start_strategy(resume_strategy(resume) if new is None else options.strategy)
+    start_strategy(resume_strategy(resume) if new is None else options.strategy, cpu_replicas)
     if new is None:
         result = loop.resume(resume, options, console, output, notify=warn)
     else:

@@ -363,7 +363,7 @@ def test_multi_worker_strategy_runs_as_a_single_worker_without_tf_config(workspa
 
 
 def test_only_the_chief_writes_the_run(monkeypatch):
-    from layerkit.training.runtime import is_chief
+    from layerkit.training.distributed import is_chief
 
     cluster = {"worker": ["a:1", "b:1"]}
     for task, chief in ((None, True), ({"type": "worker", "index": 0}, True),

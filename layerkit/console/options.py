@@ -194,14 +194,16 @@ train_options = _each(
     ),
     click.option(
         "--strategy",
-        type=click.Choice(["mirrored", "multi-worker"]),
+        type=click.Choice(["mirrored", "multi-worker", "data-parallel"]),
         help="Train data-parallel: 'mirrored' over this machine's GPUs, 'multi-worker' over the "
-        "machines in TF_CONFIG (TensorFlow backend).",
+        "machines in TF_CONFIG (TensorFlow backend); 'data-parallel' over every device, and the "
+        "processes in KERAS_DISTRIBUTION_* (JAX backend).",
     ),
     click.option(
         "--cpu-replicas",
         type=click.IntRange(min=2),
-        help="Split the CPU into N logical devices (to try --strategy mirrored without GPUs).",
+        help="Split the CPU into N devices (to try --strategy mirrored or data-parallel without "
+        "GPUs).",
     ),
 )
 

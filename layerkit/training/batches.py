@@ -1,6 +1,9 @@
 """The training samples as batches in an order drawn from the run's seed and the epoch alone, so
-a resumed run sees what the uninterrupted one saw; with ``alternating_flip`` in ``augment:``,
-each image mirrored on every other epoch, as drawn from the seed, the epoch and the image."""
+a resumed run sees what the uninterrupted one saw; under data-parallel training (JAX) each
+process takes its slice of every batch (:class:`~layerkit.training.distributed.Share`), and the
+validation images come as batches a process slices the same way; with ``alternating_flip`` in
+``augment:``, each image mirrored on every other epoch, as drawn from the seed, the epoch and the
+image."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import math
 
 import keras
 import numpy as np
+
+from .distributed import Share
 
 
 def derived_seed(*numbers: int) -> int:
@@ -35,12 +40,14 @@ class EpochBatches(keras.utils.PyDataset):
     With ``alternate_flips`` each image is mirrored as :func:`alternating_flips` says."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                 first_epoch: int, alternate_flips: bool = False) -> None:  # fmt: skip
+                 first_epoch: int, share: Share | None = None,
+                 alternate_flips: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.x = x
         self.y = y
         self.batch_size = batch_size
-        self.steps = math.ceil(len(x) / batch_size)
+        self.share = share or Share()
+        self.steps = steps_per_epoch(len(x), batch_size, self.share)
         self.seed = seed
         self.first_epoch = first_epoch
         self.alternate_flips = alternate_flips
@@ -61,8 +68,47 @@ class EpochBatches(keras.utils.PyDataset):
         epoch, step = divmod(index, self.steps)
         order = self.order(self.first_epoch + epoch)
         chosen = order[step * self.batch_size : (step + 1) * self.batch_size]
+        chosen = own_slice(chosen[: self.share.trim(len(chosen))], self.share)
         x = self.x[chosen]
         if self.alternate_flips:
             mirror = alternating_flips(self.seed, len(self.x), self.first_epoch + epoch)[chosen]
             x[mirror] = x[mirror][:, :, ::-1]  # the width axis (x is a copy)
         return x, self.y[chosen]
+
+
+def steps_per_epoch(count: int, batch_size: int, share: Share) -> int:
+    """Batches in an epoch of ``count`` samples: the last, smaller one cut to what splits evenly
+    over the devices (``count % devices`` samples of each epoch's order sit that epoch out),
+    dropped where nothing of it is left."""
+    full, rest = divmod(count, batch_size)
+    return full + (share.trim(rest) > 0)
+
+
+def own_slice(batch: np.ndarray, share: Share) -> np.ndarray:
+    """This process's contiguous slice of a batch (all of it for a single process), so that the
+    processes' slices, put together in process order, are the batch."""
+    size = len(batch) // share.processes
+    return batch[share.index * size : (share.index + 1) * size]
+
+
+class ValidationBatches(keras.utils.PyDataset):
+    """The validation images in batches for data-parallel training, each process taking its slice;
+    a last batch that does not split evenly over the devices is filled up with copies weighted 0,
+    so every image counts once in the accuracy. (Keras weighs the batch's mean loss by its full
+    size: val_loss is then low by a factor of ``images / (images + copies)``, copies < devices.)"""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, share: Share) -> None:
+        super().__init__()
+        self.x, self.y, self.batch_size, self.share = x, y, batch_size, share
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        chosen = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.x)))
+        weights = np.ones(len(chosen), "float32")
+        missing = -len(chosen) % self.share.devices
+        chosen = np.concatenate([chosen, np.resize(chosen, missing)])
+        weights = np.concatenate([weights, np.zeros(missing, "float32")])
+        mine = own_slice(np.arange(len(chosen)), self.share)
+        return self.x[chosen[mine]], self.y[chosen[mine]], weights[mine]

@@ -6,8 +6,9 @@ used only for training, so the saved models have the spec's parameter counts.
 
 from __future__ import annotations
 
-import math
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -25,7 +26,18 @@ from ..spec.document import Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
+from .batches import steps_per_epoch
 from .control import Control
+from .distributed import (
+    Share,
+    distribution_scope,
+    is_chief,
+    leave_cluster,
+    peer_lost,
+    replica_count,
+    share,
+    worker_count,
+)
 from .optimizers import make_optimizer, scale_learning_rates, skip_weight_decay
 from .recipe import (
     alternates_flips,
@@ -36,16 +48,7 @@ from .recipe import (
     make_metrics,
 )
 from .run_callbacks import Report, TrainResult, finish, run_callbacks
-from .runtime import (
-    device_names,
-    distribution_scope,
-    dtype_policy,
-    environment,
-    is_chief,
-    peer_lost,
-    replica_count,
-    wants_mixed_precision,
-)
+from .runtime import device_names, dtype_policy, environment, wants_mixed_precision
 from .start import NewRun, TrainOptions, check_resume_options
 from .trainer import RunData, build_trainer, compile_trainer, from_logits, restore_trainer
 
@@ -140,10 +143,10 @@ def train(
         normalize=asdict(spec.data.normalize),
     )
     _check_recipe(spec)
+    _check_strategy(spec, options.strategy)
     out = options.out
-    if options.strategy == "multi-worker" and not is_chief():
-        import tempfile
-
+    chief = is_chief(options.strategy)
+    if not chief:  # another worker writes the run; this one's copy goes when it ends
         out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
     existed = out is not None and out.is_dir()
     run = RunDir.create(spec.name, out)
@@ -167,6 +170,8 @@ def train(
         raise
     finally:
         run.unlock()
+        if not chief:
+            shutil.rmtree(run.path, ignore_errors=True)
 
 
 def resume(
@@ -185,6 +190,10 @@ def resume(
         RunError: the run directory cannot be read or locked.
     """
     check_resume_options(options)
+    strategy = RunDir.open(path).read_setup().strategy
+    chief = is_chief(strategy)
+    if not chief:  # the chief writes the run: this worker resumes from its own copy of it
+        path = _worker_copy(path)
     run = RunDir.open(path, resuming=True)
     run.lock(notify)
     try:
@@ -208,6 +217,26 @@ def resume(
         return _fit(run, plan, setup, state, history, Report(console, output, notify))
     finally:
         run.unlock()
+        if not chief:
+            shutil.rmtree(run.path.parent, ignore_errors=True)
+
+
+def _worker_copy(path: Path) -> Path:
+    """A copy of the run at ``path`` (on storage every worker sees) for a worker other than the
+    chief to resume from and write to, so that only the chief writes the run itself."""
+    copy = Path(tempfile.mkdtemp(prefix="layerkit-worker-")) / path.name
+    shutil.copytree(path, copy, ignore=shutil.ignore_patterns("lock", "tensorboard"))
+    return copy
+
+
+def _check_strategy(spec: Spec, strategy: str | None) -> None:
+    """What data-parallel training (JAX) cannot do yet is refused before the run starts."""
+    if strategy == "data-parallel" and spec.train.tta and share(strategy) != Share():
+        raise TrainError(
+            "train.tta is not measured under --strategy data-parallel over several devices yet; "
+            "remove tta: from the spec (--set train.tta=null) and measure it after training with "
+            "layerkit evaluate RUN --tta flip"
+        )
 
 
 def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
@@ -215,7 +244,7 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
          extra_callbacks: Sequence[Any] = ()) -> TrainResult:  # fmt: skip
     """Train from ``state`` (None: from the start) to the spec's epochs, and say how it ended."""
     spec, settings = plan.spec, plan.spec.train
-    device = _device_description(setup.strategy)
+    device = _device_description(setup.strategy, settings.batch_size)
     mixed = setup.mixed_precision
     if mixed is None:  # a run from before the decision was recorded
         mixed = wants_mixed_precision(setup.precision)
@@ -234,9 +263,11 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
                               tuple(data.dataset.skipped), device, environment()))  # fmt: skip
     initial_epoch = state.epoch if state is not None else 0
     shape = tuple(spec.input.shape)
-    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch,
+    part = share(setup.strategy)
+    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch, part,
                            alternates_flips(plan, bool(setup.augment)))  # fmt: skip
     validation = data.validation(shape)
+    validating = data.validation_batches(shape, settings.batch_size, part)
     skip_weight_decay(made.trainer.optimizer, made.trainer, settings.no_decay)
     scale_learning_rates(made.trainer.optimizer, made.trainer, settings.lr_scale)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
@@ -251,32 +282,46 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     try:
         made.trainer.fit(
             batches, steps_per_epoch=data.steps, epochs=settings.epochs,
-            initial_epoch=initial_epoch, validation_data=validation,
-            validation_batch_size=settings.batch_size, callbacks=callbacks, verbose=0,
-            shuffle=False,
+            initial_epoch=initial_epoch, validation_data=validating,
+            validation_batch_size=settings.batch_size if validating is validation else None,
+            callbacks=callbacks, verbose=0, shuffle=False,
         )  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as error:
-        if setup.strategy != "multi-worker" or not peer_lost(error):
+        if worker_count(setup.strategy) < 2 or not peer_lost(error):
             raise
         finish(run, recorder, "interrupted", report)  # metrics.json says so; state.json resumes
-        first = str(error).split("Collective ops is aborted by: ")[-1].split(". ")[0]
+        leave_cluster()
         raise TrainError(
-            f"a worker of the cluster stopped ({' '.join(first.split())[:200]}), and training "
-            f"cannot go on "
-            f"without it; every finished epoch is kept: continue with "
+            f"a worker of the cluster stopped ({_first_reason(error)}), and training cannot go "
+            f"on without it; every finished epoch is kept: continue with "
             f"layerkit train --resume {run.path}"
         ) from None
     return finish(run, recorder, status, report)
 
 
-def _device_description(strategy: str | None) -> str:
+def _first_reason(error: BaseException) -> str:
+    """The engine's reason for a lost worker, in one short line."""
+    text = str(error).split("Collective ops is aborted by: ")[-1].split(". ")[0]
+    return " ".join(text.split())[:200]
+
+
+def _device_description(strategy: str | None, batch_size: int) -> str:
     gpus = device_names()
     device = f"GPU ({', '.join(gpus)})" if gpus else f"CPU ({os.cpu_count()} cores)"
-    if strategy:
-        replicas = replica_count(strategy)
-        device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
+    if not strategy:
+        return device
+    replicas = replica_count(strategy)
+    device += f", {strategy} strategy over {replicas} replica{'s' * (replicas != 1)}"
+    workers = worker_count(strategy)
+    if workers > 1:  # how the data is shared out, which differs between the engines
+        each = f"{batch_size // workers} of every batch of {batch_size}"
+        device += (
+            f" on {workers} workers, each reading all the data and computing its {each}"
+            if strategy == "multi-worker"
+            else f" on {workers} processes, each feeding its {each}"
+        )
     return device
 
 
@@ -285,5 +330,5 @@ def _load_data(plan: Plan, setup: RunSetup, report: Report) -> RunData:
     dataset = load_dataset(setup.source, plan.spec.input.shape, skip_bad=setup.skip_bad_images,
                            resize=setup.resize, notify=report.notify)  # fmt: skip
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
-    steps = math.ceil(len(train_index) / settings.batch_size)
+    steps = steps_per_epoch(len(train_index), settings.batch_size, share(setup.strategy))
     return RunData(dataset, train_index, val_index, steps)

@@ -20,8 +20,9 @@ from ..model.compiler import build
 from ..runs.directory import RunDir
 from ..runs.records import RunSetup, RunState
 from ..spec.plan import Plan
-from .batches import EpochBatches
+from .batches import EpochBatches, ValidationBatches
 from .callbacks import optimizer_steps
+from .distributed import Share, share
 from .initialization import initialize, whitening_sample
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
@@ -57,12 +58,12 @@ class RunData:
     steps: int  # per epoch
 
     def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int,
-                alternate_flips: bool = False) -> EpochBatches:  # fmt: skip
+                share: Share, alternate_flips: bool = False) -> EpochBatches:  # fmt: skip
         dataset = self.dataset
         x_train = prepare_inputs(dataset.x[self.train_index], shape)
         y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
         return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch,
-                            alternate_flips)  # fmt: skip
+                            share, alternate_flips)  # fmt: skip
 
     def validation(self, shape: tuple) -> tuple[Any, Any] | None:
         if not len(self.val_index):
@@ -72,6 +73,14 @@ class RunData:
             prepare_inputs(dataset.x[self.val_index], shape),
             keras.utils.to_categorical(dataset.y[self.val_index], len(dataset.class_names)),
         )
+
+    def validation_batches(self, shape: tuple, batch_size: int, share: Share) -> Any:
+        """What ``fit`` validates on: the arrays, or under data-parallel each process's slice of
+        every batch (:class:`~layerkit.training.batches.ValidationBatches`)."""
+        arrays = self.validation(shape)
+        if arrays is None or share == Share():
+            return arrays
+        return ValidationBatches(*arrays, batch_size, share)
 
 
 def build_trainer(plan: Plan, setup: RunSetup) -> Trainer:
@@ -105,10 +114,15 @@ def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -
         images = data.dataset.x[whitening_sample(data.train_index, settings.seed)]
         initialize(model, settings.init, images, plan.spec.data.normalize)
     trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
+    metrics = make_metrics(settings)
+    # data-parallel validation fills its last batch with copies weighted 0, which only Keras's
+    # weighted metrics leave out (batches.ValidationBatches); no other batch has weights
+    weighted = share(setup.strategy) != Share()
     trainer.compile(
         optimizer=make_optimizer(settings, data.steps),
         loss=made.loss,
-        metrics=make_metrics(settings),
+        metrics=None if weighted else metrics,
+        weighted_metrics=metrics if weighted else None,
         jit_compile="auto" if device_names() else False,
     )
     return replace(made, trainer=trainer)

@@ -1,0 +1,277 @@
+"""Training over several devices or processes: the ``--strategy`` a run trains with, made when the
+program starts, and what each process then does with every batch.
+
+Three strategies, one per engine's own way of going past one device:
+
+* ``mirrored`` (TensorFlow): ``tf.distribute.MirroredStrategy`` over this machine's GPUs (or the
+  CPU split into ``--cpu-replicas`` logical devices);
+* ``multi-worker`` (TensorFlow): ``tf.distribute.MultiWorkerMirroredStrategy`` over the
+  processes ``TF_CONFIG`` names. Every worker reads all the data; TensorFlow shards each global
+  batch by data, so each worker computes its share of every batch;
+* ``data-parallel`` (JAX): Keras's own distribution API, ``keras.distribution.DataParallel`` over
+  every device — several processes when ``KERAS_DISTRIBUTION_JOB_ADDRESSES`` /
+  ``_NUM_PROCESSES`` / ``_PROCESS_ID`` say so (``keras.distribution.initialize``). Each process
+  feeds its own slice of every global batch (:class:`Share`).
+
+The strategy must exist before anything touches the engine: TensorFlow configures collective ops
+only before its context starts, and JAX fixes its devices when its backend starts. A worker whose
+peers do not join within ``LAYERKIT_CLUSTER_TIMEOUT`` seconds (60) stops with one line.
+Only the chief (worker 0, process 0) writes the run directory; the others write theirs to a
+temporary folder that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..errors import TrainError
+
+STRATEGIES = ("mirrored", "multi-worker", "data-parallel")
+CLUSTER_TIMEOUT = 60  # seconds a worker waits for the others to join (LAYERKIT_CLUSTER_TIMEOUT)
+_STRATEGIES: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Share:
+    """This process's part of every global batch: slice ``index`` of ``processes`` equal slices,
+    and the number of devices over all processes that a batch is split across (a JAX batch must
+    split evenly over them; 1 where the engine takes any size)."""
+
+    index: int = 0
+    processes: int = 1
+    devices: int = 1
+
+    def trim(self, size: int) -> int:
+        """The largest part of a batch of ``size`` that splits evenly over the devices."""
+        return size - size % self.devices
+
+
+def cluster_timeout() -> int:
+    return int(os.environ.get("LAYERKIT_CLUSTER_TIMEOUT") or CLUSTER_TIMEOUT)
+
+
+def resume_strategy(path: Path) -> str | None:
+    """The strategy the run at ``path`` trains with (its setup.json), read without the engine so
+    that :func:`start_strategy` can make it first; None where it cannot be read (resuming says
+    why, at its turn)."""
+    from ..errors import LayerkitError
+    from ..runs.directory import RunDir
+
+    try:
+        return RunDir.open(path).read_setup().strategy
+    except (LayerkitError, OSError):
+        return None
+
+
+def start_strategy(name: str | None, cpu_replicas: int | None = None) -> None:
+    """Split the CPU into ``cpu_replicas`` devices where asked and make the strategy ``name``
+    now, at the program's start, before anything touches the engine (see the module)."""
+    backend = keras.backend.backend()
+    _check_engine(name, backend)
+    if backend == "jax":
+        _start_jax(name, cpu_replicas)
+        return
+    if cpu_replicas:
+        _split_tensorflow_cpu(cpu_replicas)
+    if name == "multi-worker":
+        import tensorflow as tf
+
+        # its default, 0, waits for ever for a peer that never comes (no public setting)
+        tf.distribute.MultiWorkerMirroredStrategy._check_health_initial_timeout = cluster_timeout()
+        from .keras_multiworker import install
+
+        install()  # Keras 3's fit fails with two workers without it (keras-team/keras#20585)
+    if name is not None:
+        _strategy(name)
+
+
+def _check_engine(name: str | None, backend: str) -> None:
+    if name is None:
+        return
+    if name not in STRATEGIES:
+        raise TrainError(f"unknown strategy '{name}'; layerkit has {', '.join(STRATEGIES)}")
+    if name == "data-parallel" and backend != "jax":
+        raise TrainError(
+            f"--strategy data-parallel is Keras's distribution API, which runs on JAX; this run "
+            f"uses {backend}: set KERAS_BACKEND=jax, or use --strategy mirrored / multi-worker "
+            "on TensorFlow"
+        )
+    if name != "data-parallel" and backend != "tensorflow":
+        raise TrainError(
+            f"--strategy {name} needs the TensorFlow backend (tf.distribute); this run uses "
+            f"{backend}: use --strategy data-parallel on JAX"
+        )
+
+
+def _start_jax(name: str | None, cpu_replicas: int | None) -> None:
+    import jax
+
+    if cpu_replicas:  # before JAX's backend starts, as --cpu-replicas does for TensorFlow
+        jax.config.update("jax_num_cpu_devices", cpu_replicas)
+    if name != "data-parallel":
+        return
+    if jax_cluster():
+        _join_jax_cluster(jax)
+    _STRATEGIES[name] = keras.distribution.DataParallel(
+        devices=jax.devices(),
+        auto_shard_dataset=False,  # each process feeds its own slice
+    )
+    keras.distribution.set_distribution(_STRATEGIES[name])
+
+
+def jax_cluster() -> bool:
+    """Whether Keras's environment variables describe several processes."""
+    count = os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES") or "1"
+    return count.strip() not in ("", "1") or "," in os.environ.get(
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES", ""
+    )
+
+
+def _join_jax_cluster(jax: Any) -> None:
+    """``keras.distribution.initialize()`` from Keras's environment variables, with JAX's
+    timeouts (300 s to join, 100 s of missed heartbeats) set to LAYERKIT_CLUSTER_TIMEOUT."""
+    seconds = cluster_timeout()
+    original = jax.distributed.initialize
+    jax.distributed.initialize = functools.partial(
+        original, initialization_timeout=seconds, heartbeat_timeout_seconds=seconds
+    )
+    try:
+        with _stdout_to_stderr():  # Gloo says "[Gloo] Rank 0 is connected…" on stdout
+            keras.distribution.initialize()
+    except Exception as error:  # JAX says why in its own words: a timeout, a refused address
+        first = " ".join(str(error).split())[:200]
+        raise TrainError(
+            f"the processes in KERAS_DISTRIBUTION_JOB_ADDRESSES did not form a cluster within "
+            f"{seconds} s ({first}); start every process with the same addresses and "
+            "KERAS_DISTRIBUTION_NUM_PROCESSES, each with its own KERAS_DISTRIBUTION_PROCESS_ID"
+        ) from None
+    finally:
+        jax.distributed.initialize = original
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Any:
+    """What the engine's C++ code prints on file descriptor 1 goes to 2 meanwhile, so that
+    stdout keeps only results (``--json`` stays parseable)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _split_tensorflow_cpu(replicas: int) -> None:
+    """Make TensorFlow see the CPU as ``replicas`` logical devices, to try data-parallel training
+    without GPUs. Must run before TensorFlow has started using its devices."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
+    except RuntimeError:
+        raise TrainError("--cpu-replicas must be set before TensorFlow starts") from None
+
+
+def _strategy(name: str) -> Any:
+    if name not in _STRATEGIES:
+        import tensorflow as tf
+
+        if name == "multi-worker":  # the cluster and this worker's place come from TF_CONFIG
+            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy(devices=devices)
+    return _STRATEGIES[name]
+
+
+def distribution_scope(strategy: str | None) -> Any:
+    """A context in which to build and compile: the TensorFlow strategy's scope, or nothing
+    special (Keras's data-parallel distribution is set for the whole process)."""
+    if strategy in (None, "data-parallel"):
+        return contextlib.nullcontext()
+    return _strategy(strategy).scope()
+
+
+def replica_count(strategy: str) -> int:
+    if strategy == "data-parallel":
+        import jax
+
+        return jax.device_count()
+    return _strategy(strategy).num_replicas_in_sync
+
+
+def share(strategy: str | None) -> Share:
+    """What this process feeds of every batch: all of it, except under data-parallel (JAX),
+    where each process feeds its slice and a batch must split evenly over every device."""
+    if strategy != "data-parallel":
+        return Share()
+    import jax
+
+    return Share(jax.process_index(), jax.process_count(), jax.device_count())
+
+
+def worker_count(strategy: str | None) -> int:
+    """How many processes train the run together."""
+    if strategy == "multi-worker":
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+        return sum(len(cluster.get(kind) or []) for kind in ("chief", "worker")) or 1
+    return share(strategy).processes
+
+
+def is_chief(strategy: str | None = None) -> bool:
+    """Whether this process writes the run: the only one, the chief (or worker 0) of a
+    TF_CONFIG cluster, or process 0 of a JAX cluster. Other workers write their copy to a
+    temporary folder, as Keras asks."""
+    if strategy == "data-parallel":
+        return share(strategy).index == 0
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    has_chief = "chief" in (config.get("cluster") or {})
+    return task.get("type") == "chief" or (
+        not has_chief and task.get("type") == "worker" and task.get("index") == 0
+    )
+
+
+def peer_lost(error: BaseException) -> bool:
+    """Whether a step failed because another worker stopped: TensorFlow aborts the collective
+    ops of the others (UnavailableError) once the dead one misses its heartbeats; JAX's
+    collectives (Gloo on the CPU) fail at once on the broken connection."""
+    text = str(error)
+    if keras.backend.backend() == "jax":
+        return any(mark in text for mark in ("Gloo", "UNAVAILABLE", "heartbeat", "Connection"))
+    import tensorflow as tf
+
+    return isinstance(error, tf.errors.UnavailableError) or "Collective ops is aborted" in text
+
+
+def leave_cluster() -> None:
+    """After a lost peer under JAX, end the process without JAX's shutdown, which waits for the
+    lost process at a barrier and then aborts with a core dump: the error is said by then."""
+    if keras.backend.backend() != "jax":
+        return
+
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2)
+
+    atexit.register(leave)  # runs before JAX's own exit handler, which was registered first

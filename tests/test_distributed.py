@@ -1,0 +1,144 @@
+"""What each process does with every batch under data-parallel training, the strategies each
+engine takes, and ``layerkit.train`` (the command as a call) — in one process. Two real processes
+are tests/test_multiworker.py."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from layerkit.training.batches import EpochBatches, ValidationBatches, steps_per_epoch
+from layerkit.training.distributed import Share
+
+from .conftest import ROOT, SMALL, cifar_subset
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="no JAX here")
+
+
+def test_each_process_takes_its_contiguous_slice_of_every_batch_and_together_they_are_the_batch():
+    x = np.arange(10)[:, None].astype("float32")
+    y = np.arange(10).astype("float32")
+    alone = EpochBatches(x, y, batch_size=4, seed=3, first_epoch=0)
+    parts = [EpochBatches(x, y, 4, 3, 0, Share(i, 2, 2)) for i in range(2)]
+    # 10 images in batches of 4: 4, 4, 2 — each batch splits evenly over 2 devices
+    assert alone.steps == parts[0].steps == 3
+    for step in range(6):  # two epochs of the endless stream
+        together = np.concatenate([part[step][1] for part in parts])
+        assert together.tolist() == alone[step][1].tolist()
+
+
+def test_a_last_batch_that_does_not_split_over_the_devices_is_cut_to_what_does():
+    assert steps_per_epoch(9, 4, Share(0, 1, 1)) == 3  # a single device takes any size
+    assert steps_per_epoch(9, 4, Share(0, 1, 2)) == 2  # 1 left over: that image sits out
+    assert steps_per_epoch(11, 4, Share(0, 1, 2)) == 3  # 3 left over: 2 of them train
+    x = np.arange(11)[:, None].astype("float32")
+    batches = EpochBatches(x, x[:, 0], 4, 0, 0, Share(1, 2, 2))
+    order = batches.order(0)
+    assert batches[2][1].tolist() == [float(order[9])]  # process 1's half of [order[8], order[9]]
+    assert batches[3][1].tolist() == x[batches.order(1)[2:4], 0].tolist()  # epoch 2 starts
+
+
+def test_validation_batches_fill_the_last_one_with_copies_weighted_zero():
+    x = np.arange(7)[:, None].astype("float32")
+    y = np.arange(7).astype("float32")
+    parts = [ValidationBatches(x, y, 4, Share(i, 2, 2)) for i in range(2)]
+    assert len(parts[0]) == 2
+    assert [part[0][1].tolist() for part in parts] == [[0, 1], [2, 3]]
+    assert [part[1][1].tolist() for part in parts] == [[4, 5], [6, 4]]
+    assert [part[1][2].tolist() for part in parts] == [[1, 1], [1, 0]]  # the copy counts 0
+
+
+def layerkit(
+    args: list[str], cwd: Path, backend: str = "tensorflow"
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": backend,
+           "LAYERKIT_CACHE": str(cwd / "cache")}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "layerkit", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distributed")
+    cifar_subset(root / "c200.tar", 20)
+    (root / "small.yaml").write_text(SMALL.replace("validation_split: 20", "validation_split: 25"))
+    return root
+
+
+@pytest.mark.slow
+def test_data_parallel_is_refused_on_tensorflow_and_multi_worker_on_jax(workspace):
+    refused = layerkit(["train", "small.yaml", "--data", "c200.tar", "--strategy",
+                        "data-parallel"], workspace)  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: --strategy data-parallel is Keras's distribution API, which runs on JAX; this run "
+        "uses tensorflow: set KERAS_BACKEND=jax, or use --strategy mirrored / multi-worker on "
+        "TensorFlow"
+    )
+    assert not (workspace / "runs").exists()
+    if importlib.util.find_spec("jax") is None:
+        return
+    refused = layerkit(["train", "small.yaml", "--data", "c200.tar", "--strategy", "mirrored"],
+                       workspace, "jax")  # fmt: skip
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: --strategy mirrored needs the TensorFlow backend (tf.distribute); this run uses "
+        "jax: use --strategy data-parallel on JAX"
+    )
+
+
+@pytest.mark.slow
+@needs_jax
+def test_data_parallel_on_two_cpu_devices_counts_every_validation_image_once(workspace):
+    """175 training and 25 validation images over 2 devices (JAX): 25 does not split in two, so
+    the last validation batch gets a copy weighted 0; the run's val_accuracy is then what
+    `layerkit evaluate` measures on the same 25 images in one plain process."""
+    trained = layerkit(["train", "small.yaml", "--data", "c200.tar", "--strategy", "data-parallel",
+                        "--cpu-replicas", "2", "--out", "dp", "--plain"], workspace, "jax")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "data-parallel strategy over 2 replicas, backend jax" in trained.stderr
+    with (workspace / "dp" / "history.csv").open() as rows:
+        accuracy = float(list(csv.DictReader(rows))[-1]["val_accuracy"])
+    measured = layerkit(["evaluate", "dp", "--json"], workspace, "jax")
+    assert measured.returncode == 0, measured.stderr
+    result = json.loads(measured.stdout)
+    assert result["n"] == 25
+    assert accuracy == pytest.approx(result["accuracy"], abs=1e-6)
+    tta = layerkit(["train", "small.yaml", "--data", "c200.tar", "--strategy", "data-parallel",
+                    "--cpu-replicas", "2", "--set", "+train.tta=flip", "--out", "tta"],
+                   workspace, "jax")  # fmt: skip
+    assert tta.returncode == 2 and "train.tta is not measured under --strategy" in tta.stderr
+    assert not (workspace / "tta").exists()
+
+
+@pytest.mark.slow
+def test_layerkit_train_is_the_command_as_a_call(workspace, capfd):
+    code = (
+        "import layerkit; r = layerkit.train('small.yaml', data='c200.tar', out='called', "
+        "progress=False); print(r.status, r.epochs_done, r.run.path.name, r.best_epoch)"
+    )
+    called = subprocess.run([sys.executable, "-c", code], cwd=workspace, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)  # fmt: skip
+    assert called.stdout.split() == ["finished", "1", "called", "1"], called.stderr
+    assert (workspace / "called" / "model_best.keras").is_file()
+    late = (
+        "import json, os, tensorflow as tf; tf.constant(1.0); "
+        "os.environ['TF_CONFIG'] = json.dumps({'cluster': {'worker': ['localhost:1', "
+        "'localhost:2']}, 'task': {'type': 'worker', 'index': 0}}); import layerkit\n"
+        "try: layerkit.train('small.yaml', data='c200.tar', out='late', strategy='multi-worker')\n"
+        "except layerkit.errors.TrainError as error: print(error)"
+    )
+    started = subprocess.run([sys.executable, "-c", late], cwd=workspace, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)  # fmt: skip
+    assert started.stdout.startswith("the strategy could not be made ("), started.stderr
+    assert started.stdout.rstrip().endswith(
+        "call layerkit.train before anything else in this process uses TensorFlow"
+    )
+    assert not (workspace / "late").exists()
