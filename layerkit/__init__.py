@@ -25,8 +25,7 @@ from .spec.loader import load_spec
 from .spec.plan import Plan
 from .spec.validation import validate
 from .training.api import train
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 __all__ = [
     "Location",

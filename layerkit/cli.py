@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
 from .console.errors import EXIT_MISMATCH, UserError
 from .console.guard import LayerkitGroup
 from .console.options import (
@@ -55,6 +54,7 @@ from .console.targets import (
     save_model,
     write_output,
 )
+from .version import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console

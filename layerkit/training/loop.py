@@ -20,6 +20,7 @@ from ..data.load import load_dataset, split
 from ..errors import SpecError, TrainError, did_you_mean
 from ..model import extra_layers  # noqa: F401  (registers LayerScale, PositionEmbedding: the same)
 from ..runs.directory import RunDir
+from ..runs.listing import holder_alive
 from ..runs.records import Best, RunEnvironment, RunSetup, RunState
 from ..runs.spec_yaml import resolved_document
 from ..spec.document import Spec
@@ -147,7 +148,7 @@ def train(
     out = options.out
     chief = is_chief(options.strategy)
     if not chief:  # another worker writes the run; this one's copy goes when it ends
-        out = Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
+        out = _worker_folder()
     existed = out is not None and out.is_dir()
     run = RunDir.create(spec.name, out)
     run.lock(notify)
@@ -224,9 +225,19 @@ def resume(
 def _worker_copy(path: Path) -> Path:
     """A copy of the run at ``path`` (on storage every worker sees) for a worker other than the
     chief to resume from and write to, so that only the chief writes the run itself."""
-    copy = Path(tempfile.mkdtemp(prefix="layerkit-worker-")) / path.name
+    copy = _worker_folder() / path.name
     shutil.copytree(path, copy, ignore=shutil.ignore_patterns("lock", "tensorboard"))
     return copy
+
+
+def _worker_folder() -> Path:
+    """A new temporary folder for the copy of a worker other than the chief. Copies left by
+    workers that were killed (their lock names no live process) are removed first."""
+    for old in Path(tempfile.gettempdir()).glob("layerkit-worker-*"):
+        locks = [lock for lock in (old / "lock", *old.glob("*/lock")) if lock.is_file()]
+        if locks and not any(holder_alive(lock.parent) for lock in locks):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix="layerkit-worker-"))
 
 
 def _check_strategy(spec: Spec, strategy: str | None) -> None:
@@ -293,10 +304,11 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
             raise
         finish(run, recorder, "interrupted", report)  # metrics.json says so; state.json resumes
         leave_cluster()
+        where = run.path if is_chief(setup.strategy) else "RUN (the chief's run directory)"
         raise TrainError(
             f"a worker of the cluster stopped ({_first_reason(error)}), and training cannot go "
             f"on without it; every finished epoch is kept: continue with "
-            f"layerkit train --resume {run.path}"
+            f"layerkit train --resume {where}"
         ) from None
     return finish(run, recorder, status, report)
 

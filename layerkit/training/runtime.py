@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 
 
 def environment() -> dict[str, Any]:
