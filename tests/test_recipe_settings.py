@@ -282,12 +282,23 @@ train:
 def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner, monkeypatch):
     import json
 
+    from layerkit.training import batches
+
     archive = cifar_subset(tmp_path / "cifar.tar", 16)
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
     (tmp_path / "spec.yaml").write_text(TRANSLATED_RUN, encoding="utf-8")
+    drawn, flips = [], batches.alternating_flips
+
+    def watched(seed: int, count: int, epoch: int) -> np.ndarray:
+        drawn.append((seed, count, epoch))
+        return flips(seed, count, epoch)
+
+    monkeypatch.setattr(batches, "alternating_flips", watched)
     result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data", str(archive),
                                   "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 0, result.output
+    # the run's batches were mirrored, from its seed, in both epochs (Keras may draw ahead)
+    assert {(4, 120, 0), (4, 120, 1)} <= set(drawn) and {item[:2] for item in drawn} == {(4, 120)}
     best = json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]
     args = ["evaluate", str(tmp_path / "run"), "--tta", "flip", "--tta-translate", "2"]
     translated = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
@@ -648,3 +659,51 @@ def test_init_needs_the_convolutions_it_sets(document, message, runner, tmp_path
     else:
         assert result.exit_code == 2
         assert result.output.splitlines()[0] == message
+
+
+LR_RUN = """\
+name: scaled
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 4, kernel_size: 3, padding: same}
+  - batch_normalization
+  - relu
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  optimizer: {sgd: {learning_rate: 0.1}}
+  batch_size: 40
+  epochs: 1
+  validation_split: 40
+  seed: 1
+"""
+
+
+@pytest.mark.slow
+def test_a_run_trains_with_the_scaled_rates(tmp_path, runner, monkeypatch):
+    """Plain SGD steps scale with the rate: a run at 0.1 with every group at half the rate ends
+    where a run at 0.05 does, and not where a run at 0.1 does."""
+    import keras
+
+    archive = cifar_subset(tmp_path / "cifar.tar", 16)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    halves = "{kernel: 0.5, bias: 0.5, normalization_scale: 0.5, normalization_bias: 0.5}"
+    runs = {
+        "scaled": LR_RUN.replace("  batch_size", f"  lr_scale: {halves}\n  batch_size"),
+        "half": LR_RUN.replace("learning_rate: 0.1", "learning_rate: 0.05"),
+        "full": LR_RUN,
+    }
+    weights = {}
+    for name, text in runs.items():
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+        result = runner.invoke(main, ["train", str(tmp_path / f"{name}.yaml"), "--data",
+                                      str(archive), "--out", str(tmp_path / name)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        model = keras.saving.load_model(tmp_path / name / "model_last.keras")
+        weights[name] = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    for scaled, half in zip(weights["scaled"], weights["half"], strict=True):
+        np.testing.assert_allclose(scaled, half, rtol=1e-4, atol=1e-6)
+    assert not all(
+        np.allclose(s, f, atol=1e-4)
+        for s, f in zip(weights["scaled"], weights["full"], strict=True)
+    )
