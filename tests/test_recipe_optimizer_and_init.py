@@ -77,6 +77,37 @@ def test_lookahead_follows_a_hand_computation(images):
     assert not np.allclose(plain, fast, atol=1e-4)
 
 
+def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
+    """Under mixed precision a step with an overflow is skipped (the optimizer's count stays); the
+    slow weights still move at steps 3, 6 and 9, once each, though the count is read only now and
+    then."""
+    import keras
+
+    from layerkit.spec.settings import Lookahead
+    from layerkit.training.lookahead import LookaheadUpdate, slow_weights_layer
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    slow = slow_weights_layer(inner)
+    slow.build((None, 4))
+    update = LookaheadUpdate(inner, slow, Lookahead(every=3))
+    counts = iter([0, 1, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10])  # the steps after each batch
+    current = {"steps": 0}
+    reads, updated = [], []
+
+    def steps() -> int:
+        reads.append(current["steps"])
+        return current["steps"]
+
+    update.steps, update.update = steps, lambda: updated.append(current["steps"])
+    current["steps"] = next(counts)
+    update.on_train_begin()
+    for batch, value in enumerate(counts):
+        current["steps"] = value
+        update.on_train_batch_end(batch)
+    assert updated == [3, 6, 9]
+    assert len(reads) < 12  # not after every batch
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

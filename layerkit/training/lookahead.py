@@ -67,6 +67,7 @@ class LookaheadUpdate(keras.callbacks.Callback):
         self.slow = slow
         self.every = setting.every
         self.alpha = setting.alpha
+        self.count = 0  # at least the optimizer's steps so far (see on_train_batch_end)
         if [list(weight.shape) for weight in self.fast] != slow.shapes:
             raise ValueError("the slow weights do not match the model's trainable weights")
 
@@ -75,13 +76,25 @@ class LookaheadUpdate(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.steps() == 0:  # a new run: the slow weights start where the fast ones do
+        self.count = self.steps()
+        if self.count == 0:  # a new run: the slow weights start where the fast ones do
             for fast, slow in zip(self.fast, self.slow.slow, strict=True):
                 slow.assign(keras.ops.copy(fast))  # a buffer of its own (JAX donates each one)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.steps() % self.every:
+        # Reading the optimizer's step count waits for the step to finish, so it is read only
+        # where a count of batches reaches a multiple of `every`. The count is never below the
+        # steps: a step that a mixed-precision loss scale skips is no step, and then the count is
+        # set back to the steps and reaches the multiple again, as the steps do.
+        self.count += 1
+        if self.count % self.every:
             return
+        self.count = self.steps()
+        if self.count % self.every == 0:
+            self.update()
+
+    def update(self) -> None:
+        """slow += alpha × (fast − slow); fast = slow."""
         for fast, slow in zip(self.fast, self.slow.slow, strict=True):
             moved = slow + self.alpha * (keras.ops.cast(fast, slow.dtype) - slow)
             slow.assign(moved)
