@@ -5,12 +5,14 @@ table of where each landed.
     python bench/recipe_sweep.py --list                            # the variants and their edits
     python bench/recipe_sweep.py --only base --only no-smoothing   # two of them
     python bench/recipe_sweep.py --jobs 8 --deadline 900           # all, 8 at a time, 15 minutes
+    python bench/recipe_sweep.py --only base --only lookahead --seeds 0,1,2   # 3 seeds each
 
 A variant is a set of edits to the base spec's YAML document (``train.batch_size: 32``, a new
 ``train.optimizer``, other dropout rates, ...). Each variant's spec is written to
 ``OUT/specs/NAME.yaml`` and its run directory is ``OUT/NAME``; a variant whose run directory
 already holds a finished run is not trained again, so an interrupted sweep picks up where it
-stopped. With ``--deadline`` no run starts after that many seconds, and runs still going at the
+stopped. With ``--seeds 0,1,2`` each variant is trained once per seed (``train.seed``), into
+``OUT/NAME/seed-S``, and a second table gives each variant's mean ± standard deviation over them. With ``--deadline`` no run starts after that many seconds, and runs still going at the
 deadline are stopped (they keep their finished epochs). Results: a table on stdout and
 ``--summary`` (default OUT/summary.json) with every run's per-epoch history.
 
@@ -97,6 +99,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "layers[6].dropout.rate": 0.0,
     },
     "epochs-30": {"train.epochs": 30},
+    # fast recipe 3 (issue 20): airbench's settings, one at a time
+    "alt-flip": {
+        "augment": [
+            {"random_padded_crop": {"padding": 2, "fill_mode": "reflect"}},
+            "alternating_flip",
+        ],
+    },
+    "tta-translate": {"train.tta_translate": 2},
+    "lookahead": {"train.lookahead": {"every": 5, "alpha": 0.5}},
+    "bn-bias-lr-64": {"train.lr_scale": {"normalization_bias": 64}},
+    "dirac": {"train.init": {"dirac": True}},
+    "whiten": {"train.init": {"whiten": True}},
+    "dirac-whiten": {"train.init": {"dirac": True, "whiten": True}},
 }
 
 _SEGMENT = re.compile(r"([A-Za-z_]\w*)(?:\[(\d+)\])?$")
@@ -150,13 +165,49 @@ def read_history(run: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
 
 
-def summarize(out: Path, names: list[str]) -> dict[str, Any]:
+def run_name(name: str, seed: int | None) -> str:
+    """A run's folder under OUT: the variant's name, with ``/seed-S`` under ``--seeds``."""
+    return name if seed is None else f"{name}/seed-{seed}"
+
+
+def summarize(out: Path, names: list[str], seeds: list[int | None]) -> dict[str, Any]:
     results = {}
     for name in names:
-        rows = read_history(out / name)
-        if rows:
-            results[name] = {"edits": VARIANTS[name], "history": rows}
+        for seed in seeds:
+            rows = read_history(out / run_name(name, seed))
+            if rows:
+                results[run_name(name, seed)] = {"variant": name, "seed": seed,
+                                                 "edits": VARIANTS[name], "history": rows}  # fmt: skip
     return results
+
+
+def spread(values: list[float]) -> str:
+    """``84.62 ± 0.31 %`` (the sample standard deviation), or the one value."""
+    if not values:
+        return "—"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean * 100:.2f} %"
+    sd = (sum((value - mean) ** 2 for value in values) / (len(values) - 1)) ** 0.5
+    return f"{mean * 100:.2f} ± {sd * 100:.2f} %"
+
+
+def seed_table(results: dict[str, Any]) -> str:
+    """Each variant's last-epoch validation accuracy (and with TTA) over its seeds."""
+    lines = [
+        "| variant | seeds | epochs | last val acc | + TTA |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    variants: dict[str, list[dict[str, float]]] = {}
+    for result in results.values():
+        variants.setdefault(result["variant"], []).append(result["history"][-1])
+    for name, lasts in variants.items():
+        accuracy = [row["val_accuracy"] for row in lasts if "val_accuracy" in row]
+        tta = [row["val_accuracy_tta"] for row in lasts if "val_accuracy_tta" in row]
+        epochs = sorted({int(row["epoch"]) for row in lasts})
+        lines.append(f"| {name} | {len(lasts)} | {'/'.join(map(str, epochs))} | "
+                     f"{spread(accuracy)} | {spread(tta)} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -195,6 +246,11 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="passed to every layerkit train (e.g. train.validation_split=500)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(seed) for seed in text.split(",")],
+        help="train each variant once per seed, e.g. 0,1,2 (runs in OUT/NAME/seed-S)",
+    )
     parser.add_argument("--summary", type=Path, help="default OUT/summary.json")
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
     args = parser.parse_args()
@@ -207,21 +263,26 @@ def main() -> int:
     base = yaml.safe_load(args.base.read_text())
     (args.out / "specs").mkdir(parents=True, exist_ok=True)
     queue = []
-    for name in names:
+    seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
+    for name, seed in ((name, seed) for name in names for seed in seeds):
         edits = dict(VARIANTS[name])
         if args.epochs:
             edits["train.epochs"] = args.epochs
-        spec = args.out / "specs" / f"{name}.yaml"
+        if seed is not None:
+            edits["train.seed"] = seed
+        label = run_name(name, seed)
+        spec = args.out / "specs" / f"{label.replace('/', '-')}.yaml"
         document = edited(base, edits)
         spec.write_text(
             f"# {args.base.name} with {json.dumps(edits) if edits else 'no edits'}\n"
             + yaml.safe_dump(document, sort_keys=False)
         )
-        run = args.out / name
+        run = args.out / label
+        run.parent.mkdir(parents=True, exist_ok=True)
         if finished(run):
-            print(f"{name}: already finished in {run}", flush=True)
+            print(f"{label}: already finished in {run}", flush=True)
         else:
-            queue.append((name, command(spec, run, args)))
+            queue.append((label, command(spec, run, args)))
 
     started = time.monotonic()
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
@@ -262,10 +323,13 @@ def main() -> int:
             process.terminate()
             log.close()
 
-    results = summarize(args.out, names)
+    results = summarize(args.out, names, seeds)
     summary = args.summary or args.out / "summary.json"
     summary.write_text(json.dumps(results, indent=1))
     print(table(results))
+    if args.seeds:
+        print()
+        print(seed_table(results))
     print(f"summary: {summary}")
     return 0
 

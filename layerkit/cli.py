@@ -308,9 +308,9 @@ def prepare_run(spec_path: str | None, options: Any, console: Console, output: s
 @unsafe_option
 @json_option
 @plain_option
-def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path | None,
-             force: bool, resize: bool, skip_bad_images: bool, unsafe: bool, as_json: bool,
-             plain: bool) -> None:  # fmt: skip
+def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translate: int,
+             plot: Path | None, force: bool, resize: bool, skip_bad_images: bool, unsafe: bool,
+             as_json: bool, plain: bool) -> None:  # fmt: skip
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
     model (a run directory, or a .keras file with --data)."""
     if plot is not None:
@@ -320,9 +320,8 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, plot: Path |
     from .training.evaluate import open_trained, plot_confusion
 
     trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
-    result = evaluate_model(
-        trained, data, tta, skip_bad=skip_bad_images, resize=resize, notify=warn
-    )
+    result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize,
+                            notify=warn, translate=tta_translate)  # fmt: skip
     targets = [plot] if plot else []
     if trained.run is not None and data is None:  # the run's own figure, of its own split
         targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))

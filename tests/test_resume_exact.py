@@ -92,6 +92,11 @@ def shipped_recipe(name: str) -> Case:
 CASES = [
     Case("base", {}),  # Adam at Keras's defaults, a constant rate, no augmentation
     Case("augmented_with_flip_tta", {"tta": "flip"}, augment=AUGMENT),
+    # mirrored where the batches are drawn, by seed, epoch and image (stopped between two epochs
+    # that mirror opposite halves)
+    Case("alternating_flip", {},
+         augment=["alternating_flip", {"random_padded_crop": {"padding": 2}}]),
+    Case("flip_tta_translated", {"tta": "flip", "tta_translate": 2}),
     Case("optimizer_rmsprop", {"optimizer": {"rmsprop": {"learning_rate": 0.003}}}),
     Case("adamw_weight_decay_no_decay_normalization",
          {"optimizer": {"adamw": {"learning_rate": 0.003, "weight_decay": 0.05}},
@@ -112,6 +117,17 @@ CASES = [
          {"metrics": ["accuracy", "top3"], "monitor": "val_loss",
           "target": {"val_top3": 0.999}}),
     Case("batchnorm_momentum_ema", {"batchnorm_momentum": 0.8, "ema": 0.9}),
+    # 5 steps an epoch: the slow weights move at steps 3 and 6, across the crash after epoch 1
+    # the scaled rates come back with the resumed optimizer (Keras saves no rate per weight)
+    Case("lr_scale_sgd_nesterov",
+         {"optimizer": {"sgd": {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}},
+          "lr_scale": {"normalization_bias": 64, "kernel": 0.5}}),
+    # the first convolution whitened from the training images when the run began, and taken
+    # from the checkpoint (not measured again) when it resumes
+    Case("init_whiten", {"init": {"whiten": True, "whiten_eps": 0.001}}),
+    Case("lookahead_sgd_ema",
+         {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
+          "lookahead": {"every": 3, "alpha": 0.5}, "ema": 0.9}),
     Case("early_dropout_resumed_after_the_switch", {"early_dropout": 0.3}, stop_after=2),
     Case("validation_split_fraction_other_seed", {"validation_split": 0.25, "seed": 7}),
     # the rate halves after epochs 2 and 3, the first after the crash's checkpoint was saved

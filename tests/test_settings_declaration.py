@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from layerkit.errors import ErrorCollector
+from layerkit.spec.data_settings_reader import _DATA_READERS, read_data
 from layerkit.spec.schema import spec_schema
 from layerkit.spec.settings import (
     DATA_FIELDS,
@@ -24,7 +25,7 @@ from layerkit.spec.settings import (
     Setting,
     TrainSettings,
 )
-from layerkit.spec.settings_reader import _DATA_READERS, _TRAIN_READERS, read_data, read_train
+from layerkit.spec.settings_reader import _TRAIN_READERS, read_train
 from layerkit.spec.yaml_source import parse_yaml
 
 from .conftest import ROOT
@@ -87,6 +88,7 @@ SIMPLE_SCHEMAS = {
     "ema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
     "early_dropout": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "tta": {"enum": ["flip", None]},
+    "tta_translate": {"type": "integer", "minimum": 0, "default": 0},
     "source": {"type": "string"},
     "on_bad_image": {"enum": ["error", "skip"], "default": "error"},
     "resize": {"type": "boolean", "default": False},
@@ -115,6 +117,7 @@ ACCEPTED = [
     ("train", "early_dropout: 1", 1.0),
     ("train", "tta: flip", "flip"),
     ("train", "tta: null", None),
+    ("train", "tta_translate: 2", 2),
     ("data", "source: images/", "images/"),
     ("data", "on_bad_image: skip", "skip"),
     ("data", "resize: true", True),
@@ -143,6 +146,8 @@ REFUSED = [
      "dropout in the first half of the epochs only."),
     ("train", "tta: [flip]", "train.tta: expected flip, received a list. Write 'tta: "
      "flip' to also report validation accuracy averaged over each image and its mirror."),
+    ("train", "tta_translate: -2", "train.tta_translate: expected an integer of at least 0, "
+     "received int -2"),
     ("data", "source: 3", "data.source: expected a dataset name or a path, received int 3"),
     ("data", "on_bad_image: skp", "data.on_bad_image: expected 'error' or 'skip', received the "
      "text 'skp'. Did you mean 'skip'?"),

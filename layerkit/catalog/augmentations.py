@@ -4,8 +4,12 @@
   original size back out — the "random crop with 4-pixel padding" of CIFAR recipes. Keras's
   ``RandomTranslation`` fills the uncovered border instead, and ``RandomCrop`` makes images smaller.
 * ``cutout``: blank one random square per image (DeVries & Taylor, 2017).
+* ``alternating_flip``: mirror each training image on every other epoch (airbench, Jordan 2024):
+  a random half, drawn from the seed, in the first epoch, then in each epoch exactly the images
+  not mirrored in the one before. Which image is which is known only where batches are drawn, so
+  :class:`~layerkit.training.batches.EpochBatches` mirrors them there; the layer marks the place.
 
-Both are written with ``keras.ops`` and ``keras.random`` only, so they run on every backend, inside
+The first two are written with ``keras.ops`` and ``keras.random`` only, so they run on every backend, inside
 the compiled training step; like Keras's own random layers they do nothing outside training. The
 catalog lists them beside ``keras.layers`` (see :mod:`layerkit.catalog.layers`).
 """
@@ -149,3 +153,27 @@ class Cutout(keras.layers.Layer):
         config = super().get_config()
         config.update(size=self.size, fill_value=self.fill_value, seed=self.seed)
         return config
+
+
+@keras.saving.register_keras_serializable(package="layerkit")
+class AlternatingFlip(keras.layers.Layer):
+    """Mirror each training image left to right on every other epoch (``alternating_flip`` in a
+    spec's ``augment:`` list).
+
+    Whether an image is mirrored depends on which image it is and on the epoch: a random half
+    (drawn from ``train.seed``) in the first epoch, then exactly the images not mirrored in the
+    epoch before. The layer cannot see which image it is given, so training mirrors the images
+    as it draws each batch (:class:`~layerkit.training.batches.EpochBatches`) and this layer
+    passes them through unchanged; it keeps the setting's place in the training model. Mirroring
+    commutes with the input scaling, and where it comes in the ``augment:`` list changes nothing
+    about the images a run sees but their order of operations.
+    """
+
+    def build(self, input_shape: tuple) -> None:
+        _require_images("alternating_flip", input_shape)
+
+    def call(self, images: Any, training: bool | None = None) -> Any:
+        return images
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape

@@ -65,6 +65,7 @@ ALIASES: dict[str, str] = {
 LAYERKIT_LAYERS: dict[str, str] = {
     "RandomPaddedCrop": "layerkit.catalog.augmentations",
     "Cutout": "layerkit.catalog.augmentations",
+    "AlternatingFlip": "layerkit.catalog.augmentations",
     "LayerScale": "layerkit.model.extra_layers",
     "PositionEmbedding": "layerkit.model.extra_layers",
 }

@@ -220,6 +220,14 @@ evaluate_options = _each(
         "--tta", type=click.Choice(["flip"]), help="Average predictions over horizontal flips."
     ),
     click.option(
+        "--tta-translate",
+        type=click.IntRange(min=0),
+        default=0,
+        metavar="PIXELS",
+        help="With --tta flip, also average over each image shifted this many pixels both ways "
+        "along the diagonal (as train.tta_translate).",
+    ),
+    click.option(
         "--plot",
         type=OUTPUT_FILE,
         help="Write the confusion matrix as a PNG (a run evaluated on its own validation split "

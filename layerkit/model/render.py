@@ -298,7 +298,9 @@ def render_evaluation(result: dict, plain: bool = False) -> RenderableType:
 
     header = Text(
         f"{result['n']:,} images from {safe_text(result['data'])}"
-        + (" (flip TTA)" if result["tta"] else "")
+        + (" (flip TTA" if result["tta"] else "")
+        + (f", shifted ±{result['tta_translate']} px" if result.get("tta_translate") else "")
+        + (")" if result["tta"] else "")
         + f": accuracy {result['accuracy']:.4f}, top-5 {result['top5_accuracy']:.4f}, "
         f"loss {result['loss']:.4f}"
     )

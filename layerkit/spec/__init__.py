@@ -14,9 +14,9 @@ Reading (``load_spec``):
 * :mod:`.loader`: ``load_spec`` and the top-level fields, handing each section to its reader —
   :mod:`.includes` (``include:``, ``vars:``), :mod:`.block_reader` (``blocks:``),
   :mod:`.layer_reader` (layer lists, ``repeat:``, ``shared:``, ``op:``, each item's ``id``,
-  ``inputs`` and ``if:``), :mod:`.expect_reader`
-  (``expect:``), :mod:`.settings_reader` (``train:``, ``data:``), all through
-  :mod:`.value_reader`'s checked plain values;
+  ``inputs`` and ``if:``), :mod:`.expect_reader` (``expect:``), :mod:`.settings_reader`
+  (``train:``), :mod:`.data_settings_reader` (``data:``), all through :mod:`.value_reader`'s
+  checked plain values;
 * :mod:`.document`: what they give — the spec's frozen dataclasses; :mod:`.settings`: the one
   declaration of the ``train:`` and ``data:`` settings (type, default, range, help).
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import SpecError, did_you_mean
 from ..tuning.search_space import read_search
+from .data_settings_reader import read_data
 from .document import (
     INPUT_DTYPES,
     INPUT_FIELDS,
@@ -33,7 +34,7 @@ from .includes import LibraryReader
 from .layer_reader import LayerReader
 from .load_time_values import LoadTimeValues, shared_problems
 from .overrides import apply_overrides
-from .settings_reader import read_data, read_train
+from .settings_reader import read_train
 from .spec_file import read_source
 from .value_reader import ValueReader
 from .variants import apply_variant, included_values, read_variants, split_overrides

@@ -3,8 +3,8 @@
 Takes nothing; gives the declaration the rest of layerkit follows. Each setting is declared once, on
 its field of :class:`TrainSettings` or :class:`DataSettings`: its kind, default, range or choices
 and one line of help (a :class:`Setting`, as Ludwig declares its config fields). From it
-:mod:`layerkit.spec.settings_reader` reads a spec's ``train:`` and ``data:`` sections,
-:mod:`layerkit.spec.schema` makes the JSON Schema's ``train:`` and ``data:``, and
+:mod:`layerkit.spec.settings_reader` and :mod:`layerkit.spec.data_settings_reader` read a spec's
+``train:`` and ``data:`` sections, :mod:`layerkit.spec.schema` makes the JSON Schema's ``train:`` and ``data:``, and
 ``tests/test_settings_declaration.py`` checks the tables of docs/training.md.
 :mod:`layerkit.spec.settings_checks` checks, as part of validation, what depends on the catalog,
 on other settings and on the model's input; :mod:`layerkit.training.recipe` makes the Keras
@@ -20,6 +20,8 @@ from typing import Any
 from ..errors import Location
 
 NO_DECAY_KINDS = ("normalization", "bias")  # weights that weight_decay can leave alone
+# the groups of weights train.lr_scale can give a learning rate of their own
+LR_GROUPS = ("kernel", "bias", "normalization_scale", "normalization_bias")
 TTA_KINDS = ("flip",)
 NORMALIZE_FIELDS = ("scale", "offset", "mean", "std")
 BAD_IMAGE_CHOICES = ("error", "skip")
@@ -177,6 +179,48 @@ EARLY_STOPPING_SETTINGS = (
 
 
 @dataclass(frozen=True)
+class Lookahead:
+    """``train.lookahead``: every ``every`` optimizer steps the slow weights move ``alpha`` of the
+    way to the weights the optimizer trains (the fast ones), which are then set to them (Zhang et
+    al., 2019)."""
+
+    every: int = 5
+    alpha: float = 0.5
+
+
+# The settings of train.lookahead, read as the simple train: settings are.
+LOOKAHEAD_SETTINGS = (
+    Setting("every", "integer", 5, "optimizer steps between two updates of the slow weights",
+            minimum=1),
+    Setting("alpha", "number", 0.5, "how far the slow weights move towards the fast ones",
+            exclusive_minimum=0, maximum=1, expected="a fraction above 0 and at most 1",
+            fix="Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Init:
+    """``train.init``: how a new run initialises the model's plain convolutions (``conv2d``)
+    beyond Keras's initialisers: the first from patch-whitening of the training images
+    (``whiten``), the others as identities (``dirac``)."""
+
+    dirac: bool = False
+    whiten: bool = False
+    whiten_eps: float = 5e-4
+
+
+# The settings of train.init, read as the simple train: settings are.
+INIT_SETTINGS = (
+    Setting("dirac", "boolean", False, "each conv2d (but a whitened one) starts as the identity "
+            "on its first channels"),
+    Setting("whiten", "boolean", False, "the first conv2d starts as the whitening of the "
+            "training images' patches"),
+    Setting("whiten_eps", "number", 5e-4, "added to each eigenvalue before whitening",
+            exclusive_minimum=0, expected="a number above 0 (such as 0.0005)"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """How to train: every field has a default, so a spec without ``train:`` can be trained."""
 
@@ -230,11 +274,25 @@ class TrainSettings:
         choices=(*TTA_KINDS, None), shown="off",
         fix="Write 'tta: flip' to also report validation accuracy averaged over each image and "
         "its mirror."))
+    tta_translate: int = field(default=0, metadata=_setting(
+        "integer", "with tta: flip, also average over each image shifted this many pixels both "
+        "ways along the diagonal (0: off)", minimum=0))
     target: tuple[str, float] | None = field(default=None, metadata=_setting(
         "structured", "stop once this metric reaches this value: {val_accuracy: 0.83}"))
     early_stopping: EarlyStopping | None = field(default=None, metadata=_setting(
         "structured", "stop after patience epochs in which the monitor did not improve by more "
         "than min_delta: {patience: 5, min_delta: 0.001}", shown="off"))
+    lookahead: Lookahead | None = field(default=None, metadata=_setting(
+        "structured", "Lookahead on top of the optimizer: every `every` steps the slow weights "
+        "move `alpha` of the way to the trained ones, which restart from them: "
+        "{every: 5, alpha: 0.5}", shown="off"))
+    lr_scale: tuple[tuple[str, float], ...] = field(default=(), metadata=_setting(
+        "structured", "the learning rate of a group of weights times a factor: "
+        "{normalization_bias: 64}; groups: kernel, bias, normalization_scale, "
+        "normalization_bias", shown="none"))
+    init: Init | None = field(default=None, metadata=_setting(
+        "structured", "a new run's conv2d weights: {dirac: true, whiten: true} (identities; the "
+        "first from patch-whitening of the training images)", shown="Keras's"))
     # fmt: on
     locations: dict[str, Location] = field(default_factory=dict, compare=False)
 

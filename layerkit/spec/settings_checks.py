@@ -116,6 +116,27 @@ class _Checker:
                 "train.tta",
                 "Remove 'tta: flip' for inputs that are not images.",
             )
+        self.tta_translate(train, input_shape)
+
+    def tta_translate(self, train: TrainSettings, shape: tuple[int | None, ...] | None) -> None:
+        """``tta_translate`` shifts the views ``tta: flip`` averages, by fewer pixels than the
+        images have."""
+        if not train.tta_translate:
+            return
+        where, path = _where(train.locations, "tta_translate"), "train.tta_translate"
+        if train.tta != "flip":
+            self.error(
+                "tta_translate shifts the views that flip TTA averages, but tta is off", where,
+                path, "Add 'tta: flip', or remove tta_translate.",
+            )  # fmt: skip
+            return
+        images = shape is not None and len(shape) in (2, 3)  # else tta: flip is refused already
+        sizes = [size for size in shape[:2] if size is not None] if images and shape else []
+        if sizes and train.tta_translate >= min(sizes):
+            self.error(
+                f"tta_translate {train.tta_translate} shifts the images by at least their size "
+                f"({list(shape)})", where, path, "Write e.g. 'tta_translate: 2'.",
+            )  # fmt: skip
 
     def choice(self, choice: Choice | None, kind: str) -> Entry | None:
         """Resolve an optimizer, loss or schedule and check its arguments; None when unknown."""

@@ -1,13 +1,14 @@
-"""Reading a spec's ``train:`` and ``data:`` sections into settings, with their places.
+"""Reading a spec's ``train:`` section into settings, with their places.
 
-Takes the sections' YAML nodes and an error collector; gives :class:`TrainSettings` and
-:class:`DataSettings` (defaults for what is not written), and every problem of structure or simple
-type, at its place, to the collector. :func:`read_train` and :func:`read_data` read the simple
-settings (integers, numbers, text, choices, booleans) from their declaration in
-:mod:`layerkit.spec.settings` alone, and the structured ones (optimizer, schedule, loss, metrics,
-validation_split, no_decay, target, early_stopping, normalize) with a reader of their own (``_TRAIN_READERS``,
-``_DATA_READERS``). Run when the spec is loaded; the checks that need the catalog or the model's
-input are :mod:`layerkit.spec.settings_checks`.
+Takes the section's YAML node and an error collector; gives :class:`TrainSettings` (defaults for
+what is not written), and every problem of structure or simple type, at its place, to the
+collector. :func:`read_train` reads the simple settings (integers, numbers, text, choices,
+booleans) from their declaration in :mod:`layerkit.spec.settings` alone, and the structured ones
+(optimizer, schedule, loss, metrics, validation_split, no_decay, target, early_stopping,
+lookahead, lr_scale, init) with a reader of their own (``_TRAIN_READERS``). :class:`SettingsReader`
+does the reading, for ``data:`` too (:mod:`layerkit.spec.data_settings_reader`). Run when the
+spec is loaded; the checks that need the catalog or the model's input are
+:mod:`layerkit.spec.settings_checks`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,24 @@ from typing import Any
 from ..errors import ErrorCollector, SpecError, did_you_mean
 from .document import MAX_ARGUMENT_INT
 from .settings import (
-    DATA_FIELDS,
-    DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
+    INIT_SETTINGS,
+    LOOKAHEAD_SETTINGS,
+    LR_GROUPS,
     NO_DECAY_KINDS,
-    NORMALIZE_FIELDS,
     TRAIN_FIELDS,
     TRAIN_SETTINGS,
     Choice,
-    DataSettings,
     EarlyStopping,
-    Normalize,
+    Init,
+    Lookahead,
     Setting,
     TrainSettings,
 )
 from .yaml_source import Node, describe
 
 
-class _Reader:
+class SettingsReader:
     def __init__(self, errors: ErrorCollector, section: str) -> None:
         self.errors = errors
         self.section = section
@@ -147,15 +148,31 @@ class _Reader:
         )
         return None
 
+    def parts(self, node: Node, key: str, declared: tuple[Setting, ...], example: str
+              ) -> tuple[dict[str, Node], dict[str, Any]] | None:  # fmt: skip
+        """A mapping of settings within a setting (``{patience: 5}``), each read by its
+        declaration: the fields written and the values read; None for null, or for anything but a
+        mapping (said at its place, with ``example``)."""
+        if node.value is None:
+            return None
+        if not node.is_mapping:
+            shown = {"integer": "N", "boolean": "true"}
+            shape = ", ".join(f"{item.name}: {shown.get(item.kind, 'X')}" for item in declared)
+            self.error(f"expected {{{shape}}}, received {describe(node)}", node, key, example)
+            return None
+        reader = SettingsReader(self.errors, f"{self.section}.{key}")
+        fields = reader.mapping(node, tuple(item.name for item in declared))
+        return fields, reader.settings(declared, fields, {})
+
 
 # A structured setting's reader: (the reader, the setting's node, its name) → its value, or None.
-StructuredReader = Callable[[_Reader, Node, str], Any]
+StructuredReader = Callable[[SettingsReader, Node, str], Any]
 
 
 def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
     """The ``train:`` section's settings (defaults for those not written); every problem found
     goes to ``errors``, at its place."""
-    reader = _Reader(errors, "train")
+    reader = SettingsReader(errors, "train")
     fields = reader.mapping(node, TRAIN_FIELDS)
     values = reader.settings(TRAIN_SETTINGS, fields, _TRAIN_READERS)
     locations = {key: child.location for key, child in fields.items()}
@@ -169,7 +186,7 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
     return TrainSettings(**values, locations=locations)
 
 
-def _read_metrics(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+def _read_metrics(reader: SettingsReader, node: Node, key: str) -> tuple[str, ...] | None:
     if node.is_sequence and all(isinstance(item.value, str) for item in node.value):
         return tuple(item.value for item in node.value)
     reader.error(
@@ -181,7 +198,7 @@ def _read_metrics(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | No
     return None
 
 
-def _read_no_decay(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | None:
+def _read_no_decay(reader: SettingsReader, node: Node, key: str) -> tuple[str, ...] | None:
     items = node.value if node.is_sequence else None
     if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
         reader.error(
@@ -195,7 +212,7 @@ def _read_no_decay(reader: _Reader, node: Node, key: str) -> tuple[str, ...] | N
     return tuple(item.value for item in items)
 
 
-def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | None:
+def _read_target(reader: SettingsReader, node: Node, key: str) -> tuple[str, float] | None:
     if node.is_mapping and len(node.value) == 1:
         ((metric, value),) = node.value.items()
         number = reader.number(value, f"{key}.{metric}")
@@ -209,20 +226,13 @@ def _read_target(reader: _Reader, node: Node, key: str) -> tuple[str, float] | N
     return None
 
 
-def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping | None:
+def _read_early_stopping(train: SettingsReader, node: Node, key: str) -> EarlyStopping | None:
     """``{patience: 5, min_delta: 0.001}``, each read by its declaration; null is off."""
     example = "Write e.g. 'early_stopping: {patience: 5, min_delta: 0.001}'."
-    if node.value is None:
+    read = train.parts(node, key, EARLY_STOPPING_SETTINGS, example)
+    if read is None:
         return None
-    if not node.is_mapping:
-        train.error(
-            f"expected {{patience: N, min_delta: X}}, received {describe(node)}", node, key, example
-        )
-        return None
-    reader = _Reader(train.errors, f"train.{key}")
-    names = tuple(setting.name for setting in EARLY_STOPPING_SETTINGS)
-    fields = reader.mapping(node, names)
-    values = reader.settings(EARLY_STOPPING_SETTINGS, fields, {})
+    fields, values = read
     misspelt = len(fields) != len(node.value)  # said with a suggestion already
     if "patience" not in fields and not misspelt:
         train.error(
@@ -236,7 +246,44 @@ def _read_early_stopping(train: _Reader, node: Node, key: str) -> EarlyStopping 
     return EarlyStopping(**values)
 
 
-def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
+def _parts_reader(declared: tuple[Setting, ...], made: type, example: str) -> StructuredReader:
+    """The reader of a setting made of settings (``lookahead``, ``init``): each part read by its
+    declaration, defaults for those left out; null is off."""
+
+    def read(train: SettingsReader, node: Node, key: str) -> Any:
+        parts = train.parts(node, key, declared, example)
+        if parts is None or len(parts[0]) != len(node.value) or len(parts[1]) != len(parts[0]):
+            return None  # off, or refused at its place
+        return made(**parts[1])
+
+    return read
+
+
+def _read_lr_scale(
+    train: SettingsReader, node: Node, key: str
+) -> tuple[tuple[str, float], ...] | None:
+    """``{normalization_bias: 64}``: groups of weights (:data:`LR_GROUPS`) and their factors,
+    numbers above 0."""
+    example = "Write e.g. 'lr_scale: {normalization_bias: 64}'."
+    if node.value is None:
+        return None
+    if not node.is_mapping:
+        received = f"received {describe(node)}"
+        train.error(f"expected groups of weights and their factors, {received}", node, key, example)
+        return None
+    reader = SettingsReader(train.errors, f"train.{key}")
+    fields = reader.mapping(node, LR_GROUPS)
+    scales = []
+    for name, child in fields.items():
+        number = reader.number(child, name)
+        if number is not None and number <= 0:
+            reader.error(f"expected a factor above 0, received {number}", child, name, example)
+        elif number is not None:
+            scales.append((name, number))
+    return tuple(scales) if len(scales) == len(node.value) else None
+
+
+def _read_split(reader: SettingsReader, node: Node, key: str) -> float | int:
     value = node.value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -251,83 +298,19 @@ def _read_split(reader: _Reader, node: Node, key: str) -> float | int:
 
 
 _TRAIN_READERS: dict[str, StructuredReader] = {
-    "optimizer": _Reader.choice,
-    "schedule": _Reader.choice,
-    "loss": _Reader.choice,
+    "optimizer": SettingsReader.choice,
+    "schedule": SettingsReader.choice,
+    "loss": SettingsReader.choice,
     "metrics": _read_metrics,
     "validation_split": _read_split,
     "no_decay": _read_no_decay,
     "target": _read_target,
     "early_stopping": _read_early_stopping,
-}
-
-
-def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
-    """The ``data:`` section's settings: a mapping, or the source alone (``data: cifar10``);
-    every problem found goes to ``errors``, at its place."""
-    reader = _Reader(errors, "data")
-    if node is not None and isinstance(node.value, str):
-        return DataSettings(source=node.value, locations={"source": node.location})
-    if node is not None and not node.is_mapping:
-        errors.add(
-            SpecError(
-                f"expected a dataset name, a path, or a mapping of data settings, received "
-                f"{describe(node)}",
-                node.location,
-                "data",
-                "Write e.g. 'data: cifar10', or 'data: {source: images/, on_bad_image: skip}'.",
-            )
-        )
-        return DataSettings()
-    fields = reader.mapping(node, DATA_FIELDS)
-    values = reader.settings(DATA_SETTINGS, fields, _DATA_READERS)
-    locations = {key: child.location for key, child in fields.items()}
-    normalize = fields.get("normalize")
-    if normalize is not None and normalize.is_mapping:
-        locations.update(
-            {
-                f"normalize.{key}": child.location
-                for key, child in normalize.value.items()
-                if key in NORMALIZE_FIELDS
-            }
-        )
-    return DataSettings(**values, locations=locations)
-
-
-def _read_normalize(data_reader: _Reader, node: Node, key: str) -> Normalize:
-    reader = _Reader(data_reader.errors, f"data.{key}")
-    fields = reader.mapping(node, NORMALIZE_FIELDS)
-    values: dict[str, Any] = {}
-    for name in ("scale", "offset"):
-        if name in fields:
-            number = reader.number(fields[name], name)
-            if number is not None:
-                values[name] = number
-    for name in ("mean", "std"):
-        if name in fields:
-            child = fields[name]
-            items = child.value if child.is_sequence else (child,)
-            numbers = [item.value for item in items]
-            if not numbers or not all(
-                isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
-            ):
-                reader.error(
-                    f"expected a number or a list of numbers (one per channel), received {describe(child)}",
-                    child,
-                    name,
-                )
-                continue
-            if name == "std" and any(n <= 0 for n in numbers):
-                bad = next(item for item in items if item.value <= 0)
-                reader.error(
-                    f"standard deviations must be positive, received {describe(bad)}", bad, name
-                )
-                continue
-            values[name] = tuple(float(n) for n in numbers)
-    return Normalize(**values)
-
-
-_DATA_READERS: dict[str, StructuredReader] = {"normalize": _read_normalize}
+    "lookahead": _parts_reader(LOOKAHEAD_SETTINGS, Lookahead,
+                               "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+    "lr_scale": _read_lr_scale,
+    "init": _parts_reader(INIT_SETTINGS, Init, "Write e.g. 'init: {dirac: true, whiten: true}'."),
+}  # fmt: skip
 
 
 def _refused(value: Any) -> str | None:

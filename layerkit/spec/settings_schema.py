@@ -17,6 +17,9 @@ from ..catalog.training import METRICS, SettingsCatalog, default_catalog
 from .settings import (
     DATA_SETTINGS,
     EARLY_STOPPING_SETTINGS,
+    INIT_SETTINGS,
+    LOOKAHEAD_SETTINGS,
+    LR_GROUPS,
     NO_DECAY_KINDS,
     TRAIN_SETTINGS,
     Setting,
@@ -137,6 +140,15 @@ def _settings_properties(
     }
 
 
+def _parts_schema(settings: tuple[Setting, ...]) -> dict[str, Any]:
+    """A setting made of settings (``lookahead``, ``init``), or null: each part from its
+    declaration."""
+    properties = {setting.name: {**_setting_schema(setting), "description": setting.help}
+                  for setting in settings}  # fmt: skip
+    return {"anyOf": [{"type": "null"}, {"type": "object", "additionalProperties": False,
+                                         "properties": properties}]}  # fmt: skip
+
+
 def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
     catalog = default_catalog()
     metric = {
@@ -158,6 +170,11 @@ def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
              "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
                             for setting in EARLY_STOPPING_SETTINGS}},
         ]},
+        "lr_scale": {"type": "object", "additionalProperties": False,
+                     "properties": {group: {"type": "number", "exclusiveMinimum": 0}
+                                    for group in LR_GROUPS}},
+        "lookahead": _parts_schema(LOOKAHEAD_SETTINGS),
+        "init": _parts_schema(INIT_SETTINGS),
     }  # fmt: skip
     return {
         "type": "object",

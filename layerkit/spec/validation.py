@@ -133,6 +133,7 @@ class _Validator:
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )
+        self.check_init(plan.layers, shape)
         self.problems.raise_if_any()
         return replace(plan, augment=augment)
 
@@ -178,6 +179,29 @@ class _Validator:
             fix,
         )
         return False
+
+    def check_init(self, layers: tuple[ResolvedLayer, ...], shape: tuple | None) -> None:
+        """``train.init`` needs the plain conv2d layers it initialises: whitening the first, of an
+        image input; dirac another."""
+        init, train = self.spec.train.init, self.spec.train
+        if init is None:
+            return
+        convolutions = sum(layer.class_name == "Conv2D" and layer.args.get("groups", 1) == 1
+                           for layer in layers if layer.shares is None)  # fmt: skip
+        where = train.locations.get("init", self.spec.inputs[0].location)
+        if init.whiten and (not convolutions or shape is None or len(shape) != 3):
+            self.problems.error(
+                "init.whiten sets the first conv2d from patches of the training images, but "
+                + ("the model has no conv2d layer (with groups: 1)" if not convolutions
+                   else "the input is not [height, width, channels]"),
+                where, "train.init.whiten", "Remove 'whiten: true'.",
+            )  # fmt: skip
+        if init.dirac and convolutions <= int(init.whiten):
+            self.problems.error(
+                "init.dirac starts conv2d layers as identities, but the model has no conv2d "
+                f"layer (with groups: 1){' beside the whitened one' if convolutions else ''}",
+                where, "train.init.dirac", "Remove 'dirac: true'.",
+            )  # fmt: skip
 
     def check_block_names(self) -> None:
         for block in self.spec.blocks.values():

@@ -1,7 +1,9 @@
 """The training samples as batches in an order drawn from the run's seed and the epoch alone, so
 a resumed run sees what the uninterrupted one saw; under data-parallel training (JAX) each
 process takes its slice of every batch (:class:`~layerkit.training.distributed.Share`), and the
-validation images come as batches a process slices the same way."""
+validation images come as batches a process slices the same way; with ``alternating_flip`` in
+``augment:``, each image mirrored on every other epoch, as drawn from the seed, the epoch and the
+image."""
 
 from __future__ import annotations
 
@@ -18,15 +20,28 @@ def derived_seed(*numbers: int) -> int:
     return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] & 0x7FFF_FFFF)
 
 
+FLIP_STREAM = 0x464C4950  # sets the first epoch's flips apart from the epochs' orders
+
+
+def alternating_flips(seed: int, count: int, epoch: int) -> np.ndarray:
+    """Which of ``count`` training images ``alternating_flip`` mirrors in ``epoch`` (0-based): a
+    random half, drawn from the seed, in the first epoch, then each epoch exactly the images not
+    mirrored in the one before."""
+    first = np.random.default_rng(derived_seed(seed, FLIP_STREAM)).random(count) < 0.5
+    return first ^ bool(epoch % 2)
+
+
 class EpochBatches(keras.utils.PyDataset):
     """The training samples as one endless stream of batches, epoch after epoch from
     ``first_epoch``, each epoch in an order drawn from the run's seed and the epoch alone, so a
     resumed run sees the batches the uninterrupted one saw. (Keras's own shuffle of arrays depends
     on how many epochs the process has run, and under TensorFlow repeats one order every epoch
-    once a global seed is set.) ``fit`` cuts the stream into epochs with ``steps_per_epoch``."""
+    once a global seed is set.) ``fit`` cuts the stream into epochs with ``steps_per_epoch``.
+    With ``alternate_flips`` each image is mirrored as :func:`alternating_flips` says."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                 first_epoch: int, share: Share | None = None) -> None:  # fmt: skip
+                 first_epoch: int, share: Share | None = None,
+                 alternate_flips: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.x = x
         self.y = y
@@ -35,6 +50,7 @@ class EpochBatches(keras.utils.PyDataset):
         self.steps = steps_per_epoch(len(x), batch_size, self.share)
         self.seed = seed
         self.first_epoch = first_epoch
+        self.alternate_flips = alternate_flips
         self._order: tuple[int, np.ndarray] | None = None  # the last epoch's order, kept
 
     @property
@@ -53,7 +69,11 @@ class EpochBatches(keras.utils.PyDataset):
         order = self.order(self.first_epoch + epoch)
         chosen = order[step * self.batch_size : (step + 1) * self.batch_size]
         chosen = own_slice(chosen[: self.share.trim(len(chosen))], self.share)
-        return self.x[chosen], self.y[chosen]
+        x = self.x[chosen]
+        if self.alternate_flips:
+            mirror = alternating_flips(self.seed, len(self.x), self.first_epoch + epoch)[chosen]
+            x[mirror] = x[mirror][:, :, ::-1]  # the width axis (x is a copy)
+        return x, self.y[chosen]
 
 
 def steps_per_epoch(count: int, batch_size: int, share: Share) -> int:

@@ -19,7 +19,7 @@ from .batches import derived_seed
 from .control import Control
 from .optimizers import learning_rate_at, unwrapped
 from .progress import PlainProgress
-from .recipe import ModelOutput, as_probabilities, mirrored
+from .recipe import ModelOutput, tta_probabilities
 
 
 class MovingAverage(keras.callbacks.Callback):
@@ -116,23 +116,27 @@ def seed_generators(model: keras.Model) -> list[Any]:
 
 class FlipValidation(keras.callbacks.Callback):
     """``train.tta: flip``: after each epoch, validation accuracy from the average of the
-    probabilities for each image and its mirror image, logged as ``val_accuracy_tta`` (a model
-    that outputs logits has them softmaxed first, as ``layerkit evaluate --tta flip`` does)."""
+    probabilities for each image and its mirror image (and, with ``tta_translate``, its shifted
+    views: :func:`~layerkit.training.recipe.tta_probabilities`), logged as ``val_accuracy_tta`` (a
+    model that outputs logits has them softmaxed first, as ``layerkit evaluate --tta flip``
+    does)."""
 
-    def __init__(self, x: np.ndarray, labels: np.ndarray, batch_size: int,
-                 average: MovingAverage, output: ModelOutput) -> None:  # fmt: skip
+    def __init__(self, x: np.ndarray, labels: np.ndarray, batch_size: int, average: MovingAverage,
+                 output: ModelOutput, translate: int = 0) -> None:  # fmt: skip
         super().__init__()
         self.x = x
         self.labels = labels
         self.batch_size = batch_size
         self.average = average
         self.output = output
+        self.translate = translate
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        def predict(images: np.ndarray) -> np.ndarray:
+            return self.model.predict(images, batch_size=self.batch_size, verbose=0)
+
         with self.average.applied():
-            plain = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
-            flipped = self.model.predict(mirrored(self.x), batch_size=self.batch_size, verbose=0)
-        both = as_probabilities(plain, self.output) + as_probabilities(flipped, self.output)
+            both = tta_probabilities(predict, self.x, self.output, self.translate)
         accuracy = float(np.mean(np.argmax(both, axis=-1) == self.labels))
         if logs is not None:
             logs["val_accuracy_tta"] = accuracy

@@ -24,7 +24,7 @@ from ..runs.directory import RunDir
 from ..runs.listing import resolve_latest
 from ..spec.settings import Normalize
 from .model import scale_inputs
-from .recipe import as_probabilities, flips, mirrored, model_output
+from .recipe import as_probabilities, flips, model_output, tta_probabilities
 
 
 class EvaluateError(LayerkitError):
@@ -112,20 +112,21 @@ def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
     return scale_inputs(x, trained.normalize, tuple(trained.model.inputs[0].shape[1:]))
 
 
-def predict_probabilities(
-    trained: Trained, x: np.ndarray, tta: str | None, batch_size: int = 256
-) -> np.ndarray:
+def predict_probabilities(trained: Trained, x: np.ndarray, tta: str | None, batch_size: int = 256,
+                          translate: int = 0) -> np.ndarray:  # fmt: skip
     """Class probabilities for ``x``: a model whose last layer has no softmax (or sigmoid) outputs
     logits, which are softmaxed; with ``tta="flip"`` the average of each image's and its mirror
-    image's probabilities."""
+    image's probabilities, and with ``translate`` also of its shifted views, as ``train.tta`` and
+    ``tta_translate`` average them (:func:`~layerkit.training.recipe.tta_probabilities`)."""
     inputs = scaled(x, trained)
     ends = model_output(trained.model)
-    plain = trained.model.predict(inputs, batch_size=batch_size, verbose=0)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return trained.model.predict(images, batch_size=batch_size, verbose=0)
+
     if tta != "flip":
-        return as_probabilities(plain, ends)
-    # the average with the horizontally mirrored images
-    flipped = trained.model.predict(mirrored(inputs), batch_size=batch_size, verbose=0)
-    return (as_probabilities(plain, ends) + as_probabilities(flipped, ends)) / 2
+        return as_probabilities(predict(inputs), ends)
+    return tta_probabilities(predict, inputs, ends, translate)
 
 
 def evaluation_data(
@@ -195,14 +196,17 @@ def _names(trained: Trained, dataset: Dataset) -> tuple[str, ...]:
 
 
 def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: bool = False,
-             resize: bool = False, notify: Notify | None = None) -> dict[str, Any]:  # fmt: skip
-    """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix."""
+             resize: bool = False, notify: Notify | None = None,
+             translate: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix; with
+    ``translate`` (``--tta-translate``) flip TTA also averages over shifted views."""
     shape = tuple(trained.model.inputs[0].shape[1:])
     if tta == "flip" and not flips(shape):
         raise EvaluateError(
             f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
             "or (height, width, channels); evaluate without --tta"
         )
+    _check_translate(shape, tta, translate)
     x, y, names, description = evaluation_data(
         trained, data, skip_bad=skip_bad, resize=resize, notify=notify
     )
@@ -211,7 +215,7 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
     if len(names) < outputs:  # the data has none of the last classes: the model still predicts them
         names = (*names, *map(str, range(len(names), outputs)))
-    probabilities = predict_probabilities(trained, x, tta)
+    probabilities = predict_probabilities(trained, x, tta, translate=translate)
     predicted = probabilities.argmax(axis=1)
     clipped = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
     top5 = np.argsort(-probabilities, axis=1)[:, :5]
@@ -227,6 +231,7 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
         "data": description,
         "n": len(y),
         "tta": tta,
+        **({"tta_translate": translate} if translate else {}),
         "loss": float(-np.log(clipped).mean()),
         "accuracy": float((predicted == y).mean()),
         "top5_accuracy": float((top5 == y[:, None]).any(axis=1).mean()),
@@ -234,6 +239,19 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
         "class_names": list(names),
         "confusion": confusion.tolist(),
     }
+
+
+def _check_translate(shape: tuple, tta: str | None, translate: int) -> None:
+    """``--tta-translate`` shifts the views of flip TTA by fewer pixels than the images have."""
+    if not translate:
+        return
+    if tta != "flip":
+        raise EvaluateError("--tta-translate shifts the views flip TTA averages; add --tta flip")
+    if flips(shape) and translate >= min(shape[0], shape[1]):
+        raise EvaluateError(
+            f"--tta-translate {translate} shifts images by at least their size "
+            f"({shape[0]}x{shape[1]}); give fewer pixels, such as 2"
+        )
 
 
 def plot_confusion(path: Path, result: dict[str, Any], replace: bool = True) -> None:

@@ -39,8 +39,9 @@ from .distributed import (
     share,
     worker_count,
 )
-from .optimizers import make_optimizer, skip_weight_decay
+from .optimizers import make_optimizer, scale_learning_rates, skip_weight_decay
 from .recipe import (
+    alternates_flips,
     dropout_epochs,
     flips,
     loss_description,
@@ -274,10 +275,12 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     initial_epoch = state.epoch if state is not None else 0
     shape = tuple(spec.input.shape)
     part = share(setup.strategy)
-    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch, part)
+    batches = data.batches(shape, settings.batch_size, settings.seed, initial_epoch, part,
+                           alternates_flips(plan, bool(setup.augment)))  # fmt: skip
     validation = data.validation(shape)
     validating = data.validation_batches(shape, settings.batch_size, part)
     skip_weight_decay(made.trainer.optimizer, made.trainer, settings.no_decay)
+    scale_learning_rates(made.trainer.optimizer, made.trainer, settings.lr_scale)
     monitor = settings.monitor if validation is not None else settings.monitor.removeprefix("val_")
     _check_target(settings, validation is not None)
     best = state.best if state is not None else Best()

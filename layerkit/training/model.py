@@ -1,5 +1,5 @@
-"""The model a run trains: the spec's model behind input scaling and augmentation, and the checks
-that it fits the data. The saved models are the spec's own, without the wrapper."""
+"""The model a run trains: the spec's model behind input scaling and augmentation (and, with
+``train.lookahead``, the layer that keeps its slow weights), and the checks that it fits the data. The saved models are the spec's own, without the wrapper."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ..errors import SpecError, TrainError, listed
 from ..model.compiler import make_layer
 from ..spec.plan import Plan
 from ..spec.settings import Normalize
+from .lookahead import slow_weights_layer
 
 
 def check_fit(plan: Plan, model: keras.Model, dataset: Dataset) -> None:
@@ -48,6 +49,8 @@ def training_model(
     if augment:
         for index, layer in enumerate(plan.augment):
             x = make_layer(layer, plan.registry, f"augment_{index}")(x)
+    if plan.spec.train.lookahead is not None:  # keeps Lookahead's slow weights in the checkpoints
+        x = slow_weights_layer(model)(x)
     return keras.Model(inputs, model(x), name=f"{model.name}_training")
 
 

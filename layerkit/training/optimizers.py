@@ -4,8 +4,8 @@ Takes :class:`~layerkit.spec.settings.TrainSettings` and the steps an epoch has;
 optimizer (any class of ``keras.optimizers``, by CamelCase or snake_case name) whose learning
 rate follows ``train.schedule`` (constant, step, cosine, one_cycle; plateau's rate is a constant
 that :class:`~layerkit.training.control.Control` lowers between epochs), with ``train.ema``
-switched on. Also keeps weight decay off the weights ``no_decay`` names, and reads the rate in
-use. An unknown name or a bad argument is a SpecError at its line in the spec.
+switched on. Also keeps weight decay off the weights ``no_decay`` names, scales the rate of the
+groups of weights ``lr_scale`` names, and reads the rate in use. An unknown name or a bad argument is a SpecError at its line in the spec.
 """
 
 from __future__ import annotations
@@ -199,6 +199,48 @@ def skip_weight_decay(optimizer: keras.optimizers.Optimizer, model: keras.Model,
     optimizer._exclude_from_weight_decay = {optimizer._var_key(weight) for weight in exempt}
     optimizer._exclude_from_weight_decay_pattern = None
     optimizer._exclude_from_weight_decay_cache = {}
+
+
+def weight_groups(model: keras.Model) -> dict[int, tuple[str, Any]]:
+    """Every trainable weight of ``model`` (by ``id``) with its group for ``train.lr_scale``:
+    ``normalization_scale`` and ``normalization_bias`` (a normalization layer's gamma and beta),
+    ``bias`` (any other layer's bias), ``kernel`` (every other weight)."""
+    groups: dict[int, tuple[str, Any]] = {}
+    for layer in model._flatten_layers(include_self=False):  # outer layers first: inner ones win
+        normalization = _is_normalization(layer)
+        for weight in layer.trainable_weights:
+            biased = weight is getattr(layer, "beta" if normalization else "bias", None) or (
+                weight.name in ("beta", "bias", "offset"))  # fmt: skip
+            if normalization:
+                group = "normalization_bias" if biased else "normalization_scale"
+            else:
+                group = "bias" if biased else "kernel"
+            groups[id(weight)] = (group, weight)
+    return groups
+
+
+def scale_learning_rates(optimizer: keras.optimizers.Optimizer, model: keras.Model,
+                         scales: tuple[tuple[str, float], ...]) -> None:  # fmt: skip
+    """``train.lr_scale``: each step of a weight in a scaled group (:func:`weight_groups`) uses
+    the learning rate times the group's factor, whatever the optimizer. Keras has no rate per
+    weight, so the optimizer's ``update_step``, which takes the rate, is wrapped; like
+    :func:`skip_weight_decay` it is set again on a resumed run's optimizer. Decoupled weight decay
+    still uses the unscaled rate."""
+    if not scales:
+        return
+    optimizer = unwrapped(optimizer)
+    factors = dict(scales)
+    scaled = {key: factors[group] for key, (group, _) in weight_groups(model).items()
+              if group in factors}  # fmt: skip
+    update = type(optimizer).update_step
+
+    def update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
+        index = optimizer._get_variable_index(variable)
+        factor = scaled.get(id(optimizer._trainable_variables[index]))
+        rate = learning_rate if factor is None else learning_rate * factor
+        return update(optimizer, gradient, variable, rate)
+
+    optimizer.update_step = update_step
 
 
 def learning_rate_at(optimizer: keras.optimizers.Optimizer) -> float:

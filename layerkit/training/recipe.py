@@ -1,6 +1,7 @@
 """Turn a spec's ``train:`` settings into what the model side of training needs: the loss
 (matched to whether the model ends in probabilities or logits), the metrics, batch-norm momentum
-and early dropout, and flip TTA's mirroring. Names are looked up in registries introspected from
+and early dropout, flip TTA's views and their average, and whether the batches flip images on
+alternate epochs. Names are looked up in registries introspected from
 Keras (any class, in CamelCase or snake_case), shared with
 :mod:`~layerkit.training.optimizers`; an unknown name or a bad argument is a SpecError at its line
 in the spec.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from ..catalog.layers import lookup_key, to_snake_case
 from ..errors import SpecError, did_you_mean
+from ..spec.plan import Plan
 from ..spec.settings import Choice, TrainSettings
 
 
@@ -236,6 +239,13 @@ def default_location() -> Any:
     return Location("<defaults>", 1, 1)
 
 
+def alternates_flips(plan: Plan, augment: bool) -> bool:
+    """Whether the batches mirror images on alternate epochs: ``alternating_flip`` is in the
+    ``augment:`` list and the run augments (see
+    :class:`~layerkit.catalog.augmentations.AlternatingFlip`)."""
+    return augment and any(layer.class_name == "AlternatingFlip" for layer in plan.augment)
+
+
 def flips(shape: tuple[int | None, ...]) -> bool:
     """Whether flip TTA applies to inputs of this shape (batch axis left out): images, as
     ``(height, width)`` or ``(height, width, channels)``."""
@@ -245,3 +255,31 @@ def flips(shape: tuple[int | None, ...]) -> bool:
 def mirrored(x: np.ndarray) -> np.ndarray:
     """A batch of images mirrored left to right (the width axis is the third of a batch)."""
     return x[:, :, ::-1]
+
+
+def shifted(x: np.ndarray, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of images shifted ``pixels`` down and right, and up and left (the border filled by
+    reflection): the two translated views of :func:`tta_probabilities`."""
+    pad = [(0, 0), (pixels, pixels), (pixels, pixels)] + [(0, 0)] * (x.ndim - 3)
+    padded = np.pad(x, pad, mode="reflect")
+    height, width = x.shape[1], x.shape[2]
+    return padded[:, :height, :width], padded[:, 2 * pixels :, 2 * pixels :][:, :height, :width]
+
+
+def tta_probabilities(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                      output: ModelOutput, translate: int = 0) -> np.ndarray:  # fmt: skip
+    """Flip TTA's class probabilities for a batch of images: the average of ``predict``'s for each
+    image and its mirror image (softmaxed first where they are logits). With ``translate`` (as
+    airbench's test-time augmentation) that average counts half, and the same average for the
+    image shifted ``translate`` pixels down and right, and up and left, a quarter each: six views.
+    """
+
+    def with_mirror(images: np.ndarray) -> np.ndarray:
+        plain = as_probabilities(predict(images), output)
+        return (plain + as_probabilities(predict(mirrored(images)), output)) / 2
+
+    average = with_mirror(x)
+    if not translate:
+        return average
+    one, other = shifted(x, translate)
+    return average / 2 + (with_mirror(one) + with_mirror(other)) / 4

@@ -2,7 +2,7 @@
 
 Takes the run directory, the plan, the :class:`~layerkit.training.trainer.Trainer` and the
 run's data; gives the callbacks in the order they must run (NaN stop, epoch seeds, moving
-average, early dropout, flip TTA, the progress reporter, the recorder, TensorBoard), the progress
+average, Lookahead, early dropout, flip TTA, the progress reporter, the recorder, TensorBoard), the progress
 reporter told how the run starts, and at the end a :class:`TrainResult` also written to
 metrics.json.
 """
@@ -26,6 +26,7 @@ from .callbacks import (
     Recorder,
 )
 from .control import Control
+from .lookahead import LAYER_NAME, LookaheadUpdate
 from .optimizers import unwrapped
 from .progress import JsonProgress, LiveProgress, PlainProgress
 from .recipe import dropout_epochs, dropout_layers, loss_description
@@ -115,13 +116,15 @@ def run_callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: Trainer, data:
         EpochSeeds(settings.seed),
         average,
     ]
+    if settings.lookahead is not None:
+        slow = made.trainer.get_layer(LAYER_NAME)
+        callbacks.append(LookaheadUpdate(made.model, slow, settings.lookahead))
     if early and dropouts:  # before the recorder: it saves the spec's rates
         callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
         labels = dataset.y[data.val_index]
-        callbacks.append(
-            FlipValidation(validation[0], labels, settings.batch_size, average, made.ends)
-        )
+        callbacks.append(FlipValidation(validation[0], labels, settings.batch_size, average,
+                                        made.ends, settings.tta_translate))  # fmt: skip
     callbacks += [reporter, recorder]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(

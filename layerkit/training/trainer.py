@@ -23,6 +23,7 @@ from ..spec.plan import Plan
 from .batches import EpochBatches, ValidationBatches
 from .callbacks import optimizer_steps
 from .distributed import Share, share
+from .initialization import initialize, whitening_sample
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -57,12 +58,12 @@ class RunData:
     steps: int  # per epoch
 
     def batches(self, shape: tuple, batch_size: int, seed: int, first_epoch: int,
-                share: Share) -> EpochBatches:  # fmt: skip
+                share: Share, alternate_flips: bool = False) -> EpochBatches:  # fmt: skip
         dataset = self.dataset
         x_train = prepare_inputs(dataset.x[self.train_index], shape)
         y_train = keras.utils.to_categorical(dataset.y[self.train_index], len(dataset.class_names))
         return EpochBatches(x_train, y_train.astype("float32"), batch_size, seed, first_epoch,
-                            share)  # fmt: skip
+                            share, alternate_flips)  # fmt: skip
 
     def validation(self, shape: tuple) -> tuple[Any, Any] | None:
         if not len(self.val_index):
@@ -103,11 +104,15 @@ def restore_trainer(plan: Plan, run: RunDir, state: RunState) -> Trainer:
 
 
 def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -> Trainer:
-    """The new model in its training wrapper (scaling, augmentation), compiled."""
+    """The new model, initialised as ``train.init`` asks, in its training wrapper (scaling,
+    augmentation), compiled."""
     settings, model = plan.spec.train, made.model
     check_fit(plan, model, data.dataset)
     if settings.batchnorm_momentum is not None:
         set_batchnorm_momentum(model, settings.batchnorm_momentum)
+    if settings.init is not None:  # a new run only: a resumed one has its checkpoint's weights
+        images = data.dataset.x[whitening_sample(data.train_index, settings.seed)]
+        initialize(model, settings.init, images, plan.spec.data.normalize)
     trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
     metrics = make_metrics(settings)
     # data-parallel validation fills its last batch with copies weighted 0, which only Keras's

@@ -1,0 +1,97 @@
+"""A new run's convolutions initialised from ``train.init`` (as airbench initialises its network):
+``dirac`` makes each plain ``conv2d`` start as the identity on its first channels, and ``whiten``
+makes the first one start as the whitening of the training images' patches.
+
+Takes the spec's built model and the run's training images as the model is fed them (before input
+scaling); sets the kernels in place, before the first step. The weights stay trainable, so the
+parameter counts do not change. Only a new run is initialised: a resumed one has its weights from
+its checkpoint.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ..spec.settings import Init, Normalize
+from .batches import derived_seed
+from .model import scale_inputs
+
+WHITENING_IMAGES = 5000  # the training images whose patches are measured (airbench: 5,000)
+WHITENING_STREAM = 0x57484954  # sets the whitening sample apart from the other seeded draws
+
+
+def whitening_sample(train_index: np.ndarray, seed: int) -> np.ndarray:
+    """Which training images whitening measures: up to :data:`WHITENING_IMAGES` of them, drawn
+    from the seed (the training indices are sorted, and folders of images come class by
+    class)."""
+    order = np.random.default_rng(derived_seed(seed, WHITENING_STREAM)).permutation(
+        len(train_index)
+    )
+    return np.sort(train_index[order[:WHITENING_IMAGES]])
+
+
+def plain_convolutions(model: keras.Model) -> list[keras.layers.Conv2D]:
+    """The model's ``conv2d`` layers with one group, in the model's order (nested ones too)."""
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]  # fmt: skip
+
+
+def dirac_kernel(kernel: np.ndarray) -> np.ndarray:
+    """``kernel`` (height, width, in, out) with its first min(in, out) filters made identities:
+    filter i passes input channel i through unchanged under ``same`` padding; the other filters
+    keep their values (airbench: ``dirac_`` on the first ``in`` filters)."""
+    height, width, inputs, outputs = kernel.shape
+    kernel = kernel.copy()
+    count = min(inputs, outputs)
+    kernel[:, :, :, :count] = 0
+    # the tap that 'same' padding lines up with the output pixel: (size - 1) // 2 before it
+    kernel[(height - 1) // 2, (width - 1) // 2, np.arange(count), np.arange(count)] = 1
+    return kernel
+
+
+def patch_moments(images: np.ndarray, height: int, width: int, chunk: int = 500) -> np.ndarray:
+    """The uncentred second moments of every ``height`` × ``width`` patch of ``images`` (a batch,
+    height, width, channels), each patch flattened as a kernel is: (row, column, channel)."""
+    size = height * width * images.shape[-1]
+    total, count = np.zeros((size, size)), 0
+    for start in range(0, len(images), chunk):
+        windows = np.lib.stride_tricks.sliding_window_view(
+            images[start : start + chunk], (height, width), axis=(1, 2)
+        )  # (batch, rows, columns, channels, height, width)
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size).astype("float64")
+        total += patches.T @ patches
+        count += len(patches)
+    return total / count
+
+
+def whitening_kernel(kernel: np.ndarray, images: np.ndarray, eps: float) -> np.ndarray:
+    """``kernel`` (height, width, in, out) as airbench's whitening: filter j is the j-th
+    eigenvector of the patches' second moments (largest eigenvalue first) divided by
+    sqrt(eigenvalue + eps), so the filters' responses are uncorrelated with variance near 1; the
+    next filters are the same negated (a ReLU after keeps both signs); any beyond twice the patch
+    size keep their values."""
+    height, width, inputs, outputs = kernel.shape
+    eigenvalues, eigenvectors = np.linalg.eigh(patch_moments(images, height, width))
+    order = np.argsort(eigenvalues)[::-1]
+    filters = eigenvectors[:, order] / np.sqrt(np.maximum(eigenvalues[order], 0) + eps)
+    filters = np.concatenate([filters, -filters], axis=1)[:, :outputs]
+    kernel = kernel.copy()
+    kernel[:, :, :, : filters.shape[1]] = filters.reshape(height, width, inputs, -1)
+    return kernel
+
+
+def initialize(model: keras.Model, init: Init, images: np.ndarray, normalize: Normalize) -> None:
+    """Set the kernels ``init`` asks for, from the training ``images`` (unscaled) where it
+    whitens; each layer's bias is left as Keras made it (zeros by default)."""
+    convolutions = plain_convolutions(model)
+    if init.whiten and convolutions:
+        first = convolutions.pop(0)
+        shape = tuple(model.inputs[0].shape[1:])
+        sample = scale_inputs(images, normalize, shape)
+        seen = keras.Model(model.inputs, first.input).predict(sample, batch_size=500, verbose=0)
+        kernel = keras.ops.convert_to_numpy(first.kernel)
+        first.kernel.assign(whitening_kernel(kernel, seen, init.whiten_eps).astype(kernel.dtype))
+    if init.dirac:
+        for layer in convolutions:
+            layer.kernel.assign(dirac_kernel(keras.ops.convert_to_numpy(layer.kernel)))
