@@ -168,3 +168,14 @@ def test_copies_left_by_killed_workers_go_when_the_next_worker_starts(tmp_path, 
     new = _worker_folder()
     assert new.parent == tmp_path and new.name.startswith("layerkit-worker-")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, new.name])
+
+
+def test_a_cluster_timeout_that_is_not_a_number_of_seconds_is_refused(monkeypatch):
+    from layerkit.errors import TrainError
+    from layerkit.training.distributed import cluster_timeout
+
+    monkeypatch.setenv("LAYERKIT_CLUSTER_TIMEOUT", "1m")
+    with pytest.raises(TrainError, match=r"^LAYERKIT_CLUSTER_TIMEOUT is '1m'; give a whole number"):
+        cluster_timeout()
+    monkeypatch.setenv("LAYERKIT_CLUSTER_TIMEOUT", "45")
+    assert cluster_timeout() == 45

@@ -60,7 +60,13 @@ class Share:
 
 
 def cluster_timeout() -> int:
-    return int(os.environ.get("LAYERKIT_CLUSTER_TIMEOUT") or CLUSTER_TIMEOUT)
+    """Seconds a worker waits for the others: LAYERKIT_CLUSTER_TIMEOUT, or 60."""
+    text = os.environ.get("LAYERKIT_CLUSTER_TIMEOUT") or str(CLUSTER_TIMEOUT)
+    if not text.strip().isdigit() or int(text) < 1:
+        raise TrainError(
+            f"LAYERKIT_CLUSTER_TIMEOUT is '{text}'; give a whole number of seconds, such as 60"
+        )
+    return int(text)
 
 
 def resume_strategy(path: Path) -> str | None:
