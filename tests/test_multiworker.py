@@ -48,8 +48,9 @@ def free_ports(count: int) -> list[int]:
 
 def layerkit(args: list[str], cwd: Path, env: dict[str, str],
              launch: tuple[str, ...] = ("-m", "layerkit")) -> subprocess.Popen:  # fmt: skip
+    (cwd / "tmp").mkdir(exist_ok=True)  # the workers' temporary folders, to check they go
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-                   "LAYERKIT_CACHE": str(cwd / "cache"), **env}  # fmt: skip
+                   "LAYERKIT_CACHE": str(cwd / "cache"), "TMPDIR": str(cwd / "tmp"), **env}  # fmt: skip
     return subprocess.Popen([sys.executable, *launch, *args], cwd=cwd, env=environment,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
@@ -129,8 +130,8 @@ def test_two_workers_train_one_run_like_one_process_with_the_same_global_batch(
     shared = start.split(", ", 1)[1].split(", backend")[0]  # how the work is shared out
     if engine == "tensorflow":  # docs/distributed.md shows it
         assert shared in (ROOT / "docs" / "distributed.md").read_text(encoding="utf-8"), shared
-    worker_copy = Path(results[1][1].split("done: 2 epochs in ")[1].split(";")[0])
-    assert not worker_copy.exists()
+    assert results[1][1].startswith(f"done: 2 epochs in {pair};")  # the chief's run, not its copy
+    assert not list((workspace / "tmp").iterdir())  # worker 1's copy is gone
     backend = {"KERAS_BACKEND": engine}
     alone = layerkit([*args[:4], "--out", single, "--plain"], workspace, backend)
     output = alone.communicate(timeout=TIMEOUT)
@@ -183,7 +184,8 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(
                           workspace, engine)  # fmt: skip
     for code, out, err in resumed:
         assert code == 0, out + err
-    assert resumed[0][1].startswith(f"done: {done + 2} epochs in {run}")
+        assert out.startswith(f"done: {done + 2} epochs in {run};")  # worker 1 too: the run
+    assert not list((workspace / "tmp").iterdir())  # worker 1's copy of the run is gone
     assert [row["epoch"] for row in history(workspace / run)] == [
         str(e) for e in range(1, done + 3)
     ]

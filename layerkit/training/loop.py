@@ -161,7 +161,9 @@ def train(
         run.write_spec(document, header)
         run.write_setup(setup)
         report = Report(console, output, notify)
-        return _fit(run, plan, setup, None, [], report, extra_callbacks)
+        result = _fit(run, plan, setup, None, [], report, extra_callbacks)
+        # a worker's result names the run the chief writes (its own copy goes at the end)
+        return result if chief or options.out is None else replace(result, run=RunDir(options.out))
     except Exception:
         # stopped before any epoch finished (the data does not fit the model, or an error of
         # ours): leave no half-made run behind, so the same --out works once it is fixed
@@ -192,7 +194,7 @@ def resume(
     """
     check_resume_options(options)
     strategy = RunDir.open(path).read_setup().strategy
-    chief = is_chief(strategy)
+    chief, shared = is_chief(strategy), RunDir(path)
     if not chief:  # the chief writes the run: this worker resumes from its own copy of it
         path = _worker_copy(path)
     run = RunDir.open(path, resuming=True)
@@ -215,7 +217,8 @@ def resume(
         if state is not None:
             run.check_checkpoint(state, spec.name)
         history = run.read_history()[:done]
-        return _fit(run, plan, setup, state, history, Report(console, output, notify))
+        result = _fit(run, plan, setup, state, history, Report(console, output, notify))
+        return result if chief else replace(result, run=shared)
     finally:
         run.unlock()
         if not chief:
