@@ -272,13 +272,16 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     load_plugins(plugins)
     options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                            resize, overrides, precision, strategy, allow_large, variant)  # fmt: skip
+    if spec is not None and resume is not None:
+        raise UserError(f"give a SPEC to train or --resume RUN_DIR, not both (received {spec})")
     new = None if resume else prepare_run(spec, options, console, output)
     import_keras_quietly()
     from .training import loop
     from .training.distributed import resume_strategy, start_strategy
 
     start_strategy(resume_strategy(resume) if new is None else options.strategy, cpu_replicas,
-                   say=lambda error: UserError(str(error), as_json).rendered())  # fmt: skip
+                   say=lambda error: UserError(str(error), as_json).rendered(),
+                   resumed=new is None)  # fmt: skip
     if new is None:
         result = loop.resume(resume, options, console, output, notify=warn)
     else:

@@ -119,6 +119,11 @@ def test_data_parallel_on_two_cpu_devices_counts_every_validation_image_once(wor
                    workspace, "jax")  # fmt: skip
     assert tta.returncode == 2 and "train.tta is not measured under --strategy" in tta.stderr
     assert not (workspace / "tta").exists()
+    resumed = layerkit(["train", "--resume", "dp", "--epochs", "2"], workspace)  # TensorFlow
+    assert resumed.returncode == 2 and resumed.stderr.strip().splitlines()[-1] == (
+        "error: this run trains with --strategy data-parallel, which runs on jax, and this "
+        "process uses tensorflow: resume it with KERAS_BACKEND=jax"
+    )
 
 
 @pytest.mark.slow
@@ -179,3 +184,58 @@ def test_a_cluster_timeout_that_is_not_a_number_of_seconds_is_refused(monkeypatc
         cluster_timeout()
     monkeypatch.setenv("LAYERKIT_CLUSTER_TIMEOUT", "45")
     assert cluster_timeout() == 45
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("{bad", "TF_CONFIG is not JSON (Expecting property name enclosed in double quotes: "
+                 "line 1 column 2 (char 1)); "),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}}',
+         "TF_CONFIG names a cluster but not this worker's task in it; "),
+        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+         "TF_CONFIG's task is worker 2, but its cluster has 2 workers (numbered from 0); "),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+         'TF_CONFIG\'s task {"type": "chief", "index": 0} is not one of its cluster\'s; '),
+    ],
+)  # fmt: skip
+def test_a_tf_config_tensorflow_would_refuse_is_one_line_with_an_example(
+    monkeypatch, config, message
+):
+    from layerkit.errors import TrainError
+    from layerkit.training.distributed import tf_config
+
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(TrainError) as raised:
+        tf_config()
+    assert str(raised.value) == message + (
+        'TF_CONFIG must be JSON like {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+        '"task": {"type": "worker", "index": 0}} (docs/distributed.md)'
+    )
+
+
+@pytest.mark.slow
+def test_options_that_cannot_work_together_are_refused_before_training(workspace):
+    """--cpu-replicas without a strategy that uses it, a SPEC with --resume, and a batch that
+    does not split over the devices (JAX)."""
+    args = ["train", "small.yaml", "--data", "c200.tar"]
+    alone = layerkit([*args, "--cpu-replicas", "2", "--out", "split"], workspace)
+    assert alone.stderr.strip().splitlines()[-1] == (
+        "error: --cpu-replicas splits the CPU into devices for --strategy mirrored (TensorFlow) "
+        "or data-parallel (JAX); give one of them, or leave --cpu-replicas out"
+    )
+    both = layerkit(["train", "small.yaml", "--resume", "."], workspace)
+    assert both.stderr.strip() == (
+        "error: give a SPEC to train or --resume RUN_DIR, not both (received small.yaml)"
+    )
+    assert alone.returncode == both.returncode == 2
+    assert not (workspace / "split").exists()
+    if importlib.util.find_spec("jax") is None:
+        return
+    uneven = layerkit([*args, "--strategy", "data-parallel", "--cpu-replicas", "3", "--out",
+                       "uneven"], workspace, "jax")  # fmt: skip
+    assert uneven.returncode == 2 and uneven.stderr.strip().splitlines()[-1] == (
+        "error: batch 50 does not split evenly over 3 devices, as --strategy data-parallel "
+        "needs: use a multiple of 3, such as --batch-size 48"
+    )
+    assert not (workspace / "uneven").exists()

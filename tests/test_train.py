@@ -363,17 +363,21 @@ def test_multi_worker_strategy_runs_as_a_single_worker_without_tf_config(workspa
 
 
 def test_only_the_chief_writes_the_run(monkeypatch):
+    """Worker 0 (or the chief) of a multi-worker run's TF_CONFIG writes the run, also when its
+    index is written as a string; a run with another strategy, or none, ignores TF_CONFIG."""
     from layerkit.training.distributed import is_chief
 
     cluster = {"worker": ["a:1", "b:1"]}
     for task, chief in ((None, True), ({"type": "worker", "index": 0}, True),
+                        ({"type": "worker", "index": "0"}, True),
                         ({"type": "worker", "index": 1}, False)):  # fmt: skip
         config = {"cluster": cluster, "task": task} if task else {}
         monkeypatch.setenv("TF_CONFIG", json.dumps(config))
-        assert is_chief() is chief
+        assert is_chief("multi-worker") is chief
+        assert is_chief(None) is True and is_chief("mirrored") is True
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:1"]},
                                                 "task": {"type": "worker", "index": 0}}))  # fmt: skip
-    assert is_chief() is False
+    assert is_chief("multi-worker") is False
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_epoch(runner, workspace):

@@ -57,6 +57,8 @@ def train(
         overrides=tuple(overrides), strategy=strategy, variant=variant,
     )  # fmt: skip
     new = None
+    if spec is not None and resume is not None:
+        raise TrainError("give a spec to train or resume=RUN_DIR, not both")
     if resume is None:
         if spec is None:
             raise TrainError("give a spec to train, or resume=RUN_DIR")
@@ -82,7 +84,8 @@ def _start(strategy: str | None, resume: Path | None, cpu_replicas: int | None) 
     from .distributed import resume_strategy, start_strategy
 
     try:
-        start_strategy(resume_strategy(resume) if resume is not None else strategy, cpu_replicas)
+        start_strategy(resume_strategy(resume) if resume is not None else strategy, cpu_replicas,
+                       resumed=resume is not None)  # fmt: skip
     except RuntimeError as error:  # TensorFlow: "Collective ops must be configured at startup"
         raise TrainError(
             f"the strategy could not be made ({' '.join(str(error).split())[:160]}): call "

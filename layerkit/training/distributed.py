@@ -62,7 +62,7 @@ class Share:
 def cluster_timeout() -> int:
     """Seconds a worker waits for the others: LAYERKIT_CLUSTER_TIMEOUT, or 60."""
     text = os.environ.get("LAYERKIT_CLUSTER_TIMEOUT") or str(CLUSTER_TIMEOUT)
-    if not text.strip().isdigit() or int(text) < 1:
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) < 1:
         raise TrainError(
             f"LAYERKIT_CLUSTER_TIMEOUT is '{text}'; give a whole number of seconds, such as 60"
         )
@@ -83,7 +83,7 @@ def resume_strategy(path: Path) -> str | None:
 
 
 def start_strategy(name: str | None, cpu_replicas: int | None = None,
-                   say: Say | None = None) -> None:  # fmt: skip
+                   say: Say | None = None, resumed: bool = False) -> None:  # fmt: skip
     """Split the CPU into ``cpu_replicas`` devices where asked and make the strategy ``name``
     now, at the program's start, before anything touches the engine (see the module).
 
@@ -92,7 +92,12 @@ def start_strategy(name: str | None, cpu_replicas: int | None = None,
     watcher process says the error as ``say`` renders it (default: a line on stderr) and ends
     this one (exit code 137)."""
     backend = keras.backend.backend()
-    _check_engine(name, backend)
+    _check_engine(name, backend, resumed)
+    if cpu_replicas and name not in ("mirrored", "data-parallel"):
+        raise TrainError(
+            "--cpu-replicas splits the CPU into devices for --strategy mirrored (TensorFlow) or "
+            "data-parallel (JAX); give one of them, or leave --cpu-replicas out"
+        )
     if backend == "jax":
         _start_jax(name, cpu_replicas, say or _plain)
         return
@@ -100,6 +105,8 @@ def start_strategy(name: str | None, cpu_replicas: int | None = None,
         _split_tensorflow_cpu(cpu_replicas)
     if name == "multi-worker":
         import tensorflow as tf
+
+        tf_config()  # its mistakes said in one line, before TensorFlow reads it
 
         # its default, 0, waits for ever for a peer that stops answering (no public setting)
         tf.distribute.MultiWorkerMirroredStrategy._check_health_initial_timeout = cluster_timeout()
@@ -113,11 +120,17 @@ def start_strategy(name: str | None, cpu_replicas: int | None = None,
         _strategy(name)
 
 
-def _check_engine(name: str | None, backend: str) -> None:
+def _check_engine(name: str | None, backend: str, resumed: bool) -> None:
     if name is None:
         return
     if name not in STRATEGIES:
         raise TrainError(f"unknown strategy '{name}'; layerkit has {', '.join(STRATEGIES)}")
+    needed = "jax" if name == "data-parallel" else "tensorflow"
+    if resumed and backend != needed:  # the run's own strategy: only the engine can change
+        raise TrainError(
+            f"this run trains with --strategy {name}, which runs on {needed}, and this process "
+            f"uses {backend}: resume it with KERAS_BACKEND={needed}"
+        )
     if name == "data-parallel" and backend != "jax":
         raise TrainError(
             f"--strategy data-parallel is Keras's distribution API, which runs on JAX; this run "
@@ -272,25 +285,57 @@ def share(strategy: str | None) -> Share:
 def worker_count(strategy: str | None) -> int:
     """How many processes train the run together."""
     if strategy == "multi-worker":
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster") or {}
+        cluster = tf_config().get("cluster") or {}
         return sum(len(cluster.get(kind) or []) for kind in ("chief", "worker")) or 1
     return share(strategy).processes
 
 
-def is_chief(strategy: str | None = None) -> bool:
-    """Whether this process writes the run: the only one, the chief (or worker 0) of a
-    TF_CONFIG cluster, or process 0 of a JAX cluster. Other workers write their copy to a
-    temporary folder, as Keras asks."""
+def is_chief(strategy: str | None) -> bool:
+    """Whether this process writes the run: the only one, the chief (or worker 0) of the
+    TF_CONFIG cluster of a multi-worker run, or process 0 of a data-parallel JAX cluster. Other
+    workers write their copy to a temporary folder, as Keras asks. Only a multi-worker run reads
+    TF_CONFIG."""
     if strategy == "data-parallel":
         return share(strategy).index == 0
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    if strategy != "multi-worker":
+        return True
+    config = tf_config()
     task = config.get("task") or {}
     if not task:
         return True
     has_chief = "chief" in (config.get("cluster") or {})
     return task.get("type") == "chief" or (
-        not has_chief and task.get("type") == "worker" and task.get("index") == 0
+        not has_chief and task.get("type") == "worker" and str(task.get("index")) == "0"
     )
+
+
+def tf_config() -> dict[str, Any]:
+    """TF_CONFIG, checked as TensorFlow will read it: JSON naming a cluster and, where it has
+    one, this worker's task within it."""
+    text = os.environ.get("TF_CONFIG") or "{}"
+    fix = ('TF_CONFIG must be JSON like {"cluster": {"worker": ["host1:12345", '
+           '"host2:12345"]}, "task": {"type": "worker", "index": 0}} (docs/distributed.md)')  # fmt: skip
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise TrainError(f"TF_CONFIG is not JSON ({error}); {fix}") from None
+    if not isinstance(config, dict):
+        raise TrainError(f"TF_CONFIG is not a JSON object; {fix}")
+    cluster, task = config.get("cluster") or {}, config.get("task") or {}
+    if not cluster:
+        return config
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or not task:
+        raise TrainError(f"TF_CONFIG names a cluster but not this worker's task in it; {fix}")
+    kind, index = task.get("type"), str(task.get("index"))
+    members = cluster.get(kind) if isinstance(kind, str) else None
+    if not isinstance(members, list) or not index.isascii() or not index.isdigit():
+        raise TrainError(f"TF_CONFIG's task {json.dumps(task)} is not one of its cluster's; {fix}")
+    if int(index) >= len(members):
+        raise TrainError(
+            f"TF_CONFIG's task is {kind} {index}, but its cluster has {len(members)} "
+            f"{kind}{'s' * (len(members) != 1)} (numbered from 0); {fix}"
+        )
+    return config
 
 
 def peer_lost(error: BaseException) -> bool:

@@ -244,7 +244,15 @@ def _worker_folder() -> Path:
 
 
 def _check_strategy(spec: Spec, strategy: str | None) -> None:
-    """What data-parallel training (JAX) cannot do yet is refused before the run starts."""
+    """What data-parallel training (JAX) cannot do is refused before the run starts: a batch
+    that does not split evenly over the devices, and (not yet) TTA."""
+    devices, batch = share(strategy).devices, spec.train.batch_size
+    if batch % devices:
+        raise TrainError(
+            f"batch {batch} does not split evenly over {devices} devices, as --strategy "
+            f"data-parallel needs: use a multiple of {devices}, such as "
+            f"--batch-size {max(devices, batch - batch % devices)}"
+        )
     if strategy == "data-parallel" and spec.train.tta and share(strategy) != Share():
         raise TrainError(
             "train.tta is not measured under --strategy data-parallel over several devices yet; "
