@@ -77,7 +77,7 @@ def resume_strategy(path: Path) -> str | None:
     from ..runs.directory import RunDir
 
     try:
-        return RunDir.open(path).read_setup().strategy
+        return RunDir.open(path, resuming=True).read_setup().strategy
     except (LayerkitError, OSError):
         return None
 

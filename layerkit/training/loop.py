@@ -193,7 +193,7 @@ def resume(
         RunError: the run directory cannot be read or locked.
     """
     check_resume_options(options)
-    strategy = RunDir.open(path).read_setup().strategy
+    strategy = RunDir.open(path, resuming=True).read_setup().strategy
     chief, shared = is_chief(strategy), RunDir(path)
     if not chief:  # the chief writes the run: this worker resumes from its own copy of it
         path = _worker_copy(path)
