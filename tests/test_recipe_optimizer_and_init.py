@@ -108,6 +108,16 @@ def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
     assert len(reads) < 12  # not after every batch
 
 
+def assert_validate_says(line, message, runner, tmp_path, monkeypatch):
+    """``layerkit validate`` of SPEC with ``line`` added under train: exits 2 with ``message``
+    as its first line."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(f"{SPEC}  {line}\n", encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == message
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -127,11 +137,7 @@ def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
 )  # fmt: skip
 def test_lookahead_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
                                                       monkeypatch):  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(f"{SPEC}  {line}\n", encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
-    assert result.exit_code == 2
-    assert result.output.splitlines()[0] == message
+    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
 
 
 def test_lookahead_is_read_with_its_defaults(write_spec):
@@ -237,11 +243,7 @@ def test_lr_scale_multiplies_each_groups_step(images, optimizer):
 )  # fmt: skip
 def test_lr_scale_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
                                                      monkeypatch):  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(f"{SPEC}  {line}\n", encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
-    assert result.exit_code == 2
-    assert result.output.splitlines()[0] == message
+    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
 
 
 # -- init: dirac and whiten --------------------------------------------------------------------
