@@ -112,6 +112,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dirac": {"train.init": {"dirac": True}},
     "whiten": {"train.init": {"whiten": True}},
     "dirac-whiten": {"train.init": {"dirac": True, "whiten": True}},
+    "smoothing-0.2": {"train.label_smoothing": 0.2},
+    # all of them at once (the candidate for the committed recipe)
+    "airbench-all": {
+        "augment": [
+            {"random_padded_crop": {"padding": 2, "fill_mode": "reflect"}},
+            "alternating_flip",
+        ],
+        "train.tta_translate": 2,
+        "train.lookahead": {"every": 5, "alpha": 0.5},
+        "train.lr_scale": {"normalization_bias": 64},
+        "train.init": {"dirac": True, "whiten": True},
+        "train.label_smoothing": 0.2,
+    },
 }
 
 _SEGMENT = re.compile(r"([A-Za-z_]\w*)(?:\[(\d+)\])?$")
