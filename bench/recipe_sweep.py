@@ -6,6 +6,7 @@ table of where each landed.
     python bench/recipe_sweep.py --only base --only no-smoothing   # two of them
     python bench/recipe_sweep.py --jobs 8 --deadline 900           # all, 8 at a time, 15 minutes
     python bench/recipe_sweep.py --only base --only lookahead --seeds 0,1,2   # 3 seeds each
+    python bench/recipe_sweep.py --only base --seeds 0,1,2 --translate 2  # + flip & shift TTA
 
 A variant is a set of edits to the base spec's YAML document (``train.batch_size: 32``, a new
 ``train.optimizer``, other dropout rates, ...). Each variant's spec is written to
@@ -194,6 +195,24 @@ def summarize(out: Path, names: list[str], seeds: list[int | None]) -> dict[str,
     return results
 
 
+def translate_tta(run: Path, pixels: int) -> float | None:
+    """Validation accuracy of ``run``'s best model with flip TTA over ±``pixels`` shifts too,
+    from ``layerkit evaluate`` (kept in RUN/tta-translate-N.json, so asking again is free)."""
+    kept = run / f"tta-translate-{pixels}.json"
+    if not kept.is_file():
+        if not finished(run):
+            return None
+        argv = [sys.executable, "-m", "layerkit", "evaluate", str(run), "--tta", "flip",
+                "--tta-translate", str(pixels), "--json"]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+        if done.returncode:
+            print(f"{run}: layerkit evaluate failed: {done.stdout[-500:]}", flush=True)
+            return None
+        kept.write_text(done.stdout.splitlines()[0])
+    return json.loads(kept.read_text())["accuracy"]
+
+
 def spread(values: list[float]) -> str:
     """``84.62 ± 0.31 %`` (the sample standard deviation), or the one value."""
     if not values:
@@ -205,21 +224,27 @@ def spread(values: list[float]) -> str:
     return f"{mean * 100:.2f} ± {sd * 100:.2f} %"
 
 
-def seed_table(results: dict[str, Any]) -> str:
-    """Each variant's last-epoch validation accuracy (and with TTA) over its seeds."""
+def seed_table(results: dict[str, Any], translate: int = 0) -> str:
+    """Each variant's last-epoch validation accuracy (and with TTA) over its seeds; with
+    ``translate``, also its best models' accuracy with flip and ±translate-pixel TTA."""
     lines = [
-        "| variant | seeds | epochs | last val acc | + TTA |",
-        "|---|---:|---:|---:|---:|",
+        "| variant | seeds | epochs | last val acc | + TTA |"
+        + (f" + flip & ±{translate} px TTA |" if translate else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|" if translate else ""),
     ]
-    variants: dict[str, list[dict[str, float]]] = {}
+    variants: dict[str, list[dict[str, Any]]] = {}
     for result in results.values():
-        variants.setdefault(result["variant"], []).append(result["history"][-1])
-    for name, lasts in variants.items():
+        variants.setdefault(result["variant"], []).append(result)
+    for name, runs in variants.items():
+        lasts = [run["history"][-1] for run in runs]
         accuracy = [row["val_accuracy"] for row in lasts if "val_accuracy" in row]
         tta = [row["val_accuracy_tta"] for row in lasts if "val_accuracy_tta" in row]
         epochs = sorted({int(row["epoch"]) for row in lasts})
-        lines.append(f"| {name} | {len(lasts)} | {'/'.join(map(str, epochs))} | "
-                     f"{spread(accuracy)} | {spread(tta)} |")  # fmt: skip
+        line = f"| {name} | {len(lasts)} | {'/'.join(map(str, epochs))} | {spread(accuracy)} | {spread(tta)} |"
+        if translate:
+            shifted = [run[f"tta_translate_{translate}"] for run in runs]
+            line += f" {spread([value for value in shifted if value is not None])} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -263,6 +288,14 @@ def main() -> int:
         "--seeds",
         type=lambda text: [int(seed) for seed in text.split(",")],
         help="train each variant once per seed, e.g. 0,1,2 (runs in OUT/NAME/seed-S)",
+    )
+    parser.add_argument(
+        "--translate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also evaluate each finished run with flip TTA over ±N-pixel shifts (layerkit "
+        "evaluate --tta flip --tta-translate N) and add that column to the --seeds table",
     )
     parser.add_argument("--summary", type=Path, help="default OUT/summary.json")
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
@@ -337,12 +370,17 @@ def main() -> int:
             log.close()
 
     results = summarize(args.out, names, seeds)
+    if args.translate:
+        for label, result in results.items():
+            result[f"tta_translate_{args.translate}"] = translate_tta(
+                args.out / label, args.translate
+            )
     summary = args.summary or args.out / "summary.json"
     summary.write_text(json.dumps(results, indent=1))
     print(table(results))
     if args.seeds:
         print()
-        print(seed_table(results))
+        print(seed_table(results, args.translate))
     print(f"summary: {summary}")
     return 0
 

@@ -141,8 +141,8 @@ def fit_turn(spec_path: Path, data: Path, epochs: int, validation: int) -> list[
     return [len(x) / s for s in seconds]
 
 
-def run_turn(side: str, args: argparse.Namespace, data: Path) -> float:
-    """One turn of ``side`` in a fresh process: its mean images/s after the first epoch."""
+def run_turn(side: str, args: argparse.Namespace, data: Path) -> list[float]:
+    """One turn of ``side`` in a fresh process: the images/s of each of its epochs."""
     command = [sys.executable, __file__, "--turn", side, "--spec", str(args.spec),
                "--data", str(data), "--epochs", str(args.epochs),
                "--validation", str(args.validation)]  # fmt: skip
@@ -150,8 +150,7 @@ def run_turn(side: str, args: argparse.Namespace, data: Path) -> float:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"turn {side} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    speeds = json.loads(done.stdout.strip().splitlines()[-1])
-    return statistics.mean(speeds[1:] or speeds)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -187,8 +186,11 @@ def main() -> None:
         speeds: dict[str, list[float]] = {side: [] for side in sides}
         for turn in range(args.rounds):
             for side in sides if turn % 2 == 0 else sides[::-1]:
-                speeds[side].append(run_turn(side, args, data))
-                print(f"round {turn + 1}  {side:13} {speeds[side][-1]:6.0f} img/s", flush=True)
+                epochs = run_turn(side, args, data)
+                speeds[side].append(statistics.mean(epochs[1:] or epochs))
+                each = ", ".join(f"{speed:.0f}" for speed in epochs)
+                print(f"round {turn + 1}  {side:13} {speeds[side][-1]:6.0f} img/s  (epochs: {each})",
+                      flush=True)  # fmt: skip
     print(f"\n{args.spec.name}: {args.images - args.validation} training images per epoch, "
           f"{args.validation} validation, {args.epochs} epochs a turn, {args.rounds} rounds, "
           f"{os.cpu_count()} cores, {(time.time() - started) / 60:.1f} min\n")  # fmt: skip
