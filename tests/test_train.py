@@ -511,3 +511,35 @@ def test_a_metrics_json_that_cannot_be_written_is_told_to_the_reporter(tmp_path,
     assert (result.best_epoch, result.best_metrics) == (2, row)
     assert len(said) == 1 and said[0].startswith("warning: could not update metrics.json: ")
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_ctrl_c_that_python_drops_still_stops_the_run(workspace):
+    """Ctrl-C landing in a finalizer (or in code that swallows every exception) used to be lost:
+    the run trained to the end. The press is remembered and raised again at the next batch."""
+    import keras
+    from rich.console import Console
+
+    from layerkit import load_spec
+    from layerkit.training.loop import train
+    from layerkit.training.start import TrainOptions, prepare
+
+    class DroppedCtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:  # the first batch of epoch 2
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(2)
+                except KeyboardInterrupt:
+                    pass  # what Python does with an exception in a finalizer
+
+    options = TrainOptions(data="cifar600.tar.gz", epochs=3, out=workspace / "dropped")
+    with open(os.devnull, "w") as quiet:
+        train(prepare(load_spec(workspace / "tiny.yaml"), options), Console(file=quiet),
+              extra_callbacks=[DroppedCtrlC()])  # fmt: skip
+    metrics = json.loads((workspace / "dropped" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    assert [row["epoch"] for row in history(workspace / "dropped")] == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

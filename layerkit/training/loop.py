@@ -39,6 +39,7 @@ from .distributed import (
     share,
     worker_count,
 )
+from .interrupts import CtrlC, remembered
 from .optimizers import make_optimizer, scale_learning_rates, skip_weight_decay
 from .recipe import (
     alternates_flips,
@@ -299,15 +300,17 @@ def _fit(run: RunDir, plan: Plan, setup: RunSetup, state: RunState | None,
     callbacks, recorder = run_callbacks(run, plan, setup, made, data, validation, monitor,
                                         history, best, device, initial_epoch, report,
                                         control)  # fmt: skip
-    callbacks += list(extra_callbacks)
+    ctrl_c = CtrlC()
+    callbacks += [*extra_callbacks, ctrl_c]
     status = "finished"
     try:
-        made.trainer.fit(
-            batches, steps_per_epoch=data.steps, epochs=settings.epochs,
-            initial_epoch=initial_epoch, validation_data=validating,
-            validation_batch_size=settings.batch_size if validating is validation else None,
-            callbacks=callbacks, verbose=0, shuffle=False,
-        )  # fmt: skip
+        with remembered(ctrl_c):
+            made.trainer.fit(
+                batches, steps_per_epoch=data.steps, epochs=settings.epochs,
+                initial_epoch=initial_epoch, validation_data=validating,
+                validation_batch_size=settings.batch_size if validating is validation else None,
+                callbacks=callbacks, verbose=0, shuffle=False,
+            )  # fmt: skip
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as error:
