@@ -7,6 +7,7 @@ table of where each landed.
     python bench/recipe_sweep.py --jobs 8 --deadline 900           # all, 8 at a time, 15 minutes
     python bench/recipe_sweep.py --only base --only lookahead --seeds 0,1,2   # 3 seeds each
     python bench/recipe_sweep.py --only base --seeds 0,1,2 --translate 2  # + flip & shift TTA
+    python bench/recipe_sweep.py --seeds 0,1,2 --report                   # the tables, no training
 
 A variant is a set of edits to the base spec's YAML document (``train.batch_size: 32``, a new
 ``train.optimizer``, other dropout rates, ...). Each variant's spec is written to
@@ -299,6 +300,9 @@ def main() -> int:
     )
     parser.add_argument("--summary", type=Path, help="default OUT/summary.json")
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
+    parser.add_argument(
+        "--report", action="store_true", help="train nothing: the tables of the runs in OUT"
+    )
     args = parser.parse_args()
     names = args.only or list(VARIANTS)
     if args.list:
@@ -310,7 +314,7 @@ def main() -> int:
     (args.out / "specs").mkdir(parents=True, exist_ok=True)
     queue = []
     seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
-    for name, seed in ((name, seed) for name in names for seed in seeds):
+    for name, seed in ((name, seed) for name in names for seed in seeds if not args.report):
         edits = dict(VARIANTS[name])
         if args.epochs:
             edits["train.epochs"] = args.epochs
