@@ -14,6 +14,7 @@ objects when training starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +101,12 @@ class Setting:
         return {"boolean": "true or false", "string": "a text"}.get(self.kind, "a value")
 
     def in_range(self, value: float) -> bool:
-        """Whether a number lies in the declared range."""
+        """Whether a number lies in the declared range; a ranged number is also finite (inf
+        passes an open-ended range, nan passes none)."""
+        ranged = any(getattr(self, name) is not None for name in _RANGE)
         return (
-            (self.minimum is None or value >= self.minimum)
+            (not ranged or math.isfinite(value))
+            and (self.minimum is None or value >= self.minimum)
             and (self.maximum is None or value <= self.maximum)
             and (self.exclusive_minimum is None or value > self.exclusive_minimum)
             and (self.exclusive_maximum is None or value < self.exclusive_maximum)

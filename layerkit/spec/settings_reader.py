@@ -13,6 +13,7 @@ spec is loaded; the checks that need the catalog or the model's input are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -263,7 +264,7 @@ def _read_lr_scale(
     train: SettingsReader, node: Node, key: str
 ) -> tuple[tuple[str, float], ...] | None:
     """``{normalization_bias: 64}``: groups of weights (:data:`LR_GROUPS`) and their factors,
-    numbers above 0."""
+    finite numbers above 0."""
     example = "Write e.g. 'lr_scale: {normalization_bias: 64}'."
     if node.value is None:
         return None
@@ -276,8 +277,9 @@ def _read_lr_scale(
     scales = []
     for name, child in fields.items():
         number = reader.number(child, name)
-        if number is not None and number <= 0:
-            reader.error(f"expected a factor above 0, received {number}", child, name, example)
+        if number is not None and not 0 < number < math.inf:  # nan too
+            reader.error(f"expected a finite factor above 0, received {number}", child, name,
+                         example)  # fmt: skip
         elif number is not None:
             scales.append((name, number))
     return tuple(scales) if len(scales) == len(node.value) else None

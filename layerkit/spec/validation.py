@@ -133,7 +133,8 @@ class _Validator:
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )
-        self.check_init(plan.layers, shape)
+        if not self.problems.found:  # else the plan is empty: judge only a model read in full
+            self.check_init(plan.layers, shape)
         self.problems.raise_if_any()
         return replace(plan, augment=augment)
 
