@@ -33,6 +33,7 @@ from .settings import (
     Lookahead,
     Setting,
     TrainSettings,
+    misplaced,
 )
 from .yaml_source import Node, describe
 
@@ -57,10 +58,12 @@ class SettingsReader:
             return {}
         for key in node.value:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
+                moved = misplaced(key, self.section)
+                hint = moved[1] if moved else (
+                    did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}.")  # fmt: skip
                 self.errors.add(
                     SpecError(
-                        f"unknown {self.section} setting '{key}'",
+                        f"unknown {self.section} setting '{key}'" + (moved[0] if moved else ""),
                         node.key_location(key),
                         f"{self.section}.{key}",
                         hint,
