@@ -56,3 +56,27 @@ def test_a_setting_in_the_wrong_section_says_where_it_belongs(written, message, 
                                                               monkeypatch):  # fmt: skip
     """A top-level init: was told "Did you mean 'input'?"; now the section it belongs in."""
     assert validate(MODEL + written, runner, tmp_path, monkeypatch) == [message]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["lr_scale: null", "lr_scale: {}", "lr_scale: {kernel: 2}", "lr_scale: {kernel: 0}",
+     "lr_scale: 64", "lookahead: null", "lookahead: {}", "lookahead: {alpha: 0}", "init: null",
+     "init: {}", "init: {whiten_eps: 0}", "tta_translate: null", "tta_translate: 2",
+     "tta_translate: -1"],
+)  # fmt: skip
+def test_the_schema_takes_what_validate_takes(written, runner, tmp_path, monkeypatch):
+    """The schema declared lr_scale an object, while validate took 'lr_scale: null' (off)."""
+    import jsonschema
+    import yaml
+
+    from layerkit.spec.schema import spec_schema
+
+    document = f"{MODEL}train:\n  tta: flip\n  {written}\n"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code in (0, 2), result.output
+    schema_errors = list(jsonschema.Draft7Validator(spec_schema()).iter_errors(
+        yaml.safe_load(document)))  # fmt: skip
+    assert (result.exit_code == 0) == (not schema_errors), (result.output, schema_errors)
