@@ -512,3 +512,52 @@ def test_init_is_not_judged_on_a_model_with_other_mistakes(document, message, ru
     assert "init" not in lines[0]
     if message is not None:
         assert lines[0] == message
+
+
+BN_SPEC = """\
+name: normalized
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 4, kernel_size: 3}
+  - batch_normalization
+  - flatten
+  - dense: {units: 10, activation: softmax}
+train:
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "messages"),
+    [
+        (SPEC + "  lr_scale: {normalization_bias: 64}\n",
+         ["spec.yaml:5:14: error: train.lr_scale.normalization_bias: normalization_bias is the "
+          "offset (beta) of batch, layer and group normalization layers, and the model has no "
+          "such weight to train. Remove 'normalization_bias: 64'."]),
+        (BN_SPEC.replace("batch_normalization", "batch_normalization: {center: false}")
+         + "  lr_scale: {normalization_scale: 2, normalization_bias: 0.5}\n",
+         ["spec.yaml:9:38: error: train.lr_scale.normalization_bias: normalization_bias is the "
+          "offset (beta) of batch, layer and group normalization layers, and the model has no "
+          "such weight to train. Remove 'normalization_bias: 0.5'."]),
+        (BN_SPEC.replace("batch_normalization", "batch_normalization: {trainable: false}")
+         + "  lr_scale: {normalization_scale: 2}\n",
+         ["spec.yaml:9:14: error: train.lr_scale.normalization_scale: normalization_scale is the "
+          "scale (gamma) of batch, layer, group and RMS normalization layers, and the model has "
+          "no such weight to train. Remove 'normalization_scale: 2'."]),
+        (SPEC.replace("flatten", "flaten") + "  lr_scale: {normalization_bias: 64}\n",
+         ["spec.yaml:3:10: error: layers[0].flaten: unknown layer 'flaten'. Did you mean 'flatten'?"]),
+        (BN_SPEC + "  lr_scale: {normalization_bias: 64, normalization_scale: 2, kernel: 2}\n",
+         []),
+        (BN_SPEC.replace("  - batch_normalization\n", "  - time_distributed: {layer: "
+                         "{layer_normalization: {}}}\n") + "  lr_scale: {normalization_bias: 64}\n",
+         []),
+    ],
+)  # fmt: skip
+def test_lr_scale_of_a_normalization_group_the_model_lacks_is_refused(document, messages, runner,
+                                                                      tmp_path, monkeypatch):  # fmt: skip
+    """lr_scale of normalization offsets on a model without any was ignored in training; judged
+    only on a model read without other mistakes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == (2 if messages else 0), result.output
+    assert [line for line in result.output.splitlines() if ": error: " in line] == messages

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .plan import ResolvedLayer
+from .plan import ResolvedLayer, with_wrapped
 from .problems import Problems
 
 ALTERNATING_FLIP = "AlternatingFlip"
@@ -23,7 +23,7 @@ def check_alternating_flip(problems: Problems, augment: Iterable[ResolvedLayer],
     """Reports an ``alternating_flip`` among the model's layers, a second one in ``augment:``,
     and one beside a ``random_flip`` whose mode mirrors left to right."""
     for layer in layers:
-        for inner in _with_wrapped(layer):
+        for inner in with_wrapped(layer):
             if inner.class_name == ALTERNATING_FLIP:
                 problems.error(
                     "alternating_flip acts only as an augment: entry (training mirrors the images "
@@ -47,12 +47,3 @@ def check_alternating_flip(problems: Problems, augment: Iterable[ResolvedLayer],
             flips[0].location, flips[0].path,
             "Remove one of them (or give random_flip mode: vertical).",
         )  # fmt: skip
-
-
-def _with_wrapped(layer: ResolvedLayer) -> list[ResolvedLayer]:
-    """``layer`` and the layers it wraps (a wrapper's arguments hold them)."""
-    found = [layer]
-    for value in layer.args.values():
-        if isinstance(value, ResolvedLayer):
-            found.extend(_with_wrapped(value))
-    return found

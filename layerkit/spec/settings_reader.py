@@ -183,6 +183,8 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
     if "metrics" in values:
         for index, item in enumerate(fields["metrics"].value):
             locations[f"metrics[{index}]"] = item.location
+    for group, _ in values.get("lr_scale", ()):
+        locations[f"lr_scale.{group}"] = fields["lr_scale"].key_location(group)
     if "target" in values:
         locations[f"target.{values['target'][0]}"] = fields["target"].key_location(
             values["target"][0]

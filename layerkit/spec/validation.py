@@ -27,6 +27,7 @@ from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
 from .layer_calls import LayerCallChecker
+from .lr_scale_check import check_lr_scale
 from .plan import Plan, PlanInput, ResolvedLayer
 from .problems import Problems
 from .settings_checks import check_settings
@@ -138,6 +139,7 @@ class _Validator:
         )
         if not self.problems.found:  # else the plan is empty: judge only a model read in full
             self.check_init(plan.layers, shape)
+            check_lr_scale(self.problems, self.spec.train, plan.layers, self.registry)
         self.problems.raise_if_any()
         return replace(plan, augment=augment)
 
