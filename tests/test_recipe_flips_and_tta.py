@@ -321,3 +321,66 @@ def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner,
         assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     last = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
     assert last.count_params() == 8 * 27 + 8 + 512 * 10 + 10
+
+
+FLIP_MODEL = """\
+name: t
+input: [32, 32, 3]
+layers:
+  - flatten
+  - dense: {units: 10, activation: softmax}
+"""
+BLOCK_MODEL = """\
+name: t
+input: [32, 32, 3]
+blocks:
+  b:
+    layers:
+      - alternating_flip
+      - flatten
+layers:
+  - b
+  - dense: {units: 10, activation: softmax}
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (FLIP_MODEL + "augment:\n  - random_flip: {mode: horizontal}\n  - alternating_flip\n",
+         "spec.yaml:8:5: error: augment[1].alternating_flip: alternating_flip mirrors images left "
+         "to right on alternate epochs, and random_flip (line 7) with mode 'horizontal' mirrors "
+         "them at random too. Remove one of them (or give random_flip mode: vertical)."),
+        (FLIP_MODEL + "augment:\n  - alternating_flip\n  - random_flip\n",
+         "spec.yaml:7:5: error: augment[0].alternating_flip: alternating_flip mirrors images left "
+         "to right on alternate epochs, and random_flip (line 8) with mode "
+         "'horizontal_and_vertical' mirrors them at random too. Remove one of them (or give "
+         "random_flip mode: vertical)."),
+        (FLIP_MODEL + "augment:\n  - alternating_flip\n  - alternating_flip\n",
+         "spec.yaml:8:5: error: augment[1].alternating_flip: alternating_flip is already in the "
+         "augment: list (line 7). Remove one of them."),
+        (FLIP_MODEL.replace("  - flatten\n", "  - alternating_flip\n  - flatten\n"),
+         "spec.yaml:4:5: error: layers[0].alternating_flip: alternating_flip acts only as an "
+         "augment: entry (training mirrors the images as it draws each batch); among the model's "
+         "layers it would do nothing. Move it to the augment: list."),
+        (BLOCK_MODEL,
+         "spec.yaml:6:9: error: layers[0].b → blocks.b.layers[0].alternating_flip: "
+         "alternating_flip acts only as an augment: entry (training mirrors the images as it "
+         "draws each batch); among the model's layers it would do nothing. Move it to the "
+         "augment: list."),
+        (FLIP_MODEL + "augment:\n  - random_flip: {mode: vertical}\n  - alternating_flip\n",
+         None),
+    ],
+)  # fmt: skip
+def test_alternating_flip_is_refused_where_the_docs_rule_it_out(document, message, runner,
+                                                                tmp_path, monkeypatch):  # fmt: skip
+    """Twice, beside a random_flip that mirrors left to right, or outside augment: (where it
+    passes the images through) it was accepted."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    if message is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2
+        assert [line for line in result.output.splitlines() if ": error: " in line] == [message]

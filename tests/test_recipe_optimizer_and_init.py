@@ -234,7 +234,7 @@ def test_lr_scale_multiplies_each_groups_step(images, optimizer):
          "spec.yaml:5:14: error: train.lr_scale.normalisation_bias: unknown train.lr_scale setting "
          "'normalisation_bias'. Did you mean 'normalization_bias'?"),
         ("lr_scale: {bias: 0}",
-         "spec.yaml:5:20: error: train.lr_scale.bias: expected a factor above 0, received 0.0. "
+         "spec.yaml:5:20: error: train.lr_scale.bias: expected a finite factor above 0, received 0.0. "
          "Write e.g. 'lr_scale: {normalization_bias: 64}'."),
         ("lr_scale: 64",
          "spec.yaml:5:13: error: train.lr_scale: expected groups of weights and their factors, "
@@ -453,3 +453,111 @@ def test_a_run_trains_with_the_scaled_rates(tmp_path, runner, monkeypatch):
         np.allclose(s, f, atol=1e-4)
         for s, f in zip(weights["scaled"], weights["full"], strict=True)
     )
+
+
+# -- mistakes found in review ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("lr_scale: {kernel: .nan}",
+         "spec.yaml:5:22: error: train.lr_scale.kernel: expected a finite factor above 0, received "
+         "nan. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+        ("lr_scale: {kernel: .inf}",
+         "spec.yaml:5:22: error: train.lr_scale.kernel: expected a finite factor above 0, received "
+         "inf. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+        ("init: {whiten: true, whiten_eps: .inf}",
+         "spec.yaml:5:36: error: train.init.whiten_eps: expected a number above 0 (such as "
+         "0.0005), received inf"),
+    ],
+)  # fmt: skip
+def test_factors_that_are_not_finite_are_refused(line, message, runner, tmp_path, monkeypatch):
+    """A nan or inf factor trained to a NaN loss, and an inf whiten_eps zeroed the filters."""
+    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
+
+
+INIT_TYPO = """\
+name: t
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 8, kernel_siz: 3}
+  - conv2d: {filters: 8, kernel_size: 3}
+  - global_average_pooling2d
+  - dense: {units: 10, activation: softmax}
+train:
+  init: {dirac: true, whiten: true}
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (INIT_TYPO,
+         "spec.yaml:4:26: error: layers[0].conv2d.kernel_siz: unknown argument 'kernel_siz' for "
+         "Conv2D. Did you mean 'kernel_size'?"),
+        (INIT_TYPO.replace("kernel_siz:", "kernel_size:") + "  tta_translate: 40\n",
+         None),
+    ],
+)  # fmt: skip
+def test_init_is_not_judged_on_a_model_with_other_mistakes(document, message, runner, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+    """Another mistake left the plan empty, and init then said the model had no conv2d."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if ": error: " in line]
+    assert len(lines) == 1, result.output
+    assert "init" not in lines[0]
+    if message is not None:
+        assert lines[0] == message
+
+
+BN_SPEC = """\
+name: normalized
+input: [32, 32, 3]
+layers:
+  - conv2d: {filters: 4, kernel_size: 3}
+  - batch_normalization
+  - flatten
+  - dense: {units: 10, activation: softmax}
+train:
+"""
+
+
+@pytest.mark.parametrize(
+    ("document", "messages"),
+    [
+        (SPEC + "  lr_scale: {normalization_bias: 64}\n",
+         ["spec.yaml:5:14: error: train.lr_scale.normalization_bias: normalization_bias is the "
+          "offset (beta) of batch, layer and group normalization layers, and the model has no "
+          "such weight to train. Remove 'normalization_bias: 64'."]),
+        (BN_SPEC.replace("batch_normalization", "batch_normalization: {center: false}")
+         + "  lr_scale: {normalization_scale: 2, normalization_bias: 0.5}\n",
+         ["spec.yaml:9:38: error: train.lr_scale.normalization_bias: normalization_bias is the "
+          "offset (beta) of batch, layer and group normalization layers, and the model has no "
+          "such weight to train. Remove 'normalization_bias: 0.5'."]),
+        (BN_SPEC.replace("batch_normalization", "batch_normalization: {trainable: false}")
+         + "  lr_scale: {normalization_scale: 2}\n",
+         ["spec.yaml:9:14: error: train.lr_scale.normalization_scale: normalization_scale is the "
+          "scale (gamma) of batch, layer, group and RMS normalization layers, and the model has "
+          "no such weight to train. Remove 'normalization_scale: 2'."]),
+        (SPEC.replace("flatten", "flaten") + "  lr_scale: {normalization_bias: 64}\n",
+         ["spec.yaml:3:10: error: layers[0].flaten: unknown layer 'flaten'. Did you mean 'flatten'?"]),
+        (BN_SPEC + "  lr_scale: {normalization_bias: 64, normalization_scale: 2, kernel: 2}\n",
+         []),
+        (BN_SPEC.replace("  - batch_normalization\n", "  - time_distributed: {layer: "
+                         "{layer_normalization: {}}}\n") + "  lr_scale: {normalization_bias: 64}\n",
+         []),
+    ],
+)  # fmt: skip
+def test_lr_scale_of_a_normalization_group_the_model_lacks_is_refused(document, messages, runner,
+                                                                      tmp_path, monkeypatch):  # fmt: skip
+    """lr_scale of normalization offsets on a model without any was ignored in training; judged
+    only on a model read without other mistakes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    assert result.exit_code == (2 if messages else 0), result.output
+    assert [line for line in result.output.splitlines() if ": error: " in line] == messages

@@ -34,6 +34,7 @@ from .includes import LibraryReader
 from .layer_reader import LayerReader
 from .load_time_values import LoadTimeValues, shared_problems
 from .overrides import apply_overrides
+from .settings import misplaced
 from .settings_reader import read_train
 from .spec_file import read_source
 from .value_reader import ValueReader
@@ -92,7 +93,7 @@ def _read_spec(root: Node, file_name: str, variant: str | None) -> Spec:
     values = ValueReader()
     layer_reader = LayerReader(values)
     library = LibraryReader(file_name, values)
-    values.check_keys(root, TOP_LEVEL_FIELDS, "", "spec field")
+    values.check_keys(root, TOP_LEVEL_FIELDS, "", "spec field", lambda key: misplaced(key, ""))
     version = _read_version(values, fields.get("version"))
     name = _read_name(values, fields.get("name")) or _default_name(file_name)
     description = values.read_text(fields.get("description"), "description")

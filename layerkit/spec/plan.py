@@ -95,3 +95,12 @@ def layer_names(plan: Plan) -> dict[str, str]:
         if layer.shares is not None:
             names[layer.key] = names[layer.shares]
     return names
+
+
+def with_wrapped(layer: ResolvedLayer) -> list[ResolvedLayer]:
+    """``layer`` and the layers it wraps, at any depth (a wrapper's arguments hold them)."""
+    found = [layer]
+    for value in layer.args.values():
+        if isinstance(value, ResolvedLayer):
+            found.extend(with_wrapped(value))
+    return found

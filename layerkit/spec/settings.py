@@ -14,6 +14,7 @@ objects when training starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +101,12 @@ class Setting:
         return {"boolean": "true or false", "string": "a text"}.get(self.kind, "a value")
 
     def in_range(self, value: float) -> bool:
-        """Whether a number lies in the declared range."""
+        """Whether a number lies in the declared range; a ranged number is also finite (inf
+        passes an open-ended range, nan passes none)."""
+        ranged = any(getattr(self, name) is not None for name in _RANGE)
         return (
-            (self.minimum is None or value >= self.minimum)
+            (not ranged or math.isfinite(value))
+            and (self.minimum is None or value >= self.minimum)
             and (self.maximum is None or value <= self.maximum)
             and (self.exclusive_minimum is None or value > self.exclusive_minimum)
             and (self.exclusive_maximum is None or value < self.exclusive_maximum)
@@ -331,3 +335,21 @@ TRAIN_SETTINGS = _declared(TrainSettings)
 DATA_SETTINGS = _declared(DataSettings)
 TRAIN_FIELDS = tuple(setting.name for setting in TRAIN_SETTINGS)
 DATA_FIELDS = tuple(setting.name for setting in DATA_SETTINGS)
+
+
+def other_section(key: str, section: str) -> str | None:
+    """The section, ``train`` or ``data``, that declares ``key`` when it is written where it is
+    unknown (at the top level, ``section`` "", or in the other section); None for a misspelling."""
+    for name, fields in (("train", TRAIN_FIELDS), ("data", DATA_FIELDS)):
+        if section in ("", "train", "data") and name != section and key in fields:
+            return name
+    return None
+
+
+def misplaced(key: str, section: str) -> tuple[str, str] | None:
+    """What an error for ``key``, unknown in ``section`` but a setting of another, adds to its
+    message, and its fix; None when it is no setting."""
+    other = other_section(key, section)
+    if other is None:
+        return None
+    return f"; '{key}' is a {other}: setting", f"Move it under {other}:."

@@ -13,6 +13,7 @@ spec is loaded; the checks that need the catalog or the model's input are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from .settings import (
     Lookahead,
     Setting,
     TrainSettings,
+    misplaced,
 )
 from .yaml_source import Node, describe
 
@@ -56,10 +58,12 @@ class SettingsReader:
             return {}
         for key in node.value:
             if key not in allowed:
-                hint = did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
+                moved = misplaced(key, self.section)
+                hint = moved[1] if moved else (
+                    did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}.")  # fmt: skip
                 self.errors.add(
                     SpecError(
-                        f"unknown {self.section} setting '{key}'",
+                        f"unknown {self.section} setting '{key}'" + (moved[0] if moved else ""),
                         node.key_location(key),
                         f"{self.section}.{key}",
                         hint,
@@ -179,6 +183,8 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
     if "metrics" in values:
         for index, item in enumerate(fields["metrics"].value):
             locations[f"metrics[{index}]"] = item.location
+    for group, _ in values.get("lr_scale", ()):
+        locations[f"lr_scale.{group}"] = fields["lr_scale"].key_location(group)
     if "target" in values:
         locations[f"target.{values['target'][0]}"] = fields["target"].key_location(
             values["target"][0]
@@ -263,7 +269,7 @@ def _read_lr_scale(
     train: SettingsReader, node: Node, key: str
 ) -> tuple[tuple[str, float], ...] | None:
     """``{normalization_bias: 64}``: groups of weights (:data:`LR_GROUPS`) and their factors,
-    numbers above 0."""
+    finite numbers above 0."""
     example = "Write e.g. 'lr_scale: {normalization_bias: 64}'."
     if node.value is None:
         return None
@@ -276,8 +282,9 @@ def _read_lr_scale(
     scales = []
     for name, child in fields.items():
         number = reader.number(child, name)
-        if number is not None and number <= 0:
-            reader.error(f"expected a factor above 0, received {number}", child, name, example)
+        if number is not None and not 0 < number < math.inf:  # nan too
+            reader.error(f"expected a finite factor above 0, received {number}", child, name,
+                         example)  # fmt: skip
         elif number is not None:
             scales.append((name, number))
     return tuple(scales) if len(scales) == len(node.value) else None

@@ -170,9 +170,10 @@ def train_schema(definitions: dict[str, Any]) -> dict[str, Any]:
              "properties": {setting.name: {**_setting_schema(setting), "description": setting.help}
                             for setting in EARLY_STOPPING_SETTINGS}},
         ]},
-        "lr_scale": {"type": "object", "additionalProperties": False,
-                     "properties": {group: {"type": "number", "exclusiveMinimum": 0}
-                                    for group in LR_GROUPS}},
+        "lr_scale": {"anyOf": [{"type": "null"}, {
+            "type": "object", "additionalProperties": False,
+            "properties": {group: {"type": "number", "exclusiveMinimum": 0}
+                           for group in LR_GROUPS}}]},
         "lookahead": _parts_schema(LOOKAHEAD_SETTINGS),
         "init": _parts_schema(INIT_SETTINGS),
     }  # fmt: skip

@@ -10,7 +10,8 @@ Works from the layer catalog alone, so it never imports TensorFlow. The steps, e
 * :mod:`.layer_calls`: each layer's name, argument names, required arguments and simple
   argument types checked against the catalog;
 * :mod:`.wiring`: the graph checked (cycles, outputs nothing uses) and ordered;
-* here: the spec's vars, its outputs, its ``augment:`` chain (checked like the layers), and
+* here: the spec's vars, its outputs, its ``augment:`` chain (checked like the layers; where
+  ``alternating_flip`` may be: :mod:`.augment_checks`), and
   ``train:`` and ``data:`` against the settings catalog
   (:func:`~layerkit.spec.settings_checks.check_settings`).
 """
@@ -21,10 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
+from .augment_checks import check_alternating_flip
 from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
 from .layer_calls import LayerCallChecker
+from .lr_scale_check import check_lr_scale
 from .plan import Plan, PlanInput, ResolvedLayer
 from .problems import Problems
 from .settings_checks import check_settings
@@ -126,6 +129,7 @@ class _Validator:
                 "Lower the repeat counts.",
             )
         augment = self.resolve_augment(scope)
+        check_alternating_flip(self.problems, augment, self.expansion.nodes)
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
         self.problems.extend(
             check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
@@ -133,7 +137,9 @@ class _Validator:
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )
-        self.check_init(plan.layers, shape)
+        if not self.problems.found:  # else the plan is empty: judge only a model read in full
+            self.check_init(plan.layers, shape)
+            check_lr_scale(self.problems, self.spec.train, plan.layers, self.registry)
         self.problems.raise_if_any()
         return replace(plan, augment=augment)
 

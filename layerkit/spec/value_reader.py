@@ -8,10 +8,15 @@ is reported at once, in the order it was found.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import Location, SpecError, did_you_mean
 from .document import IDENTIFIER, MAX_ARGUMENT_INT, Ref
 from .problems import BoundedErrors, Fix
 from .yaml_source import Node, describe
+
+# says of a key where it belongs: what its error adds to its message, and the fix; or None
+Elsewhere = Callable[[str], tuple[str, str] | None]
 
 
 class ValueReader:
@@ -26,15 +31,21 @@ class ValueReader:
         else:
             self.errors.add(SpecError(message, location, path, fix() if callable(fix) else fix))
 
-    def check_keys(self, node: Node, allowed: tuple[str, ...], path: str, what: str) -> None:
+    def check_keys(self, node: Node, allowed: tuple[str, ...], path: str, what: str,
+                   elsewhere: Elsewhere | None = None) -> None:  # fmt: skip
+        """Reports each key of ``node`` not in ``allowed``: with what ``elsewhere`` says of a key
+        that belongs in another place, else with a "did you mean"."""
         for key in node.value:
             if key not in allowed:
                 key_path = f"{path}.{key}" if path else key
+                moved = elsewhere(key) if elsewhere is not None else None
                 self.error(
-                    f"unknown {what} '{key}'",
+                    f"unknown {what} '{key}'" + (moved[0] if moved else ""),
                     node.key_location(key),
                     key_path,
-                    lambda key=key: (
+                    moved[1]
+                    if moved
+                    else lambda key=key: (
                         did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."
                     ),
                 )
