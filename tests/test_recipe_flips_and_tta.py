@@ -309,6 +309,13 @@ def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner,
     assert (translated["tta"], translated["tta_translate"], translated["n"]) == ("flip", 2, 40)
     shown = runner.invoke(main, [*args, "--plain"]).stdout
     assert "(flip TTA, shifted ±2 px)" in shown.splitlines()[0]
+    # each kind of evaluation keeps its own confusion matrix: a later plain --tta flip does not
+    # replace the translated one
+    translated_png = tmp_path / "run" / "confusion_tta_translate2.png"
+    written = translated_png.read_bytes()
+    assert runner.invoke(main, ["evaluate", str(tmp_path / "run"), "--tta", "flip"]).exit_code == 0
+    assert (tmp_path / "run" / "confusion_tta.png").is_file()
+    assert translated_png.read_bytes() == written
     # the checkpoint holds Lookahead's slow weights, equal to the fast ones after the last update;
     # the saved model is the spec's, without them
     import keras
@@ -321,3 +328,34 @@ def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner,
         assert np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     last = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
     assert last.count_params() == 8 * 27 + 8 + 512 * 10 + 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("translate", ["2", "32"])
+def test_evaluate_with_tta_translate_on_a_model_of_any_image_size_says_what_is_wrong(
+    translate, runner, tmp_path
+):
+    """A model whose input is (None, None, 3) has no image size to check --tta-translate against:
+    the evaluation goes on to the data's check (as it does without --tta-translate) instead of
+    failing inside on comparing None."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((None, None, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.save(tmp_path / "dyn.keras")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (12, 32, 32, 3)).astype("uint8")
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.arange(12) % 10)
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "dyn.keras"), "--data",
+                                  str(tmp_path / "small.npz"), "--tta", "flip",
+                                  "--tta-translate", translate])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: the data's samples are (32, 32, 3), but the model's input is (None, None, 3); "
+        "give data of that shape\n"
+    )

@@ -210,6 +210,7 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
     x, y, names, description = evaluation_data(
         trained, data, skip_bad=skip_bad, resize=resize, notify=notify
     )
+    _check_translate(x.shape[1:], tta, translate)  # a model of any image size: the data's
     outputs = trained.model.outputs[0].shape[-1]
     if len(y) and int(y.max()) >= outputs:
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
@@ -247,11 +248,20 @@ def _check_translate(shape: tuple, tta: str | None, translate: int) -> None:
         return
     if tta != "flip":
         raise EvaluateError("--tta-translate shifts the views flip TTA averages; add --tta flip")
-    if flips(shape) and translate >= min(shape[0], shape[1]):
+    sizes = [size for size in shape[:2] if size is not None] if flips(shape) else []
+    if sizes and translate >= min(sizes):
         raise EvaluateError(
             f"--tta-translate {translate} shifts images by at least their size "
             f"({shape[0]}x{shape[1]}); give fewer pixels, such as 2"
         )
+
+
+def confusion_name(tta: str | None, translate: int = 0) -> str:
+    """The file a run's own confusion matrix is written to, one per kind of evaluation:
+    ``confusion.png``, ``confusion_tta.png`` (flip TTA) or ``confusion_tta_translate2.png``."""
+    if not tta:
+        return "confusion.png"
+    return f"confusion_tta_translate{translate}.png" if translate else "confusion_tta.png"
 
 
 def plot_confusion(path: Path, result: dict[str, Any], replace: bool = True) -> None:
