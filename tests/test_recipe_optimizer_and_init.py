@@ -453,3 +453,31 @@ def test_a_run_trains_with_the_scaled_rates(tmp_path, runner, monkeypatch):
         np.allclose(s, f, atol=1e-4)
         for s, f in zip(weights["scaled"], weights["full"], strict=True)
     )
+
+
+def test_whitening_holds_a_bounded_number_of_patch_values_for_any_image_size(images):
+    """Four 128x128 images with a 7x7 first conv have 8.7 million patch values (100 MiB as the
+    float32 and float64 copies made all at once); they are made a bounded number at a time (at
+    most 2^22, 32 MiB: here one image's, 17 MiB), and
+    the moments are the same as made all at once (and, for 32x32 images, as by hand)."""
+    import tracemalloc
+
+    from layerkit.training.initialization import patch_moments, patch_sums
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 128, 128, 3), dtype="float32")
+    tracemalloc.start()
+    try:
+        moments = patch_moments(x, 7, 7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 36 * 2**20, f"{peak / 2**20:.0f} MiB"
+    total, count = patch_sums(x, 7, 7, budget=2**30)  # all at once
+    assert count == 4 * 122 * 122
+    np.testing.assert_allclose(moments, total / count, rtol=1e-12)
+    # bands of rows of one image, when a single image has more patch values than the budget
+    total, count = patch_sums(x[:1], 7, 7, budget=147 * 122 * 5)
+    np.testing.assert_allclose(total / count, patch_moments(x[:1], 7, 7), rtol=1e-12)
+    cifar = images[0][:64] / 255
+    np.testing.assert_allclose(patch_moments(cifar, 3, 3), moments_by_hand(cifar), rtol=1e-10)
