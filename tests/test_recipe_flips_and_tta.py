@@ -359,3 +359,68 @@ def test_evaluate_with_tta_translate_on_a_model_of_any_image_size_says_what_is_w
         "error: the data's samples are (32, 32, 3), but the model's input is (None, None, 3); "
         "give data of that shape\n"
     )
+
+
+CHANNELS_FIRST = """\
+name: cfirst
+input: [3, 32, 32]
+layers:
+  - conv2d: {filters: 8, kernel_size: 3, data_format: channels_first}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+"""
+NEEDS = "These settings need channels_last images ([height, width, channels]): "
+CONV = "the Conv2D layer at line 4 has data_format: channels_first"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("train:\n  tta: flip\n  tta_translate: 3\n",
+         f"spec.yaml:8:8: error: train.tta: tta: flip mirrors and shifts channels_last images, but "
+         f"{CONV}. {NEEDS}remove 'tta: flip', or make the layers channels_last."),
+        ("augment:\n  - alternating_flip\n",
+         f"spec.yaml:8:5: error: augment[0].alternating_flip: alternating_flip mirrors or crops "
+         f"channels_last images, but {CONV}. {NEEDS}remove alternating_flip, or make the layers "
+         "channels_last."),
+        ("augment:\n  - random_flip: {mode: horizontal}\n",
+         f"spec.yaml:8:5: error: augment[0].random_flip: random_flip takes images as channels_last "
+         f"unless told otherwise, but {CONV}. Add data_format: channels_first to random_flip."),
+        ("augment:\n  - random_flip: {mode: horizontal, data_format: channels_first}\n", None),
+    ],
+)  # fmt: skip
+def test_image_settings_are_refused_for_a_channels_first_model(lines, message, runner, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    """tta: flip, tta_translate, alternating_flip and a random_flip without data_format would
+    mirror and shift the wrong axes of (channels, height, width) images: refused at their line,
+    once (tta_translate 3 is not measured against the channels)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(CHANNELS_FIRST + lines, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    if message is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [message]
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_flip_tta_for_a_channels_first_model(runner, tmp_path):
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((3, 32, 32)),
+        keras.layers.Conv2D(4, 3, data_format="channels_first", name="conv"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.save(tmp_path / "cfirst.keras")
+    x = np.random.default_rng(0).integers(0, 255, (12, 3, 32, 32)).astype("uint8")
+    np.savez(tmp_path / "cfirst.npz", x_train=x, y_train=np.arange(12) % 10)
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "cfirst.keras"), "--data",
+                                  str(tmp_path / "cfirst.npz"), "--tta", "flip"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --tta flip mirrors and shifts channels_last images, but layer 'conv' has "
+        "data_format channels_first; evaluate without --tta\n"
+    )

@@ -21,6 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
+from ..errors import SpecError
+from .channels_checks import channels_first_layer, check_channels_first
 from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
@@ -127,8 +129,11 @@ class _Validator:
             )
         augment = self.resolve_augment(scope)
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
+        self.problems.extend(self.channels_first_problems(augment))
+        # a channels_first input is not [height, width, channels]: its settings are refused above
+        image = None if channels_first_layer(self.expansion.nodes) else shape
         self.problems.extend(
-            check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
+            check_settings(self.spec.train, self.spec.data, image, search=self.spec.search)
         )
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
@@ -179,6 +184,13 @@ class _Validator:
             fix,
         )
         return False
+
+    def channels_first_problems(self, augment: tuple[ResolvedLayer, ...]) -> list[SpecError]:
+        """The image settings refused for a model with channels_first layers, where the size
+        checks that take the input as [height, width, channels] would say less."""
+        train = self.spec.train
+        return check_channels_first(self.expansion.nodes, augment, train.tta,
+                                    train.locations.get("tta"))  # fmt: skip
 
     def check_init(self, layers: tuple[ResolvedLayer, ...], shape: tuple | None) -> None:
         """``train.init`` needs the plain conv2d layers it initialises: whitening the first, of an

@@ -206,6 +206,8 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
             f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
             "or (height, width, channels); evaluate without --tta"
         )
+    if tta == "flip":
+        _check_channels_last(trained.model)
     _check_translate(shape, tta, translate)
     x, y, names, description = evaluation_data(
         trained, data, skip_bad=skip_bad, resize=resize, notify=notify
@@ -240,6 +242,17 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
         "class_names": list(names),
         "confusion": confusion.tolist(),
     }
+
+
+def _check_channels_last(model: keras.Model) -> None:
+    """Flip TTA mirrors and shifts the width and height of channels_last images: a model with
+    channels_first layers takes its images another way round."""
+    for layer in model._flatten_layers(include_self=False):
+        if getattr(layer, "data_format", None) == "channels_first":
+            raise EvaluateError(
+                f"--tta flip mirrors and shifts channels_last images, but layer '{layer.name}' "
+                "has data_format channels_first; evaluate without --tta"
+            )
 
 
 def _check_translate(shape: tuple, tta: str | None, translate: int) -> None:
