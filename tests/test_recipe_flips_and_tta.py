@@ -424,3 +424,37 @@ def test_evaluate_refuses_flip_tta_for_a_channels_first_model(runner, tmp_path):
         "error: --tta flip mirrors and shifts channels_last images, but layer 'conv' has "
         "data_format channels_first; evaluate without --tta\n"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("train:\n  tta: flip\n",
+         "spec.yaml:5:8: error: train.tta: tta mirrors channels_last images, but Keras's "
+         "image_data_format is channels_first. Set image_data_format to channels_last "
+         "(keras.json), or remove it."),
+        ("augment:\n  - alternating_flip\n",
+         "spec.yaml:5:5: error: augment[0].alternating_flip: alternating_flip mirrors "
+         "channels_last images, but Keras's image_data_format is channels_first. Set "
+         "image_data_format to channels_last (keras.json), or remove it."),
+    ],
+)  # fmt: skip
+def test_train_refuses_flips_under_keras_channels_first(lines, message, runner, tmp_path):
+    """Keras's own image_data_format channels_first makes conv2d layers take (channels, height,
+    width) images: train refuses the flips at their line, before loading any data."""
+    import keras
+
+    (tmp_path / "spec.yaml").write_text(TTA_SPEC.replace("train:\n", "") + lines, encoding="utf-8")
+    x = np.zeros((8, 32, 32, 3), "uint8")
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.arange(8))
+    keras.config.set_image_data_format("channels_first")
+    try:
+        result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data",
+                                      str(tmp_path / "small.npz"), "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert result.exit_code == 2
+    where = str(tmp_path / "spec.yaml")
+    assert result.output.splitlines() == [message.replace("spec.yaml", where)]
