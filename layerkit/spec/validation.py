@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
 from ..errors import SpecError
-from .channels_checks import channels_first_layer, check_channels_first
+from .channels_checks import check_channels_first
 from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
@@ -129,12 +129,13 @@ class _Validator:
             )
         augment = self.resolve_augment(scope)
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
-        self.problems.extend(self.channels_first_problems(augment))
-        # a channels_first input is not [height, width, channels]: its settings are refused above
-        image = None if channels_first_layer(self.expansion.nodes) else shape
-        self.problems.extend(
-            check_settings(self.spec.train, self.spec.data, image, search=self.spec.search)
-        )
+        channels_first = self.channels_first_problems(augment)
+        self.problems.extend(channels_first)
+        settings = check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
+        if any(error.path == "train.tta" for error in channels_first):
+            # tta_translate's size check took the channels for the height: tta is refused already
+            settings = [error for error in settings if error.path != "train.tta_translate"]
+        self.problems.extend(settings)
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )
