@@ -319,15 +319,15 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translat
     if plot is not None:
         check_output_target(plot, force, "--plot", as_json)
     import_keras_quietly()
+    from .training.evaluate import confusion_name, open_trained, plot_confusion
     from .training.evaluate import evaluate as evaluate_model
-    from .training.evaluate import open_trained, plot_confusion
 
     trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
     result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize,
                             notify=warn, translate=tta_translate)  # fmt: skip
     targets = [plot] if plot else []
     if trained.run is not None and data is None:  # the run's own figure, of its own split
-        targets.append(trained.run.path / ("confusion_tta.png" if tta else "confusion.png"))
+        targets.append(trained.run.path / confusion_name(tta, tta_translate))
     for target in targets:  # the run's own figure is the run's to replace
         with kept_if_taken(target, "--plot", as_json):
             plot_confusion(target, result, replace=force or target != plot)

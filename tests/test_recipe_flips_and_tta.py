@@ -309,6 +309,13 @@ def test_a_run_logs_translated_tta_and_evaluate_gives_it_again(tmp_path, runner,
     assert (translated["tta"], translated["tta_translate"], translated["n"]) == ("flip", 2, 40)
     shown = runner.invoke(main, [*args, "--plain"]).stdout
     assert "(flip TTA, shifted ±2 px)" in shown.splitlines()[0]
+    # each kind of evaluation keeps its own confusion matrix: a later plain --tta flip does not
+    # replace the translated one
+    translated_png = tmp_path / "run" / "confusion_tta_translate2.png"
+    written = translated_png.read_bytes()
+    assert runner.invoke(main, ["evaluate", str(tmp_path / "run"), "--tta", "flip"]).exit_code == 0
+    assert (tmp_path / "run" / "confusion_tta.png").is_file()
+    assert translated_png.read_bytes() == written
     # the checkpoint holds Lookahead's slow weights, equal to the fast ones after the last update;
     # the saved model is the spec's, without them
     import keras
@@ -384,3 +391,133 @@ def test_alternating_flip_is_refused_where_the_docs_rule_it_out(document, messag
     else:
         assert result.exit_code == 2
         assert [line for line in result.output.splitlines() if ": error: " in line] == [message]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("translate", ["2", "32"])
+def test_evaluate_with_tta_translate_on_a_model_of_any_image_size_says_what_is_wrong(
+    translate, runner, tmp_path
+):
+    """A model whose input is (None, None, 3) has no image size to check --tta-translate against:
+    the evaluation goes on to the data's check (as it does without --tta-translate) instead of
+    failing inside on comparing None."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((None, None, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.save(tmp_path / "dyn.keras")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (12, 32, 32, 3)).astype("uint8")
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.arange(12) % 10)
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "dyn.keras"), "--data",
+                                  str(tmp_path / "small.npz"), "--tta", "flip",
+                                  "--tta-translate", translate])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: the data's samples are (32, 32, 3), but the model's input is (None, None, 3); "
+        "give data of that shape\n"
+    )
+
+
+CHANNELS_FIRST = """\
+name: cfirst
+input: [3, 32, 32]
+layers:
+  - conv2d: {filters: 8, kernel_size: 3, data_format: channels_first}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+"""
+NEEDS = "These settings need channels_last images ([height, width, channels]): "
+CONV = "the Conv2D layer at line 4 has data_format: channels_first"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("train:\n  tta: flip\n  tta_translate: 3\n",
+         f"spec.yaml:8:8: error: train.tta: tta: flip mirrors and shifts channels_last images, but "
+         f"{CONV}. {NEEDS}remove 'tta: flip', or make the layers channels_last."),
+        ("augment:\n  - alternating_flip\n",
+         f"spec.yaml:8:5: error: augment[0].alternating_flip: alternating_flip mirrors or crops "
+         f"channels_last images, but {CONV}. {NEEDS}remove alternating_flip, or make the layers "
+         "channels_last."),
+        ("augment:\n  - random_flip: {mode: horizontal}\n",
+         f"spec.yaml:8:5: error: augment[0].random_flip: random_flip takes images as channels_last "
+         f"unless told otherwise, but {CONV}. Add data_format: channels_first to random_flip."),
+        ("augment:\n  - random_flip: {mode: horizontal, data_format: channels_first}\n", None),
+    ],
+)  # fmt: skip
+def test_image_settings_are_refused_for_a_channels_first_model(lines, message, runner, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    """tta: flip, tta_translate, alternating_flip and a random_flip without data_format would
+    mirror and shift the wrong axes of (channels, height, width) images: refused at their line,
+    once (tta_translate 3 is not measured against the channels)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(CHANNELS_FIRST + lines, encoding="utf-8")
+    result = runner.invoke(main, ["validate", "spec.yaml"])
+    if message is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [message]
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_flip_tta_for_a_channels_first_model(runner, tmp_path):
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((3, 32, 32)),
+        keras.layers.Conv2D(4, 3, data_format="channels_first", name="conv"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    model.save(tmp_path / "cfirst.keras")
+    x = np.random.default_rng(0).integers(0, 255, (12, 3, 32, 32)).astype("uint8")
+    np.savez(tmp_path / "cfirst.npz", x_train=x, y_train=np.arange(12) % 10)
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "cfirst.keras"), "--data",
+                                  str(tmp_path / "cfirst.npz"), "--tta", "flip"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --tta flip mirrors and shifts channels_last images, but layer 'conv' has "
+        "data_format channels_first; evaluate without --tta\n"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("train:\n  tta: flip\n",
+         "spec.yaml:5:8: error: train.tta: tta mirrors channels_last images, but Keras's "
+         "image_data_format is channels_first. Set image_data_format to channels_last "
+         "(keras.json), or remove it."),
+        ("augment:\n  - alternating_flip\n",
+         "spec.yaml:5:5: error: augment[0].alternating_flip: alternating_flip mirrors "
+         "channels_last images, but Keras's image_data_format is channels_first. Set "
+         "image_data_format to channels_last (keras.json), or remove it."),
+    ],
+)  # fmt: skip
+def test_train_refuses_flips_under_keras_channels_first(lines, message, runner, tmp_path):
+    """Keras's own image_data_format channels_first makes conv2d layers take (channels, height,
+    width) images: train refuses the flips at their line, before loading any data."""
+    import keras
+
+    (tmp_path / "spec.yaml").write_text(TTA_SPEC.replace("train:\n", "") + lines, encoding="utf-8")
+    x = np.zeros((8, 32, 32, 3), "uint8")
+    np.savez(tmp_path / "small.npz", x_train=x, y_train=np.arange(8))
+    keras.config.set_image_data_format("channels_first")
+    try:
+        result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data",
+                                      str(tmp_path / "small.npz"), "--out",
+                                      str(tmp_path / "run")])  # fmt: skip
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert result.exit_code == 2
+    where = str(tmp_path / "spec.yaml")
+    assert result.output.splitlines() == [message.replace("spec.yaml", where)]

@@ -561,3 +561,67 @@ def test_lr_scale_of_a_normalization_group_the_model_lacks_is_refused(document, 
     result = runner.invoke(main, ["validate", "spec.yaml"])
     assert result.exit_code == (2 if messages else 0), result.output
     assert [line for line in result.output.splitlines() if ": error: " in line] == messages
+
+
+def test_whitening_holds_a_bounded_number_of_patch_values_for_any_image_size(images):
+    """Four 128x128 images with a 7x7 first conv have 8.7 million patch values (100 MiB as the
+    float32 and float64 copies made all at once); they are made a bounded number at a time (at
+    most 2^22, 32 MiB: here one image's, 17 MiB), and
+    the moments are the same as made all at once (and, for 32x32 images, as by hand)."""
+    import tracemalloc
+
+    from layerkit.training.initialization import patch_moments, patch_sums
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 128, 128, 3), dtype="float32")
+    tracemalloc.start()
+    try:
+        moments = patch_moments(x, 7, 7)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 36 * 2**20, f"{peak / 2**20:.0f} MiB"
+    total, count = patch_sums(x, 7, 7, budget=2**30)  # all at once
+    assert count == 4 * 122 * 122
+    np.testing.assert_allclose(moments, total / count, rtol=1e-12)
+    # bands of rows of one image, when a single image has more patch values than the budget
+    total, count = patch_sums(x[:1], 7, 7, budget=147 * 122 * 5)
+    np.testing.assert_allclose(total / count, patch_moments(x[:1], 7, 7), rtol=1e-12)
+    cifar = images[0][:64] / 255
+    np.testing.assert_allclose(patch_moments(cifar, 3, 3), moments_by_hand(cifar), rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_whitening_reads_a_channels_first_convolutions_input_in_its_layout(tmp_path, runner,
+                                                                           monkeypatch):  # fmt: skip
+    """A model with data_format: channels_first fed (N, 3, 32, 32) images: the first conv2d is
+    whitened from the same patches as the channels_last model of the same images (its kernel is
+    laid out (height, width, in, out) either way), and dirac is the identity."""
+    import keras
+
+    from layerkit.data.load import load_dataset, split
+    from layerkit.training.initialization import whitening_sample
+
+    dataset = load_dataset(str(cifar_subset(tmp_path / "cifar.tar", 16)), (32, 32, 3))
+    np.savez(tmp_path / "cfirst.npz", x_train=dataset.x.transpose(0, 3, 1, 2), y_train=dataset.y)
+    monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))
+    first_layout = "padding: same, activation: relu, data_format: channels_first}"
+    spec = (INIT_RUN.replace("[32, 32, 3]", "[3, 32, 32]")
+            .replace("padding: same, activation: relu}", first_layout)
+            .replace("global_average_pooling2d", "flatten").replace("5690", "165050"))  # fmt: skip
+    (tmp_path / "spec.yaml").write_text(spec, encoding="utf-8")
+    result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data",
+                                  str(tmp_path / "cfirst.npz"), "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    first, second = (keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions)
+    identity = np.zeros((3, 3, 32, 16), "float32")
+    identity[1, 1, np.arange(16), np.arange(16)] = 1
+    np.testing.assert_allclose(second, identity, atol=1e-6)
+    train_index, _ = split(dataset, 20, 2)
+    scaled = dataset.x[whitening_sample(train_index, 2)].astype("float64") / 255
+    eigenvalues, eigenvectors = np.linalg.eigh(moments_by_hand(scaled))
+    top = eigenvectors[:, -1] / np.sqrt(eigenvalues[-1] + 5e-4)
+    filter0 = first[..., 0].reshape(-1)
+    np.testing.assert_allclose(filter0 * np.sign(filter0 @ top), top, rtol=1e-3, atol=1e-4)

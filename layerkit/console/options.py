@@ -231,7 +231,7 @@ evaluate_options = _each(
         "--plot",
         type=OUTPUT_FILE,
         help="Write the confusion matrix as a PNG (a run evaluated on its own validation split "
-        "also gets confusion.png, or confusion_tta.png).",
+        "also gets confusion.png, confusion_tta.png or confusion_tta_translate2.png).",
     ),
     force_option,
     click.option("--resize", is_flag=True, help="Resize images of another size than the model's."),

@@ -22,7 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
+from ..errors import SpecError
 from .augment_checks import check_alternating_flip
+from .channels_checks import check_channels_first
 from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
@@ -131,9 +133,13 @@ class _Validator:
         augment = self.resolve_augment(scope)
         check_alternating_flip(self.problems, augment, self.expansion.nodes)
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
-        self.problems.extend(
-            check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
-        )
+        channels_first = self.channels_first_problems(augment)
+        self.problems.extend(channels_first)
+        settings = check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
+        if any(error.path == "train.tta" for error in channels_first):
+            # tta_translate's size check took the channels for the height: tta is refused already
+            settings = [error for error in settings if error.path != "train.tta_translate"]
+        self.problems.extend(settings)
         plan = Wiring(self.spec, self.problems, self.expansion.aliases).finish(
             self.expansion.nodes, inputs, outputs
         )
@@ -185,6 +191,13 @@ class _Validator:
             fix,
         )
         return False
+
+    def channels_first_problems(self, augment: tuple[ResolvedLayer, ...]) -> list[SpecError]:
+        """The image settings refused for a model with channels_first layers, where the size
+        checks that take the input as [height, width, channels] would say less."""
+        train = self.spec.train
+        return check_channels_first(self.expansion.nodes, augment, train.tta,
+                                    train.locations.get("tta"))  # fmt: skip
 
     def check_init(self, layers: tuple[ResolvedLayer, ...], shape: tuple | None) -> None:
         """``train.init`` needs the plain conv2d layers it initialises: whitening the first, of an

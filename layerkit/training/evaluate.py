@@ -206,10 +206,13 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
             f"--tta flip mirrors images, but this model's input is {shape}, not (height, width) "
             "or (height, width, channels); evaluate without --tta"
         )
+    if tta == "flip":
+        _check_channels_last(trained.model)
     _check_translate(shape, tta, translate)
     x, y, names, description = evaluation_data(
         trained, data, skip_bad=skip_bad, resize=resize, notify=notify
     )
+    _check_translate(x.shape[1:], tta, translate)  # a model of any image size: the data's
     outputs = trained.model.outputs[0].shape[-1]
     if len(y) and int(y.max()) >= outputs:
         raise DataError(f"labels go up to {int(y.max())}, but the model has {outputs} outputs")
@@ -241,17 +244,37 @@ def evaluate(trained: Trained, data: str | None, tta: str | None, *, skip_bad: b
     }
 
 
+def _check_channels_last(model: keras.Model) -> None:
+    """Flip TTA mirrors and shifts the width and height of channels_last images: a model with
+    channels_first layers takes its images another way round."""
+    for layer in model._flatten_layers(include_self=False):
+        if getattr(layer, "data_format", None) == "channels_first":
+            raise EvaluateError(
+                f"--tta flip mirrors and shifts channels_last images, but layer '{layer.name}' "
+                "has data_format channels_first; evaluate without --tta"
+            )
+
+
 def _check_translate(shape: tuple, tta: str | None, translate: int) -> None:
     """``--tta-translate`` shifts the views of flip TTA by fewer pixels than the images have."""
     if not translate:
         return
     if tta != "flip":
         raise EvaluateError("--tta-translate shifts the views flip TTA averages; add --tta flip")
-    if flips(shape) and translate >= min(shape[0], shape[1]):
+    sizes = [size for size in shape[:2] if size is not None] if flips(shape) else []
+    if sizes and translate >= min(sizes):
         raise EvaluateError(
             f"--tta-translate {translate} shifts images by at least their size "
             f"({shape[0]}x{shape[1]}); give fewer pixels, such as 2"
         )
+
+
+def confusion_name(tta: str | None, translate: int = 0) -> str:
+    """The file a run's own confusion matrix is written to, one per kind of evaluation:
+    ``confusion.png``, ``confusion_tta.png`` (flip TTA) or ``confusion_tta_translate2.png``."""
+    if not tta:
+        return "confusion.png"
+    return f"confusion_tta_translate{translate}.png" if translate else "confusion_tta.png"
 
 
 def plot_confusion(path: Path, result: dict[str, Any], replace: bool = True) -> None:

@@ -19,6 +19,8 @@ from .model import scale_inputs
 
 WHITENING_IMAGES = 5000  # the training images whose patches are measured (airbench: 5,000)
 WHITENING_STREAM = 0x57484954  # sets the whitening sample apart from the other seeded draws
+PATCH_VALUES = 2**22  # float64 patch values made at once (32 MiB), whatever the image size
+IMAGE_VALUES = 2**24  # input values fed to the layers before the first conv2d at once
 
 
 def whitening_sample(train_index: np.ndarray, seed: int) -> np.ndarray:
@@ -50,29 +52,46 @@ def dirac_kernel(kernel: np.ndarray) -> np.ndarray:
     return kernel
 
 
-def patch_moments(images: np.ndarray, height: int, width: int, chunk: int = 500) -> np.ndarray:
+def patch_sums(images: np.ndarray, height: int, width: int,
+               budget: int = PATCH_VALUES) -> tuple[np.ndarray, int]:  # fmt: skip
+    """The sum of ``p pᵀ`` over every ``height`` × ``width`` patch ``p`` of ``images`` (a batch,
+    height, width, channels), each patch flattened as a kernel is: (row, column, channel); and
+    how many patches there were. The patches are made a few at a time, at most about ``budget``
+    float64 values at once: whole images where they fit, else bands of rows of one image."""
+    size = height * width * images.shape[-1]
+    rows, columns = images.shape[1] - height + 1, images.shape[2] - width + 1
+    per_row = max(1, columns * size)  # the patch values of one row of patches
+    count = max(1, budget // (per_row * rows))  # images at once
+    band = rows if count > 1 or per_row * rows <= budget else max(1, budget // per_row)
+    total, patches_seen = np.zeros((size, size)), 0
+    for start in range(0, len(images), count):
+        for top in range(0, rows, band):
+            part = images[start : start + count, top : top + band + height - 1]
+            windows = np.lib.stride_tricks.sliding_window_view(part, (height, width), axis=(1, 2))
+            # (batch, rows, columns, channels, height, width) -> one patch a row, copied once
+            patches = windows.transpose(0, 1, 2, 4, 5, 3).astype("float64", order="C")
+            patches = patches.reshape(-1, size)
+            total += patches.T @ patches
+            patches_seen += len(patches)
+            del patches  # before the next is made
+    return total, patches_seen
+
+
+def patch_moments(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """The uncentred second moments of every ``height`` × ``width`` patch of ``images`` (a batch,
     height, width, channels), each patch flattened as a kernel is: (row, column, channel)."""
-    size = height * width * images.shape[-1]
-    total, count = np.zeros((size, size)), 0
-    for start in range(0, len(images), chunk):
-        windows = np.lib.stride_tricks.sliding_window_view(
-            images[start : start + chunk], (height, width), axis=(1, 2)
-        )  # (batch, rows, columns, channels, height, width)
-        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size).astype("float64")
-        total += patches.T @ patches
-        count += len(patches)
+    total, count = patch_sums(images, height, width)
     return total / count
 
 
-def whitening_kernel(kernel: np.ndarray, images: np.ndarray, eps: float) -> np.ndarray:
-    """``kernel`` (height, width, in, out) as airbench's whitening: filter j is the j-th
-    eigenvector of the patches' second moments (largest eigenvalue first) divided by
-    sqrt(eigenvalue + eps), so the filters' responses are uncorrelated with variance near 1; the
-    next filters are the same negated (a ReLU after keeps both signs); any beyond twice the patch
-    size keep their values."""
+def whitening_kernel(kernel: np.ndarray, moments: np.ndarray, eps: float) -> np.ndarray:
+    """``kernel`` (height, width, in, out) as airbench's whitening of patches with these second
+    ``moments`` (:func:`patch_moments`): filter j is the j-th eigenvector of the moments (largest
+    eigenvalue first) divided by sqrt(eigenvalue + eps), so the filters' responses are
+    uncorrelated with variance near 1; the next filters are the same negated (a ReLU after keeps
+    both signs); any beyond twice the patch size keep their values."""
     height, width, inputs, outputs = kernel.shape
-    eigenvalues, eigenvectors = np.linalg.eigh(patch_moments(images, height, width))
+    eigenvalues, eigenvectors = np.linalg.eigh(moments)
     order = np.argsort(eigenvalues)[::-1]
     filters = eigenvectors[:, order] / np.sqrt(np.maximum(eigenvalues[order], 0) + eps)
     filters = np.concatenate([filters, -filters], axis=1)[:, :outputs]
@@ -81,17 +100,38 @@ def whitening_kernel(kernel: np.ndarray, images: np.ndarray, eps: float) -> np.n
     return kernel
 
 
+def first_input_moments(model: keras.Model, first: keras.layers.Conv2D, images: np.ndarray,
+                        normalize: Normalize) -> np.ndarray:  # fmt: skip
+    """The second moments of the patches ``first`` sees of the (unscaled) training ``images``,
+    as its input comes out of the layers before it: the images go through them a few at a time
+    (at most about :data:`IMAGE_VALUES` input values), so memory stays bounded for any image
+    size. A ``channels_first`` layer's input is turned channels-last, as its kernel is laid
+    out."""
+    shape = tuple(model.inputs[0].shape[1:])
+    before = keras.Model(model.inputs, first.input)
+    height, width = first.kernel.shape[:2]
+    step = max(1, IMAGE_VALUES // max(1, int(np.prod(images.shape[1:]))))
+    total, count = 0.0, 0
+    for start in range(0, len(images), step):
+        sample = scale_inputs(images[start : start + step], normalize, shape)
+        seen = before.predict(sample, batch_size=500, verbose=0)
+        if first.data_format == "channels_first":
+            seen = np.moveaxis(seen, 1, -1)
+        sums, patches = patch_sums(seen, height, width)
+        total, count = total + sums, count + patches
+    return total / count
+
+
 def initialize(model: keras.Model, init: Init, images: np.ndarray, normalize: Normalize) -> None:
     """Set the kernels ``init`` asks for, from the training ``images`` (unscaled) where it
     whitens; each layer's bias is left as Keras made it (zeros by default)."""
     convolutions = plain_convolutions(model)
     if init.whiten and convolutions:
         first = convolutions.pop(0)
-        shape = tuple(model.inputs[0].shape[1:])
-        sample = scale_inputs(images, normalize, shape)
-        seen = keras.Model(model.inputs, first.input).predict(sample, batch_size=500, verbose=0)
+        moments = first_input_moments(model, first, images, normalize)
         kernel = keras.ops.convert_to_numpy(first.kernel)
-        first.kernel.assign(whitening_kernel(kernel, seen, init.whiten_eps).astype(kernel.dtype))
+        whitened = whitening_kernel(kernel, moments, init.whiten_eps)
+        first.kernel.assign(whitened.astype(kernel.dtype))
     if init.dirac:
         for layer in convolutions:
             layer.kernel.assign(dirac_kernel(keras.ops.convert_to_numpy(layer.kernel)))

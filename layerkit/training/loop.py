@@ -23,7 +23,7 @@ from ..runs.directory import RunDir
 from ..runs.listing import holder_alive
 from ..runs.records import Best, RunEnvironment, RunSetup, RunState
 from ..runs.spec_yaml import resolved_document
-from ..spec.document import Spec
+from ..spec.document import LayerCall, Spec
 from ..spec.plan import Plan
 from ..spec.settings import TrainSettings
 from ..spec.validation import validate
@@ -64,7 +64,30 @@ def _check_recipe(spec: Spec) -> None:
     make_optimizer(settings, steps_per_epoch=1)
     make_loss(settings)
     _check_tta(spec)
+    _check_channels_last(spec)
     _check_target(settings, validating=bool(settings.validation_split))
+
+
+def _check_channels_last(spec: Spec) -> None:
+    """Under Keras's ``image_data_format`` channels_first, the conv2d layers not told otherwise
+    take (channels, height, width) images, whose width flip TTA and ``alternating_flip`` would
+    not mirror (a spec's own ``data_format: channels_first`` is refused by validation)."""
+    import keras
+
+    if keras.config.image_data_format() != "channels_first":
+        return
+    settings = [("train.tta", spec.train.locations["tta"])] if spec.train.tta == "flip" else []
+    settings += [(f"{item.path}.alternating_flip", item.location) for item in spec.augment
+                 if isinstance(item, LayerCall) and item.name == "alternating_flip"]  # fmt: skip
+    if settings:
+        path, location = settings[0]
+        raise SpecError(
+            f"{path.rpartition('.')[2]} mirrors channels_last images, but Keras's "
+            "image_data_format is channels_first",
+            location,
+            path,
+            "Set image_data_format to channels_last (keras.json), or remove it.",
+        )
 
 
 def _check_tta(spec: Spec) -> None:
