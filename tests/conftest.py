@@ -105,3 +105,20 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def validate_text(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``layerkit validate spec.yaml`` of a spec's text, written in a fresh folder (the current
+    one): click's result, with ``errors``, its ``file:line:col: error:`` lines, added."""
+    from layerkit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def validate(document: str):
+        (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
+        result = runner.invoke(main, ["validate", "spec.yaml"])
+        result.errors = [line for line in result.output.splitlines() if ": error: " in line]
+        return result
+
+    return validate

@@ -6,22 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from layerkit.cli import main
-
 MODEL = """\
 name: t
 input: [32, 32, 3]
 layers: [flatten, {dense: {units: 10, activation: softmax}}]
 """
-
-
-def validate(document, runner, tmp_path, monkeypatch) -> list[str]:
-    """The error lines of ``layerkit validate`` of ``document``, which must exit 2."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
-    assert result.exit_code == 2, result.output
-    return [line for line in result.output.splitlines() if ": error: " in line]
 
 
 @pytest.mark.parametrize(
@@ -52,10 +41,11 @@ def validate(document, runner, tmp_path, monkeypatch) -> list[str]:
          "Use one of: every, alpha."),
     ],
 )  # fmt: skip
-def test_a_setting_in_the_wrong_section_says_where_it_belongs(written, message, runner, tmp_path,
-                                                              monkeypatch):  # fmt: skip
+def test_a_setting_in_the_wrong_section_says_where_it_belongs(written, message, validate_text):
     """A top-level init: was told "Did you mean 'input'?"; now the section it belongs in."""
-    assert validate(MODEL + written, runner, tmp_path, monkeypatch) == [message]
+    result = validate_text(MODEL + written)
+    assert result.exit_code == 2, result.output
+    assert result.errors == [message]
 
 
 @pytest.mark.parametrize(
@@ -65,7 +55,7 @@ def test_a_setting_in_the_wrong_section_says_where_it_belongs(written, message, 
      "init: {}", "init: {whiten_eps: 0}", "tta_translate: null", "tta_translate: 2",
      "tta_translate: -1"],
 )  # fmt: skip
-def test_the_schema_takes_what_validate_takes(written, runner, tmp_path, monkeypatch):
+def test_the_schema_takes_what_validate_takes(written, validate_text):
     """The schema declared lr_scale an object, while validate took 'lr_scale: null' (off)."""
     import jsonschema
     import yaml
@@ -73,9 +63,7 @@ def test_the_schema_takes_what_validate_takes(written, runner, tmp_path, monkeyp
     from layerkit.spec.schema import spec_schema
 
     document = f"{MODEL}train:\n  tta: flip\n  {written}\n"
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
+    result = validate_text(document)
     assert result.exit_code in (0, 2), result.output
     schema_errors = list(jsonschema.Draft7Validator(spec_schema()).iter_errors(
         yaml.safe_load(document)))  # fmt: skip

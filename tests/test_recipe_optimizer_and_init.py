@@ -108,12 +108,10 @@ def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
     assert len(reads) < 12  # not after every batch
 
 
-def assert_validate_says(line, message, runner, tmp_path, monkeypatch):
+def assert_validate_says(line, message, validate_text):
     """``layerkit validate`` of SPEC with ``line`` added under train: exits 2 with ``message``
     as its first line."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(f"{SPEC}  {line}\n", encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
+    result = validate_text(f"{SPEC}  {line}\n")
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == message
 
@@ -135,9 +133,8 @@ def assert_validate_says(line, message, runner, tmp_path, monkeypatch):
          "Did you mean 'every'?"),
     ],
 )  # fmt: skip
-def test_lookahead_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
-                                                      monkeypatch):  # fmt: skip
-    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
+def test_lookahead_mistakes_are_refused_at_their_line(line, message, validate_text):
+    assert_validate_says(line, message, validate_text)
 
 
 def test_lookahead_is_read_with_its_defaults(write_spec):
@@ -241,9 +238,8 @@ def test_lr_scale_multiplies_each_groups_step(images, optimizer):
          "received int 64. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
     ],
 )  # fmt: skip
-def test_lr_scale_mistakes_are_refused_at_their_line(line, message, runner, tmp_path,
-                                                     monkeypatch):  # fmt: skip
-    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
+def test_lr_scale_mistakes_are_refused_at_their_line(line, message, validate_text):
+    assert_validate_says(line, message, validate_text)
 
 
 # -- init: dirac and whiten --------------------------------------------------------------------
@@ -340,9 +336,22 @@ expect:
 """
 
 
+def first_kernel_after_dirac(run):
+    """The first conv2d's kernel of INIT_RUN's trained ``run``, having checked that its second
+    conv2d (32 -> 16 channels, which a rate of 1e-12 leaves where it started) is the identity."""
+    import keras
+
+    model = keras.saving.load_model(run / "model_last.keras")
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    first, second = (keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions)
+    identity = np.zeros((3, 3, 32, 16), "float32")
+    identity[1, 1, np.arange(16), np.arange(16)] = 1
+    np.testing.assert_allclose(second, identity, atol=1e-6)
+    return first
+
+
 @pytest.mark.slow
 def test_a_new_run_starts_from_whitened_and_dirac_convolutions(tmp_path, runner, monkeypatch):
-    import keras
 
     from layerkit.data.load import load_dataset, split
     from layerkit.training.initialization import whitening_sample
@@ -354,12 +363,7 @@ def test_a_new_run_starts_from_whitened_and_dirac_convolutions(tmp_path, runner,
     result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data", str(archive),
                                   "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    model = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
-    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    first, second = (keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions)
-    identity = np.zeros((3, 3, 32, 16), "float32")
-    identity[1, 1, np.arange(16), np.arange(16)] = 1
-    np.testing.assert_allclose(second, identity, atol=1e-6)
+    first = first_kernel_after_dirac(tmp_path / "run")
     # the whitening of the training images' patches, measured on the seeded sample
     dataset = load_dataset(str(archive), (32, 32, 3))
     train_index, _ = split(dataset, 20, 2)
@@ -396,10 +400,8 @@ def test_a_new_run_starts_from_whitened_and_dirac_convolutions(tmp_path, runner,
          "received the text 'dirac'. Write e.g. 'init: {dirac: true, whiten: true}'."),
     ],
 )  # fmt: skip
-def test_init_needs_the_convolutions_it_sets(document, message, runner, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
+def test_init_needs_the_convolutions_it_sets(document, message, validate_text):
+    result = validate_text(document)
     if message is None:
         assert result.exit_code == 0, result.output
     else:
@@ -472,9 +474,9 @@ def test_a_run_trains_with_the_scaled_rates(tmp_path, runner, monkeypatch):
          "0.0005), received inf"),
     ],
 )  # fmt: skip
-def test_factors_that_are_not_finite_are_refused(line, message, runner, tmp_path, monkeypatch):
+def test_factors_that_are_not_finite_are_refused(line, message, validate_text):
     """A nan or inf factor trained to a NaN loss, and an inf whiten_eps zeroed the filters."""
-    assert_validate_says(line, message, runner, tmp_path, monkeypatch)
+    assert_validate_says(line, message, validate_text)
 
 
 INIT_TYPO = """\
@@ -500,14 +502,11 @@ train:
          None),
     ],
 )  # fmt: skip
-def test_init_is_not_judged_on_a_model_with_other_mistakes(document, message, runner, tmp_path,
-                                                           monkeypatch):  # fmt: skip
+def test_init_is_not_judged_on_a_model_with_other_mistakes(document, message, validate_text):
     """Another mistake left the plan empty, and init then said the model had no conv2d."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
+    result = validate_text(document)
     assert result.exit_code == 2
-    lines = [line for line in result.output.splitlines() if ": error: " in line]
+    lines = result.errors
     assert len(lines) == 1, result.output
     assert "init" not in lines[0]
     if message is not None:
@@ -552,15 +551,13 @@ train:
          []),
     ],
 )  # fmt: skip
-def test_lr_scale_of_a_normalization_group_the_model_lacks_is_refused(document, messages, runner,
-                                                                      tmp_path, monkeypatch):  # fmt: skip
+def test_lr_scale_of_a_normalization_group_the_model_lacks_is_refused(document, messages,
+                                                                      validate_text):  # fmt: skip
     """lr_scale of normalization offsets on a model without any was ignored in training; judged
     only on a model read without other mistakes."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.yaml").write_text(document, encoding="utf-8")
-    result = runner.invoke(main, ["validate", "spec.yaml"])
+    result = validate_text(document)
     assert result.exit_code == (2 if messages else 0), result.output
-    assert [line for line in result.output.splitlines() if ": error: " in line] == messages
+    assert result.errors == messages
 
 
 def test_whitening_holds_a_bounded_number_of_patch_values_for_any_image_size(images):
@@ -597,7 +594,6 @@ def test_whitening_reads_a_channels_first_convolutions_input_in_its_layout(tmp_p
     """A model with data_format: channels_first fed (N, 3, 32, 32) images: the first conv2d is
     whitened from the same patches as the channels_last model of the same images (its kernel is
     laid out (height, width, in, out) either way), and dirac is the identity."""
-    import keras
 
     from layerkit.data.load import load_dataset, split
     from layerkit.training.initialization import whitening_sample
@@ -613,12 +609,7 @@ def test_whitening_reads_a_channels_first_convolutions_input_in_its_layout(tmp_p
     result = runner.invoke(main, ["train", str(tmp_path / "spec.yaml"), "--data",
                                   str(tmp_path / "cfirst.npz"), "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    model = keras.saving.load_model(tmp_path / "run" / "model_last.keras")
-    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    first, second = (keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions)
-    identity = np.zeros((3, 3, 32, 16), "float32")
-    identity[1, 1, np.arange(16), np.arange(16)] = 1
-    np.testing.assert_allclose(second, identity, atol=1e-6)
+    first = first_kernel_after_dirac(tmp_path / "run")
     train_index, _ = split(dataset, 20, 2)
     scaled = dataset.x[whitening_sample(train_index, 2)].astype("float64") / 255
     eigenvalues, eigenvectors = np.linalg.eigh(moments_by_hand(scaled))
