@@ -224,6 +224,56 @@ def test_evaluate_scales_samples_with_the_layers_training_puts_in_front():
     wrapper = training_model(build(plan), plan, normalize, augment=False)
     in_front = [layer for layer in wrapper.layers if layer.name in ("scale", "standardize")]
     assert [(type(a), a.get_config()) for a in in_front] == [
-        (type(b), b.get_config()) for b in input_scaling(normalize, 3)
+        (type(b), b.get_config()) for b in input_scaling(normalize, (4, 4, 3))
     ]
     assert isinstance(in_front[1], keras.layers.Normalization)
+
+
+CHANNELS_FIRST = """\
+name: cfirst
+input: [3, 4, 4]
+layers:
+  - conv2d: {filters: 2, kernel_size: 3, padding: same, data_format: channels_first}
+  - flatten
+  - dense: {units: 2}
+data:
+  normalize: {scale: 0.00392156862745098, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3]}
+"""
+
+
+def test_a_channels_first_model_is_standardized_per_channel_on_its_first_axis():
+    """Samples of a channels_first model are [channels, height, width]: the spec's three means
+    and stds are its three channels (not the last axis's four columns), in training, evaluate
+    and the exported model's description alike."""
+    from layerkit import build, load_spec, validate
+    from layerkit.export.artifact import preprocessing
+    from layerkit.training.evaluate import Trained, scaled
+    from layerkit.training.model import training_model
+
+    plan = validate(load_spec(CHANNELS_FIRST))
+    model = build(plan)
+    normalize = plan.spec.data.normalize
+    x = np.random.default_rng(0).integers(0, 256, size=(5, 3, 4, 4)).astype("uint8")
+    mean, std = np.array([0.5, 0.4, 0.3]), np.array([0.2, 0.25, 0.3])
+    expected = (x / 255 - mean[:, None, None]) / std[:, None, None]
+    trained = Trained(model, normalize, ("a", "b"))
+    np.testing.assert_allclose(scaled(x, trained), expected, rtol=1e-5, atol=1e-5)
+    wrapper = training_model(model, plan, normalize, augment=False)
+    np.testing.assert_allclose(wrapper.predict(x, verbose=0),
+                               model.predict(expected.astype("float32"), verbose=0),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    described = preprocessing(trained, softmax_added=True, resize=False)
+    assert described["input"]["layout"] == "NCHW (batch, channels, height, width)"
+    assert described["input"]["channels"] == "RGB"
+    assert described["resize"]["to"] == [4, 4]
+
+
+def test_a_channels_first_models_normalize_gives_a_value_per_channel(validate_text):
+    """data.normalize's per-channel values are counted against the channels of a channels_first
+    input (its first size), at their line."""
+    assert validate_text(CHANNELS_FIRST).exit_code == 0
+    columns = CHANNELS_FIRST.replace("mean: [0.5, 0.4, 0.3]", "mean: [0.5, 0.4, 0.3, 0.2]")
+    assert validate_text(columns).errors == [
+        "spec.yaml:8:49: error: data.normalize.mean: expected one value, or one per channel (3 "
+        "for the input [3, 4, 4]), received 4"
+    ]

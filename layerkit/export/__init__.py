@@ -1,6 +1,6 @@
 """``layerkit export``: a trained model (a run directory or a ``.keras`` file) in; a SavedModel
 folder, an ONNX file or a TFLite (LiteRT) file out, written by Keras's own ``model.export``, that
-takes raw pixels (float32, 0–255, batch × height × width × channels) with the training's input
+takes raw pixels (float32, 0–255, in the model's input layout) with the training's input
 scaling built in and gives class probabilities, with ``preprocessing.json`` beside it — and the
 artifact checked, in its own runtime, against the Keras model on real images.
 

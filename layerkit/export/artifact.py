@@ -4,7 +4,8 @@ and the artifact written through Keras's own ``model.export`` out.
 
 The deployable model is the trained model behind the very layers training put in front of it
 (:func:`layerkit.training.model.input_scaling`: ``(x * scale + offset - mean) / std``), so it
-takes float32 pixels 0–255 in (batch, height, width, channels); where the model ends in logits a
+takes float32 pixels 0–255 in the model's own layout (batch, height, width, channels), or
+(batch, channels, height, width) for a model with ``channels_first`` layers; where the model ends in logits a
 softmax is added, so every artifact gives probabilities. An artifact is written under a temporary
 name beside its destination and takes its name only when whole (:func:`staged`): a failed export
 leaves nothing behind, and an existing artifact is replaced only when asked.
@@ -31,7 +32,7 @@ from ..errors import one_line
 from ..files import atomic_output
 from ..spec.settings import Normalize
 from ..training.evaluate import Trained
-from ..training.model import input_scaling
+from ..training.model import channel_axis, input_scaling
 from ..training.recipe import model_output
 from .formats import ExportError, Format
 
@@ -57,7 +58,7 @@ def deployable_model(trained: Trained) -> tuple[keras.Model, bool]:
         )
     inputs = keras.Input(shape=shape, dtype="float32", name=INPUT_NAME)
     x = inputs
-    for layer in input_scaling(trained.normalize, shape[-1]):
+    for layer in input_scaling(trained.normalize, shape, channel_axis(model)):
         x = layer(x)
     x = model(x)
     logits = model_output(model).logits
@@ -83,14 +84,18 @@ def preprocessing(trained: Trained, softmax_added: bool, resize: bool) -> dict[s
     shape = [int(size) for size in trained.model.inputs[0].shape[1:]]
     normalize = trained.normalize
     image = len(shape) == 3
+    first = channel_axis(trained.model) == 1
+    channels, size = (shape[0], shape[1:]) if first else (shape[-1], shape[:2])
+    layout = ("NCHW (batch, channels, height, width)" if first
+              else "NHWC (batch, height, width, channels)")  # fmt: skip
     return {
         "input": {
             "name": INPUT_NAME,
             "shape": [None, *shape],
-            "layout": "NHWC (batch, height, width, channels)" if image else "batch first",
+            "layout": layout if image else "batch first",
             "dtype": "float32",
             "value_range": [0, 255],
-            "channels": CHANNELS.get(shape[-1]) if image else None,
+            "channels": CHANNELS.get(channels) if image else None,
             "note": "raw pixel values as read from image files (uint8 converted to float32, "
             "not scaled): the scaling below is built into the model",
         },
@@ -105,7 +110,7 @@ def preprocessing(trained: Trained, softmax_added: bool, resize: bool) -> dict[s
         },
         "resize": {
             "built_in": False,
-            "to": shape[:2] if image else None,
+            "to": size if image else None,
             "method": _RESIZED if resize else _NOT_RESIZED,
         },
         "output": {

@@ -38,6 +38,7 @@ def check_settings(
     input_shape: tuple[int | None, ...] | None,
     catalog: SettingsCatalog | None = None,
     search: SearchSpace | None = None,
+    channels_first: bool = False,
 ) -> list[SpecError]:
     """Check every name ``train:`` writes, and the settings that depend on others.
 
@@ -45,14 +46,15 @@ def check_settings(
     against the settings catalog (:mod:`layerkit.catalog.training`); metric names against the
     metrics layerkit makes; ``target`` and ``monitor`` against the names the run's history will
     have (and ``search:``'s ``metric`` and ``direction``); ``tta`` and ``data.normalize`` against
-    the model's input shape (None when the model has several inputs).
+    the model's input shape (None when the model has several inputs), whose channels come first
+    where ``channels_first`` (a layer of the model has that data_format).
 
     Returns:
         Every problem found, each at its place in the spec; empty when there is none.
     """
     checker = _Checker(catalog or default_catalog())
     checker.check_train(train, input_shape, search)
-    checker.check_data(data, input_shape)
+    checker.check_data(data, input_shape, channels_first)
     return checker.errors
 
 
@@ -338,9 +340,10 @@ class _Checker:
                     f"Remove direction ({metric} is {natural}d), or write 'direction: {natural}'.",
                 )
 
-    def check_data(self, data: DataSettings, input_shape: tuple[int | None, ...] | None) -> None:
+    def check_data(self, data: DataSettings, input_shape: tuple[int | None, ...] | None,
+                   channels_first: bool) -> None:  # fmt: skip
         """``mean`` and ``std`` give one value for all channels or one per channel."""
-        channels = input_shape[-1] if input_shape else None
+        channels = input_shape[0 if channels_first else -1] if input_shape else None
         if channels is None:
             return
         for key in ("mean", "std"):

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..catalog.layers import LayerRegistry, UnknownLayerError, default_registry
 from ..errors import SpecError
 from .augment_checks import check_alternating_flip
-from .channels_checks import check_channels_first
+from .channels_checks import channels_first_layer, check_channels_first
 from .document import Item, LayerCall, Operation, Repeat, Spec
 from .expansion import MAX_LAYERS, Expansion
 from .item_templates import condition_holds
@@ -135,7 +135,9 @@ class _Validator:
         shape = self.spec.inputs[0].shape if len(self.spec.inputs) == 1 else None
         channels_first = self.channels_first_problems(augment)
         self.problems.extend(channels_first)
-        settings = check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search)
+        first = channels_first_layer(self.expansion.nodes) is not None
+        settings = check_settings(self.spec.train, self.spec.data, shape, search=self.spec.search,
+                                  channels_first=first)  # fmt: skip
         if any(error.path == "train.tta" for error in channels_first):
             # tta_translate's size check took the channels for the height: tta is refused already
             settings = [error for error in settings if error.path != "train.tta_translate"]

@@ -23,7 +23,7 @@ from ..model import extra_layers  # noqa: F401  (registers its layers, so .keras
 from ..runs.directory import RunDir
 from ..runs.listing import resolve_latest
 from ..spec.settings import Normalize
-from .model import scale_inputs
+from .model import channel_axis, scale_inputs
 from .recipe import as_probabilities, flips, model_output, tta_probabilities
 
 
@@ -109,7 +109,8 @@ def _load(path: Path, safe_mode: bool) -> keras.Model:
 
 def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
     """Samples prepared as training prepared them, by the same layers (see :func:`input_scaling`)."""
-    return scale_inputs(x, trained.normalize, tuple(trained.model.inputs[0].shape[1:]))
+    model = trained.model
+    return scale_inputs(x, trained.normalize, tuple(model.inputs[0].shape[1:]), channel_axis(model))
 
 
 def predict_probabilities(trained: Trained, x: np.ndarray, tta: str | None, batch_size: int = 256,

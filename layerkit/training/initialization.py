@@ -15,7 +15,7 @@ import numpy as np
 
 from ..spec.settings import Init, Normalize
 from .batches import derived_seed
-from .model import scale_inputs
+from .model import channel_axis, scale_inputs
 
 WHITENING_IMAGES = 5000  # the training images whose patches are measured (airbench: 5,000)
 WHITENING_STREAM = 0x57484954  # sets the whitening sample apart from the other seeded draws
@@ -110,10 +110,11 @@ def first_input_moments(model: keras.Model, first: keras.layers.Conv2D, images: 
     shape = tuple(model.inputs[0].shape[1:])
     before = keras.Model(model.inputs, first.input)
     height, width = first.kernel.shape[:2]
+    axis = channel_axis(model)
     step = max(1, IMAGE_VALUES // max(1, int(np.prod(images.shape[1:]))))
     total, count = 0.0, 0
     for start in range(0, len(images), step):
-        sample = scale_inputs(images[start : start + step], normalize, shape)
+        sample = scale_inputs(images[start : start + step], normalize, shape, axis)
         seen = before.predict(sample, batch_size=500, verbose=0)
         if first.data_format == "channels_first":
             seen = np.moveaxis(seen, 1, -1)

@@ -44,7 +44,7 @@ def training_model(
     the registry the plan was validated (and the model built) with."""
     inputs = keras.Input(shape=model.inputs[0].shape[1:], name="images")
     x = inputs
-    for layer in input_scaling(normalize, model.inputs[0].shape[-1]):
+    for layer in input_scaling(normalize, model.inputs[0].shape[1:], channel_axis(model)):
         x = layer(x)
     if augment:
         for index, layer in enumerate(plan.augment):
@@ -54,22 +54,34 @@ def training_model(
     return keras.Model(inputs, model(x), name=f"{model.name}_training")
 
 
-def input_scaling(normalize: Normalize, channels: int | None) -> list[keras.layers.Layer]:
-    """The layers that scale samples before the spec's model, ``(x * scale + offset - mean) /
-    std``: in front of the model in training, and applied to the samples that evaluate and predict
-    give a trained model — one definition for both, so they cannot drift apart."""
+def channel_axis(model: keras.Model) -> int:
+    """The axis of a sample's channels: 1 for a model with a ``channels_first`` layer (its
+    samples are ``[channels, height, width]``), else the last."""
+    first = any(getattr(layer, "data_format", None) == "channels_first" for layer in model.layers)
+    return 1 if first else -1
+
+
+def input_scaling(normalize: Normalize, shape: tuple[int | None, ...],
+                  axis: int = -1) -> list[keras.layers.Layer]:  # fmt: skip
+    """The layers that scale samples of ``shape`` (without the batch axis) before the spec's
+    model, ``(x * scale + offset - mean) / std`` with a mean and std per channel of ``axis``
+    (counted with the batch axis, as :func:`channel_axis` gives it): in front of the model in
+    training, and applied to the samples that evaluate and predict give a trained model — one
+    definition for both, so they cannot drift apart."""
     layers: list[keras.layers.Layer] = [
         keras.layers.Rescaling(normalize.scale, normalize.offset, name="scale")
     ]
     if normalize.mean is not None or normalize.std is not None:
-        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), (channels,))
-        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), (channels,))
-        layers.append(keras.layers.Normalization(mean=mean, variance=std**2, name="standardize"))
+        channels = (shape[axis - 1] if axis > 0 else shape[axis],)
+        mean = np.broadcast_to(np.array(normalize.mean or 0.0, "float32"), channels)
+        std = np.broadcast_to(np.array(normalize.std or 1.0, "float32"), channels)
+        layers.append(keras.layers.Normalization(axis=axis, mean=mean, variance=std**2,
+                                                 name="standardize"))  # fmt: skip
     return layers
 
 
-def scale_inputs(x: np.ndarray, normalize: Normalize, shape: tuple[int, ...],
+def scale_inputs(x: np.ndarray, normalize: Normalize, shape: tuple[int, ...], axis: int = -1,
                  batch_size: int = 256) -> np.ndarray:  # fmt: skip
     """Samples in the model's input shape, scaled by :func:`input_scaling`'s layers."""
-    scaling = keras.Sequential([keras.Input(shape), *input_scaling(normalize, shape[-1])])
+    scaling = keras.Sequential([keras.Input(shape), *input_scaling(normalize, shape, axis)])
     return scaling.predict(prepare_inputs(x, shape), batch_size=batch_size, verbose=0)
