@@ -191,8 +191,10 @@ def summarize(out: Path, names: list[str], seeds: list[int | None]) -> dict[str,
         for seed in seeds:
             rows = read_history(out / run_name(name, seed))
             if rows:
-                results[run_name(name, seed)] = {"variant": name, "seed": seed,
-                                                 "edits": VARIANTS[name], "history": rows}  # fmt: skip
+                results[run_name(name, seed)] = {
+                    "variant": name, "seed": seed, "edits": VARIANTS[name], "history": rows,
+                    "finished": finished(out / run_name(name, seed)),
+                }  # fmt: skip
     return results
 
 
@@ -226,8 +228,9 @@ def spread(values: list[float]) -> str:
 
 
 def seed_table(results: dict[str, Any], translate: int = 0) -> str:
-    """Each variant's last-epoch validation accuracy (and with TTA) over its seeds; with
-    ``translate``, also its best models' accuracy with flip and ±translate-pixel TTA."""
+    """Each variant's last-epoch validation accuracy (and with TTA) over its finished seeds (the
+    runs still going are counted apart, not averaged in); with ``translate``, also its best
+    models' accuracy with flip and ±translate-pixel TTA."""
     lines = [
         "| variant | seeds | epochs | last val acc | + TTA |"
         + (f" + flip & ±{translate} px TTA |" if translate else ""),
@@ -236,12 +239,14 @@ def seed_table(results: dict[str, Any], translate: int = 0) -> str:
     variants: dict[str, list[dict[str, Any]]] = {}
     for result in results.values():
         variants.setdefault(result["variant"], []).append(result)
-    for name, runs in variants.items():
+    for name, every in variants.items():
+        runs = [run for run in every if run.get("finished", True)]
+        going = f" (+{len(every) - len(runs)} unfinished)" if len(runs) < len(every) else ""
         lasts = [run["history"][-1] for run in runs]
         accuracy = [row["val_accuracy"] for row in lasts if "val_accuracy" in row]
         tta = [row["val_accuracy_tta"] for row in lasts if "val_accuracy_tta" in row]
-        epochs = sorted({int(row["epoch"]) for row in lasts})
-        line = f"| {name} | {len(lasts)} | {'/'.join(map(str, epochs))} | {spread(accuracy)} | {spread(tta)} |"
+        epochs = "/".join(map(str, sorted({int(row["epoch"]) for row in lasts}))) or "—"
+        line = f"| {name} | {len(lasts)}{going} | {epochs} | {spread(accuracy)} | {spread(tta)} |"
         if translate:
             shifted = [run[f"tta_translate_{translate}"] for run in runs]
             line += f" {spread([value for value in shifted if value is not None])} |"
