@@ -260,7 +260,7 @@ def test_nested_wrapper_layer_is_validated():
     ("path", "augment"),
     [
         (CIFAR, ["RandomTranslation", "RandomFlip"]),
-        (SPECS / "cifar-fast.yaml", ["RandomPaddedCrop", "AlternatingFlip"]),  # layerkit's own layer
+        (SPECS / "cifar-fast.yaml", ["RandomPaddedCrop", "AlternatingFlip"]),  # layerkit's own
     ],
     ids=["cifar.yaml", "cifar-fast.yaml"],
 )
