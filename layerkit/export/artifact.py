@@ -4,9 +4,9 @@ and the artifact written through Keras's own ``model.export`` out.
 
 The deployable model is the trained model behind the very layers training put in front of it
 (:func:`layerkit.training.model.input_scaling`: ``(x * scale + offset - mean) / std``), so it
-takes float32 pixels 0–255 in the model's own layout (batch, height, width, channels), or
-(batch, channels, height, width) for a model with ``channels_first`` layers; where the model ends in logits a
-softmax is added, so every artifact gives probabilities. An artifact is written under a temporary
+takes float32 pixels 0–255 in the model's own layout, (batch, height, width, channels) or, for a
+model with ``channels_first`` layers, (batch, channels, height, width); where the model ends in
+logits a softmax is added, so every artifact gives probabilities. An artifact is written under a temporary
 name beside its destination and takes its name only when whole (:func:`staged`): a failed export
 leaves nothing behind, and an existing artifact is replaced only when asked.
 """
