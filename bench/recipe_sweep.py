@@ -18,6 +18,11 @@ stopped. With ``--seeds 0,1,2`` each variant is trained once per seed (``train.s
 deadline are stopped (they keep their finished epochs). Results: a table on stdout and
 ``--summary`` (default OUT/summary.json) with every run's per-epoch history.
 
+Run directories are not committed, and a sweep may take several sessions on machines that do
+not keep them: ``--record bench/records/NAME.json`` also merges each finished run's history and
+TTA results into that file (a run recorded before under the same name is replaced, the others
+kept), and ``--report --record FILE`` prints the tables from the file alone.
+
 On a machine with a GPU and no TensorFlow, run it under another Keras backend:
 ``KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false python bench/recipe_sweep.py --jobs 8``.
 """
@@ -216,6 +221,20 @@ def translate_tta(run: Path, pixels: int) -> float | None:
     return json.loads(kept.read_text())["accuracy"]
 
 
+def record(path: Path, results: dict[str, Any], base: Path, note: str) -> dict[str, Any]:
+    """Merge ``results``' finished runs into the record at ``path`` (written atomically, so an
+    interrupted write leaves the old record whole) and return the whole record."""
+    kept = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    for label, result in results.items():
+        if result.get("finished"):
+            kept["runs"][label] = {**result, "base": base.name, "note": note,
+                                   "recorded": time.strftime("%Y-%m-%d")}  # fmt: skip
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(kept, indent=1) + "\n")
+    partial.replace(path)
+    return kept
+
+
 def spread(values: list[float]) -> str:
     """``84.62 ± 0.31 %`` (the sample standard deviation), or the one value."""
     if not values:
@@ -248,7 +267,7 @@ def seed_table(results: dict[str, Any], translate: int = 0) -> str:
         epochs = "/".join(map(str, sorted({int(row["epoch"]) for row in lasts}))) or "—"
         line = f"| {name} | {len(lasts)}{going} | {epochs} | {spread(accuracy)} | {spread(tta)} |"
         if translate:
-            shifted = [run[f"tta_translate_{translate}"] for run in runs]
+            shifted = [run.get(f"tta_translate_{translate}") for run in runs]
             line += f" {spread([value for value in shifted if value is not None])} |"
         lines.append(line)
     return "\n".join(lines)
@@ -304,6 +323,13 @@ def main() -> int:
         "evaluate --tta flip --tta-translate N) and add that column to the --seeds table",
     )
     parser.add_argument("--summary", type=Path, help="default OUT/summary.json")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="merge the finished runs into this JSON file (kept across machines); with --report, "
+        "print the tables from it instead of from OUT",
+    )
+    parser.add_argument("--note", default="", help="with --record: the machine, what ran beside")
     parser.add_argument("--list", action="store_true", help="print the variants and stop")
     parser.add_argument(
         "--report", action="store_true", help="train nothing: the tables of the runs in OUT"
@@ -378,6 +404,13 @@ def main() -> int:
             process.terminate()
             log.close()
 
+    if args.report and args.record:
+        results = json.loads(args.record.read_text())["runs"]
+        results = {label: run for label, run in results.items() if run["variant"] in names}
+        print(table(results))
+        print()
+        print(seed_table(results, args.translate))
+        return 0
     results = summarize(args.out, names, seeds)
     if args.translate:
         for label, result in results.items():
@@ -386,6 +419,8 @@ def main() -> int:
             )
     summary = args.summary or args.out / "summary.json"
     summary.write_text(json.dumps(results, indent=1))
+    if args.record:
+        record(args.record, results, args.base, args.note)
     print(table(results))
     if args.seeds:
         print()

@@ -5,6 +5,8 @@ train.target, and specs/cifar-fast.yaml trained briefly on real images."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import keras
@@ -533,24 +535,63 @@ def test_cifar_fast_spec_trains_on_a_few_hundred_images(images, tmp_path, runner
     assert text.count("ema: 0.99") == 1 and text.count("early_dropout: 0.5") == 1
 
 
-def test_every_recipe_sweep_variant_is_a_valid_spec():
-    """bench/recipe_sweep.py's variants stay loadable as the spec language changes."""
+def recipe_sweep():
+    """bench/recipe_sweep.py as a module (bench/ is not a package)."""
     import importlib.util
-
-    import yaml
-
-    from layerkit import validate
 
     path = ROOT / "bench" / "recipe_sweep.py"
     module_spec = importlib.util.spec_from_file_location("recipe_sweep", path)
     sweep = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(sweep)
+    return sweep
+
+
+def test_every_recipe_sweep_variant_is_a_valid_spec():
+    """bench/recipe_sweep.py's variants stay loadable as the spec language changes."""
+    import yaml
+
+    from layerkit import validate
+
+    sweep = recipe_sweep()
     base = yaml.safe_load((SPECS / "cifar-fast.yaml").read_text())
     for name, edits in sweep.VARIANTS.items():
         spec = load_spec(yaml.safe_dump(sweep.edited(base, edits), sort_keys=False))
         assert validate(spec).spec.name == "cifar10_cnn_fast", name
     with pytest.raises(ValueError, match="the base spec has no 'trian' there"):
         sweep.edited(base, {"trian.epochs": 3})
+
+
+def test_recipe_sweep_record_keeps_runs_across_sweeps(tmp_path):
+    """--record merges finished runs into one file across sweeps (a rerun replaces its own entry,
+    unfinished runs stay out), and the seed table read back from it averages what it holds."""
+    sweep = recipe_sweep()
+
+    def run(variant, seed, accuracy, finished=True):
+        history = [
+            {"epoch": float(epoch), "val_accuracy": value, "seconds": 100.0}
+            for epoch, value in ((1, 0.5), (2, accuracy))
+        ]
+        return {f"{variant}/seed-{seed}": {"variant": variant, "seed": seed, "edits": {},
+                                           "history": history, "finished": finished,
+                                           "tta_translate_2": accuracy + 0.01}}  # fmt: skip
+
+    path = tmp_path / "record.json"
+    base = ROOT / "specs" / "cifar-fast.yaml"
+    sweep.record(path, {**run("base", 0, 0.84), **run("base", 1, 0.2, finished=False)}, base, "")
+    sweep.record(path, {**run("base", 1, 0.86), **run("lookahead", 0, 0.83)}, base, "cpu")
+    kept = sweep.record(path, run("base", 0, 0.85), base, "rerun")
+    assert sorted(kept["runs"]) == ["base/seed-0", "base/seed-1", "lookahead/seed-0"]
+    assert kept["runs"]["base/seed-0"]["note"] == "rerun"
+    assert kept["runs"]["base/seed-0"]["base"] == "cifar-fast.yaml"
+    assert json.loads(path.read_text()) == kept and not list(tmp_path.glob("*.partial"))
+    table = sweep.seed_table(kept["runs"], translate=2)
+    assert "| base | 2 | 2 | 85.50 ± 0.71 % | — | 86.50 ± 0.71 % |" in table
+    assert "| lookahead | 1 | 2 | 83.00 % | — | 84.00 % |" in table
+    argv = [sys.executable, str(ROOT / "bench" / "recipe_sweep.py"), "--report", "--record",
+            str(path), "--only", "base", "--translate", "2", "--out", str(tmp_path / "out")]  # fmt: skip
+    printed = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "| base | 2 | 2 | 85.50 ± 0.71 % | — | 86.50 ± 0.71 % |" in printed
+    assert "lookahead" not in printed
 
 
 def test_evaluate_flip_tta_on_grey_images_and_refused_for_other_inputs(images, tmp_path, runner):
