@@ -48,6 +48,7 @@ from .console.output import (
 )
 from .console.targets import (
     check_output_target,
+    check_plot_target,
     check_save_target,
     draw_png,
     kept_if_taken,
@@ -317,21 +318,24 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translat
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
     model (a run directory, or a .keras file with --data)."""
     if plot is not None:
-        check_output_target(plot, force, "--plot", as_json)
+        check_plot_target(plot, force, as_json, model_or_run)
     import_keras_quietly()
-    from .training.evaluate import confusion_name, open_trained, plot_confusion
     from .training.evaluate import evaluate as evaluate_model
+    from .training.evaluate import open_trained, plot_confusion, run_figure
 
     trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
     result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize,
                             notify=warn, translate=tta_translate)  # fmt: skip
-    targets = [plot] if plot else []
-    if trained.run is not None and data is None:  # the run's own figure, of its own split
-        targets.append(trained.run.path / confusion_name(tta, tta_translate))
-    for target in targets:  # the run's own figure is the run's to replace
-        with kept_if_taken(target, "--plot", as_json):
-            plot_confusion(target, result, replace=force or target != plot)
+    if plot is not None:
+        with kept_if_taken(plot, "--plot", as_json):
+            plot_confusion(plot, result, replace=force)
     print_evaluation(result, plain, as_json)
+    own = run_figure(trained, data, tta, tta_translate)
+    if own is not None:  # the run's own figure is the run's to replace; the results stand without
+        try:
+            plot_confusion(own, result)
+        except OSError as error:
+            warn(f"warning: the run's figure {own} was not written ({error.strerror or error})")
 
 
 @main.command()

@@ -13,7 +13,7 @@ import pytest
 
 from layerkit.cli import main
 
-from .conftest import cifar_subset
+from .conftest import NO_NCHW, cifar_subset, nchw_convolutions_run
 
 SPEC = """\
 name: small
@@ -258,14 +258,16 @@ def test_a_channels_first_model_is_standardized_per_channel_on_its_first_axis():
     expected = (x / 255 - mean[:, None, None]) / std[:, None, None]
     trained = Trained(model, normalize, ("a", "b"))
     np.testing.assert_allclose(scaled(x, trained), expected, rtol=1e-5, atol=1e-5)
-    wrapper = training_model(model, plan, normalize, augment=False)
-    np.testing.assert_allclose(wrapper.predict(x, verbose=0),
-                               model.predict(expected.astype("float32"), verbose=0),
-                               rtol=1e-4, atol=1e-5)  # fmt: skip
     described = preprocessing(trained, softmax_added=True, resize=False)
     assert described["input"]["layout"] == "NCHW (batch, channels, height, width)"
     assert described["input"]["channels"] == "RGB"
     assert described["resize"]["to"] == [4, 4]
+    if not nchw_convolutions_run():
+        pytest.skip(NO_NCHW)
+    wrapper = training_model(model, plan, normalize, augment=False)
+    np.testing.assert_allclose(wrapper.predict(x, verbose=0),
+                               model.predict(expected.astype("float32"), verbose=0),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
 
 
 def test_a_channels_first_models_normalize_gives_a_value_per_channel(validate_text):
@@ -277,3 +279,121 @@ def test_a_channels_first_models_normalize_gives_a_value_per_channel(validate_te
         "spec.yaml:8:49: error: data.normalize.mean: expected one value, or one per channel (3 "
         "for the input [3, 4, 4]), received 4"
     ]
+
+
+def copied_run(workspace, tmp_path):
+    """A copy of the workspace's run, to change without touching the other tests' run."""
+    run = tmp_path / "run"
+    shutil.copytree(workspace / "run", run)
+    return run
+
+
+def test_a_run_that_cannot_keep_its_figure_still_gives_its_results(runner, workspace, tmp_path):
+    """The run's own confusion.png is written after the results are printed, and a run that
+    cannot take it (read-only, someone else's; here a folder in its way) loses only the figure."""
+    run = copied_run(workspace, tmp_path)
+    (run / "confusion.png").unlink(missing_ok=True)
+    (run / "confusion.png").mkdir()
+    result = run_cli(runner, "evaluate", run, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == 60
+    assert result.stderr.startswith(f"warning: the run's figure {run / 'confusion.png'} was not")
+    assert (run / "confusion.png").is_dir()
+
+
+def test_the_runs_figure_is_its_own_models(runner, workspace, tmp_path):
+    """Evaluating the run's model_last.keras (not the model the run stands for once it has a
+    best) leaves the run's confusion.png alone; the best model's file writes it."""
+    run = copied_run(workspace, tmp_path)
+    (run / "confusion.png").write_bytes(b"the best model's figure")
+    last = run_cli(runner, "evaluate", run / "model_last.keras")
+    assert last.exit_code == 0, last.output
+    assert (run / "confusion.png").read_bytes() == b"the best model's figure"
+    best = run_cli(runner, "evaluate", run / "model_best.keras")
+    assert best.exit_code == 0, best.output
+    assert (run / "confusion.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_plot_is_a_png(runner, workspace, tmp_path):
+    result = run_cli(runner, "evaluate", workspace / "run", "--plot", tmp_path / "matrix.pdf")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --plot: '{tmp_path / 'matrix.pdf'}' does not end in .png; the figure is written "
+        f"as a PNG. Use --plot {tmp_path / 'matrix.png'}.\n"
+    )
+    assert not (tmp_path / "matrix.pdf").exists()
+
+
+def test_a_run_whose_data_moved_says_so_and_how_to_go_on(runner, workspace, tmp_path):
+    run = copied_run(workspace, tmp_path)
+    setup = json.loads((run / "setup.json").read_text())
+    gone = tmp_path / "moved" / "c300.tar"
+    (run / "setup.json").write_text(json.dumps({**setup, "source": str(gone)}))
+    result = run_cli(runner, "evaluate", run)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: the data this run trained on, '{gone}', is not there any more; give its new "
+        "place, or other data with the run's classes, as --data\n"
+    )
+    moved = run_cli(runner, "evaluate", run, "--data", workspace / "c300.tar", "--json")
+    assert moved.exit_code == 0 and json.loads(moved.stdout)["n"] == 300
+
+
+def test_predict_skips_what_an_operating_system_adds_to_a_folder(runner, workspace, tmp_path):
+    """A folder copied from a Mac holds ._ resource forks and __MACOSX: training skips them, and
+    so does predict."""
+    images = tmp_path / "images"
+    picked = sorted((workspace / "folder" / "train" / "cat").glob("*.jpg"))[:2]
+    (images / "__MACOSX").mkdir(parents=True)
+    for image in picked:
+        shutil.copy(image, images / image.name)
+        (images / f"._{image.name}").write_bytes(b"\x00\x05\x16\x07 resource fork")
+        (images / "__MACOSX" / image.name).write_bytes(b"not an image either")
+    result = run_cli(runner, "predict", workspace / "run", images, "--resize", "--json")
+    assert result.exit_code == 0, result.output
+    files = [entry["file"] for entry in json.loads(result.stdout)["predictions"]]
+    assert files == [str(images / image.name) for image in picked]
+
+
+def test_training_on_images_scaled_twice_is_warned_of(runner, workspace, tmp_path):
+    """Float images already within [0, 1], scaled by data.normalize's 1/255 once more, train a
+    model that image files at predict time would feed 255 times more: train says so, and says
+    nothing of the same pixels given as 0-255."""
+    from PIL import Image
+
+    files = sorted((workspace / "folder").rglob("*.jpg"))[::10]
+    pixels = np.stack([np.asarray(Image.open(file).convert("RGB")) for file in files])
+    labels = np.arange(len(files)) % 10
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("name: tiny\ninput: [32, 32, 3]\nlayers:\n  - flatten\n"
+                    "  - dense: {units: 10, activation: softmax}\n"
+                    "train: {epochs: 1, batch_size: 10, validation_split: 10}\n")  # fmt: skip
+    warning = "warning: the training images are floats within [0, 1], and data.normalize scales"
+    for name, x, warned in [("scaled", pixels / 255.0, True), ("pixels", pixels, False)]:
+        np.savez(tmp_path / f"{name}.npz", x_train=x.astype("float32"), y_train=labels)
+        result = run_cli(runner, "train", spec, "--data", tmp_path / f"{name}.npz", "--out",
+                         tmp_path / name, "--plain")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert (warning in result.stderr) is warned, result.stderr
+
+
+def test_train_says_at_the_layer_when_channels_first_does_not_run_here(runner, tmp_path):
+    """TensorFlow on a CPU has channels_first convolutions in some builds only: where it has none,
+    train refuses the layer at its line, before a run directory is made; elsewhere it trains."""
+    spec = tmp_path / "cfirst.yaml"
+    spec.write_text(CHANNELS_FIRST + "train: {epochs: 1, batch_size: 4, validation_split: 4}\n")
+    x = np.random.default_rng(0).integers(0, 256, size=(12, 3, 4, 4)).astype("uint8")
+    np.savez(tmp_path / "cfirst.npz", x_train=x, y_train=np.arange(12) % 2)
+    result = run_cli(runner, "train", spec, "--data", tmp_path / "cfirst.npz", "--out",
+                     tmp_path / "run", "--plain")  # fmt: skip
+    if nchw_convolutions_run():
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{spec}:4:5: error: layers[0].conv2d: Conv2D has data_format: channels_first, which "
+        "TensorFlow computes on a GPU but not on this CPU (its kernels here take channels_last "
+        "only). Use channels_last (the default: drop data_format, input [height, width, "
+        "channels]), or train on a GPU, or under KERAS_BACKEND=jax.\n"
+    )
+    assert not (tmp_path / "run").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from layerkit.cli import main
 
-from .conftest import cifar_subset
+from .conftest import NO_NCHW, cifar_subset, nchw_convolutions_run
 
 SPEC = """\
 name: settings
@@ -598,6 +598,8 @@ def test_whitening_reads_a_channels_first_convolutions_input_in_its_layout(tmp_p
     from layerkit.data.load import load_dataset, split
     from layerkit.training.initialization import whitening_sample
 
+    if not nchw_convolutions_run():
+        pytest.skip(NO_NCHW)
     dataset = load_dataset(str(cifar_subset(tmp_path / "cifar.tar", 16)), (32, 32, 3))
     np.savez(tmp_path / "cfirst.npz", x_train=dataset.x.transpose(0, 3, 1, 2), y_train=dataset.y)
     monkeypatch.setenv("LAYERKIT_CACHE", str(tmp_path / "cache"))

@@ -34,6 +34,17 @@ def check_output_target(
         raise UserError(f"{option}: {problem}", as_json)
 
 
+def check_plot_target(path: Path, force: bool, as_json: bool, source: Path) -> None:
+    """``--plot`` writes a PNG, never over the model or run being read."""
+    if path.suffix.lower() != ".png":
+        raise UserError(
+            f"--plot: '{path}' does not end in .png; the figure is written as a PNG. "
+            f"Use --plot {path.with_suffix('.png')}.",
+            as_json,
+        )
+    check_output_target(path, force, "--plot", as_json, source=source)
+
+
 def check_save_target(path: Path, force: bool, as_json: bool = False) -> None:
     if path.suffix != ".keras":
         raise UserError(

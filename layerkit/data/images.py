@@ -221,13 +221,18 @@ def _unreadable(where: str, reason: str) -> None:
 
 def image_files(paths: Iterable[Path]) -> list[Path]:
     """The image files named, with folders expanded (sorted), in the order given. In a folder,
-    only regular files count (a FIFO named x.jpg is not an image); a path named that is not one
-    is refused."""
+    only regular files count (a FIFO named x.jpg is not an image), and not what an operating
+    system adds (macOS's ``._`` files and ``__MACOSX``, as training skips them); a path named
+    that is not one is refused."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             files += sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_SUFFIXES
+                and not _system_file(p.relative_to(path).as_posix())
+                and p.is_file()
             )
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.dataset import DataError, Dataset, Notify, check_samples, image_size
 from ..data.images import image_files, read_image_files
-from ..data.load import load_dataset, split
+from ..data.load import BUILTIN, load_dataset, split
 from ..errors import LayerkitError, listed
 from ..keras_archive import keras_file_problem, load_failure
 from ..model import extra_layers  # noqa: F401  (registers its layers, so .keras files using them load)
@@ -44,6 +44,7 @@ class Trained:
     seed: int = 0
     skip_bad: bool = False  # how the run read its data
     resize: bool = False
+    path: Path | None = None  # the model file loaded
 
 
 def open_trained(
@@ -73,8 +74,7 @@ def open_trained(
         path, model_or_run = model_or_run, model_or_run.parent
     if model_or_run.is_dir():
         run = RunDir.open(model_or_run)
-        if path is None:
-            path = run.best_model if run.best_model.is_file() else run.last_model
+        path = path or _run_model(run)
         setup = run.read_setup()
         if setup.seed is None:  # a run of format 1: its setup lacks the split and the scaling
             spec = run.read_spec()
@@ -85,13 +85,31 @@ def open_trained(
         return Trained(
             model, setup.input_scaling(), environment.class_names or None, run, setup.source,
             setup.validation_split, setup.seed, bool(setup.skip_bad_images), bool(setup.resize),
+            path,
         )  # fmt: skip
     if model_or_run.suffix != ".keras" or not model_or_run.is_file():
         raise EvaluateError(
             f"'{model_or_run}' is neither a run directory nor a .keras model file; give a run "
             "(layerkit runs lists them; latest is the newest) or a .keras file"
         )
-    return Trained(_load(model_or_run, safe_mode), Normalize(), None)
+    return Trained(_load(model_or_run, safe_mode), Normalize(), None, path=model_or_run)
+
+
+def _run_model(run: RunDir) -> Path:
+    """The model a run directory stands for: its best, or its last before any best."""
+    return run.best_model if run.best_model.is_file() else run.last_model
+
+
+def run_figure(trained: Trained, data: str | None, tta: str | None, translate: int) -> Path | None:
+    """Where an evaluation is kept as the run's own confusion matrix: only that of the run's own
+    model (:func:`_run_model`; not, say, its ``model_last.keras`` once it has a best) on its own
+    validation split."""
+    run = trained.run
+    if run is None or data is not None or trained.path is None:
+        return None
+    if trained.path.resolve() != _run_model(run).resolve():
+        return None
+    return run.path / confusion_name(tta, translate)
 
 
 def _load(path: Path, safe_mode: bool) -> keras.Model:
@@ -158,7 +176,7 @@ def evaluation_data(
     elif trained.run is None or trained.source is None:
         raise EvaluateError("a .keras model needs --data to be evaluated on")
     else:
-        dataset = load_dataset(trained.source, shape, **options)
+        dataset = _run_data(trained.source, shape, options)
         _, validation = split(dataset, trained.validation, trained.seed)
         if not len(validation):
             raise EvaluateError("the run held out no validation data; give --data")
@@ -168,6 +186,16 @@ def evaluation_data(
         raise DataError(f"'{description}' holds no samples to evaluate on")
     check_samples(x, shape, "the model's input")
     return x, y, _names(trained, dataset), description
+
+
+def _run_data(source: str, shape: tuple, options: dict[str, Any]) -> Dataset:
+    """The data a run trained on, read again; gone from where the run found it, it is said so."""
+    if not Path(source).expanduser().exists() and source not in BUILTIN:
+        raise EvaluateError(
+            f"the data this run trained on, '{source}', is not there any more; give its new "
+            "place, or other data with the run's classes, as --data"
+        )
+    return load_dataset(source, shape, **options)
 
 
 def _numbered(names: tuple[str, ...]) -> bool:

@@ -14,6 +14,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..catalog import augmentations  # noqa: F401  (registers its layers, so checkpoints using them load)
 from ..data.dataset import Notify
 from ..data.load import load_dataset, split
@@ -50,7 +52,13 @@ from .recipe import (
     make_metrics,
 )
 from .run_callbacks import Report, TrainResult, finish, run_callbacks
-from .runtime import device_names, dtype_policy, environment, wants_mixed_precision
+from .runtime import (
+    check_layout_runs,
+    device_names,
+    dtype_policy,
+    environment,
+    wants_mixed_precision,
+)
 from .start import NewRun, TrainOptions, check_resume_options
 from .trainer import RunData, build_trainer, compile_trainer, from_logits, restore_trainer
 
@@ -169,6 +177,7 @@ def train(
     )
     _check_recipe(spec)
     _check_strategy(spec, options.strategy)
+    check_layout_runs(plan)
     out = options.out
     chief = is_chief(options.strategy)
     if not chief:  # another worker writes the run; this one's copy goes when it ends
@@ -238,6 +247,7 @@ def resume(
             run.record_epochs(epochs)  # so a later resume knows the new target
             spec = replace(spec, train=replace(spec.train, epochs=epochs))
         plan = validate(spec)
+        check_layout_runs(plan)
         if state is not None:
             run.check_checkpoint(state, spec.name)
         history = run.read_history()[:done]
@@ -378,6 +388,20 @@ def _load_data(plan: Plan, setup: RunSetup, report: Report) -> RunData:
     settings = plan.spec.train
     dataset = load_dataset(setup.source, plan.spec.input.shape, skip_bad=setup.skip_bad_images,
                            resize=setup.resize, notify=report.notify)  # fmt: skip
+    _check_pixel_range(dataset.x, plan.spec.data.normalize.scale, report)
     train_index, val_index = split(dataset, settings.validation_split, settings.seed)
     steps = steps_per_epoch(len(train_index), settings.batch_size, share(setup.strategy))
     return RunData(dataset, train_index, val_index, steps)
+
+
+def _check_pixel_range(x: Any, scale: float, report: Report) -> None:
+    """Float images already within [0, 1] that ``data.normalize`` scales by 1/255 once more train
+    a model that image files (0-255, as predict and export read them) would feed 255 times more."""
+    if not np.issubdtype(x.dtype, np.floating) or not len(x) or abs(scale - 1 / 255) > 1e-9:
+        return
+    if float(np.max(x)) <= 1.0:
+        report.warn(
+            "warning: the training images are floats within [0, 1], and data.normalize scales "
+            "them by 1/255 once more, which image files (0-255) given to predict or export would "
+            "not match; give the pixels as 0-255 (x * 255), as image files hold them"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..errors import SpecError
+from ..spec.plan import Plan
 from ..version import __version__
 
 
@@ -53,6 +56,35 @@ def device_names() -> list[str]:
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
+
+
+def check_layout_runs(plan: Plan) -> None:
+    """TensorFlow has channels_first (NCHW) kernels for convolution and pooling on a GPU, and on
+    a CPU only in some builds (through oneDNN): a model with such a layer on a CPU without them is
+    refused at the layer's line before a run starts, instead of failing in its first step."""
+    if keras.backend.backend() != "tensorflow" or device_names():
+        return
+    layer = next((node for node in plan.layers if not node.operation
+                  and node.args.get("data_format") == "channels_first"
+                  and _SPATIAL.search(node.class_name)), None)  # fmt: skip
+    if layer is None:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.nn.conv2d(tf.zeros((1, 1, 2, 2)), tf.zeros((1, 1, 1, 1)), 1, "SAME", data_format="NCHW")
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+        raise SpecError(
+            f"{layer.class_name} has data_format: channels_first, which TensorFlow computes on a "
+            "GPU but not on this CPU (its kernels here take channels_last only)",
+            layer.location,
+            layer.path,
+            "Use channels_last (the default: drop data_format, input [height, width, channels]), "
+            "or train on a GPU, or under KERAS_BACKEND=jax.",
+        ) from None
+
+
+_SPATIAL = re.compile(r"^(?!Global).*(Conv|Pooling)")
 
 
 def wants_mixed_precision(precision: str) -> bool:
