@@ -171,6 +171,67 @@ def grouped_model(seed: int = 3):
     ])  # fmt: skip
 
 
+LR_SCALE_ON_A_BACKEND = """
+import json, sys
+import keras
+import numpy as np
+from layerkit.errors import Location
+from layerkit.spec.settings import Choice, TrainSettings
+from layerkit.training.optimizers import make_optimizer, scale_learning_rates
+
+arrays = np.load(sys.argv[1])
+batch, labels = arrays["x"], arrays["y"]
+settings = TrainSettings(optimizer=Choice("sgd", {"learning_rate": 0.1}, Location("<test>", 1, 1)),
+                         lr_scale=(("normalization_bias", 64.0), ("kernel", 0.5)))
+moved = []
+for scales in ((), settings.lr_scale):
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(4, 3, strides=2, name="conv"),
+                              keras.layers.BatchNormalization(name="bn"), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax", name="dense")])
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    model.compile(optimizer=make_optimizer(settings, 1), loss="categorical_crossentropy")
+    scale_learning_rates(model.optimizer, model, scales)
+    model.train_on_batch(batch, labels)
+    moved.append({w.path.split("/")[-2] + "/" + w.name: float(
+        np.abs(keras.ops.convert_to_numpy(w) - b).sum() / max(np.abs(b).sum(), 1e-12))
+        for w, b in zip(model.trainable_weights, before)})
+step = {name: moved[1][name] / moved[0][name] for name in moved[0]}
+print(json.dumps({"backend": keras.backend.backend(), "ratios": step}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_lr_scale_scales_the_steps_on_every_backend(images, tmp_path, backend):
+    """Keras's PyTorch optimizers update all weights in one call that never reaches the
+    per-weight step lr_scale scales: there it is stepped weight by weight, and the factors hold
+    as on TensorFlow (and JAX)."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    x, y = images
+    np.savez(tmp_path / "batch.npz", x=x[::5], y=np.eye(10, dtype="float32")[y[::5]])
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", LR_SCALE_ON_A_BACKEND, str(tmp_path / "batch.npz")],
+                          capture_output=True, text=True, env=environment, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    ratios = result["ratios"]
+    assert ratios["bn/beta"] == pytest.approx(64.0, rel=2e-3)
+    assert ratios["conv/kernel"] == pytest.approx(0.5, rel=2e-3)
+    assert ratios["dense/kernel"] == pytest.approx(0.5, rel=2e-3)
+    assert ratios["bn/gamma"] == pytest.approx(1.0, rel=2e-3)
+    assert ratios["dense/bias"] == pytest.approx(1.0, rel=2e-3)
+
+
 def test_weights_fall_into_the_documented_groups():
     from layerkit.training.optimizers import weight_groups
 

@@ -241,6 +241,21 @@ def scale_learning_rates(optimizer: keras.optimizers.Optimizer, model: keras.Mod
         return update(optimizer, gradient, variable, rate)
 
     optimizer.update_step = update_step
+    if hasattr(optimizer, "_parallel_update_step"):
+        # Keras's PyTorch optimizers update every weight in one call that never reaches
+        # update_step: they step weight by weight instead, as on the other backends
+        optimizer._backend_update_step = _weight_by_weight(optimizer)
+
+
+def _weight_by_weight(optimizer: keras.optimizers.Optimizer) -> Any:
+    import torch
+
+    def backend_update_step(gradients: Any, variables: Any, learning_rate: Any) -> None:
+        with torch.no_grad():
+            for gradient, variable in zip(gradients, variables, strict=True):
+                optimizer.update_step(gradient, variable, learning_rate)
+
+    return backend_update_step
 
 
 def learning_rate_at(optimizer: keras.optimizers.Optimizer) -> float:
