@@ -679,3 +679,33 @@ def test_whitening_reads_a_channels_first_convolutions_input_in_its_layout(tmp_p
     top = eigenvectors[:, -1] / np.sqrt(eigenvalues[-1] + 5e-4)
     filter0 = first[..., 0].reshape(-1)
     np.testing.assert_allclose(filter0 * np.sign(filter0 @ top), top, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("size", "first", "problem"),
+    [
+        (2, "{filters: 4, kernel_size: 3, padding: same}",
+         "the first conv2d ('conv2d') sees 2x2 inputs, smaller than its 3x3 kernel"),
+        (8, "{filters: 4, kernel_size: 3, padding: same, dilation_rate: 2}",
+         "the first conv2d ('conv2d') has dilation_rate [2, 2], so its taps are not a patch"),
+    ],
+    ids=["input-smaller-than-kernel", "dilated"],
+)  # fmt: skip
+def test_whitening_a_first_conv_without_patches_is_refused_at_its_line(images, tmp_path, runner,
+                                                                        size, first, problem):  # fmt: skip
+    """A first conv2d whose input is smaller than its kernel has no patch to measure (it was a
+    ZeroDivisionError), and a dilated one's taps are not a patch: refused at train.init."""
+    x, y = images
+    np.savez(tmp_path / "small.npz", x_train=x[::4, :size, :size], y_train=y[::4])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: w\ninput: [{size}, {size}, 3]\nlayers:\n  - conv2d: {first}\n"
+                    "  - flatten\n  - dense: {units: 10, activation: softmax}\n"
+                    "train:\n  init: {whiten: true}\n  epochs: 1\n  validation_split: 8\n")  # fmt: skip
+    result = runner.invoke(main, ["train", str(spec), "--data", str(tmp_path / "small.npz"),
+                                  "--out", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{spec}:8:9: error: train.init.whiten: init.whiten sets the first conv2d from patches of "
+        f"the training images, but {problem}. Remove 'whiten: true'.\n"
+    )
+    assert not (tmp_path / "run").exists()

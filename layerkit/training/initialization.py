@@ -39,6 +39,28 @@ def plain_convolutions(model: keras.Model) -> list[keras.layers.Conv2D]:
             if isinstance(layer, keras.layers.Conv2D) and layer.groups == 1]  # fmt: skip
 
 
+def whitening_problem(model: keras.Model) -> str | None:
+    """Why the first plain ``conv2d`` cannot start as a whitening of patches: a dilated kernel
+    (its taps are not a patch of neighbouring pixels) or an input smaller than the kernel."""
+    convolutions = plain_convolutions(model)
+    if not convolutions:
+        return None
+    first = convolutions[0]
+    if tuple(first.dilation_rate) != (1, 1):
+        return (f"the first conv2d ('{first.name}') has dilation_rate "
+                f"{list(first.dilation_rate)}, so its taps are not a patch")  # fmt: skip
+    try:
+        shape = tuple(first.input.shape)
+    except (AttributeError, ValueError):  # a layer called more than once has no one input
+        return None
+    sizes = shape[2:4] if first.data_format == "channels_first" else shape[1:3]
+    kernel = tuple(first.kernel.shape[:2])
+    if any(size is not None and size < side for size, side in zip(sizes, kernel, strict=True)):
+        return (f"the first conv2d ('{first.name}') sees {sizes[0]}x{sizes[1]} inputs, smaller "
+                f"than its {kernel[0]}x{kernel[1]} kernel")  # fmt: skip
+    return None
+
+
 def dirac_kernel(kernel: np.ndarray) -> np.ndarray:
     """``kernel`` (height, width, in, out) with its first min(in, out) filters made identities:
     filter i passes input channel i through unchanged under ``same`` padding; the other filters

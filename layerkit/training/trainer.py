@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from ..data.dataset import Dataset
-from ..errors import TrainError
+from ..errors import SpecError, TrainError
 from ..model.compiler import build
 from ..runs.directory import RunDir
 from ..runs.records import RunSetup, RunState
@@ -23,7 +23,7 @@ from ..spec.plan import Plan
 from .batches import EpochBatches, ValidationBatches
 from .callbacks import optimizer_steps
 from .distributed import Share, share
-from .initialization import initialize, whitening_sample
+from .initialization import initialize, whitening_problem, whitening_sample
 from .model import check_fit, prepare_inputs, training_model
 from .optimizers import make_optimizer
 from .recipe import (
@@ -111,6 +111,7 @@ def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -
     if settings.batchnorm_momentum is not None:
         set_batchnorm_momentum(model, settings.batchnorm_momentum)
     if settings.init is not None:  # a new run only: a resumed one has its checkpoint's weights
+        _check_whitening(plan, model)
         images = data.dataset.x[whitening_sample(data.train_index, settings.seed)]
         initialize(model, settings.init, images, plan.spec.data.normalize)
     trainer = training_model(model, plan, plan.spec.data.normalize, setup.augment)
@@ -126,6 +127,18 @@ def compile_trainer(plan: Plan, setup: RunSetup, made: Trainer, data: RunData) -
         jit_compile="auto" if device_names() else False,
     )
     return replace(made, trainer=trainer)
+
+
+def _check_whitening(plan: Plan, model: keras.Model) -> None:
+    settings = plan.spec.train
+    problem = whitening_problem(model) if settings.init.whiten else None
+    if problem is not None:
+        raise SpecError(
+            f"init.whiten sets the first conv2d from patches of the training images, but {problem}",
+            settings.locations.get("init", plan.spec.inputs[0].location),
+            "train.init.whiten",
+            "Remove 'whiten: true'.",
+        )
 
 
 def from_logits(loss: Any) -> bool:
