@@ -119,6 +119,17 @@ def test_data_parallel_on_two_cpu_devices_counts_every_validation_image_once(wor
                    workspace, "jax")  # fmt: skip
     assert tta.returncode == 2 and "train.tta is not measured under --strategy" in tta.stderr
     assert not (workspace / "tta").exists()
+    (workspace / "whiten.yaml").write_text(
+        (workspace / "small.yaml").read_text() + "  init: {whiten: true}\n"
+    )
+    whiten = layerkit(["train", "whiten.yaml", "--data", "c200.tar", "--strategy", "data-parallel",
+                       "--cpu-replicas", "2", "--out", "whiten"], workspace, "jax")  # fmt: skip
+    assert whiten.returncode == 2 and whiten.stderr.strip().splitlines()[-1] == (
+        "whiten.yaml:11:9: error: train.init.whiten: init.whiten is not measured "
+        "under --strategy data-parallel over several devices yet. Remove 'whiten: true' (dirac: "
+        "true works), or train on one device."
+    )
+    assert not (workspace / "whiten").exists()
     resumed = layerkit(["train", "--resume", "dp", "--epochs", "2"], workspace)  # TensorFlow
     assert resumed.returncode == 2 and resumed.stderr.strip().splitlines()[-1] == (
         "error: this run trains with --strategy data-parallel, which runs on jax, and this "

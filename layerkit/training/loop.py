@@ -279,7 +279,9 @@ def _worker_folder() -> Path:
 
 def _check_strategy(spec: Spec, strategy: str | None) -> None:
     """What data-parallel training (JAX) cannot do is refused before the run starts: a batch
-    that does not split evenly over the devices, and (not yet) TTA."""
+    that does not split evenly over the devices, and (not yet) TTA and whitening (the moments
+    of the first conv2d's patches come from a forward pass over batches the devices need not
+    divide)."""
     devices, batch = share(strategy).devices, spec.train.batch_size
     if batch % devices:
         raise TrainError(
@@ -292,6 +294,19 @@ def _check_strategy(spec: Spec, strategy: str | None) -> None:
             "train.tta is not measured under --strategy data-parallel over several devices yet; "
             "remove tta: from the spec (--set train.tta=null) and measure it after training with "
             "layerkit evaluate RUN --tta flip"
+        )
+    init = spec.train.init
+    if (
+        strategy == "data-parallel"
+        and init is not None
+        and init.whiten
+        and share(strategy) != Share()
+    ):
+        raise SpecError(
+            "init.whiten is not measured under --strategy data-parallel over several devices yet",
+            spec.train.locations.get("init", spec.inputs[0].location),
+            "train.init.whiten",
+            "Remove 'whiten: true' (dirac: true works), or train on one device.",
         )
 
 
