@@ -413,3 +413,20 @@ def test_a_near_tie_passes_and_a_real_disagreement_does_not():
     agreement = compare(keras_p, wrong, 1e-4, "two rows")
     assert (agreement.agree, agreement.near_ties, agreement.ok) == (1, 0, False)
     assert agreement.max_difference == pytest.approx(0.5)
+
+
+def test_a_keras_file_is_exported_beside_itself_under_its_own_name(tmp_path):
+    """net.keras -> net_savedmodel/ and model.keras -> model_savedmodel/ alike (a run's best
+    model alone is exported as RUN/export/savedmodel/)."""
+    from layerkit.export.exporter import default_output
+    from layerkit.export.formats import FORMATS
+    from layerkit.spec.settings import Normalize
+    from layerkit.training.evaluate import Trained
+
+    trained = Trained(model=None, normalize=Normalize(), class_names=None)  # the model is not read
+    for stem in ("net", "model"):
+        given = tmp_path / f"{stem}.keras"
+        assert default_output(trained, given, given, FORMATS["savedmodel"]) == (
+            tmp_path / f"{stem}_savedmodel"
+        )
+        assert default_output(trained, given, given, FORMATS["onnx"]) == tmp_path / f"{stem}.onnx"

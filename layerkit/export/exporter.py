@@ -136,7 +136,10 @@ def default_output(trained: Trained, taken: Path, model_or_run: Path, form: Form
     if trained.run is not None and not model_or_run.is_file():
         stem = "model_last" if taken.name.startswith("model_last") else "model"
         return trained.run.path / "export" / form.file_name(stem)
-    return taken.parent / form.file_name(taken.stem)
+    # named after the file whatever its name (model.keras -> model_savedmodel/, not savedmodel/)
+    return taken.parent / (
+        form.file_name(taken.stem) if form.suffix else f"{taken.stem}_savedmodel"
+    )
 
 
 def check_images(trained: Trained, data: str | None, count: int = CHECK_IMAGES,
