@@ -431,7 +431,7 @@ def export(model_or_run: Path, format_: str, output: Path | None, force: bool, w
            as_json: bool) -> None:  # fmt: skip
     """Export a trained model (a run directory or a .keras file) to a SavedModel, ONNX or TFLite,
     taking raw pixels (float32, 0-255) with the training's input scaling built in, and write
-    preprocessing.json beside it.
+    its description beside it (model.onnx.preprocessing.json).
 
     Then runs the exported model in its own runtime on real images and compares it with the Keras
     model: exit 0 when every top-1 class agrees and the probabilities are within the format's

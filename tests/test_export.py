@@ -1,7 +1,8 @@
 """``layerkit export``: a model trained once on real CIFAR-10 images exported to a SavedModel,
 ONNX and TFLite; each artifact checked by layerkit in its own runtime, and loaded again here, on
-its own, to agree with ``layerkit predict``; preprocessing.json; refusals (an existing file, a
-missing converter, a layer a converter lacks), each one ``error:`` line with exit 2."""
+its own, to agree with ``layerkit predict``; each artifact's NAME.preprocessing.json; refusals
+(an existing file, a missing converter, a layer a converter lacks), each one ``error:`` line with
+exit 2."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ exporting runs/tiny/model_best.keras (the run's best model) to ONNX
 checking it on 40 images of data/c200.tar (validation split)
 built in: x * 1/255 (the scaling it was trained with); it takes float32 pixels 0-255 of shape \
 (None, 28, 28, 3) and gives probabilities (a softmax added: the model ends in logits)
-wrote runs/tiny/export/preprocessing.json: input, scaling, class names, output
+wrote runs/tiny/export/model.onnx.preprocessing.json: input, scaling, class names, output
 ✓ exported runs/tiny/export/model.onnx (ONNX, 3.8 KB): 40 real images, top-1 agrees on 40/40, \
 max |Δp| 2.2e-08 ≤ 1e-04
 """
@@ -164,7 +165,9 @@ def test_the_artifact_alone_gives_what_predict_gives(runner, workspace, exported
 
 @pytest.mark.slow
 def test_preprocessing_json_says_what_the_model_takes_and_gives(workspace, exported):
-    described = json.loads((workspace / "run" / "export" / "preprocessing.json").read_text())
+    described = json.loads(
+        (workspace / "run" / "export" / "model.onnx.preprocessing.json").read_text()
+    )
     assert described["input"]["shape"] == [None, 28, 28, 3]
     assert described["input"]["dtype"] == "float32"
     assert described["input"]["value_range"] == [0, 255]
@@ -194,7 +197,9 @@ def test_an_existing_artifact_is_kept_without_force(runner, workspace, exported)
                      "--no-check")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("; not checked (--no-check)\n")
-    assert "preprocessing.json: it says the same" in result.stderr  # the same model, the same text
+    assert (
+        "model.onnx.preprocessing.json: it says the same" in result.stderr
+    )  # the same model, the same text
 
 
 @pytest.mark.slow
@@ -242,14 +247,15 @@ def test_a_keras_file_is_checked_on_images_given(runner, workspace, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"✓ exported {tmp_path / 'tiny.onnx'} (ONNX, ")
     assert ": 20 real images, top-1 agrees on 20/20, max |Δp| " in result.stdout
-    assert (tmp_path / "preprocessing.json").is_file()
+    assert (tmp_path / "tiny.onnx.preprocessing.json").is_file()
     # a .keras file outside its run does not say how its inputs were scaled: 1/255 is assumed
     assert "built in: x * 1/255 (assumed, as predict assumes it: a .keras file outside its run" \
         in result.stderr  # fmt: skip
-    described = json.loads((tmp_path / "preprocessing.json").read_text())
+    described = json.loads((tmp_path / "tiny.onnx.preprocessing.json").read_text())
     assert described["built_in"]["assumed"] is True and described["class_names"] is None
     assert (
-        "preprocessing.json: input, scaling, no class names (none known), output" in result.stderr
+        "tiny.onnx.preprocessing.json: input, scaling, no class names (none known), output"
+        in result.stderr
     )
 
 
@@ -321,7 +327,7 @@ def test_a_saved_model_folder_is_replaced_whole_with_force(runner, workspace, tm
     result = run_cli(runner, *args, "--force")
     assert result.exit_code == 0, result.output
     assert (folder / "saved_model.pb").is_file() and not (folder / "stale.txt").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["preprocessing.json", "served"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served", "served.preprocessing.json"]
 
 
 @pytest.mark.slow
@@ -378,7 +384,7 @@ def test_the_python_api(workspace, tmp_path):
     report = export_model(trained, tmp_path / "m.onnx", "onnx", images=images)
     assert report.ok and report.check.agree == report.check.images == 16
     assert report.check.max_difference <= 1e-4
-    assert report.as_dict()["preprocessing"] == str(tmp_path / "preprocessing.json")
+    assert report.as_dict()["preprocessing"] == str(tmp_path / "m.onnx.preprocessing.json")
 
 
 def masked(text: str) -> str:
@@ -430,3 +436,31 @@ def test_a_keras_file_is_exported_beside_itself_under_its_own_name(tmp_path):
             tmp_path / f"{stem}_savedmodel"
         )
         assert default_output(trained, given, given, FORMATS["onnx"]) == tmp_path / f"{stem}.onnx"
+
+
+@pytest.mark.slow
+def test_artifacts_of_two_models_share_a_folder_each_with_its_description(runner, workspace,
+                                                                          tmp_path):  # fmt: skip
+    """Two models exported into one folder keep a description each, and replacing one with
+    --force leaves the other's alone (one preprocessing.json per folder once had --force
+    rewrite the first model's description with the second's)."""
+    bare = tmp_path / "bare.keras"  # outside its run: its scaling is assumed
+    bare.write_bytes((workspace / "run" / "model_best.keras").read_bytes())
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    run = run_cli(runner, "export", workspace / "run", "--format", "onnx", "-o",
+                  deploy / "run.onnx", "--no-check")  # fmt: skip
+    assert run.exit_code == 0, run.output
+    described = (deploy / "run.onnx.preprocessing.json").read_text()
+    other = run_cli(runner, "export", bare, "--format", "onnx", "-o", deploy / "bare.onnx",
+                    "--no-check")  # fmt: skip
+    assert other.exit_code == 0, other.output
+    again = run_cli(runner, "export", bare, "--format", "onnx", "-o", deploy / "bare.onnx",
+                    "--no-check", "--force")  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert (deploy / "run.onnx.preprocessing.json").read_text() == described
+    assert json.loads(described)["built_in"]["assumed"] is False
+    assert json.loads((deploy / "bare.onnx.preprocessing.json").read_text())["built_in"]["assumed"]
+    assert sorted(p.name for p in deploy.iterdir()) == [
+        "bare.onnx", "bare.onnx.preprocessing.json", "run.onnx", "run.onnx.preprocessing.json",
+    ]  # fmt: skip

@@ -1,14 +1,14 @@
 """``layerkit export``: a trained model (a run directory or a ``.keras`` file) in; a SavedModel
 folder, an ONNX file or a TFLite (LiteRT) file out, written by Keras's own ``model.export``, that
 takes raw pixels (float32, 0–255, in the model's input layout) with the training's input
-scaling built in and gives class probabilities, with ``preprocessing.json`` beside it — and the
+scaling built in and gives class probabilities, with its description (``model.onnx.preprocessing.json``) beside it — and the
 artifact checked, in its own runtime, against the Keras model on real images.
 
 * :mod:`.formats`: the three formats, the packages each needs (the ``layerkit[export]`` extra:
   tf2onnx, onnxruntime, ai-edge-litert) and each check's tolerance; refusing a destination that
   exists;
 * :mod:`.artifact`: the deployable model (scaling in front, a softmax after a model that ends in
-  logits), ``preprocessing.json``'s content, converting, and writing under a temporary name that
+  logits), the description's content, converting, and writing under a temporary name that
   becomes the destination only when whole;
 * :mod:`.check`: running the artifact in TensorFlow, onnxruntime or the LiteRT interpreter and
   comparing it with the Keras model (top-1 class, largest probability difference);

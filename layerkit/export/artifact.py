@@ -1,5 +1,5 @@
 """The model a deployer gets, and writing it: a trained model and its input scaling in; a Keras
-model that takes raw pixels and gives class probabilities, what it expects (``preprocessing.json``)
+model that takes raw pixels and gives class probabilities, what it expects (``NAME.preprocessing.json``)
 and the artifact written through Keras's own ``model.export`` out.
 
 The deployable model is the trained model behind the very layers training put in front of it
@@ -79,7 +79,7 @@ def scaling_text(normalize: Normalize) -> str:
 
 
 def preprocessing(trained: Trained, softmax_added: bool, resize: bool) -> dict[str, Any]:
-    """What the exported model takes and gives, for ``preprocessing.json``: the same for every
+    """What the exported model takes and gives, for its ``NAME.preprocessing.json``: the same for every
     format of one trained model."""
     shape = [int(size) for size in trained.model.inputs[0].shape[1:]]
     normalize = trained.normalize

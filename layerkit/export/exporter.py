@@ -1,5 +1,5 @@
 """Exporting a trained model, start to end: a trained model (a run's, or a ``.keras`` file's), a
-format and a destination in; the artifact written atomically, ``preprocessing.json`` beside it,
+format and a destination in; the artifact written atomically, ``NAME.preprocessing.json`` beside it,
 the artifact run by its own runtime on real images and compared with the Keras model, and an
 :class:`ExportReport` out. :func:`export_model` is the Python API ``layerkit export`` calls.
 """
@@ -22,7 +22,7 @@ from .artifact import convert, deployable_model, preprocessing, scaling_text, si
 from .check import Agreement, compare, run_artifact
 from .formats import FORMATS, ExportError, Format, check_target, require_packages
 
-PREPROCESSING = "preprocessing.json"
+DESCRIPTION = ".preprocessing.json"  # model.onnx -> model.onnx.preprocessing.json beside it
 CHECK_IMAGES = 64
 
 
@@ -41,11 +41,11 @@ class ExportReport:
     path: Path
     format: Format
     bytes: int
-    preprocessing: Path  # the preprocessing.json beside the artifact
+    preprocessing: Path  # the artifact's description beside it (NAME.preprocessing.json)
     described: dict[str, Any]  # what it says (see :func:`.artifact.preprocessing`)
     scaling: str  # the input scaling built in, in words
     softmax_added: bool  # the model ended in logits
-    wrote_preprocessing: bool  # False when an identical preprocessing.json was there already
+    wrote_preprocessing: bool  # False when an identical description was there already
     check: Agreement | None  # None when not checked
 
     @property
@@ -68,7 +68,7 @@ def export_model(trained: Trained, path: Path, format: str, *, images: CheckImag
                  replace: bool = False) -> ExportReport:  # fmt: skip
     """Export ``trained`` (see :func:`layerkit.training.evaluate.open_trained`) to ``path`` in
     ``format`` (``savedmodel``, ``onnx`` or ``tflite``), with its input scaling built in, and
-    ``preprocessing.json`` beside it; with ``images``, run the artifact in its own runtime on them
+    its description beside it (:func:`description_path`); with ``images``, run the artifact in its own runtime on them
     and compare it with the Keras model. The artifact is published only once it is whole (and
     loads in its runtime); an existing one is replaced only with ``replace``.
 
@@ -81,7 +81,7 @@ def export_model(trained: Trained, path: Path, format: str, *, images: CheckImag
     check_target(path, form, replace)
     deployable, softmax_added = deployable_model(trained)
     described = preprocessing(trained, softmax_added, trained.resize)
-    beside = path.parent / PREPROCESSING
+    beside = description_path(path)
     text = json.dumps(described, indent=1) + "\n"
     _check_beside(beside, text, replace)
     agreement = None
@@ -100,14 +100,21 @@ def export_model(trained: Trained, path: Path, format: str, *, images: CheckImag
                         scaling_text(trained.normalize), softmax_added, write, agreement)  # fmt: skip
 
 
+def description_path(path: Path) -> Path:
+    """Where the artifact at ``path`` is described: ``model.onnx.preprocessing.json``,
+    ``savedmodel.preprocessing.json`` beside the folder; one per artifact, so that artifacts of
+    different models can share a folder and replacing one never rewrites another's."""
+    return path.with_name(path.name + DESCRIPTION)
+
+
 def _check_beside(beside: Path, text: str, replace: bool) -> None:
-    """A preprocessing.json already beside the destination must say the same, or be replaceable."""
+    """A description already at the artifact's must say the same, or be replaceable."""
     if not beside.exists() or replace:
         return
     if not beside.is_file() or beside.read_text(encoding="utf-8", errors="replace") != text:
         raise ExportError(
-            f"'{beside}' exists and describes another model; pass --force to replace it, or -o "
-            "into another folder"
+            f"'{beside}' exists and describes another model; pass --force to replace it with "
+            "the artifact, or -o another path"
         )
 
 
