@@ -9,10 +9,16 @@ with the reason, where it is absent; CI has it, so CI runs them.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import tempfile
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,3 +143,26 @@ def nchw_convolutions_run() -> bool:
 
 
 NO_NCHW = "TensorFlow has no channels_first convolutions on this CPU (train refuses them)"
+
+
+DEVELOPMENT_STARTUP = 0.3  # seconds: `layerkit validate` of a one-layer spec took 0.14 s on the
+# development machine (docs/benchmarks.md, start-up), doubled for its own noise
+
+
+@functools.cache
+def machine_pace() -> float:
+    """How many times slower than the development machine this one is (at least 1), read off the
+    best of two runs of ``layerkit validate`` on a one-layer spec in a subprocess. The hostile-input
+    tests' time limits are the development machine's, scaled by it: a CI machine under load once
+    ran that command in 1.6 s, and the limits caught a slow machine instead of a hang."""
+    folder = Path(tempfile.mkdtemp(prefix="layerkit-pace-"))
+    (folder / "tiny.yaml").write_text("input: [4]\nlayers:\n  - dense: {units: 2}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    times = []
+    for _ in range(2):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "layerkit", "validate", "tiny.yaml"], cwd=folder,
+                       env=env, capture_output=True, check=True, timeout=120)  # fmt: skip
+        times.append(time.monotonic() - started)
+    shutil.rmtree(folder, ignore_errors=True)
+    return max(1.0, min(times) / DEVELOPMENT_STARTUP)

@@ -14,6 +14,8 @@ from layerkit.spec.expression_budget import MAX_SIZE, Budget, Steps
 from layerkit.spec.expression_functions import make_divisible
 from layerkit.spec.expressions import ExpressionError, evaluate, names_used
 
+from .conftest import machine_pace
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -327,7 +329,7 @@ def _bounded(text: str) -> None:
         seconds = time.monotonic() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert seconds < 1, (text, seconds)
+    assert seconds < machine_pace(), (text, seconds)  # 1 s on the development machine
     assert peak < 50 * 1024**2, (text, peak)
     assert Budget().size(value) <= MAX_SIZE
 

@@ -31,7 +31,7 @@ from layerkit.data.images import image_files, read_image_files
 from layerkit.data.load import load_dataset
 from layerkit.keras_archive import keras_file_problem
 
-from .conftest import ROOT
+from .conftest import ROOT, machine_pace
 
 GiB = 2**30
 MiB = 2**20
@@ -164,9 +164,11 @@ LAUNCHER = (
 
 def run_bounded(args: list[str], *, cap: int | None = GiB, timeout: float = 10,
                 cwd: Path | None = None) -> Outcome:  # fmt: skip
-    """Run ``args``, killed past ``timeout`` seconds, its address space capped at ``cap`` bytes
-    (None: uncapped, for TensorFlow, which reserves far more than it uses); its peak resident
-    memory from the kernel's accounting of that one process."""
+    """Run ``args``, killed past ``timeout`` seconds of the development machine (scaled by
+    :func:`machine_pace`), its address space capped at ``cap`` bytes (None: uncapped, for
+    TensorFlow, which reserves far more than it uses); its peak resident memory from the
+    kernel's accounting of that one process."""
+    timeout *= machine_pace()
 
     def limit() -> None:
         if cap is not None:
@@ -273,7 +275,7 @@ def test_a_compressed_tar_that_inflates_past_its_budget_is_refused_unread(tmp_pa
         f"error: '{archive}' inflates to more than 268,435,456 bytes, over 100 times its own "
         "size (a compression bomb?); unpack it into a folder and give that folder\n"
     )
-    assert outcome.seconds < 5 and outcome.peak_mb < 300, outcome
+    assert outcome.seconds < 5 * machine_pace() and outcome.peak_mb < 300, outcome
 
 
 def test_a_compressed_tar_is_read_in_its_own_order_not_inflated_again_per_image(tmp_path):
