@@ -10,7 +10,7 @@ from layerkit import SpecError, build, load_spec, validate
 from layerkit.cli import main
 from layerkit.model.estimate import estimate_params
 
-from .conftest import EXAMPLES, SPECS
+from .conftest import EXAMPLES, SPECS, machine_pace
 
 pytestmark = pytest.mark.slow
 SHIPPED = sorted([*SPECS.glob("*.yaml"), *EXAMPLES.glob("*.yaml")])
@@ -81,7 +81,8 @@ def test_a_huge_model_is_refused_before_anything_is_built():
     started = time.perf_counter()
     with pytest.raises(SpecError) as caught:
         build(load_spec(HUGE))
-    assert time.perf_counter() - started < 10  # refused, not allocated (12 GB of weights)
+    # refused, not allocated (12 GB of weights): 10 s on the development machine
+    assert time.perf_counter() - started < 10 * machine_pace()
     assert caught.value.format() == (
         "<string>:4:5: error: layers[1].dense: the model would hold at least 3,083,000,010 "
         "parameters (12.3 GB of weights), over the limit of 1,000,000,000; this layer alone has "

@@ -576,7 +576,7 @@ def test_a_keras_file_with_a_padded_config_is_refused_before_keras_reads_it(tmp_
     assert keras_file_problem(path) == (
         "its config.json is 1536.0 MiB, over the limit of 64 MiB for a model's config.json"
     )
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < machine_pace()  # 1 s on the development machine
     with zipfile.ZipFile(path) as archive:  # a real zip: its own reader agrees on every byte
         assert archive.getinfo("config.json").file_size > 1536 * MiB
         with archive.open("config.json") as config:
