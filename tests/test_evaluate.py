@@ -119,6 +119,13 @@ def test_checkpoints_and_missing_paths_are_named(runner, workspace):
         f"'{workspace / 'nope'}' does not exist; give a run directory or a .keras file"
     )
     assert run_cli(runner, "predict", workspace / "nope", workspace).exit_code == 2
+    history = workspace / "run" / "history.csv"
+    record = run_cli(runner, "evaluate", history)
+    assert record.exit_code == 2
+    assert record.stderr == (
+        f"error: '{history}' is a record of the run '{workspace / 'run'}', not a model; give the "
+        "run directory, or its model_best.keras or model_last.keras\n"
+    )
 
 
 def test_arrays_of_another_shape_or_none_at_all(runner, workspace, tmp_path):

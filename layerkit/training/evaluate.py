@@ -71,6 +71,11 @@ def open_trained(
             "model_best.keras or model_last.keras"
         )
     if model_or_run.is_file() and (model_or_run.parent / "state.json").is_file():
+        if model_or_run.suffix != ".keras":
+            raise EvaluateError(
+                f"'{model_or_run}' is a record of the run '{model_or_run.parent}', not a model; "
+                "give the run directory, or its model_best.keras or model_last.keras"
+            )
         path, model_or_run = model_or_run, model_or_run.parent
     if model_or_run.is_dir():
         run = RunDir.open(model_or_run)
