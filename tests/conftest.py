@@ -133,13 +133,9 @@ def validate_text(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyP
 def nchw_convolutions_run() -> bool:
     """Whether TensorFlow computes channels_first (NCHW) convolutions here: on a GPU, and on a
     CPU only where its build provides them (oneDNN on some CPUs); elsewhere it refuses them."""
-    import tensorflow as tf
+    from layerkit.training.runtime import channels_first_runs
 
-    try:
-        tf.nn.conv2d(tf.zeros((1, 1, 2, 2)), tf.zeros((1, 1, 1, 1)), 1, "SAME", data_format="NCHW")
-    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
-        return False
-    return True
+    return channels_first_runs()
 
 
 NO_NCHW = "TensorFlow has no channels_first convolutions on this CPU (train refuses them)"

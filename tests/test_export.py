@@ -422,8 +422,8 @@ def test_a_near_tie_passes_and_a_real_disagreement_does_not():
 
 
 def test_a_keras_file_is_exported_beside_itself_under_its_own_name(tmp_path):
-    """net.keras -> net_savedmodel/ and model.keras -> model_savedmodel/ alike (a run's best
-    model alone is exported as RUN/export/savedmodel/)."""
+    """net.keras -> net_savedmodel/ and model.keras -> model_savedmodel/ alike; a run's models
+    go to RUN/export/savedmodel/ (its best) and model_last_savedmodel/ (its last)."""
     from layerkit.export.exporter import default_output
     from layerkit.export.formats import FORMATS
     from layerkit.spec.settings import Normalize
@@ -436,6 +436,15 @@ def test_a_keras_file_is_exported_beside_itself_under_its_own_name(tmp_path):
             tmp_path / f"{stem}_savedmodel"
         )
         assert default_output(trained, given, given, FORMATS["onnx"]) == tmp_path / f"{stem}.onnx"
+    from layerkit.runs.directory import RunDir
+
+    run = tmp_path / "run"
+    of_run = Trained(model=None, normalize=Normalize(), class_names=None, run=RunDir(run))
+    for taken, form, name in [("model_best.keras", "savedmodel", "savedmodel"),
+                              ("model_last.keras", "savedmodel", "model_last_savedmodel"),
+                              ("model_best.keras", "onnx", "model.onnx"),
+                              ("model_last.keras", "tflite", "model_last.tflite")]:  # fmt: skip
+        assert default_output(of_run, run / taken, run, FORMATS[form]) == run / "export" / name
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def open_for_export(model_or_run: Path, which: str, safe_mode: bool,
     run = trained.run
     if which == "last":
         return open_trained(run.last_model, safe_mode), run.last_model
-    return trained, run.best_model if run.best_model.is_file() else run.last_model
+    return trained, trained.path
 
 
 def default_output(trained: Trained, taken: Path, model_or_run: Path, form: Format) -> Path:
@@ -142,11 +142,10 @@ def default_output(trained: Trained, taken: Path, model_or_run: Path, form: Form
     for a run; beside a ``.keras`` file given itself, named after it."""
     if trained.run is not None and not model_or_run.is_file():
         stem = "model_last" if taken.name.startswith("model_last") else "model"
-        return trained.run.path / "export" / form.file_name(stem)
-    # named after the file whatever its name (model.keras -> model_savedmodel/, not savedmodel/)
-    return taken.parent / (
-        form.file_name(taken.stem) if form.suffix else f"{taken.stem}_savedmodel"
-    )
+        # the best model's SavedModel is RUN/export/savedmodel/, the last one's model_last_savedmodel/
+        name = "savedmodel" if stem == "model" and not form.suffix else form.file_name(stem)
+        return trained.run.path / "export" / name
+    return taken.parent / form.file_name(taken.stem)
 
 
 def check_images(trained: Trained, data: str | None, count: int = CHECK_IMAGES,

@@ -33,11 +33,9 @@ class Format:
     packages: str  # the pip names of both, for the message
 
     def file_name(self, stem: str) -> str:
-        """The default name of the artifact of a model called ``stem``: ``model.onnx``,
-        ``savedmodel`` (a folder) for ``model``, ``model_last.onnx``, ``model_last_savedmodel``."""
-        if self.suffix:
-            return f"{stem}{self.suffix}"
-        return "savedmodel" if stem == "model" else f"{stem}_savedmodel"
+        """The default name of the artifact of a model called ``stem``: ``net.onnx``, or the
+        folder ``net_savedmodel``."""
+        return f"{stem}{self.suffix}" if self.suffix else f"{stem}_savedmodel"
 
 
 FORMATS = {
