@@ -321,7 +321,7 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translat
         check_plot_target(plot, force, as_json, model_or_run)
     import_keras_quietly()
     from .training.evaluate import evaluate as evaluate_model
-    from .training.evaluate import open_trained, plot_confusion, run_figure
+    from .training.evaluate import open_trained, plot_confusion, run_figure, scaling_note
 
     trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
     result = evaluate_model(trained, data, tta, skip_bad=skip_bad_images, resize=resize,
@@ -330,6 +330,8 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translat
         with kept_if_taken(plot, "--plot", as_json):
             plot_confusion(plot, result, replace=force)
     print_evaluation(result, plain, as_json)
+    if note := scaling_note(trained):
+        warn(note)
     own = run_figure(trained, data, tta, tta_translate)
     if own is not None:  # the run's own figure is the run's to replace; the results stand without
         try:
@@ -356,13 +358,14 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
             as_json: bool, plain: bool) -> None:  # fmt: skip
     """The most likely classes, with probabilities, for each image (files or folders)."""
     import_keras_quietly()
-    from .training.evaluate import open_trained
+    from .training.evaluate import open_trained, scaling_note
     from .training.evaluate import predict as predict_images
 
-    results = predict_images(
-        open_trained(model_or_run, safe_mode=not unsafe, notify=warn), list(images), top, resize
-    )
+    trained = open_trained(model_or_run, safe_mode=not unsafe, notify=warn)
+    results = predict_images(trained, list(images), top, resize)
     print_predictions(results, plain, as_json)
+    if note := scaling_note(trained):
+        warn(note)
 
 
 @main.command(name="import")

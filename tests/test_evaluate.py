@@ -404,3 +404,31 @@ def test_train_says_at_the_layer_when_channels_first_does_not_run_here(runner, t
         "channels]), or train on a GPU, or under KERAS_BACKEND=jax.\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_keras_file_outside_its_run_says_the_scaling_it_assumes(runner, workspace, tmp_path):
+    """Nothing beside a bare .keras file says how its inputs were scaled: evaluate and predict
+    feed it x * 1/255 and say so on stderr (stdout stays the result); its run does not need to."""
+    alone = tmp_path / "alone.keras"
+    shutil.copyfile(workspace / "run" / "model_best.keras", alone)
+    note = (
+        f"note: '{alone}' is not in a run directory, so nothing says how its inputs were scaled "
+        "in training: its pixels are scaled x * 1/255 (data.normalize's default); give its run "
+        "directory to use the scaling it trained with\n"
+    )
+    folder = workspace / "folder"
+    bare = run_cli(runner, "evaluate", alone, "--data", folder, "--resize", "--json")
+    assert bare.exit_code == 0, bare.output
+    assert bare.stderr == note
+    from_run = run_cli(runner, "evaluate", workspace / "run", "--data", folder, "--json")
+    assert from_run.exit_code == 0, from_run.output
+    assert from_run.stderr == ""
+    # the run trained with the default scaling, so the assumption holds: the same results
+    assert json.loads(bare.stdout)["accuracy"] == json.loads(from_run.stdout)["accuracy"]
+
+    image = next(folder.rglob("*.jpg"))
+    predicted = run_cli(runner, "predict", alone, image, "--resize", "--json")
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.stderr == note
+    assert json.loads(predicted.stdout)
+    assert run_cli(runner, "predict", workspace / "run", image, "--json").stderr == ""

@@ -100,6 +100,18 @@ def open_trained(
     return Trained(_load(model_or_run, safe_mode), Normalize(), None, path=model_or_run)
 
 
+def scaling_note(trained: Trained) -> str | None:
+    """What a ``.keras`` file outside a run is assumed to take, for the user to check: nothing
+    records how it was trained to take its inputs."""
+    if trained.run is not None:
+        return None
+    return (
+        f"note: '{trained.path}' is not in a run directory, so nothing says how its inputs were "
+        "scaled in training: its pixels are scaled x * 1/255 (data.normalize's default); give "
+        "its run directory to use the scaling it trained with"
+    )
+
+
 def _run_model(run: RunDir) -> Path:
     """The model a run directory stands for: its best, or its last before any best."""
     return run.best_model if run.best_model.is_file() else run.last_model
