@@ -26,16 +26,17 @@ _TEMPORARY = re.compile(
 
 
 @contextmanager
-def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
+def atomic_output(path: Path, replace: bool = True, tag: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same folder, same suffix) to write to; when the
     block ends without error it becomes ``path`` in one step, otherwise it is deleted and
-    ``path`` is left as it was.
+    ``path`` is left as it was. ``tag`` goes into the temporary's name after ``.tmp-`` (who
+    writes it, say).
 
     With ``replace=False`` an existing ``path`` is never replaced, even one created while the
     block ran (a check made before slow work is not enough): FileExistsError, and the temporary
     is deleted.
     """
-    temporary = _temporary(path)
+    temporary = _temporary(path, tag)
     try:
         yield temporary
         os.chmod(temporary, _new_file_mode())  # mkstemp's 0600 would make a plain file private
@@ -61,9 +62,9 @@ def _publish_new(temporary: Path, path: Path) -> None:
     temporary.unlink()
 
 
-def _temporary(path: Path) -> Path:
+def _temporary(path: Path, tag: str = "") -> Path:
     descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}{TEMPORARY_MARK}", suffix=path.suffix, dir=path.parent
+        prefix=f".{path.name}{TEMPORARY_MARK}{tag}", suffix=path.suffix, dir=path.parent
     )
     os.close(descriptor)
     return Path(temporary)

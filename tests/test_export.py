@@ -473,3 +473,89 @@ def test_artifacts_of_two_models_share_a_folder_each_with_its_description(runner
     assert sorted(p.name for p in deploy.iterdir()) == [
         "bare.onnx", "bare.onnx.preprocessing.json", "run.onnx", "run.onnx.preprocessing.json",
     ]  # fmt: skip
+
+
+# A process that starts an export's staging and is SIGKILLed where it says: half-way through
+# writing (KILL_WRITING), or (KILL_REPLACING) between moving the earlier SavedModel aside and
+# putting the new one in its place.
+KILLED_EXPORT = """\
+import os, signal, sys
+from pathlib import Path
+from layerkit.export.formats import FORMATS
+from layerkit.export.staging import staged
+
+path, format, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+if where == "replacing":
+    rename, seen = os.rename, []
+    def dying_rename(source, target):
+        seen.append(target)
+        if len(seen) == 2:  # the earlier artifact is aside, the new one not yet in its place
+            os.kill(os.getpid(), signal.SIGKILL)
+        rename(source, target)
+    os.rename = dying_rename
+with staged(path, FORMATS[format], replace=True) as temporary:
+    if FORMATS[format].suffix:
+        temporary.write_bytes(b"half an artifact")
+    else:
+        (temporary / "saved_model.pb").write_bytes(b"half an artifact")
+    if where == "writing":
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def killed_export(path: Path, format: str, where: str) -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", KILLED_EXPORT, str(path), format, where],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == -9, done.stderr
+
+
+@pytest.mark.parametrize(("format", "name"), [("onnx", "m.onnx"), ("savedmodel", "served")])
+def test_what_a_killed_export_left_is_cleared_by_the_next(runner, workspace, tmp_path, format,
+                                                          name):  # fmt: skip
+    """SIGKILL leaves the half-written temporary beside the destination (nothing runs to delete
+    it); the next export to that destination removes it, says so, and writes the artifact."""
+    target = tmp_path / name
+    killed_export(target, format, "writing")
+    (leftover,) = tmp_path.iterdir()
+    assert leftover.name.startswith(f".{name}.tmp-")
+    result = run_cli(runner, "export", workspace / "run", "--format", format, "-o", target,
+                     "--no-check")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"note: removed {leftover}, left by an export (pid " in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, f"{name}.preprocessing.json"]
+
+
+def test_a_saved_model_moved_aside_by_a_killed_export_is_put_back(runner, workspace, tmp_path):
+    """Killed between moving the earlier SavedModel aside and renaming the new one into place:
+    the earlier one is the only copy, so the next export puts it back rather than delete it, and
+    without --force keeps it."""
+    folder = tmp_path / "served"
+    args = ("export", workspace / "run", "--format", "savedmodel", "-o", folder, "--no-check")
+    assert run_cli(runner, *args).exit_code == 0
+    (folder / "mine.txt").write_text("the earlier export's")
+    killed_export(folder, "savedmodel", "replacing")
+    assert not folder.exists()
+    result = run_cli(runner, *args)
+    assert result.exit_code == 2
+    assert f"note: put {folder} back: an export (pid " in result.stderr
+    assert "exists; pass --force" in result.stderr
+    assert (folder / "mine.txt").read_text() == "the earlier export's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served", "served.preprocessing.json"]
+
+
+def test_a_live_exports_temporary_is_left_alone(tmp_path):
+    """Another export writing to the same destination now (here, this process) keeps its
+    temporary; so does anything named otherwise."""
+    from layerkit.export.formats import FORMATS
+    from layerkit.export.staging import clear_leftovers, staged
+
+    target = tmp_path / "m.onnx"
+    (tmp_path / ".m.onnx.tmp-abcdefgh.onnx").write_bytes(b"named otherwise")
+    with staged(target, FORMATS["onnx"], replace=False) as temporary:
+        temporary.write_bytes(b"being written")
+        assert clear_leftovers(target) == []
+        assert temporary.read_bytes() == b"being written"
+    assert target.read_bytes() == b"being written"
+    assert (tmp_path / ".m.onnx.tmp-abcdefgh.onnx").is_file()

@@ -64,7 +64,9 @@ def run_export(request: ExportRequest) -> int:
         warn(f"exporting {taken}{whose + ' model)' if trained.run else ''} to {form.label}")
         if images is not None:
             warn(f"checking it on {_images(len(images.pixels))} of {images.description}")
-    report = export_model(trained, output, form.name, images=images, replace=request.force)
+    report = export_model(
+        trained, output, form.name, images=images, replace=request.force, notify=_quiet_if(request)
+    )
     if request.as_json:
         click.echo(json.dumps({**report.as_dict(), "model": str(taken)}))
     else:

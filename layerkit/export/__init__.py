@@ -8,8 +8,9 @@ artifact checked, in its own runtime, against the Keras model on real images.
   tf2onnx, onnxruntime, ai-edge-litert) and each check's tolerance; refusing a destination that
   exists;
 * :mod:`.artifact`: the deployable model (scaling in front, a softmax after a model that ends in
-  logits), the description's content, converting, and writing under a temporary name that
-  becomes the destination only when whole;
+  logits), the description's content, converting;
+* :mod:`.staging`: writing under a temporary name that becomes the destination only when whole,
+  and clearing what a killed export left there;
 * :mod:`.check`: running the artifact in TensorFlow, onnxruntime or the LiteRT interpreter and
   comparing it with the Keras model (top-1 class, largest probability difference);
 * :mod:`.exporter`: the whole job, and the Python API the command calls.

@@ -7,7 +7,7 @@ The deployable model is the trained model behind the very layers training put in
 takes float32 pixels 0–255 in the model's own layout, (batch, height, width, channels) or, for a
 model with ``channels_first`` layers, (batch, channels, height, width); where the model ends in
 logits a softmax is added, so every artifact gives probabilities. An artifact is written under a temporary
-name beside its destination and takes its name only when whole (:func:`staged`): a failed export
+name beside its destination and takes its name only when whole (:func:`.staging.staged`): a failed export
 leaves nothing behind, and an existing artifact is replaced only when asked.
 """
 
@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +27,6 @@ import keras
 import numpy as np
 
 from ..errors import one_line
-from ..files import atomic_output
 from ..spec.settings import Normalize
 from ..training.evaluate import Trained
 from ..training.model import channel_axis, input_scaling
@@ -215,40 +212,6 @@ def failing_layer(model: keras.Model, message: str) -> keras.layers.Layer | None
             if re.search(pattern.format(re.escape(layer.name)), message):
                 return layer
     return None
-
-
-@contextmanager
-def staged(path: Path, form: Format, replace: bool) -> Iterator[Path]:
-    """A temporary path beside ``path`` to export to; when the block ends without error it takes
-    the name ``path`` (an existing one only with ``replace``), otherwise it is deleted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if form.suffix:
-        try:
-            with atomic_output(path, replace) as temporary:
-                yield temporary
-        except FileExistsError:
-            raise ExportError(f"'{path}' appeared meanwhile; pass --force to replace it") from None
-        return
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield temporary
-        _publish_folder(temporary, path, replace)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def _publish_folder(temporary: Path, path: Path, replace: bool) -> None:
-    """The folder ``temporary`` renamed to ``path``; an existing ``path`` is moved aside first
-    (with ``replace``) and deleted once the new one is in place."""
-    if not (path.exists() or path.is_symlink()):
-        os.rename(temporary, path)
-        return
-    if not replace:
-        raise ExportError(f"'{path}' appeared meanwhile; pass --force to replace it")
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    os.rename(path, old / "previous")
-    os.rename(temporary, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def size_of(path: Path) -> int:

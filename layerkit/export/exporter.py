@@ -18,9 +18,10 @@ from ..data.images import IMAGE_SUFFIXES, image_files, read_image_files
 from ..files import write_text_atomically
 from ..training.evaluate import Trained, evaluation_data, open_trained, predict_probabilities
 from ..training.model import prepare_inputs
-from .artifact import convert, deployable_model, preprocessing, scaling_text, size_of, staged
+from .artifact import convert, deployable_model, preprocessing, scaling_text, size_of
 from .check import Agreement, compare, run_artifact
 from .formats import FORMATS, ExportError, Format, check_target, require_packages
+from .staging import clear_leftovers, staged
 
 DESCRIPTION = ".preprocessing.json"  # model.onnx -> model.onnx.preprocessing.json beside it
 CHECK_IMAGES = 64
@@ -65,12 +66,13 @@ class ExportReport:
 
 
 def export_model(trained: Trained, path: Path, format: str, *, images: CheckImages | None = None,
-                 replace: bool = False) -> ExportReport:  # fmt: skip
+                 replace: bool = False, notify: Notify | None = None) -> ExportReport:  # fmt: skip
     """Export ``trained`` (see :func:`layerkit.training.evaluate.open_trained`) to ``path`` in
     ``format`` (``savedmodel``, ``onnx`` or ``tflite``), with its input scaling built in, and
     its description beside it (:func:`description_path`); with ``images``, run the artifact in its own runtime on them
     and compare it with the Keras model. The artifact is published only once it is whole (and
-    loads in its runtime); an existing one is replaced only with ``replace``.
+    loads in its runtime); an existing one is replaced only with ``replace``. What a killed
+    export to ``path`` left is cleared first (:func:`.staging.clear_leftovers`), said to ``notify``.
 
     Raises:
         ExportError: a package the format needs is missing, ``path`` exists (without
@@ -78,6 +80,9 @@ def export_model(trained: Trained, path: Path, format: str, *, images: CheckImag
     """
     form = FORMATS[format]
     require_packages(form, images is not None)
+    for line in clear_leftovers(path):
+        if notify is not None:
+            notify(f"note: {line}")
     check_target(path, form, replace)
     deployable, softmax_added = deployable_model(trained)
     described = preprocessing(trained, softmax_added, trained.resize)
