@@ -66,14 +66,16 @@ def clear_leftovers(path: Path) -> list[str]:
     host): half-written temporaries, and an earlier artifact moved aside — put back in its place
     if the new one never took it. Returns what was done, a line each; temporaries of a live
     export, of another host, or named otherwise are left alone."""
-    if not path.parent.is_dir():
+    try:
+        beside = sorted(path.parent.iterdir())
+    except OSError:  # no folder yet, or one that cannot be listed: nothing to clear
         return []
     done = []
     pattern = re.compile(
         rf"\.{re.escape(path.name)}\.(tmp|old)-([A-Za-z0-9]*)-(\d+)-(\d*)-[a-z0-9_]{{8}}"
         rf"(?:{re.escape(path.suffix)})?"
     )
-    for leftover in sorted(path.parent.iterdir()):
+    for leftover in beside:
         found = pattern.fullmatch(leftover.name)
         if found is None or leftover.is_symlink():
             continue
@@ -81,22 +83,29 @@ def clear_leftovers(path: Path) -> list[str]:
         owner = Owner(int(pid), None, None, int(start) if start else None)
         if host != _host() or owner.alive() is not False:
             continue
-        previous = leftover / "previous"
-        if kind == "old" and previous.exists() and not (path.exists() or path.is_symlink()):
-            os.rename(previous, path)
-            done.append(f"put {path} back: an export (pid {pid}) killed while replacing it had "
-                        f"moved it aside to {leftover}")  # fmt: skip
-        else:
-            done.append(f"removed {leftover}, left by an export (pid {pid}) that was killed")
-        _remove(leftover)
+        try:
+            done.append(_clear(leftover, kind == "old", path, pid))
+        except OSError:  # another process's, or not ours to remove: left as it is
+            continue
     return done
 
 
-def _remove(leftover: Path) -> None:
+def _clear(leftover: Path, aside: bool, path: Path, pid: str) -> str:
+    """Remove one dead export's ``leftover``, first putting back the artifact it had moved
+    aside (``aside``) if ``path`` was never filled again; what was done, in words."""
+    previous = leftover / "previous"
+    said = f"removed {leftover}, left by an export (pid {pid}) that was killed"
+    if aside and previous.exists() and not (path.exists() or path.is_symlink()):
+        os.rename(previous, path)
+        said = (
+            f"put {path} back: an export (pid {pid}) killed while replacing it had moved it "
+            f"aside to {leftover}"
+        )
     if leftover.is_dir():
-        shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(leftover)
     else:
         leftover.unlink(missing_ok=True)
+    return said
 
 
 def _owner_tag() -> str:
