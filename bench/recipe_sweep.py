@@ -406,7 +406,11 @@ def main() -> int:
 
     if args.report and args.record:
         results = json.loads(args.record.read_text())["runs"]
-        results = {label: run for label, run in results.items() if run["variant"] in names}
+        results = {
+            label: run
+            for label, run in results.items()
+            if run["variant"] in names and (not args.seeds or run["seed"] in args.seeds)
+        }
         print(table(results))
         print()
         print(seed_table(results, args.translate))

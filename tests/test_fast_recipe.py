@@ -592,6 +592,9 @@ def test_recipe_sweep_record_keeps_runs_across_sweeps(tmp_path):
     printed = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert "| base | 2 | 2 | 85.50 ± 0.71 % | — | 86.50 ± 0.71 % |" in printed
     assert "lookahead" not in printed
+    argv[-2:-2] = ["--seeds", "1"]  # and only the seeds asked for
+    printed = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert "| base | 1 | 2 | 86.00 % | — | 87.00 % |" in printed and "base/seed-0" not in printed
 
 
 def test_evaluate_flip_tta_on_grey_images_and_refused_for_other_inputs(images, tmp_path, runner):
