@@ -186,6 +186,55 @@ def test_copies_left_by_killed_workers_go_when_the_next_worker_starts(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, new.name])
 
 
+def test_a_worker_copies_the_run_while_the_chief_takes_it(tmp_path, monkeypatch):
+    """On --resume every worker starts at once: while a worker copies the run, the chief writes
+    its lock, settles a killed epoch's models and records the new --epochs, each through a
+    temporary renamed into place. A temporary listed and gone before its turn, or a model renamed
+    under the copy, is left out of the copy instead of stopping the worker (and the cluster)."""
+    import threading
+
+    from layerkit.errors import TrainError
+    from layerkit.files import write_text_atomically
+    from layerkit.training.loop import _worker_copy
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("spec.yaml", "setup.json", "state.json", "history.csv", "checkpoints/e.keras"):
+        (run / name).write_text(name * 2000)
+    (run / "lock").write_text("pid 1")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    writing = threading.Event()
+
+    def chief() -> None:
+        epoch = 0
+        while not writing.is_set():
+            write_text_atomically(run / "spec.yaml", "epochs: 12\n" * 500)
+            epoch += 1  # each epoch's model is written under its own name, then renamed
+            (run / f"model_last.epoch-{epoch:04d}.keras").write_bytes(b"k" * 20000)
+            os.replace(run / f"model_last.epoch-{epoch:04d}.keras", run / "model_last.keras")
+
+    writer = threading.Thread(target=chief)
+    writer.start()
+    try:
+        copies = [_worker_copy(run) for _ in range(60)]
+    finally:
+        writing.set()
+        writer.join()
+    for copy in copies:
+        names = sorted(str(p.relative_to(copy)) for p in copy.rglob("*"))
+        assert {"spec.yaml", "state.json", "checkpoints/e.keras"} <= set(names), names
+        assert "lock" not in names and not [n for n in names if ".tmp-" in n], names
+        assert (copy / "spec.yaml").read_text() in ("spec.yaml" * 2000, "epochs: 12\n" * 500)
+    (run / "broken").symlink_to(tmp_path / "nowhere")  # a file that cannot be read at all
+    before = sorted((tmp_path / "tmp").iterdir())
+    with pytest.raises(TrainError, match=r"^could not copy the run '.+/run' for this worker to "
+                       r"resume from \(\[Errno 2\] No such file or directory: '.+/run/broken'\); check that it is readable and that "
+                       r".+/tmp \(TMPDIR\) has room for it$"):  # fmt: skip
+        _worker_copy(run)
+    assert sorted((tmp_path / "tmp").iterdir()) == before  # its half-made copy is gone
+
+
 def test_a_cluster_timeout_that_is_not_a_number_of_seconds_is_refused(monkeypatch):
     from layerkit.errors import TrainError
     from layerkit.training.distributed import cluster_timeout

@@ -89,6 +89,13 @@ def run_workers(args: list[str], cwd: Path, engine: str,
             worker.kill()
 
 
+def temporaries(workspace: Path) -> set[Path]:
+    """What the workers' temporary folder holds: each test checks that it leaves nothing there
+    (another test's leftovers are that test's failure, not this one's)."""
+    (workspace / "tmp").mkdir(exist_ok=True)
+    return set((workspace / "tmp").iterdir())
+
+
 def history(run: Path) -> list[dict[str, str]]:
     with (run / "history.csv").open() as rows:
         return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_second")}
@@ -119,9 +126,10 @@ def test_two_workers_train_one_run_like_one_process_with_the_same_global_batch(
     the same global batch; the other process's temporary copy is gone at the end."""
     args = ["train", "tiny.yaml", "--data", "c400.tar", "--strategy", strategy, "--plain"]
     pair, single = f"pair-{engine}", f"single-{engine}"
+    before = temporaries(workspace)
     results = run_workers([*args, "--out", pair], workspace, engine)
-    for code, out, err in results:
-        assert code == 0, out + err
+    assert [code for code, _, _ in results] == [0, 0], results  # both workers' outputs
+    for _, out, _ in results:
         assert out.splitlines() == [out.splitlines()[-1]]  # stdout: the result line alone
         assert out.startswith("done: 2 epochs in ")
     start = next(line for line in results[0][2].splitlines() if line.startswith("training tiny"))
@@ -131,7 +139,7 @@ def test_two_workers_train_one_run_like_one_process_with_the_same_global_batch(
     if engine == "tensorflow":  # docs/distributed.md shows it
         assert shared in (ROOT / "docs" / "distributed.md").read_text(encoding="utf-8"), shared
     assert results[1][1].startswith(f"done: 2 epochs in {pair};")  # the chief's run, not its copy
-    assert not list((workspace / "tmp").iterdir())  # worker 1's copy is gone
+    assert temporaries(workspace) == before  # worker 1's copy is gone
     backend = {"KERAS_BACKEND": engine}
     alone = layerkit([*args[:4], "--out", single, "--plain"], workspace, backend)
     output = alone.communicate(timeout=TIMEOUT)
@@ -155,6 +163,7 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(
     run = f"killed-{engine}"
     args = ["train", "long.yaml", "--data", "c400.tar", "--strategy", strategy, "--plain",
             "--out", run]  # fmt: skip
+    before = temporaries(workspace)
     workers = start_workers(args, workspace, engine)
     try:
         state = workspace / run / "state.json"
@@ -182,10 +191,10 @@ def test_a_killed_worker_stops_the_other_with_one_line_and_the_run_resumes(
     assert 1 <= done < 40
     resumed = run_workers(["train", "--resume", run, "--epochs", str(done + 2), "--plain"],
                           workspace, engine)  # fmt: skip
-    for code, out, err in resumed:
-        assert code == 0, out + err
+    assert [code for code, _, _ in resumed] == [0, 0], resumed
+    for _, out, _ in resumed:
         assert out.startswith(f"done: {done + 2} epochs in {run};")  # worker 1 too: the run
-    assert not list((workspace / "tmp").iterdir())  # worker 1's copy of the run is gone
+    assert temporaries(workspace) == before  # both copies of worker 1 (killed, resumed) gone
     assert [row["epoch"] for row in history(workspace / run)] == [
         str(e) for e in range(1, done + 3)
     ]

@@ -20,6 +20,7 @@ from ..catalog import augmentations  # noqa: F401  (registers its layers, so che
 from ..data.dataset import Notify
 from ..data.load import load_dataset, split
 from ..errors import SpecError, TrainError, did_you_mean
+from ..files import is_temporary
 from ..model import extra_layers  # noqa: F401  (registers LayerScale, PositionEmbedding: the same)
 from ..runs.directory import RunDir
 from ..runs.listing import holder_alive
@@ -263,8 +264,39 @@ def _worker_copy(path: Path) -> Path:
     """A copy of the run at ``path`` (on storage every worker sees) for a worker other than the
     chief to resume from and write to, so that only the chief writes the run itself."""
     copy = _worker_folder() / path.name
-    shutil.copytree(path, copy, ignore=shutil.ignore_patterns("lock", "tensorboard"))
+    try:  # the chief takes the run at the same moment (its lock, its recovery, --epochs)
+        shutil.copytree(path, copy, ignore=_not_copied, copy_function=_copy_unless_gone)
+    except (OSError, shutil.Error) as error:
+        shutil.rmtree(copy.parent, ignore_errors=True)  # no lock in it: nothing else would
+        failed = (
+            error.args[0]
+            if error.args and isinstance(error.args[0], list)
+            else [("", "", str(error))]
+        )
+        more = f", and {len(failed) - 1} more" if len(failed) > 1 else ""
+        raise TrainError(
+            f"could not copy the run '{path}' for this worker to resume from "
+            f"({failed[0][2]}{more}); check that it is readable and that "
+            f"{copy.parent.parent} (TMPDIR) has room for it"
+        ) from None
     return copy
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """What a worker's copy leaves out: the chief's lock, its TensorBoard logs and its writes in
+    progress (temporaries, gone or renamed by the time they would be copied)."""
+    return {n for n in names if n in ("lock", "tensorboard") or is_temporary(Path(folder, n))}
+
+
+def _copy_unless_gone(source: str, destination: str) -> None:
+    """Copy a file of the run unless the chief removed or renamed it since the folder was listed
+    (its recovery settling a killed epoch's models): the copy goes without it, and this worker's
+    own recovery settles the copy as the chief's settles the run."""
+    try:
+        shutil.copy2(source, destination)
+    except FileNotFoundError:
+        if os.path.lexists(source):
+            raise  # a link to nothing, or nowhere to copy to: not a file the chief moved
 
 
 def _worker_folder() -> Path:
