@@ -115,6 +115,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     "tta-translate": {"train.tta_translate": 2},
     "lookahead": {"train.lookahead": {"every": 5, "alpha": 0.5}},
+    # airbench's own: the fraction falls from 1 to 0.226 over the run, by the cube of its progress
+    "lookahead-ramped": {"train.lookahead": {"every": 5, "alpha": 0.226, "ramp": 3}},
     "bn-bias-lr-64": {"train.lr_scale": {"normalization_bias": 64}},
     "dirac": {"train.init": {"dirac": True}},
     "whiten": {"train.init": {"whiten": True}},

@@ -38,7 +38,7 @@ layers: [flatten, {dense: {units: 10, activation: softmax}}]
          "spec.yaml:4:1: error: inputt: unknown spec field 'inputt'. Did you mean 'input'?"),
         ("train:\n  lookahead: {epochs: 3}\n",
          "spec.yaml:5:15: error: train.lookahead.epochs: unknown train.lookahead setting 'epochs'. "
-         "Use one of: every, alpha."),
+         "Use one of: every, alpha, ramp."),
     ],
 )  # fmt: skip
 def test_a_setting_in_the_wrong_section_says_where_it_belongs(written, message, validate_text):

@@ -36,9 +36,18 @@ def images(tmp_path_factory):
 # -- lookahead ---------------------------------------------------------------------------------
 
 
-def test_lookahead_follows_a_hand_computation(images):
+@pytest.mark.parametrize(
+    ("alpha", "ramp", "fractions"),
+    [
+        (0.5, 0.0, [0.5, 0.5]),  # half way at steps 3 and 6
+        # airbench's schedule: from 1 at the first step to 0.2 at the last, 7, by the cube
+        (0.2, 3.0, [1 - 0.8 * (3 / 7) ** 3, 1 - 0.8 * (6 / 7) ** 3]),
+    ],
+)
+def test_lookahead_follows_a_hand_computation(images, alpha, ramp, fractions):
     """A linear model under plain SGD with a mean-squared error, whose gradient is written out:
-    every 3 steps the slow weights move half way to the fast ones, which restart from them."""
+    every 3 steps the slow weights move the fraction of the way to the fast ones that ``alpha``
+    and ``ramp`` give for that step, and the fast ones restart from them."""
     import keras
 
     from layerkit.spec.settings import Lookahead
@@ -54,7 +63,7 @@ def test_lookahead_follows_a_hand_computation(images):
     slow_layer = slow_weights_layer(inner)
     trainer = keras.Model(inputs, inner(slow_layer(inputs)))
     trainer.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
-    update = LookaheadUpdate(inner, slow_layer, Lookahead(every=3, alpha=0.5))
+    update = LookaheadUpdate(inner, slow_layer, Lookahead(every=3, alpha=alpha, ramp=ramp), 7)
     trainer.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[update])
 
     fast, slow = start.copy(), start.copy()
@@ -62,7 +71,7 @@ def test_lookahead_follows_a_hand_computation(images):
         xb, yb = x[step * 16 : (step + 1) * 16].astype("float64"), y[step * 16 : (step + 1) * 16]
         fast -= 0.5 * 2 / (16 * 10) * xb.T @ (xb @ fast - yb)
         if (step + 1) % 3 == 0:
-            slow += 0.5 * (fast - slow)
+            slow += fractions[step // 3] * (fast - slow)
             fast = slow.copy()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(inner.weights[0]), fast, rtol=1e-4,
                                atol=1e-6)  # fmt: skip
@@ -89,7 +98,7 @@ def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     slow = slow_weights_layer(inner)
     slow.build((None, 4))
-    update = LookaheadUpdate(inner, slow, Lookahead(every=3))
+    update = LookaheadUpdate(inner, slow, Lookahead(every=3), 12)
     counts = iter([0, 1, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10])  # the steps after each batch
     current = {"steps": 0}
     reads, updated = [], []
@@ -98,13 +107,13 @@ def test_lookahead_updates_at_every_kth_step_when_a_loss_scale_skips_some():
         reads.append(current["steps"])
         return current["steps"]
 
-    update.steps, update.update = steps, lambda: updated.append(current["steps"])
+    update.steps, update.update = steps, lambda alpha: updated.append((current["steps"], alpha))
     current["steps"] = next(counts)
     update.on_train_begin()
     for batch, value in enumerate(counts):
         current["steps"] = value
         update.on_train_batch_end(batch)
-    assert updated == [3, 6, 9]
+    assert updated == [(3, 0.5), (6, 0.5), (9, 0.5)]
     assert len(reads) < 12  # not after every batch
 
 
@@ -126,8 +135,11 @@ def assert_validate_says(line, message, validate_text):
          "spec.yaml:5:32: error: train.lookahead.alpha: expected a fraction above 0 and at most 1, "
          "received 1.5. Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
         ("lookahead: 5",
-         "spec.yaml:5:14: error: train.lookahead: expected {every: N, alpha: X}, received int 5. "
+         "spec.yaml:5:14: error: train.lookahead: expected {every: N, alpha: X, ramp: X}, received int 5. "
          "Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+        ("lookahead: {every: 5, alpha: 0.226, ramp: -3}",
+         "spec.yaml:5:45: error: train.lookahead.ramp: expected a number from 0 to 10, received "
+         "-3.0. Write e.g. 'lookahead: {every: 5, alpha: 0.226, ramp: 3}' (airbench's)."),
         ("lookahead: {evry: 5}",
          "spec.yaml:5:15: error: train.lookahead.evry: unknown train.lookahead setting 'evry'. "
          "Did you mean 'every'?"),
@@ -144,6 +156,16 @@ def test_lookahead_is_read_with_its_defaults(write_spec):
     spec = write_spec(SPEC + "  lookahead: {every: 3}\n")
     assert load_spec(spec).train.lookahead == Lookahead(every=3, alpha=0.5)
     assert load_spec(write_spec(SPEC + "  lookahead: {}\n")).train.lookahead == Lookahead()
+    ramped = load_spec(write_spec(SPEC + "  lookahead: {alpha: 0.226, ramp: 3}\n")).train.lookahead
+    assert ramped == Lookahead(every=5, alpha=0.226, ramp=3)
+    # airbench's update keeps 0.95**5 × (step / steps)**3 of the slow weights (0.226 rounds
+    # 1 − 0.95**5); past the last step the fraction stays at alpha
+    airbench = Lookahead(alpha=1 - 0.95**5, ramp=3)
+    for step in (0, 5, 350, 700, 900):
+        kept = 0.95**5 * min(1, step / 700) ** 3
+        assert airbench.fraction(step, 700) == pytest.approx(1 - kept, abs=1e-12)
+    assert ramped.fraction(0, 700) == 1 and ramped.fraction(900, 700) == pytest.approx(0.226)
+    assert Lookahead(alpha=0.3).fraction(5, 700) == 0.3
     assert load_spec(write_spec(SPEC + "  lookahead: null\n")).train.lookahead is None
 
 

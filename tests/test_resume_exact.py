@@ -117,7 +117,6 @@ CASES = [
          {"metrics": ["accuracy", "top3"], "monitor": "val_loss",
           "target": {"val_top3": 0.999}}),
     Case("batchnorm_momentum_ema", {"batchnorm_momentum": 0.8, "ema": 0.9}),
-    # 5 steps an epoch: the slow weights move at steps 3 and 6, across the crash after epoch 1
     # the scaled rates come back with the resumed optimizer (Keras saves no rate per weight)
     Case("lr_scale_sgd_nesterov",
          {"optimizer": {"sgd": {"learning_rate": 0.02, "momentum": 0.9, "nesterov": True}},
@@ -125,9 +124,11 @@ CASES = [
     # the first convolution whitened from the training images when the run began, and taken
     # from the checkpoint (not measured again) when it resumes
     Case("init_whiten", {"init": {"whiten": True, "whiten_eps": 0.001}}),
+    # 5 steps an epoch: the slow weights move at steps 3 and 6, across the crash after epoch 1,
+    # by fractions that fall over the run's steps (the resumed run must count them as it did)
     Case("lookahead_sgd_ema",
          {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
-          "lookahead": {"every": 3, "alpha": 0.5}, "ema": 0.9}),
+          "lookahead": {"every": 3, "alpha": 0.5, "ramp": 2}, "ema": 0.9}),
     Case("early_dropout_resumed_after_the_switch", {"early_dropout": 0.3}, stop_after=2),
     Case("validation_split_fraction_other_seed", {"validation_split": 0.25, "seed": 7}),
     # the rate halves after epochs 2 and 3, the first after the crash's checkpoint was saved

@@ -186,10 +186,20 @@ EARLY_STOPPING_SETTINGS = (
 class Lookahead:
     """``train.lookahead``: every ``every`` optimizer steps the slow weights move ``alpha`` of the
     way to the weights the optimizer trains (the fast ones), which are then set to them (Zhang et
-    al., 2019)."""
+    al., 2019). With ``ramp`` above 0 the fraction falls from 1 at the run's first step to
+    ``alpha`` at its last, as ``1 − (1 − alpha)·(step / steps)^ramp`` (airbench's schedule:
+    ``alpha: 0.226, ramp: 3``)."""
 
     every: int = 5
     alpha: float = 0.5
+    ramp: float = 0.0
+
+    def fraction(self, step: int, steps: int) -> float:
+        """How far the slow weights move at optimizer step ``step`` of a run of ``steps``."""
+        if not self.ramp:
+            return self.alpha
+        progress = min(1.0, step / max(1, steps))
+        return 1.0 - (1.0 - self.alpha) * progress**self.ramp
 
 
 # The settings of train.lookahead, read as the simple train: settings are.
@@ -199,6 +209,10 @@ LOOKAHEAD_SETTINGS = (
     Setting("alpha", "number", 0.5, "how far the slow weights move towards the fast ones",
             exclusive_minimum=0, maximum=1, expected="a fraction above 0 and at most 1",
             fix="Write e.g. 'lookahead: {every: 5, alpha: 0.5}'."),
+    Setting("ramp", "number", 0.0, "0: alpha throughout; above 0: the fraction falls from 1 at "
+            "the first step to alpha at the last as (step / steps)^ramp",
+            minimum=0, maximum=10, expected="a number from 0 to 10",
+            fix="Write e.g. 'lookahead: {every: 5, alpha: 0.226, ramp: 3}' (airbench's)."),
 )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Lookahead on top of a run's optimizer (``train.lookahead``; Zhang et al., 2019, as airbench uses
 it): a second, slow copy of the trained weights that every ``every`` optimizer steps moves
 ``alpha`` of the way towards the weights the optimizer trains (the fast ones), which then restart
-from it.
+from it. With ``ramp`` the fraction falls over the run, from 1 at its first step (the slow weights
+follow the fast ones) to ``alpha`` at its last, as airbench's does.
 
 Takes the spec's model and the ``train.lookahead`` setting; gives the layer that keeps the slow
 weights inside the training wrapper (:class:`SlowWeights`: it passes its input through, and is
@@ -58,15 +59,18 @@ def slow_weights_layer(model: keras.Model) -> SlowWeights:
 class LookaheadUpdate(keras.callbacks.Callback):
     """After every ``every``-th optimizer step (counted over the whole run, so a resumed run
     updates at the steps the uninterrupted one did): slow += alpha × (fast − slow), then fast =
-    slow. A new run starts the slow weights at the initial weights; a resumed one has them from
-    its checkpoint."""
+    slow, alpha as ``setting.fraction`` gives it for that step of a run of ``steps`` (its
+    schedule's length, which a resume with more epochs keeps). A new run starts the slow weights
+    at the initial weights; a resumed one has them from its checkpoint."""
 
-    def __init__(self, model: keras.Model, slow: SlowWeights, setting: Lookahead) -> None:
+    def __init__(self, model: keras.Model, slow: SlowWeights, setting: Lookahead,
+                 steps: int) -> None:  # fmt: skip
         super().__init__()
         self.fast = list(model.trainable_weights)
         self.slow = slow
         self.every = setting.every
-        self.alpha = setting.alpha
+        self.setting = setting
+        self.total = steps
         self.count = 0  # at least the optimizer's steps so far (see on_train_batch_end)
         if [list(weight.shape) for weight in self.fast] != slow.shapes:
             raise ValueError("the slow weights do not match the model's trainable weights")
@@ -91,11 +95,11 @@ class LookaheadUpdate(keras.callbacks.Callback):
             return
         self.count = self.steps()
         if self.count % self.every == 0:
-            self.update()
+            self.update(self.setting.fraction(self.count, self.total))
 
-    def update(self) -> None:
+    def update(self, alpha: float) -> None:
         """slow += alpha × (fast − slow); fast = slow."""
         for fast, slow in zip(self.fast, self.slow.slow, strict=True):
-            moved = slow + self.alpha * (keras.ops.cast(fast, slow.dtype) - slow)
+            moved = slow + alpha * (keras.ops.cast(fast, slow.dtype) - slow)
             slow.assign(moved)
             fast.assign(keras.ops.copy(keras.ops.cast(moved, fast.dtype)))

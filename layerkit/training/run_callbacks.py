@@ -118,7 +118,8 @@ def run_callbacks(run: RunDir, plan: Plan, setup: RunSetup, made: Trainer, data:
     ]
     if settings.lookahead is not None:
         slow = made.trainer.get_layer(LAYER_NAME)
-        callbacks.append(LookaheadUpdate(made.model, slow, settings.lookahead))
+        callbacks.append(LookaheadUpdate(made.model, slow, settings.lookahead,
+                                         laid_out * data.steps))  # fmt: skip
     if early and dropouts:  # before the recorder: it saves the spec's rates
         callbacks.append(EarlyDropout(dropouts, until))
     if settings.tta == "flip" and validation is not None:
