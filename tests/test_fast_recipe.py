@@ -205,7 +205,7 @@ def test_recipe_settings_are_read(write_spec):
         (
             "early_dropout: 0",
             "train.early_dropout: expected the fraction of the epochs that keep dropout on, above 0 "
-            "and at most 1, received 0.0",
+            "and at most 1, received 0",
         ),
         ("early_dropout: half", "train.early_dropout: expected a number, received the text 'half'"),
     ],
@@ -240,7 +240,7 @@ train:
             ("{warmup: 0.3}", "{warmup: 0.3, div: 0}"),
             "  schedule:",
             "train.schedule.one_cycle.div: schedule 'one_cycle': div must be the divisor of the "
-            "starting rate, above 0, received 0.0. Write e.g. 'one_cycle: {warmup: 0.25, div: 20, "
+            "starting rate, above 0, received 0. Write e.g. 'one_cycle: {warmup: 0.25, div: 20, "
             "final_div: 200}'.",
         ),
         (

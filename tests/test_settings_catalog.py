@@ -264,7 +264,7 @@ MISTAKES = {
     "one_cycle_range": (
         "train:\n  schedule:\n    one_cycle: {max_lr: 0.1, final_div: -5}\n",
         "8:41: error: train.schedule.one_cycle.final_div: schedule 'one_cycle': final_div must be "
-        "the divisor of the final rate, above 0, received -5.0. Write e.g. 'one_cycle: {warmup: "
+        "the divisor of the final rate, above 0, received -5. Write e.g. 'one_cycle: {warmup: "
         "0.25, div: 20, final_div: 200}'.",
     ),
     "constant_schedule_argument": (

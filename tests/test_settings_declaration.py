@@ -124,7 +124,7 @@ ACCEPTED = [
 ]
 REFUSED = [
     ("train", "label_smoothing: 1", "train.label_smoothing: expected a number from 0 to below 1, "
-     "received 1.0"),
+     "received 1"),
     ("train", "label_smoothing: -0.1", "train.label_smoothing: expected a number from 0 to below "
      "1, received -0.1"),
     ("train", "label_smoothing: lots", "train.label_smoothing: expected a number, received the "
@@ -138,9 +138,9 @@ REFUSED = [
     ("train", "monitor: 3", "train.monitor: expected a metric name such as val_accuracy, received "
      "int 3"),
     ("train", "batchnorm_momentum: 1", "train.batchnorm_momentum: expected a momentum between 0 and "
-     "1 (such as 0.9), received 1.0"),
+     "1 (such as 0.9), received 1"),
     ("train", "ema: 0", "train.ema: expected a momentum between 0 and 1 (such as 0.9), received "
-     "0.0"),
+     "0"),
     ("train", "early_dropout: 1.5", "train.early_dropout: expected the fraction of the epochs that "
      "keep dropout on, above 0 and at most 1, received 1.5. Write e.g. 'early_dropout: 0.5' for "
      "dropout in the first half of the epochs only."),

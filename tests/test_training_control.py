@@ -71,7 +71,7 @@ def test_early_stopping_reads_patience_and_min_delta(line, value):
                                              "2.5"]),
         ("early_stopping: {patience: 2, min_delta: -1}", [
             "1:42: error: train.early_stopping.min_delta: expected a number of at least 0, "
-            "received -1.0"]),
+            "received -1"]),
         ("early_stopping: {patiense: 2}", [
             "1:18: error: train.early_stopping.patiense: unknown train.early_stopping setting "
             "'patiense'. Did you mean 'patience'?"]),

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from ..catalog.arguments import accepts, kinds_text, type_fix
 from ..catalog.training import (
     OLD_ARGUMENTS,
-    SCHEDULES,
     Entry,
     SettingsCatalog,
     UnknownNameError,
@@ -211,10 +210,8 @@ class _Checker:
         for name, (fits, expected) in _RANGES.get(choice.name, {}).items():
             value = choice.args.get(name)
             if _is_number(value) and not fits(value):
-                whole = SCHEDULES[choice.name][name].kinds == ("int",)  # an epoch count
                 self.error(
-                    f"schedule '{choice.name}': {name} must be {expected}, received "
-                    f"{value if whole else float(value)}",
+                    f"schedule '{choice.name}': {name} must be {expected}, received {value}",
                     _where(choice.value_locations, name, choice.location),
                     f"{path}.{name}",
                     _EXAMPLES[choice.name],

@@ -101,7 +101,7 @@ class SettingsReader:
             number = self.number(node, key)
             if number is not None and not setting.in_range(number):
                 self.error(
-                    f"expected {setting.expected}, received {number}", node, key, setting.fix
+                    f"expected {setting.expected}, received {node.value}", node, key, setting.fix
                 )
                 return None
             return number
@@ -283,7 +283,7 @@ def _read_lr_scale(
     for name, child in fields.items():
         number = reader.number(child, name)
         if number is not None and not 0 < number < math.inf:  # nan too
-            reader.error(f"expected a finite factor above 0, received {number}", child, name,
+            reader.error(f"expected a finite factor above 0, received {child.value}", child, name,
                          example)  # fmt: skip
         elif number is not None:
             scales.append((name, number))
