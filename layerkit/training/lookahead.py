@@ -1,5 +1,5 @@
-"""Lookahead on top of a run's optimizer (``train.lookahead``; Zhang et al., 2019, as airbench uses
-it): a second, slow copy of the trained weights that every ``every`` optimizer steps moves
+"""Lookahead on top of a run's optimizer (``train.lookahead``; Zhang et al., 2019, and with
+``ramp`` airbench's form of it): a second, slow copy of the trained weights that every ``every`` optimizer steps moves
 ``alpha`` of the way towards the weights the optimizer trains (the fast ones), which then restart
 from it. With ``ramp`` the fraction falls over the run, from 1 at its first step (the slow weights
 follow the fast ones) to ``alpha`` at its last, as airbench's does.
