@@ -198,7 +198,10 @@ def test_recipe_settings_are_read(write_spec):
             "batchnorm_momentum: fast",
             "train.batchnorm_momentum: expected a number, received the text 'fast'",
         ),
-        ("no_decay: [norm]", "train.no_decay: expected a list drawn from normalization, bias"),
+        (
+            "no_decay: [norm]",
+            "train.no_decay[0]: expected one of normalization, bias, received the text 'norm'",
+        ),
         ("tta: rotate", "train.tta: expected flip, received the text 'rotate'"),
         ("target: 0.83", "train.target: expected one metric and the value to stop at"),
         ("emma: 0.99", "unknown train setting 'emma'"),

@@ -548,13 +548,13 @@ def test_a_run_trains_with_the_scaled_rates(tmp_path, runner, monkeypatch):
     [
         ("lr_scale: {kernel: .nan}",
          "spec.yaml:5:22: error: train.lr_scale.kernel: expected a finite factor above 0, received "
-         "nan. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+         ".nan. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
         ("lr_scale: {kernel: .inf}",
          "spec.yaml:5:22: error: train.lr_scale.kernel: expected a finite factor above 0, received "
-         "inf. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
+         ".inf. Write e.g. 'lr_scale: {normalization_bias: 64}'."),
         ("init: {whiten: true, whiten_eps: .inf}",
          "spec.yaml:5:36: error: train.init.whiten_eps: expected a number above 0 (such as "
-         "0.0005), received inf"),
+         "0.0005), received .inf"),
     ],
 )  # fmt: skip
 def test_factors_that_are_not_finite_are_refused(line, message, validate_text):

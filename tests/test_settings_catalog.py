@@ -165,8 +165,8 @@ MISTAKES = {
     "exponent_read_as_text": (
         "train:\n  optimizer:\n    adamw:\n      weight_decay: 5e-4\n",
         "9:21: error: train.optimizer.adamw.weight_decay: argument 'weight_decay' of optimizer "
-        "AdamW expects a number, received the text '5e-4'. Write it as 5.0e-4: YAML reads an "
-        "exponent without a decimal point as text.",
+        "AdamW expects a number, received the text '5e-4'. Write it as 5.0e-4: YAML reads a "
+        "number with an exponent as text unless it has a decimal point and a signed exponent.",
     ),
     "supplied_optimizer_argument": (
         "train:\n  optimizer: {sgd: {momentum: 0.9, use_ema: true}}\n",

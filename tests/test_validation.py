@@ -88,8 +88,8 @@ def test_typos_and_types_all_reported_with_places_and_suggestions():
         "number, received the text 'high'. Write a number here.",
         "<string>:9:5: error: layers[6].flaten: unknown layer 'flaten'. Did you mean 'flatten'?",
         "<string>:10:24: error: layers[7].rescaling.scale: argument 'scale' of Rescaling expects "
-        "a number, received the text '1e-3'. Write it as 1.0e-3: YAML reads an exponent without "
-        "a decimal point as text.",
+        "a number, received the text '1e-3'. Write it as 1.0e-3: YAML reads a number with an "
+        "exponent as text unless it has a decimal point and a signed exponent.",
     ]
 
 

@@ -91,8 +91,8 @@ def test_override_of_a_layer_argument_by_path():
         (
             "vars.width=1e-3",
             "<string>:3:10: error: --set vars.width=1e-3: expected a number like the spec's 1.0, "
-            "received the text '1e-3'. Write it as 1.0e-3: YAML reads an exponent without a "
-            "decimal point as text.",
+            "received the text '1e-3'. Write it as 1.0e-3: YAML reads a number with an "
+            "exponent as text unless it has a decimal point and a signed exponent.",
         ),
         (
             "layers.x=3",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from layerkit.errors import Location, SpecError
 from layerkit.spec.spec_file import read_source
-from layerkit.spec.yaml_source import MAX_NODES, parse_yaml
+from layerkit.spec.yaml_source import MAX_NODES, exponent_fix, parse_yaml
 
 
 def error_of(text: str) -> SpecError:
@@ -81,6 +82,64 @@ def test_tabs_get_a_specific_fix():
 def test_merge_keys_are_resolved():
     root = parse_yaml("base: &b {units: 4}\nx:\n  <<: *b\n  activation: relu\n", "s.yaml")
     assert root.plain()["x"] == {"units": 4, "activation": "relu"}
+
+
+MERGED = """\
+vars:
+  base: &b {epochs: 3, batch_size: 8}
+  other: &o {epochs: 5, seed: 1}
+one: {<<: *b, epochs: 4}
+two: {<<: [*b, *o]}
+three: {<<: [*b, *o], epochs: 6}
+"""
+
+
+def test_a_key_written_beside_a_merge_wins_as_yaml_has_it():
+    """A key written in the mapping overrides the merged one, and of two merged mappings the
+    first listed wins (as PyYAML's own loader reads it); these were refused as duplicate keys."""
+    root = parse_yaml(MERGED, "s.yaml")
+    assert root.plain() == yaml.safe_load(MERGED)
+    assert root.plain()["one"] == {"epochs": 4, "batch_size": 8}
+    assert root.plain()["two"] == {"epochs": 3, "batch_size": 8, "seed": 1}
+    assert root.plain()["three"] == {"epochs": 6, "batch_size": 8, "seed": 1}
+    assert root.value["one"].key_location("epochs") == Location("s.yaml", 4, 15)
+    assert root.value["two"].key_location("epochs") == Location("s.yaml", 2, 13)
+
+
+def test_a_key_written_twice_beside_a_merge_is_still_a_duplicate():
+    error = error_of("base: &b {epochs: 3}\ntrain: {<<: *b, epochs: 4, epochs: 6}\n")
+    assert error.format() == (
+        "s.yaml:2:28: error: duplicate key 'epochs' (first written at line 2). "
+        "Remove one of the two, or merge them."
+    )
+
+
+SIGNED = "YAML reads a number with an exponent as text unless it has a decimal point and a signed exponent."
+
+
+@pytest.mark.parametrize(
+    ("text", "integer", "fix"),
+    [
+        ("1e-3", False, f"Write it as 1.0e-3: {SIGNED}"),
+        ("5e2", False, f"Write it as 5.0e+2: {SIGNED}"),
+        ("5.0e2", False, f"Write it as 5.0e+2: {SIGNED}"),
+        ("1.e3", False, f"Write it as 1.0e+3: {SIGNED}"),
+        ("-2E5", False, f"Write it as -2.0e+5: {SIGNED}"),
+        ("1e3", True, "Write it as 1000: an integer setting takes digits, not an exponent."),
+        ("5.0e2", True, "Write it as 500: an integer setting takes digits, not an exponent."),
+        ("1e-3", True, f"Write it as 1.0e-3: {SIGNED}"),
+        ("1.0e-3", False, None),  # a number as YAML writes one, only quoted
+        ("0.001", False, None),
+        ("e5", False, None),
+    ],
+)
+def test_the_fix_for_an_exponent_read_as_text_is_a_number_yaml_reads(text, integer, fix):
+    """The suggestion used to be 5.0e2 for 5e2, which YAML 1.1 reads as text too."""
+    assert exponent_fix(text, integer=integer) == fix
+    if fix is not None and not integer:
+        suggested = fix.split(":")[0].removeprefix("Write it as ")
+        assert isinstance(yaml.safe_load(f"x: {suggested}")["x"], float)
+        assert yaml.safe_load(f"x: {suggested}")["x"] == float(text)
 
 
 def test_non_text_keys_are_refused():

@@ -119,12 +119,14 @@ def kinds_text(kinds: tuple[str, ...]) -> str:
 
 def type_fix(kinds: tuple[str, ...], value: Any) -> str:
     """The fix for a value of the wrong kind: unquote a number, write a whole number, …"""
-    if isinstance(value, str) and "int" in kinds:
+    if isinstance(value, str) and ("int" in kinds or "float" in kinds):
         try:
             float(value)
         except ValueError:
             return f"Write {kinds_text(kinds)} here."
-        return exponent_fix(value) or "Write the number without quotes."
+        return (
+            exponent_fix(value, integer="float" not in kinds) or "Write the number without quotes."
+        )
     if isinstance(value, float) and kinds[0] == "int" and "float" not in kinds:
         return "Write a whole number."
     return f"Write {kinds_text(kinds)} here."

@@ -9,12 +9,13 @@ collector: the simple settings read from their declaration in :mod:`layerkit.spe
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import ErrorCollector, SpecError
 from .settings import DATA_FIELDS, DATA_SETTINGS, NORMALIZE_FIELDS, DataSettings, Normalize
 from .settings_reader import SettingsReader, StructuredReader
-from .yaml_source import Node, describe
+from .yaml_source import Node, describe, written
 
 
 def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
@@ -49,37 +50,61 @@ def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
     return DataSettings(**values, locations=locations)
 
 
+_EXAMPLES = {"mean": "[0.4914, 0.4822, 0.4465]", "std": "[0.2470, 0.2435, 0.2616]"}
+
+
 def _read_normalize(data_reader: SettingsReader, node: Node, key: str) -> Normalize:
+    """``{scale, offset, mean, std}``: finite numbers, ``scale`` not 0, ``mean`` and ``std`` one
+    number or one per channel, ``std`` above 0; each problem at the value that has it."""
     reader = SettingsReader(data_reader.errors, f"data.{key}")
     fields = reader.mapping(node, NORMALIZE_FIELDS)
     values: dict[str, Any] = {}
     for name in ("scale", "offset"):
         if name in fields:
-            number = reader.number(fields[name], name)
-            if number is not None:
+            number = _finite(reader, fields[name], name, "Write e.g. 'scale: 0.00392156862745098' "
+                             "(1/255)." if name == "scale" else "Write e.g. 'offset: -1'.")  # fmt: skip
+            if number is not None and name == "scale" and number == 0:
+                reader.error("a scale of 0 would make every image blank", fields[name], name,
+                             "Write e.g. 'scale: 0.00392156862745098' (1/255).")  # fmt: skip
+            elif number is not None:
                 values[name] = number
     for name in ("mean", "std"):
         if name in fields:
-            child = fields[name]
-            items = child.value if child.is_sequence else (child,)
-            numbers = [item.value for item in items]
-            if not numbers or not all(
-                isinstance(n, int | float) and not isinstance(n, bool) for n in numbers
-            ):
-                reader.error(
-                    f"expected a number or a list of numbers (one per channel), received {describe(child)}",
-                    child,
-                    name,
-                )
-                continue
-            if name == "std" and any(n <= 0 for n in numbers):
-                bad = next(item for item in items if item.value <= 0)
-                reader.error(
-                    f"standard deviations must be positive, received {describe(bad)}", bad, name
-                )
-                continue
-            values[name] = tuple(float(n) for n in numbers)
+            numbers = _per_channel(reader, fields[name], name)
+            if numbers is not None:
+                values[name] = numbers
     return Normalize(**values)
+
+
+def _per_channel(reader: SettingsReader, child: Node, name: str) -> tuple[float, ...] | None:
+    """``mean`` or ``std``: one finite number, or a non-empty list of them (one per channel);
+    a standard deviation above 0."""
+    example = f"Write e.g. '{name}: {_EXAMPLES[name]}'."
+    if (child.is_sequence and not child.value) or child.is_mapping or child.value is None:
+        received = "an empty list" if child.is_sequence else describe(child)
+        reader.error(f"expected a number or a list of numbers (one per channel), received "
+                     f"{received}", child, name, example)  # fmt: skip
+        return None
+    items = child.value if child.is_sequence else (child,)
+    numbers = []
+    for index, item in enumerate(items):
+        path = f"{name}[{index}]" if child.is_sequence else name
+        number = _finite(reader, item, path, example)
+        if number is not None and name == "std" and number <= 0:
+            reader.error(f"standard deviations must be above 0, received {written(item)}", item,
+                         path, example)  # fmt: skip
+            number = None
+        numbers.append(number)
+    return None if None in numbers else tuple(numbers)
+
+
+def _finite(reader: SettingsReader, node: Node, key: str, example: str) -> float | None:
+    """A finite number, else None after saying so at ``node``."""
+    number = reader.number(node, key)
+    if number is not None and not math.isfinite(number):
+        reader.error(f"expected a finite number, received {written(node)}", node, key, example)
+        return None
+    return number
 
 
 _DATA_READERS: dict[str, StructuredReader] = {"normalize": _read_normalize}

@@ -219,7 +219,8 @@ def _checked(current: Node, value: Any, key: str, path: list[str | int]) -> Any:
     raise SpecError(
         f"--set {key}: expected {_type_name(old)} like the spec's {old!r}, received {describe(value)}",
         current.location,
-        fix=exponent_fix(value) or f"Give {_type_name(old)}.",
+        fix=exponent_fix(value, integer=isinstance(old, int) and not isinstance(old, bool))
+        or f"Give {_type_name(old)}.",
     )
 
 

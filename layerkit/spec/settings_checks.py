@@ -10,6 +10,7 @@ what the run will log, and the settings that depend on the model's input (``tta`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from ..catalog.training import (
 )
 from ..errors import Location, SpecError, did_you_mean
 from .settings import Choice, DataSettings, TrainSettings
-from .yaml_source import describe
+from .yaml_source import describe, written
 
 if TYPE_CHECKING:
     from ..tuning.search_space import SearchSpace
@@ -75,11 +76,21 @@ PLATEAU_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "min_lr": (lambda value: value >= 0, "at least 0"),
     "cooldown": (lambda value: value >= 0, "a number of epochs of at least 0"),
 }
-_RANGES = {"one_cycle": ONE_CYCLE_RANGES, "plateau": PLATEAU_RANGES}
+# Cosine arguments that would warm up for a negative time or end above (or below) the rate.
+COSINE_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "warmup_epochs": (lambda value: value >= 0, "a number of epochs of at least 0"),
+    "final_fraction": (
+        lambda value: 0 <= value <= 1,
+        "the fraction of the rate it ends at, 0 to 1",
+    ),
+}
+_RANGES = {"one_cycle": ONE_CYCLE_RANGES, "plateau": PLATEAU_RANGES, "cosine": COSINE_RANGES}
 _EXAMPLES = {
     "one_cycle": "Write e.g. 'one_cycle: {warmup: 0.25, div: 20, final_div: 200}'.",
     "plateau": "Write e.g. 'plateau: {factor: 0.5, patience: 2}'.",
+    "cosine": "Write e.g. 'cosine: {warmup_epochs: 2, final_fraction: 0.01}'.",
 }
+_STEP_EXAMPLE = "Write e.g. 'step: {boundaries: [30, 60], values: [0.1, 0.01, 0.001]}'."
 
 
 class _Checker:
@@ -189,6 +200,14 @@ class _Checker:
                     arg_path,
                     type_fix(arg.kinds, value),
                 )
+            elif (infinite := _not_finite(value)) is not None:
+                self.error(
+                    f"argument '{name}' of {entry.label} must be a finite number, received "
+                    f"{written(infinite)}" + (" in it" if isinstance(value, list) else ""),
+                    choice.value_locations.get(name, key_location),
+                    arg_path,
+                    "Write a finite number: YAML reads .inf and .nan as infinity and not a number.",
+                )
         for name, arg in entry.args.items():
             if (
                 arg.required
@@ -209,9 +228,10 @@ class _Checker:
         path = f"train.schedule.{choice.name}"
         for name, (fits, expected) in _RANGES.get(choice.name, {}).items():
             value = choice.args.get(name)
-            if _is_number(value) and not fits(value):
+            if _is_number(value) and math.isfinite(value) and not fits(value):
                 self.error(
-                    f"schedule '{choice.name}': {name} must be {expected}, received {value}",
+                    f"schedule '{choice.name}': {name} must be {expected}, received "
+                    f"{written(value)}",
                     _where(choice.value_locations, name, choice.location),
                     f"{path}.{name}",
                     _EXAMPLES[choice.name],
@@ -230,7 +250,20 @@ class _Checker:
                     f"{describe(bad)} in it",
                     _where(choice.value_locations, name, choice.location),
                     f"{path}.{name}",
-                    "Write e.g. 'step: {boundaries: [30, 60], values: [0.1, 0.01, 0.001]}'.",
+                    _STEP_EXAMPLE,
+                )
+                continue
+            if _not_finite(items) is not None:
+                continue  # said with the arguments
+            negative = next((item for item in items if item < 0), None)
+            if negative is not None:
+                what = "epochs" if name == "boundaries" else "learning rates"
+                self.error(
+                    f"{name} of schedule 'step' must be {what} of at least 0, received "
+                    f"{written(negative)} in it",
+                    _where(choice.value_locations, name, choice.location),
+                    f"{path}.{name}",
+                    _STEP_EXAMPLE,
                 )
                 continue
             lists[name] = items
@@ -252,23 +285,23 @@ class _Checker:
 
     def metrics(self, train: TrainSettings) -> list[str] | None:
         """The names the history logs for the metrics; None when one is unknown."""
-        names: dict[str, str] = {}  # logged name → as first written
+        names: dict[str, str] = {}  # logged name → as first spelled
         known = True
-        for index, written in enumerate(train.metrics):
+        for index, spelled in enumerate(train.metrics):
             location = _where(train.locations, f"metrics[{index}]", "metrics")
             path = f"train.metrics[{index}]"
             try:
-                name = metric_name(written)
+                name = metric_name(spelled)
             except UnknownNameError as unknown:
-                self.error(f"unknown metric '{written}'", location, path, unknown.hint)
+                self.error(f"unknown metric '{spelled}'", location, path, unknown.hint)
                 known = False
                 continue
             if name in names:
-                first = f" (first as '{names[name]}')" if names[name] != written else ""
+                first = f" (first as '{names[name]}')" if names[name] != spelled else ""
                 self.error(f"metric '{name}' is listed twice{first}", location, path,
                            "List each metric once.")  # fmt: skip
             else:
-                names[name] = written
+                names[name] = spelled
         return list(names) if known else None
 
     def history_names(self, train: TrainSettings, metrics: list[str]) -> None:
@@ -359,6 +392,14 @@ _NONE = object()  # no such item
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _not_finite(value: Any) -> float | None:
+    """The first nan or infinity in an argument's value (a number or a list of them), or None."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, float) and not math.isfinite(item):
+            return item
+    return None
 
 
 def _where(locations: dict[str, Location], *keys: str | Location) -> Location:

@@ -17,8 +17,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ErrorCollector, SpecError, did_you_mean
+from ..errors import ErrorCollector, Location, SpecError, did_you_mean
 from .document import MAX_ARGUMENT_INT
+from .problems import BoundedErrors, Fix
 from .settings import (
     EARLY_STOPPING_SETTINGS,
     INIT_SETTINGS,
@@ -35,7 +36,7 @@ from .settings import (
     TrainSettings,
     misplaced,
 )
-from .yaml_source import Node, describe
+from .yaml_source import Node, describe, exponent_fix, written
 
 
 class SettingsReader:
@@ -43,32 +44,34 @@ class SettingsReader:
         self.errors = errors
         self.section = section
 
-    def error(self, message: str, node: Node, key: str, fix: str | None = None) -> None:
-        self.errors.add(SpecError(message, node.location, f"{self.section}.{key}", fix))
+    def error(self, message: str, node: Node, key: str, fix: Fix = None) -> None:
+        self.report(message, node.location, f"{self.section}.{key}", fix)
+
+    def report(self, message: str, location: Location, path: str, fix: Fix = None) -> None:
+        """Record a problem; past the problems shown in full it is only counted, and a ``fix``
+        given as a function (a "did you mean" search) is not worked out."""
+        if isinstance(self.errors, BoundedErrors) and self.errors.full:
+            self.errors.hidden += 1
+        else:
+            self.errors.add(SpecError(message, location, path, fix() if callable(fix) else fix))
 
     def mapping(self, node: Node | None, allowed: tuple[str, ...]) -> dict[str, Node]:
         if node is None:
             return {}
         if not node.is_mapping:
-            self.errors.add(
-                SpecError(
-                    f"expected a mapping, received {describe(node)}", node.location, self.section
-                )
-            )
+            self.report(f"expected a mapping, received {describe(node)}", node.location,
+                        self.section)  # fmt: skip
             return {}
         for key in node.value:
             if key not in allowed:
                 moved = misplaced(key, self.section)
-                hint = moved[1] if moved else (
-                    did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}.")  # fmt: skip
-                self.errors.add(
-                    SpecError(
-                        f"unknown {self.section} setting '{key}'" + (moved[0] if moved else ""),
-                        node.key_location(key),
-                        f"{self.section}.{key}",
-                        hint,
-                    )
-                )
+                self.report(
+                    f"unknown {self.section} setting '{key}'" + (moved[0] if moved else ""),
+                    node.key_location(key),
+                    f"{self.section}.{key}",
+                    moved[1] if moved else lambda key=key: (
+                        did_you_mean(key, allowed) or f"Use one of: {', '.join(allowed)}."),
+                )  # fmt: skip
         return {key: value for key, value in node.value.items() if key in allowed}
 
     def settings(
@@ -101,8 +104,9 @@ class SettingsReader:
             number = self.number(node, key)
             if number is not None and not setting.in_range(number):
                 self.error(
-                    f"expected {setting.expected}, received {node.value}", node, key, setting.fix
-                )
+                    f"expected {setting.expected}, received {written(node)}", node, key,
+                    setting.fix,
+                )  # fmt: skip
                 return None
             return number
         fix = None
@@ -112,6 +116,7 @@ class SettingsReader:
             return None
         if setting.kind == "integer":
             accepted = _is_integer(value) and setting.in_range(value)
+            fix = exponent_fix(value, integer=True)
         elif setting.kind == "choice":
             accepted = value in setting.choices
             spelling = [str(choice) for choice in setting.choices if choice is not None]
@@ -126,7 +131,8 @@ class SettingsReader:
     def number(self, node: Node, key: str) -> float | None:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(f"expected a number, received {describe(node)}", node, key)
+            self.error(f"expected a number, received {describe(node)}", node, key,
+                       exponent_fix(value) or _unquote_fix(value))  # fmt: skip
             return None
         return float(value)
 
@@ -142,6 +148,15 @@ class SettingsReader:
                 return Choice(
                     name, args.plain(), node.key_location(name), dict(args.key_locations), values
                 )
+            example = "{learning_rate: 0.01}" if key == "optimizer" else "{argument: value}"
+            self.error(
+                f"the arguments of {key} '{name}' must be a mapping of argument: value, received "
+                f"{describe(args)}",
+                args,
+                f"{key}.{name}",
+                f"Write e.g. '{key}: {{{name}: {example}}}'.",
+            )
+            return None
         self.error(
             f"expected a name or {{name: {{argument: value}}}}, received {describe(node)}",
             node,
@@ -193,35 +208,49 @@ def read_train(node: Node | None, errors: ErrorCollector) -> TrainSettings:
 
 
 def _read_metrics(reader: SettingsReader, node: Node, key: str) -> tuple[str, ...] | None:
-    if node.is_sequence and all(isinstance(item.value, str) for item in node.value):
-        return tuple(item.value for item in node.value)
-    reader.error(
-        f"expected a list of metric names, received {describe(node)}",
-        node,
-        key,
-        "Write e.g. 'metrics: [accuracy, top5]'.",
-    )
-    return None
+    example = "Write e.g. 'metrics: [accuracy, top5]'."
+    if not node.is_sequence:
+        reader.error(f"expected a list of metric names, received {describe(node)}", node, key,
+                     example)  # fmt: skip
+        return None
+    bad = [
+        (index, item) for index, item in enumerate(node.value) if not isinstance(item.value, str)
+    ]
+    for index, item in bad:
+        reader.error(f"expected a metric name, received {describe(item)}", item,
+                     f"{key}[{index}]", example)  # fmt: skip
+    return None if bad else tuple(item.value for item in node.value)
 
 
 def _read_no_decay(reader: SettingsReader, node: Node, key: str) -> tuple[str, ...] | None:
-    items = node.value if node.is_sequence else None
-    if items is None or not all(item.value in NO_DECAY_KINDS for item in items):
+    kinds = ", ".join(NO_DECAY_KINDS)
+    if not node.is_sequence:
         reader.error(
-            f"expected a list drawn from {', '.join(NO_DECAY_KINDS)}, received {describe(node)}",
+            f"expected a list drawn from {kinds}, received {describe(node)}",
             node,
             key,
             "Write 'no_decay: [normalization, bias]' (the default), or 'no_decay: []' to decay "
             "every weight.",
         )
         return None
-    return tuple(item.value for item in items)
+    bad = [
+        (index, item) for index, item in enumerate(node.value) if item.value not in NO_DECAY_KINDS
+    ]
+    for index, item in bad:
+        hint = did_you_mean(item.value, NO_DECAY_KINDS) if isinstance(item.value, str) else None
+        reader.error(f"expected one of {kinds}, received {describe(item)}", item,
+                     f"{key}[{index}]", hint or f"Write one of: {kinds}.")  # fmt: skip
+    return None if bad else tuple(item.value for item in node.value)
 
 
 def _read_target(reader: SettingsReader, node: Node, key: str) -> tuple[str, float] | None:
     if node.is_mapping and len(node.value) == 1:
         ((metric, value),) = node.value.items()
         number = reader.number(value, f"{key}.{metric}")
+        if number is not None and not math.isfinite(number):
+            reader.error(f"expected a finite value to stop at, received {written(value)}", value,
+                         f"{key}.{metric}", "Write e.g. 'target: {val_accuracy: 0.83}'.")  # fmt: skip
+            return None
         return None if number is None else (metric, number)
     reader.error(
         f"expected one metric and the value to stop at, received {describe(node)}",
@@ -283,8 +312,8 @@ def _read_lr_scale(
     for name, child in fields.items():
         number = reader.number(child, name)
         if number is not None and not 0 < number < math.inf:  # nan too
-            reader.error(f"expected a finite factor above 0, received {child.value}", child, name,
-                         example)  # fmt: skip
+            reader.error(f"expected a finite factor above 0, received {written(child)}", child,
+                         name, example)  # fmt: skip
         elif number is not None:
             scales.append((name, number))
     return tuple(scales) if len(scales) == len(node.value) else None
@@ -327,6 +356,15 @@ def _refused(value: Any) -> str | None:
     if isinstance(value, str) and "\0" in value:
         return "the text holds a NUL character, which no name or path can"
     return None
+
+
+def _unquote_fix(value: Any) -> str | None:
+    """The fix for a finite number written as text ('0.5' in quotes)."""
+    try:
+        number = float(value) if isinstance(value, str) else math.nan
+    except ValueError:
+        return None
+    return "Write the number without quotes." if math.isfinite(number) else None
 
 
 def _is_integer(value: Any) -> bool:

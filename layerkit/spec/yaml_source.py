@@ -7,6 +7,7 @@ nothing a tag names is ever imported or constructed.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -37,6 +38,9 @@ _KINDS: dict[Any, str] = {
     yaml.MappingNode: "a mapping",
 }
 _TAG_FIX = "Remove the tag, or write a value of the kind it names."
+# a number YAML 1.1 reads as text: an exponent without a decimal point before it or a sign in it
+_PLAIN_NUMBER = re.compile(r"[-+]?[0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?")
+_EXPONENT_AS_TEXT = re.compile(r"([-+]?)([0-9]+)(?:(\.)([0-9]*))?[eE]([-+]?)([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,14 @@ class Node:
     """A YAML value and where it was written.
 
     ``value`` is a plain scalar (str, int, float, bool, None), a tuple of Nodes for a sequence, or a
-    dict of str to Node for a mapping. ``key_locations`` gives, for a mapping, where each key is.
+    dict of str to Node for a mapping. ``key_locations`` gives, for a mapping, where each key is;
+    ``text``, for a scalar read from a file, its text as written (``0x10``, ``.nan``).
     """
 
     value: Any
     location: Location
     key_locations: dict[str, Location] = field(default_factory=dict, compare=False)
+    text: str | None = field(default=None, compare=False)  # a scalar's text, as the file wrote it
 
     @property
     def is_mapping(self) -> bool:
@@ -90,13 +96,54 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def exponent_fix(value: Any) -> str | None:
-    """The fix for a number YAML read as text: PyYAML (YAML 1.1) takes ``1e-3`` for text, since a
-    float needs a decimal point before the exponent."""
-    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+[eE][-+]?[0-9]+", value.strip()):
-        mantissa, exponent = value.strip().lower().split("e")
-        return f"Write it as {mantissa}.0e{exponent}: YAML reads an exponent without a decimal point as text."
-    return None
+def written(value: Any) -> str:
+    """How an error message quotes a number it refuses: as the file wrote it (``0x10``, ``1.0e+400``,
+    ``.nan``) when the value is a Node read from a file, else in YAML's spelling (``.inf``, not
+    Python's ``inf``)."""
+    if isinstance(value, Node):
+        if value.text is not None and _is_number(value.value):
+            return _as_read(value.text, value.value)
+        value = value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    return str(value)
+
+
+def exponent_fix(value: Any, integer: bool = False) -> str | None:
+    """The fix for a number YAML read as text: PyYAML (YAML 1.1) reads ``1e-3``, ``5e2`` and
+    ``5.0e2`` as text, since a float needs a decimal point before its exponent and a sign in it
+    (``1.0e-3``, ``5.0e+2``). With ``integer``, an integral value is suggested in digits."""
+    if not isinstance(value, str):
+        return None
+    match = _EXPONENT_AS_TEXT.fullmatch(value.strip())
+    if match is None:
+        return None
+    sign, digits, point, decimals, exponent_sign, exponent = match.groups()
+    if point and exponent_sign:
+        return None  # a number as YAML writes one, quoted: the caller says to drop the quotes
+    if integer:
+        number = float(value.strip())
+        if number.is_integer() and abs(number) <= 10**15:
+            return f"Write it as {int(number)}: an integer setting takes digits, not an exponent."
+    mantissa = f"{sign or ''}{digits}.{decimals or '0'}"
+    suggested = f"{mantissa}e{exponent_sign or '+'}{exponent}"
+    return (f"Write it as {suggested}: YAML reads a number with an exponent as text unless it "
+            "has a decimal point and a signed exponent.")  # fmt: skip
+
+
+def _as_read(text: str, value: float) -> str:
+    """A number's text, with the value YAML read it as where the two differ at a glance: a
+    hexadecimal, octal or base-60 number, or more digits than a float keeps (``0.9999999999999999999``
+    is 1.0)."""
+    plain = _PLAIN_NUMBER.fullmatch(text)
+    digits = re.sub(r"[^0-9]", "", re.split(r"[eE]", text)[0]).lstrip("0")
+    if math.isfinite(value) and (plain is None or len(digits) > 15):
+        return f"{text} (read as {value!r})"
+    return text
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def parse_yaml(text: str, file_name: str) -> Node:
@@ -267,7 +314,7 @@ class _Converter:
             return self._mapping(node, location)
         if isinstance(node, yaml.SequenceNode):
             return Node(tuple(self.convert(child) for child in node.value), location)
-        return Node(self._scalar(node, location), location)
+        return Node(self._scalar(node, location), location, text=node.value)
 
     def _scalar(self, node: yaml.ScalarNode, location: Location) -> Any:
         """A scalar's value, its text checked first: a number of sane length, no surrogates."""
@@ -295,6 +342,10 @@ class _Converter:
         return value
 
     def _mapping(self, node: yaml.MappingNode, location: Location) -> Node:
+        """A mapping's keys and values. Merge keys (``<<: *base``) are resolved as YAML has them:
+        a key written in the mapping wins over a merged one, and of merged ones the first listed
+        wins; a key written twice in the mapping itself is an error."""
+        own = {id(key) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"}
         try:
             self.loader.flatten_mapping(node)  # resolves YAML merge keys ('<<: *base')
         except yaml.MarkedYAMLError as error:
@@ -305,6 +356,7 @@ class _Converter:
             ) from None
         values: dict[str, Node] = {}
         key_locations: dict[str, Location] = {}
+        firsts: dict[str, yaml.Node] = {}  # the key node each value was last taken from
         for key_node, value_node in node.value:
             key_location = _location(key_node.start_mark, self.file_name)
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
@@ -317,7 +369,9 @@ class _Converter:
                     key_location,
                     fix="Use a plain name as the key, or quote it.",
                 )
-            if key in values:
+            # merged keys come first in the flattened order, so the one that wins comes last;
+            # only a key written twice in the mapping itself is a mistake
+            if key in values and id(key_node) in own and id(firsts[key]) in own:
                 first = key_locations[key]
                 raise SpecError(
                     f"duplicate key '{key}' (first written at line {first.line})",
@@ -326,4 +380,5 @@ class _Converter:
                 )
             values[key] = self.convert(value_node)
             key_locations[key] = key_location
+            firsts[key] = key_node
         return Node(values, location, key_locations)

@@ -129,7 +129,7 @@ def make_schedule(settings: TrainSettings, base_rate: float, steps_per_epoch: in
         raise SpecError(
             f"schedule '{choice.name}' needs {missing}", choice.location, path
         ) from None
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # also checked when the spec loads
         raise SpecError(f"schedule '{choice.name}': {error}", choice.location, path) from None
     if args:
         raise SpecError(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Location, did_you_mean
+from ..spec.problems import suggest
 from ..spec.settings import TRAIN_SETTINGS
 from ..spec.yaml_source import Node, describe
 
@@ -258,14 +259,21 @@ def _written(root: Node, steps: list[str]) -> bool:
 
 def _unknown(values: Reader, name: str, where: Location, variables: dict[str, Node],
              root: Node, what: str) -> None:  # fmt: skip
-    known = [*variables, *(f"vars.{var}" for var in variables)]
-    known += [f"train.{setting.name}" for setting in TRAIN_SETTINGS if setting.name != "optimizer"]
-    for section in _SECTIONS[1:]:
-        known += _leaf_paths(section, root.value.get(section) if root.is_mapping else None)
-    hint = did_you_mean(name, known) or (
-        f"Name a var (the spec's: {', '.join(variables) or 'none'}) or a train: setting such as "
-        "train.batch_size, or one the spec writes, such as train.optimizer.adam.learning_rate."
-    )
+    """Says ``name`` is not ``what``, with the closest known name: worked out only for a problem
+    shown in full, over at most MAX_CHOICES names (a search of a long list for every unknown
+    name of a long search section took minutes)."""
+
+    def hint() -> str:
+        known = [*variables, *(f"vars.{var}" for var in variables)]
+        known += [f"train.{item.name}" for item in TRAIN_SETTINGS if item.name != "optimizer"]
+        for section in _SECTIONS[1:]:
+            known += _leaf_paths(section, root.value.get(section) if root.is_mapping else None)
+        return suggest(name, known) or (
+            f"Name a var (the spec's: {', '.join(variables) or 'none'}) or a train: setting such "
+            "as train.batch_size, or one the spec writes, such as "
+            "train.optimizer.adam.learning_rate."
+        )
+
     values.error(f"'{name}' is not {what}", where, f"search.{name}", hint)
 
 
