@@ -640,6 +640,15 @@ def test_a_setting_is_refused_at_its_value_with_a_fix(tmp_path, setting, message
     assert errors_of(tmp_path, text) == [f"net.yaml:{message}" for message in messages]
 
 
+def test_a_top_k_metric_beyond_32_bits_is_refused(tmp_path):
+    """It was accepted, though no model has that many classes to rank."""
+    text = "input: [4]\nlayers: [flatten]\ntrain: {metrics: [top99999999999999999999]}\n"
+    assert errors_of(tmp_path, text) == [
+        "net.yaml:3:19: error: train.metrics[0]: unknown metric 'top99999999999999999999'. Use "
+        "topK with K from 1 to 2,147,483,647, such as top5."
+    ]
+
+
 def test_a_search_of_many_unknown_names_is_reported_quickly(tmp_path):
     """Every unknown name of a search section was compared with every known one, the spec's
     1,000 optimizer arguments included: 13 s for this spec, 48 s at twice its size."""

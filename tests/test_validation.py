@@ -93,6 +93,25 @@ def test_typos_and_types_all_reported_with_places_and_suggestions():
     ]
 
 
+def test_a_number_read_as_text_is_refused_where_an_argument_has_no_known_kind():
+    """RandomZoom's factors take a number or a pair, so no kind is declared: '5e-2' reached Keras as
+    text and failed only at build. Text that is not such a number still passes to Keras."""
+    spec = """\
+        input: [32, 32, 3]
+        layers: [flatten]
+        augment:
+          - random_zoom: {height_factor: 5e-2}
+          - random_rotation: {factor: 5.0e-2}
+          - random_zoom: {height_factor: '5.0e-2'}
+        """
+    assert problems(spec) == [
+        "<string>:4:34: error: augment[0].random_zoom.height_factor: argument 'height_factor' of "
+        "RandomZoom received the text '5e-2', a number YAML reads as text. Write it as 5.0e-2: "
+        "YAML reads a number with an exponent as text unless it has a decimal point and a signed "
+        "exponent."
+    ]
+
+
 def test_refused_layers_say_why():
     assert problems("input: [3]\nlayers:\n  - lambda: {function: x}\n") == [
         "<string>:3:5: error: layers[0].lambda: unknown layer 'lambda'. Lambda cannot be used in "

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import did_you_mean
+from ..spec.document import MAX_ARGUMENT_INT
 from .arguments import ArgInfo, arg_from_json, arg_to_json
 from .introspect import introspect
 from .layers import lookup_key, to_snake_case
@@ -270,10 +271,12 @@ def metric_name(name: str) -> str:
     if key in METRICS:
         return METRICS[key]
     top = TOP_K.fullmatch(key)
-    if top and int(top.group(1)) >= 1:
+    if top and 1 <= int(top.group(1)) <= MAX_ARGUMENT_INT:
         return f"top{int(top.group(1))}"
     if top:
-        raise UnknownNameError("metric", name, "Use topK with K of at least 1, such as top5.")
+        raise UnknownNameError(
+            "metric", name, f"Use topK with K from 1 to {MAX_ARGUMENT_INT:,}, such as top5."
+        )
     hint = did_you_mean(name, [*METRICS, "top5"]) or "Use accuracy or topK (e.g. top5)."
     raise UnknownNameError("metric", name, hint)
 

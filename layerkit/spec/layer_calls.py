@@ -19,7 +19,7 @@ from .document import MAX_ARGUMENT_INT, LayerCall, Spec
 from .plan import ResolvedLayer
 from .problems import Problems, suggest
 from .substitution import Scope, contains_invalid, substitute
-from .yaml_source import Node, describe
+from .yaml_source import Node, describe, exponent_fix
 
 
 def too_large(value: Any) -> int | None:
@@ -209,6 +209,16 @@ class LayerCallChecker:
                 bound.location,
                 arg_path,
                 type_fix(arg.kinds, bound.value),
+            )
+            return None
+        if not arg.kinds and (fix := exponent_fix(bound.value)) is not None:
+            # an argument of no known kind takes text too, but never a number YAML read as text
+            self.problems.error(
+                f"argument '{name}' of {info.class_name} received the text '{bound.value}', a "
+                "number YAML reads as text",
+                bound.location,
+                arg_path,
+                fix,
             )
             return None
         return bound.value, bound.location
