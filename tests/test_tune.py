@@ -110,6 +110,18 @@ def test_every_mistake_of_search_is_reported_at_its_line(runner, tmp_path, monke
          "true/false or null), received a list"),
         ("trials: 0",
          "spec.yaml:10:11: error: search.trials: expected a positive integer, received int 0"),
+        # the item, not the whole list ("received a list")
+        ("train.label_smoothing: {float: [0.0, '0.2']}",
+         "spec.yaml:10:40: error: search.train.label_smoothing.float[1]: expected [low, high], two "
+         "finite numbers, received the text '0.2' in it. Write e.g. 'float: [0.0001, 0.1]'."),
+        ("train.optimizer.adam.learning_rate: {float: [1e-4, 0.1]}",
+         "spec.yaml:10:48: error: search.train.optimizer.adam.learning_rate.float[0]: expected "
+         "[low, high], two finite numbers, received the text '1e-4' in it. Write it as 1.0e-4: "
+         "YAML reads a number with an exponent as text unless it has a decimal point and a signed "
+         "exponent."),
+        ("width: {int: [4, .inf]}",
+         "spec.yaml:10:20: error: search.width.int[1]: expected [low, high], two finite integers, "
+         "received float .inf in it. Write e.g. 'int: [16, 64]'."),
     ],
 )  # fmt: skip
 def test_one_mistake_one_line(runner, tmp_path, monkeypatch, entry, error):

@@ -93,6 +93,8 @@ def describe(value: Any) -> str:
         shown = f"the text '{value}'" if len(value) <= 40 else f"the text '{value[:37]}...'"
         # values with ${...} reach a message unfilled only where it is not filled in
         return shown + (" (${...} is not filled in here)" if "${" in value else "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float {written(value)}"  # as YAML writes it: .inf, not Python's inf
     return f"{type(value).__name__} {value!r}"
 
 

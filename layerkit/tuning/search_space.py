@@ -10,13 +10,14 @@ neither TensorFlow nor Optuna is imported here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Location, did_you_mean
 from ..spec.problems import suggest
 from ..spec.settings import TRAIN_SETTINGS
-from ..spec.yaml_source import Node, describe
+from ..spec.yaml_source import Node, describe, exponent_fix
 
 # the loader's ValueReader (error, check_keys, read_text, read_positive_int, errors); not imported,
 # since the spec's document types name SearchSpace
@@ -192,13 +193,17 @@ def _number(value: Any, kind: str) -> bool:
 def _read_range(values: Reader, node: Node, kind: str, path: str) -> tuple | None:
     bounds = node.value[kind]
     what = "integers" if kind == "int" else "numbers"
-    if not bounds.is_sequence or len(bounds.value) != 2 or not all(
-        _number(item.value, kind) for item in bounds.value
-    ):  # fmt: skip
+    example = f"Write e.g. '{kind}: {'[16, 64]' if kind == 'int' else '[0.0001, 0.1]'}'."
+    if not bounds.is_sequence or len(bounds.value) != 2:
         values.error(f"expected [low, high], two {what}, received {describe(bounds)}",
-                     bounds.location, f"{path}.{kind}", f"Write e.g. '{kind}: "
-                     f"{'[16, 64]' if kind == 'int' else '[0.0001, 0.1]'}'.")  # fmt: skip
+                     bounds.location, f"{path}.{kind}", example)  # fmt: skip
         return None
+    for index, item in enumerate(bounds.value):
+        if not _number(item.value, kind) or not math.isfinite(item.value):
+            values.error(f"expected [low, high], two finite {what}, received {describe(item)} "
+                         "in it", item.location, f"{path}.{kind}[{index}]",
+                         exponent_fix(item.value) or example)  # fmt: skip
+            return None
     low, high = (item.value for item in bounds.value)
     log_node, step_node = node.value.get("log"), node.value.get("step")
     log = bool(log_node.value) if log_node is not None else False
