@@ -62,8 +62,8 @@ class SpecError(LayerkitError):
             parts.append(f"{self.path}:")
         parts.append(self.message)
         text = " ".join(parts)
-        if self.fix:
-            text = f"{text.rstrip('.')}. {self.fix}"
+        if self.fix:  # a message ending in '?' or '!' keeps it: "…printout? Give …"
+            text = f"{text.rstrip('.')}{'' if text.endswith(('?', '!')) else '.'} {self.fix}"
         return text
 
     def _sort_key(self) -> tuple:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import Location, SpecError
 from ..spec.loader import MAX_NAME_LENGTH
 from .graph import Graph, wire
 from .summary import Shape, parse_summary
@@ -64,9 +64,12 @@ def import_summary(path: Path, input_shape: Shape | None = None) -> ImportReport
     try:
         printout = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError as error:
+        before = error.object[: error.start]
+        line, column = before.count(b"\n") + 1, error.start - (before.rfind(b"\n") + 1) + 1
         raise SpecError(
-            f"'{path}' is not UTF-8 text (byte {error.start} cannot be decoded), so not a printed "
-            "model.summary()",
+            f"the file is not UTF-8 text (byte {error.start} cannot be decoded), so not a "
+            "printed model.summary()",
+            Location(str(path), line, column),
             fix="Save the printout as UTF-8 text.",
         ) from None
     summary = parse_summary(printout, str(path))

@@ -20,6 +20,10 @@ from ..catalog import params as formulas
 from .imported_layer import ImportedLayer, Observed, unsolved
 from .summary import Shape
 
+# positions of an oblong kernel searched for (its sides are the most even pair of factors); a
+# count that needs more fits no real kernel, and factoring it took minutes at 10**20 taps
+MAX_TAPS = 65_536
+
 
 @dataclass(frozen=True)
 class _ConvolutionKind:
@@ -62,7 +66,7 @@ def convolution(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
             return _with_valid_kernel(layer, channels_out, exact)
     if solved is None and conv.plain:
         taps = _taps(_convolution_count(channels_in, channels_out, conv.transpose), params)
-        if taps is not None:  # not a square: a 1×k (or k×1) kernel fits, as in Inception
+        if taps is not None and taps[0] <= MAX_TAPS:  # not a square: 1×k (or k×1), as Inception
             return _with_oblong_kernel(layer, conv, seen, taps)
     if solved is None and conv.plain and not conv.transpose:
         grouped = _grouped_kernel(channels_in, channels_out, params, conv.dims)

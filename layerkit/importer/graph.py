@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import Location, SpecError
-from .imported_layer import ImportedLayer
+from .imported_layer import ImportedLayer, unsolved
 from .infer import RECURRENT, infer, resolve_class
 from .modern_layers import NAMED_INPUTS
 from .nested_models import without_empty_models
 from .summary import ELLIPSIS, PrintedSummary, Shape, SummaryRow
 
 MULTI_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
-               "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupQueryAttention")  # fmt: skip
+               "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupedQueryAttention")  # fmt: skip
 
 
 @dataclass
@@ -79,7 +79,27 @@ def wire(summary: PrintedSummary, input_shape: Shape | None) -> Graph:
     for node in graph.nodes:
         if node.layer.row.name in dropped and node.shares is None:
             node.notes.append(dropped[node.layer.row.name])
-    return graph
+    return _without_unread_inputs(graph)
+
+
+def _without_unread_inputs(graph: Graph) -> Graph:
+    """Inputs no written layer reads (a recurrent layer's initial states, whose passing a spec
+    cannot write; a second InputLayer row of a Sequential) are left out, as a spec's input must
+    be used, and said in the report; one input left becomes the spec's ``input``."""
+    read = {source for node in graph.nodes for source in node.sources}
+    kept = [graph_input for graph_input in graph.inputs if graph_input.name in read]
+    if not kept or len(kept) == len(graph.inputs):
+        return graph
+    left_out = ", ".join(f"'{graph_input.printed}'" for graph_input in graph.inputs
+                         if graph_input not in kept)  # fmt: skip
+    note = f"input {left_out} left out: no layer the spec writes reads it, and a spec's inputs must all be read"
+    if len(kept) == 1 and kept[0].name != "input":
+        old = kept[0].name
+        kept[0].name = "input"
+        for node in graph.nodes:
+            node.sources = ["input" if source == old else source for source in node.sources]
+    kept[0].note = f"{kept[0].note}; {note}" if kept[0].note else note
+    return replace(graph, inputs=kept)
 
 
 def _without_masks(summary: PrintedSummary) -> tuple[PrintedSummary, set[str]]:
@@ -90,6 +110,13 @@ def _without_masks(summary: PrintedSummary) -> tuple[PrintedSummary, set[str]]:
              "NotEqual".startswith((row.type or "").rstrip(ELLIPSIS)) and len(row.type) >= 4}  # fmt: skip
     if not masks:
         return summary, set()
+    if len(masks) == len(summary.rows):
+        raise SpecError(
+            "the summary has no layer rows besides masks (NotEqual rows, which Keras prints for "
+            "an Embedding's padding mask)",
+            Location(summary.file, summary.rows[0].line, 1),
+            fix="Give the whole printout, with the layers the masks belong to.",
+        )
     sources = {c.name for row in summary.rows if row.name in masks for c in row.connections}
     rows = tuple(
         replace(row, connections=tuple(c for c in row.connections if c.name not in masks))
@@ -125,7 +152,7 @@ def _chain(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
     taken = {graph_input.name for graph_input in inputs}
     before, source = inputs[0].shape, inputs[0].name
     for row in summary.rows:
-        layer = infer(row, [before])
+        layer = _with_tensor_count(infer(row, [before]), resolve_class(row, [before]), 1)
         node = GraphNode(
             layer, unique_name(_identifier(row.name, layer.kind or "layer"), taken), [source]
         )
@@ -133,6 +160,16 @@ def _chain(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
         before, source = row.shape, node.id
     _input_dtypes(inputs, nodes)
     return Graph(inputs, nodes, [nodes[-1].id])
+
+
+def _with_tensor_count(layer: ImportedLayer, class_name: str | None, count: int) -> ImportedLayer:
+    """``layer``, marked if it cannot take ``count`` tensors: attention takes a query and a value
+    (and a key) by name, so neither one tensor (a Sequential's) nor four."""
+    named = NAMED_INPUTS.get(class_name or "", ())
+    if named and not 2 <= count <= len(named) and layer.kind is not None:
+        return unsolved(layer, f"it reads {count} tensor(s), and a spec gives it 2 or "
+                        f"{len(named)} ({', '.join(named)})")  # fmt: skip
+    return layer
 
 
 def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
@@ -170,6 +207,7 @@ def _functional(summary: PrintedSummary, inputs: list[GraphInput]) -> Graph:
             else [[reference] for reference in references]  # fmt: skip
         layer = infer(row, [before[0]] if len(groups) > 1 else before) if scaled is None \
             else ImportedLayer("op", {"add": None}, row)  # fmt: skip
+        layer = _with_tensor_count(layer, class_name, len(references))
         first = unique_name(_identifier(row.name, layer.kind or "layer"), taken)
         for call, sources in enumerate(groups):
             node_id = first if call == 0 else unique_name(f"{first}_call{call + 1}", taken)
@@ -243,8 +281,11 @@ def _resolve_all(row: SummaryRow, entries: list[tuple[str, str]], used: dict[str
                 Location(file, row.line, 1),
                 fix="Give the whole summary, in the order Keras printed it.",
             )
-        if len(row.connections) == 1:
-            candidates = [c for c in candidates if _fits(row, shapes.get(c))] or candidates
+        if len(row.connections) == 1:  # judged once per shape: the candidates can be every row
+            verdicts: dict[Shape | None, bool] = {}
+            for shape in {shapes.get(c) for c in candidates}:
+                verdicts[shape] = _fits(row, shape)
+            candidates = [c for c in candidates if verdicts[shapes.get(c)]] or candidates
         fresh = [spec_id for spec_id in candidates if not used.get(spec_id)]
         pool = fresh if len(fresh) >= len(indices) else candidates
         # Keras prints parallel branches level by level, so the first layers waiting for a
@@ -312,18 +353,20 @@ def _guess_input(summary: PrintedSummary) -> Shape:
     class_name = resolve_class(first, [])
     out, params = first.shape, first.params
     dims = re.fullmatch(r"Conv([123])D", class_name or "")
-    if dims and len(out) == int(dims.group(1)) + 1:
+    if dims and len(out) == int(dims.group(1)) + 1 and out[-1]:  # the filters, known
         filters, rank = out[-1], int(dims.group(1))
         for use_bias in (True, False):
             weights = params - (filters if use_bias else 0)
             for side in (3, 5, 7, 1):
-                channels = weights / (side**rank * filters)
-                if channels == int(channels) and channels in (1, 3, 4):
-                    return (*out[:-1], int(channels))
+                channels, left = divmod(weights, side**rank * filters)
+                if not left and channels in (1, 3, 4):
+                    return (*out[:-1], channels)
     if class_name == "Embedding" and len(out) == 2:
         return (out[0],)
-    if class_name == "Dense" and len(out) == 1 and (params - out[0]) % out[0] == 0:
-        return ((params - out[0]) // out[0],)
+    if class_name == "Dense" and len(out) == 1 and out[0] and params > out[0]:
+        width, left = divmod(params - out[0], out[0])
+        if not left:
+            return (width,)
     raise SpecError(
         "cannot tell the model's input shape from the first row",
         Location(summary.file, first.line, 1),

@@ -19,7 +19,9 @@ import math
 import re
 
 from ..catalog import params as formulas
+from ..catalog.arguments import LAYER_ARGUMENTS
 from ..catalog.layers import default_registry, lookup_key, to_snake_case
+from ..spec.document import MAX_ARGUMENT_INT
 from .convolutions import convolution
 from .imported_layer import ImportedLayer, Observed, Rule, unsolved
 from .modern_layers import (
@@ -54,7 +56,11 @@ def resolve_class(row: SummaryRow, before: list[Shape]) -> str | None:
     printout lost the type; several candidates are told apart by the input's rank."""
     registry = default_registry()
     rank = len(before[0]) if before else None
-    for text in (row.type, re.sub(r"_\d+$", "", row.name.rstrip(ELLIPSIS))):
+    named = re.sub(r"_\d+$", "", row.name.rstrip(ELLIPSIS))
+    # the name only where the type is lost or cut: a whole type layerkit does not know is a custom
+    # layer, whatever it is named ('conv (MyConv)' is not a Conv2D)
+    whole_type = row.type is not None and not row.type.endswith(ELLIPSIS)
+    for text in (row.type,) if whole_type else (row.type, named):
         if not text:
             continue
         cut = text.endswith(ELLIPSIS)
@@ -79,6 +85,39 @@ def resolve_class(row: SummaryRow, before: list[Shape]) -> str | None:
 
 def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     """The layer for ``row``, whose inputs have the shapes ``before``."""
+    try:
+        layer = _infer_row(row, before)
+    except (ArithmeticError, TypeError, IndexError, ValueError, LookupError, StopIteration):
+        # sizes the formulas cannot take (None where a width must be known, a 0, a count no
+        # arguments give): the row fits no layer of its class, which its entry says
+        shapes = ", ".join(_shown(shape) for shape in [*before, row.shape])
+        return ImportedLayer(None, {}, row, problem=f"its shapes ({shapes}) and "
+                             f"{row.params:,} params fit no layer of type '{row.type or row.name}'")  # fmt: skip
+    large = _too_large(layer.args)
+    if layer.kind is not None and large is not None:
+        return unsolved(layer, f"its count gives {large[0]} = {large[1]:,}, beyond the "
+                        f"{MAX_ARGUMENT_INT:,} a layer argument may be")  # fmt: skip
+    return layer
+
+
+def _too_large(args: dict) -> tuple[str, int] | None:
+    """The first argument (a wrapped layer's too) an integer over 32 bits, with its value."""
+    for name, value in args.items():
+        if isinstance(value, dict):
+            found = _too_large(value)
+            if found is not None:
+                return found
+        for item in value if isinstance(value, list) else [value]:
+            if (
+                isinstance(item, int)
+                and not isinstance(item, bool)
+                and abs(item) > MAX_ARGUMENT_INT
+            ):
+                return name, item
+    return None
+
+
+def _infer_row(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     if is_nested(row):
         return ImportedLayer(None, {}, row, problem=f"a nested model ({row.type})", nested=True)
     function = _tf_function(row)
@@ -95,12 +134,31 @@ def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     found = merge_operation(class_name, ImportedLayer(None, {}, row), seen)
     if found is not None:
         return found
+    unknown = _unknown_width(row, before)
+    if unknown is not None:
+        return unsolved(ImportedLayer(to_snake_case(class_name), {}, row), unknown)
     layer = _infer(class_name, row, before)
     if layer.kind is not None and layer.problem is None:
         _fill_required(layer, class_name)
-        if row.trainable is False and row.params:  # show_trainable=True printed N
+        if layer.kind is not None and row.trainable is False and row.params:  # printed N
             layer.args["trainable"] = False
     return layer
+
+
+def _unknown_width(row: SummaryRow, before: list[Shape]) -> str | None:
+    """Why a layer with weights cannot be read off its row: its weights are worked out from the
+    sizes of its output and input, which must have some."""
+    if row.params and not row.shape:
+        return "its output shape (None,) has no size to work its weights out from"
+    if row.params and before and not before[0]:
+        return "its input shape (None,) has no size to work its weights out from"
+    return None
+
+
+def _shown(shape: Shape) -> str:
+    return (
+        "(" + ", ".join(["None", *("None" if size is None else str(size) for size in shape)]) + ")"
+    )
 
 
 def _tf_function(row: SummaryRow) -> str | None:
@@ -156,6 +214,8 @@ def _time_distributed(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
         inner = _infer(class_name, layer.row, [inner_in], inner_out)
         if inner.kind is not None and inner.problem is None:
             _fill_required(inner, class_name)
+            if inner.kind is None:
+                continue
             layer.args["layer"] = {inner.kind: inner.args}
             layer.notes.append(f"the wrapped layer (a {class_name} fits the shapes and params)")
             layer.notes += inner.notes
@@ -165,6 +225,8 @@ def _time_distributed(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
 
 def _wrapped_candidates(inp: Shape, out: Shape, params: int) -> list[str]:
     dims = len(inp) - 1
+    if dims > 3:  # Keras's convolutions and poolings have 1 to 3 spatial dimensions
+        return ["Dense", "BatchNormalization", "LayerNormalization"] if params else ["Dropout"]
     if params:
         return ["Dense", f"Conv{dims}D", "BatchNormalization", "LayerNormalization"] if dims \
             else ["Dense"]  # fmt: skip
@@ -299,9 +361,28 @@ _PATTERN_RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
+def _not_a_model_layer(class_name: str) -> str | None:
+    """Why a class a summary may print is not a layer a spec's model list can hold."""
+    if class_name.endswith("Cell") or class_name == "StackedRNNCells":
+        return f"{class_name} is a recurrent cell, which runs inside an RNN layer"
+    if class_name == "AlternatingFlip":
+        return "alternating_flip acts only in a spec's augment: list"
+    return None
+
+
 def _fill_required(layer: ImportedLayer, class_name: str) -> None:
-    """Required arguments the summary cannot show get a neutral value, noted for the user."""
+    """Required arguments the summary cannot show get a neutral value, noted for the user; a
+    layer no value can stand in for (a wrapped layer or cell it does not show, a class that is
+    not a model's layer) is marked instead."""
     info = default_registry().info(class_name)
+    problem = _not_a_model_layer(class_name)
+    wrapped = [name for name, arg in info.args.items()
+               if arg.required and name in LAYER_ARGUMENTS and name not in layer.args]  # fmt: skip
+    if problem is None and wrapped:
+        problem = f"it wraps a layer ({wrapped[0]}) the summary does not show"
+    if problem is not None:
+        unsolved(layer, problem)
+        return
     for name, arg in info.args.items():
         if arg.required and name not in layer.args:
             if name in PLACEHOLDERS:

@@ -25,7 +25,7 @@ _NEUTRAL = {"add": 0.0, "subtract": 0.0, "maximum": 0.0, "minimum": 0.0}  # othe
 # summary's "Connected to" column lists them.
 NAMED_INPUTS = {
     "MultiHeadAttention": ("query", "value", "key"),
-    "GroupQueryAttention": ("query", "value", "key"),
+    "GroupedQueryAttention": ("query", "value", "key"),
 }
 # Functions of a tensor and a number that keep its shape: their constant gets a placeholder.
 _ARITHMETIC = frozenset({"add", "subtract", "multiply", "divide", "true_divide", "power",
@@ -56,7 +56,11 @@ def operation(layer: ImportedLayer, seen: Observed, type_name: str) -> ImportedL
         name = catalog.resolve(type_name)
     except UnknownOperationError:
         return None
-    required = [arg for arg in catalog.info(name).params.values() if arg.required]
+    info = catalog.info(name)
+    if not info.list_input and len(seen.inputs) > len(info.params):
+        return unsolved(layer, f"keras.ops.{name} takes at most {len(info.params)} tensor(s), and "
+                        f"the row reads {len(seen.inputs)}")  # fmt: skip
+    required = [arg for arg in info.params.values() if arg.required]
     missing = required[len(seen.inputs) :]
     layer.kind = "op"
     if name in _REDUCTIONS and len(seen.out) < len(seen.inp):
@@ -101,7 +105,7 @@ def multi_head_attention(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
         return unsolved(layer, f"{seen.params:,} params fit no MultiHeadAttention")
     keys, values, use_bias = fits[0]
     common = math.gcd(keys, values)
-    heads = next(h for h in (8, 4, 2, 1) if common % h == 0 and min(keys, values) // h >= 8)
+    heads = next((h for h in (8, 4, 2) if common % h == 0 and min(keys, values) // h >= 8), 1)
     heads = heads if common % heads == 0 else 1
     layer.args = {"num_heads": heads, "key_dim": keys // heads}
     if values != keys:
@@ -122,16 +126,26 @@ def multi_head_attention(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
 def _attention_widths(
     query: int, key: int, value: int, out: int, params: int
 ) -> list[tuple[int, int, bool]]:
-    """(heads × key_dim, heads × value_dim, use_bias) that give ``params``, equal widths first."""
+    """(heads × key_dim, heads × value_dim, use_bias) that give ``params``: equal widths where
+    they fit, else the narrowest key width, with biases before without.
+
+    The count is linear in both widths (``per_key`` × keys + ``per_value`` × values + the
+    output's bias), so the key widths that fit repeat every ``per_value``: only the first
+    ``per_value`` need trying, however large the count (trying every width up to the count took
+    minutes at a billion)."""
     fits = []
     for use_bias in (True, False):
-        for keys in range(1, params // (query + key) + 1):
-            rest = params - formulas.multi_head_attention(
-                query, key, value, 1, keys, 0, out, use_bias
-            )
-            per_value = value + out + int(use_bias)
+        fixed = formulas.multi_head_attention(query, key, value, 1, 0, 0, out, use_bias)
+        per_key = formulas.multi_head_attention(query, key, value, 1, 1, 0, out, use_bias) - fixed
+        per_value = value + out + int(use_bias)
+        both, left = divmod(params - fixed, per_key + per_value)
+        if both > 0 and not left:
+            fits.append((both, both, use_bias))
+        for keys in range(1, min(per_value, (params - fixed) // per_key) + 1):
+            rest = params - fixed - per_key * keys
             if rest > 0 and rest % per_value == 0:
                 fits.append((keys, rest // per_value, use_bias))
+                break
     return sorted(fits, key=lambda fit: (fit[0] != fit[1], not fit[2]))
 
 

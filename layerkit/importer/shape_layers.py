@@ -9,8 +9,6 @@ any size fits). Rules of :mod:`.infer`'s table.
 
 from __future__ import annotations
 
-from itertools import permutations
-
 from .convolutions import conv_out
 from .imported_layer import ImportedLayer, Observed
 
@@ -66,11 +64,21 @@ def repeat_vector(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
 
 
 def permute(layer: ImportedLayer, seen: Observed) -> ImportedLayer:
+    """The first order of the input's axes (as permutations list them) that gives the output:
+    each output axis takes the first unused input axis of its size, so the work grows with the
+    rank, not its factorial (rank 11 took minutes)."""
     inp, out = seen.inp, seen.out
-    fits = [order for order in permutations(range(1, len(inp) + 1))
-            if tuple(inp[i - 1] for i in order) == tuple(out)]  # fmt: skip
-    layer.args["dims"] = list(fits[0] if fits else range(1, len(inp) + 1))
-    if len(fits) != 1:
+    unused = list(range(1, len(inp) + 1))
+    order = []
+    for size in out:
+        axis = next((axis for axis in unused if inp[axis - 1] == size), None)
+        if axis is None or len(out) != len(inp):
+            order = []
+            break
+        order.append(axis)
+        unused.remove(axis)
+    layer.args["dims"] = order or list(range(1, len(inp) + 1))
+    if not order or len(set(inp)) != len(inp):  # no order, or equal sizes that can swap
         layer.notes.append("dims (the shapes allow several orders)")
     return layer
 

@@ -19,10 +19,17 @@ Shape = tuple[int | None, ...]
 ELLIPSIS = "…"
 _RULE = re.compile(r"^\s*[_=]{20,}\s*$")
 _SHAPE = re.compile(r"\(\s*None\s*(?:,\s*(?:None|\d+)\s*)*,?\s*\)")
-_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable|Optimizer) params:\s*([\d,]+)")
+_TOTAL = re.compile(r"^(Total|Trainable|Non-trainable|Optimizer) params:\s*(\d[\d,]*)")
 _NAME_TYPE = re.compile(r"^(?P<name>\S+?)(?:\s*\((?P<type>[^()\s]*)\)?)?$")
-_CONNECTION = re.compile(r"(?P<name>[\w./:-]+?)\[(?P<node>\d+)\]\[(?P<tensor>\d+)\]")
-_CUT_CONNECTION = re.compile(rf"(?P<name>[\w./:-]+?)(?P<brackets>\[[\d\[\]]*)?{ELLIPSIS}")
+# a name starts where the characters before it cannot continue it: tried from every character of
+# a long name, the search took time in the square of its length (40,000 characters: minutes)
+_NAME_START = r"(?<![\w./:-])"
+_CONNECTION = re.compile(rf"{_NAME_START}(?P<name>[\w./:-]+)\[(?P<node>\d+)\]\[(?P<tensor>\d+)\]")
+_CUT_CONNECTION = re.compile(
+    rf"{_NAME_START}(?P<name>[\w./:-]+)(?P<brackets>\[[\d\[\]]*)?{ELLIPSIS}"
+)
+MAX_COUNT = 10**15  # parameters a printed count may give; no model has a quadrillion
+MAX_SIZE = 2**31 - 1  # a size in an output shape, as a spec's sizes may be
 FIX = "Give the summary as Keras printed it: name (type), output shape, param count."
 
 
@@ -75,11 +82,11 @@ def parse_summary(text: str, file: str = "<string>") -> PrintedSummary:
         SpecError: a row that cannot be read, or no rows at all, naming the line.
     """
     totals: dict[str, int] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         total = _TOTAL.match(line.strip())
         if total:
             key = total.group(1).lower().replace("-", "_") + "_params"
-            totals[key] = int(total.group(2).replace(",", ""))
+            totals[key] = _count(total.group(2), Location(file, number, 1))
     if "optimizer_params" in totals and "total_params" in totals:  # Keras 3, after fit: the
         totals["total_params"] -= totals.pop("optimizer_params")  # model's own total is less
     if "┃" in text or "│" in text:
@@ -138,7 +145,9 @@ class _Cells:
 def _row(cell: _Cells, file: str) -> SummaryRow:
     label = " ".join(cell.label.split())
     match = _NAME_TYPE.match(label)
-    shapes = tuple(_shape(text) for text in _SHAPE.findall(cell.shape))
+    shapes = tuple(
+        _shape(text, Location(file, cell.line, 1)) for text in _SHAPE.findall(cell.shape)
+    )
     count = re.fullmatch(r"\s*(\d[\d,]*)\s*", cell.params)
     is_input = match is not None and (match.group("type") or "").startswith("InputL")
     if not shapes and is_input and re.match(r"\[?\(None", cell.shape.strip()):
@@ -155,16 +164,41 @@ def _row(cell: _Cells, file: str) -> SummaryRow:
         match.group("name"),
         match.group("type") or None,
         shapes,
-        int(count.group(1).replace(",", "")),
+        _count(count.group(1), Location(file, cell.line, 1)),
         cell.line,
         _connections(cell.connected),
         {"Y": True, "N": False}.get(cell.trainable.strip()),
     )
 
 
-def _shape(text: str) -> Shape:
+def _count(text: str, location: Location) -> int:
+    """A printed parameter count ("1,234"), up to :data:`MAX_COUNT`."""
+    digits = text.replace(",", "")
+    if len(digits) > len(str(MAX_COUNT)) or int(digits) > MAX_COUNT:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}… ({len(digits):,} digits)"
+        raise SpecError(f"a parameter count of {shown}, more than any model has", location,
+                        fix="Give the count as Keras printed it.")  # fmt: skip
+    return int(digits)
+
+
+def _check_sizes(shapes: tuple[Shape, ...], location: Location) -> None:
+    """Each size of an output shape is unknown (None) or from 1 to :data:`MAX_SIZE`."""
+    for shape in shapes:
+        for size in shape:
+            if size is not None and not 1 <= size <= MAX_SIZE:
+                raise SpecError(
+                    f"an output shape holds the size {size:,}, which no layer outputs (sizes are "
+                    f"from 1 to {MAX_SIZE:,})",
+                    location,
+                    fix="Give the shape as Keras printed it.",
+                )
+
+
+def _shape(text: str, location: Location) -> Shape:
     sizes = [size.strip() for size in text.strip("()").split(",") if size.strip()]
-    return tuple(None if size == "None" else int(size) for size in sizes[1:])
+    shape = tuple(None if size == "None" else int(size[:30]) for size in sizes[1:])
+    _check_sizes((shape,), location)  # a size of more than 30 digits is over the bound too
+    return shape
 
 
 def _connections(text: str) -> tuple[Connection, ...]:

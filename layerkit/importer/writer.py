@@ -215,8 +215,9 @@ def _items(
     referenced = set(extra)
     for position, item in enumerate(items):
         before = items[position - 1].id if position else previous
+        named = isinstance(item, GraphNode) and bool(item.input_names)  # inputs: {query: x}
         for source in item.sources:
-            if source != before or len(item.sources) > 1:
+            if source != before or len(item.sources) > 1 or named:
                 referenced.add(source)
         if isinstance(item, GraphNode) and item.shares:
             referenced.add(item.shares)

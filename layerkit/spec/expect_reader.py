@@ -76,7 +76,7 @@ def _read_row(
     shape = None
     shape_node = fields.get("shape")
     if shape_node is not None and (shape_node := early.shape(shape_node, f"{path}.shape")):
-        shape = values.read_shape(shape_node, f"{path}.shape")
+        shape = values.read_shape(shape_node, f"{path}.shape", allow_empty=True)
     params = None
     params_node = fields.get("params")
     if params_node is not None and (params_node := early.count(params_node, f"{path}.params")):

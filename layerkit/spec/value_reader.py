@@ -70,10 +70,14 @@ class ValueReader:
             return None
         return value
 
-    def read_shape(self, node: Node, path: str) -> tuple[int | None, ...] | None:
-        if not node.is_sequence or not node.value:
+    def read_shape(self, node: Node, path: str, allow_empty: bool = False
+                   ) -> tuple[int | None, ...] | None:  # fmt: skip
+        """A shape without the batch dimension; ``[]`` (one number per example, a layer's output
+        such as a sum over the last axis) only with ``allow_empty``."""
+        if not node.is_sequence or not (node.value or allow_empty):
+            received = "an empty list" if node.is_sequence else describe(node)
             self.error(
-                f"expected a shape such as [32, 32, 3], received {describe(node)}",
+                f"expected a shape such as [32, 32, 3], received {received}",
                 node.location,
                 path,
                 "Write the shape as a list of sizes without the batch dimension; null for a free "
