@@ -181,24 +181,29 @@ def _count(text: str, location: Location) -> int:
     return int(digits)
 
 
-def _check_sizes(shapes: tuple[Shape, ...], location: Location) -> None:
-    """Each size of an output shape is unknown (None) or from 1 to :data:`MAX_SIZE`."""
-    for shape in shapes:
-        for size in shape:
-            if size is not None and not 1 <= size <= MAX_SIZE:
-                raise SpecError(
-                    f"an output shape holds the size {size:,}, which no layer outputs (sizes are "
-                    f"from 1 to {MAX_SIZE:,})",
-                    location,
-                    fix="Give the shape as Keras printed it.",
-                )
-
-
 def _shape(text: str, location: Location) -> Shape:
+    """The sizes after the batch dimension, each unknown (None) or from 1 to :data:`MAX_SIZE`."""
     sizes = [size.strip() for size in text.strip("()").split(",") if size.strip()]
-    shape = tuple(None if size == "None" else int(size[:30]) for size in sizes[1:])
-    _check_sizes((shape,), location)  # a size of more than 30 digits is over the bound too
-    return shape
+    shape = []
+    for size in sizes[1:]:
+        if size == "None":
+            shape.append(None)
+            continue
+        digits = size.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_SIZE)) or not 1 <= int(digits) <= MAX_SIZE:
+            shown = (
+                f"the size {int(digits):,}"
+                if len(digits) <= 24
+                else f"a size of {len(digits):,} digits"
+            )
+            raise SpecError(
+                f"an output shape holds {shown}, which no layer outputs (sizes are from "
+                f"1 to {MAX_SIZE:,})",
+                location,
+                fix="Give the shape as Keras printed it.",
+            )
+        shape.append(int(digits))
+    return tuple(shape)
 
 
 def _connections(text: str) -> tuple[Connection, ...]:
