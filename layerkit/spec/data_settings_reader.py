@@ -50,7 +50,12 @@ def read_data(node: Node | None, errors: ErrorCollector) -> DataSettings:
     return DataSettings(**values, locations=locations)
 
 
-_EXAMPLES = {"mean": "[0.4914, 0.4822, 0.4465]", "std": "[0.2470, 0.2435, 0.2616]"}
+_EXAMPLES = {  # the fix for a bad value of each normalize setting
+    "scale": "Write e.g. 'scale: 0.00392156862745098' (1/255).",
+    "offset": "Write e.g. 'offset: -1'.",
+    "mean": "Write e.g. 'mean: [0.4914, 0.4822, 0.4465]'.",
+    "std": "Write e.g. 'std: [0.2470, 0.2435, 0.2616]'.",
+}
 
 
 def _read_normalize(data_reader: SettingsReader, node: Node, key: str) -> Normalize:
@@ -61,11 +66,11 @@ def _read_normalize(data_reader: SettingsReader, node: Node, key: str) -> Normal
     values: dict[str, Any] = {}
     for name in ("scale", "offset"):
         if name in fields:
-            number = _finite(reader, fields[name], name, "Write e.g. 'scale: 0.00392156862745098' "
-                             "(1/255)." if name == "scale" else "Write e.g. 'offset: -1'.")  # fmt: skip
+            example = _EXAMPLES[name]
+            number = _finite(reader, fields[name], name, example)
             if number is not None and name == "scale" and number == 0:
                 reader.error("a scale of 0 would make every image blank", fields[name], name,
-                             "Write e.g. 'scale: 0.00392156862745098' (1/255).")  # fmt: skip
+                             example)  # fmt: skip
             elif number is not None:
                 values[name] = number
     for name in ("mean", "std"):
@@ -79,7 +84,7 @@ def _read_normalize(data_reader: SettingsReader, node: Node, key: str) -> Normal
 def _per_channel(reader: SettingsReader, child: Node, name: str) -> tuple[float, ...] | None:
     """``mean`` or ``std``: one finite number, or a non-empty list of them (one per channel);
     a standard deviation above 0."""
-    example = f"Write e.g. '{name}: {_EXAMPLES[name]}'."
+    example = _EXAMPLES[name]
     if (child.is_sequence and not child.value) or child.is_mapping or child.value is None:
         received = "an empty list" if child.is_sequence else describe(child)
         reader.error(f"expected a number or a list of numbers (one per channel), received "
