@@ -21,6 +21,7 @@ import re
 from ..catalog import params as formulas
 from ..catalog.arguments import LAYER_ARGUMENTS
 from ..catalog.layers import default_registry, lookup_key, to_snake_case
+from ..model.shapes import format_shape
 from ..spec.document import MAX_ARGUMENT_INT
 from .convolutions import convolution
 from .imported_layer import ImportedLayer, Observed, Rule, unsolved
@@ -90,7 +91,7 @@ def infer(row: SummaryRow, before: list[Shape]) -> ImportedLayer:
     except (ArithmeticError, TypeError, IndexError, ValueError, LookupError, StopIteration):
         # sizes the formulas cannot take (None where a width must be known, a 0, a count no
         # arguments give): the row fits no layer of its class, which its entry says
-        shapes = ", ".join(_shown(shape) for shape in [*before, row.shape])
+        shapes = ", ".join(format_shape((None, *shape)) for shape in [*before, row.shape])
         return ImportedLayer(None, {}, row, problem=f"its shapes ({shapes}) and "
                              f"{row.params:,} params fit no layer of type '{row.type or row.name}'")  # fmt: skip
     large = _too_large(layer.args)
@@ -153,12 +154,6 @@ def _unknown_width(row: SummaryRow, before: list[Shape]) -> str | None:
     if row.params and before and not before[0]:
         return "its input shape (None,) has no size to work its weights out from"
     return None
-
-
-def _shown(shape: Shape) -> str:
-    return (
-        "(" + ", ".join(["None", *("None" if size is None else str(size) for size in shape)]) + ")"
-    )
 
 
 def _tf_function(row: SummaryRow) -> str | None:
