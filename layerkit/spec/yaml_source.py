@@ -38,8 +38,9 @@ _KINDS: dict[Any, str] = {
     yaml.MappingNode: "a mapping",
 }
 _TAG_FIX = "Remove the tag, or write a value of the kind it names."
-# a number YAML 1.1 reads as text: an exponent without a decimal point before it or a sign in it
+# a number written in decimal digits (no 0x, 0o or base 60), as _as_read quotes it unchanged
 _PLAIN_NUMBER = re.compile(r"[-+]?[0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9]+)?")
+# a number YAML 1.1 reads as text: an exponent without a decimal point before it or a sign in it
 _EXPONENT_AS_TEXT = re.compile(r"([-+]?)([0-9]+)(?:(\.)([0-9]*))?[eE]([-+]?)([0-9]+)")
 
 
