@@ -22,6 +22,7 @@ from .console.options import (
     ModelName,
     all_variants_option,
     allow_large_option,
+    complete_files,
     evaluate_options,
     force_option,
     json_option,
@@ -79,7 +80,7 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_files)
 @set_option
 @variant_option
 @all_variants_option
@@ -148,7 +149,7 @@ def build_variants(spec_path: str, overrides: tuple[str, ...], variant: str | No
 
 
 @main.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_files)
 @set_option
 @variant_option
 @plugin_option
@@ -209,7 +210,7 @@ def new(name: str, output: Path | None, force: bool) -> None:
 
 
 @main.command()
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_files)
 @output_option(
     "The drawing to write: FILE.svg (built in), or FILE.png (needs layerkit[graph]).", required=True
 )
@@ -242,7 +243,7 @@ def graph(spec: str, output: Path, overrides: tuple[str, ...], variant: str | No
 
 
 @main.command()
-@click.argument("spec", metavar="SPEC", required=False)
+@click.argument("spec", metavar="SPEC", required=False, shell_complete=complete_files)
 @train_options
 @set_option
 @variant_option
@@ -265,12 +266,9 @@ def train(spec: str | None, data: str | None, epochs: int | None, batch_size: in
     """
     console = make_console(plain or as_json, stderr=not as_json)  # progress: stderr; JSON: stdout
     output = "json" if as_json else "plain" if console.no_color else "live"
-    from .catalog.plugins import load_plugins
     from .training.start import TrainOptions
 
-    if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
-        import_keras_quietly()
-    load_plugins(plugins)
+    use_plugins(plugins)
     options = TrainOptions(data, epochs, batch_size, augment, out, resume, skip_bad_images,
                            resize, overrides, precision, strategy, allow_large, variant)  # fmt: skip
     if spec is not None and resume is not None:
@@ -306,20 +304,33 @@ def prepare_run(spec_path: str | None, options: Any, console: Console, output: s
         return prepare(spec, options, progress, notify=warn)
 
 
+def use_plugins(plugins: tuple[str, ...]) -> None:
+    """The installed entry-point plugins and each ``--plugin`` module imported, so the layers
+    they register are known to the spec, and to Keras loading a model that uses them."""
+    from .catalog.plugins import load_plugins
+
+    if plugins:  # a plugin may import Keras itself: keep TensorFlow's start-up notes away
+        import_keras_quietly()
+    load_plugins(plugins)
+
+
 @main.command()
 @click.argument("model_or_run", metavar="MODEL_OR_RUN", type=click.Path(path_type=Path))
 @evaluate_options
+@plugin_option
 @unsafe_option
 @json_option
 @plain_option
 def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translate: int,
-             plot: Path | None, force: bool, resize: bool, skip_bad_images: bool, unsafe: bool,
-             as_json: bool, plain: bool) -> None:  # fmt: skip
+             plot: Path | None, force: bool, resize: bool, skip_bad_images: bool,
+             plugins: tuple[str, ...], unsafe: bool, as_json: bool,
+             plain: bool) -> None:  # fmt: skip
     """Loss, accuracy, top-5 accuracy, per-class accuracy and the confusion matrix of a trained
     model (a run directory, or a .keras file with --data)."""
     if plot is not None:
         check_plot_target(plot, force, as_json, model_or_run)
     import_keras_quietly()
+    use_plugins(plugins)
     from .training.evaluate import evaluate as evaluate_model
     from .training.evaluate import open_trained, plot_confusion, run_figure, scaling_note
 
@@ -351,13 +362,16 @@ def evaluate(model_or_run: Path, data: str | None, tta: str | None, tta_translat
     help="Classes to show per image.",
 )
 @click.option("--resize", is_flag=True, help="Resize images to the model's input size.")
+@plugin_option
 @unsafe_option
 @json_option
 @plain_option
-def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool, unsafe: bool,
-            as_json: bool, plain: bool) -> None:  # fmt: skip
+def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool,
+            plugins: tuple[str, ...], unsafe: bool, as_json: bool,
+            plain: bool) -> None:  # fmt: skip
     """The most likely classes, with probabilities, for each image (files or folders)."""
     import_keras_quietly()
+    use_plugins(plugins)
     from .training.evaluate import open_trained, scaling_note
     from .training.evaluate import predict as predict_images
 
@@ -369,7 +383,7 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
 
 
 @main.command(name="import")
-@click.argument("source", metavar="SOURCE")
+@click.argument("source", metavar="SOURCE", shell_complete=complete_files)
 @output_option("The spec to write.", required=True)
 @click.option(
     "--input",
@@ -384,16 +398,19 @@ def predict(model_or_run: Path, images: tuple[Path, ...], top: int, resize: bool
     help="Write the spec even when it would not build (rows marked NOT IMPORTED to fill in).",
 )
 @force_option
+@plugin_option
 @unsafe_option
 @json_option
 def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | None, partial: bool,
-            force: bool, unsafe: bool, as_json: bool) -> None:  # fmt: skip
+            force: bool, plugins: tuple[str, ...], unsafe: bool,
+            as_json: bool) -> None:  # fmt: skip
     """Write a spec from SOURCE: a printed Keras summary (Keras 2 or Keras 3 layout, Sequential
     or functional), a saved .keras model, or keras:NAME for a keras.applications model. The spec's
     expect: holds every row and the totals; it is built before it is written, and not written
     (exit 1) when it would not build, unless --partial."""
     from .console.importing import run_import
 
+    use_plugins(plugins)
     sys.exit(run_import(source, output, input_shape, force, unsafe, partial, as_json))
 
 
@@ -427,11 +444,12 @@ def import_(source: str, output: Path, input_shape: tuple[int | None, ...] | Non
     "--no-check", is_flag=True,
     help="Do not run the exported model against the Keras model.",
 )  # fmt: skip
+@plugin_option
 @unsafe_option
 @json_option
 def export(model_or_run: Path, format_: str, output: Path | None, force: bool, which: str,
-           data: str | None, images: int, resize: bool, no_check: bool, unsafe: bool,
-           as_json: bool) -> None:  # fmt: skip
+           data: str | None, images: int, resize: bool, no_check: bool,
+           plugins: tuple[str, ...], unsafe: bool, as_json: bool) -> None:  # fmt: skip
     """Export a trained model (a run directory or a .keras file) to a SavedModel, ONNX or TFLite,
     taking raw pixels (float32, 0-255) with the training's input scaling built in, and write
     its description beside it (model.onnx.preprocessing.json).
@@ -443,14 +461,15 @@ def export(model_or_run: Path, format_: str, output: Path | None, force: bool, w
     """
     from .console.exporting import ExportRequest, run_export
 
+    use_plugins(plugins)
     request = ExportRequest(model_or_run, format_, output, force, which, data, images, resize,
                             not no_check, unsafe, as_json)  # fmt: skip
     sys.exit(run_export(request))
 
 
 @main.command()
-@click.argument("a", metavar="A")
-@click.argument("b", metavar="B")
+@click.argument("a", metavar="A", shell_complete=complete_files)
+@click.argument("b", metavar="B", shell_complete=complete_files)
 @set_option
 @variant_option
 @click.option("--all", "show_all", is_flag=True, help="Show identical layers too, not folded.")
@@ -523,11 +542,12 @@ def runs(folder: Path | None, as_json: bool, plain: bool) -> None:
     help="Continue the tune in DIR (the same as --out DIR for a folder with a study).",
 )
 @variant_option
+@plugin_option
 @plain_option
 @json_option
 def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, out: Path | None,
-         seed: int, resume: Path | None, variant: str | None, plain: bool,
-         as_json: bool) -> None:  # fmt: skip
+         seed: int, resume: Path | None, variant: str | None, plugins: tuple[str, ...],
+         plain: bool, as_json: bool) -> None:  # fmt: skip
     """Search SPEC's search: section with Optuna: each trial a normal run in OUT/trial-NNN.
 
     A trial whose metric falls behind the others' is pruned after an epoch. The study is stored
@@ -546,6 +566,7 @@ def tune(spec: Path, trials: int | None, data: str | None, epochs: int | None, o
             raise UserError(f"'{resume}' holds no study.db: no tune to continue there")
         out = resume
     import_optuna()
+    use_plugins(plugins)
     read_search_spec(spec, variant)  # its mistakes said before TensorFlow loads
     import_keras_quietly()
     from .tuning.study import tune as run_tune

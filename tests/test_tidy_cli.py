@@ -237,6 +237,16 @@ def test_completion_completes_commands_and_options(runner, shell):
     assert "--resume" in complete(runner, shell, "layerkit train --re")
 
 
+@pytest.mark.parametrize("words", ["layerkit build spe", "layerkit train --epochs 2 spe",
+                                   "layerkit diff specs/cifar.yaml spe", "layerkit import spe",
+                                   "layerkit evaluate spe"])  # fmt: skip
+def test_completion_offers_files_for_specs_and_other_file_arguments(runner, words):
+    cword = str(len(words.split()) - 1)
+    env = {"_LAYERKIT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
+    result = runner.invoke(main, [], prog_name="layerkit", env=env)
+    assert (result.exit_code, result.stdout) == (0, "file,spe\n")  # the shell lists the files
+
+
 @pytest.mark.parametrize(("shell", "start"), [("bash", "_layerkit_completion() {"),
                                              ("zsh", "#compdef layerkit"),
                                              ("fish", "function _layerkit_completion")])  # fmt: skip

@@ -203,6 +203,9 @@ class LayerRegistry:
             self._check_custom_name(name, class_name)
         self._infos[class_name] = replace(introspect(cls), class_name=class_name, custom=True)
         self._custom[class_name] = cls
+        # and to Keras, under the name a saved model records for it, so that evaluate, predict,
+        # export and import load a model that uses it once its plugin is imported
+        keras_objects()[class_name] = cls
         if name is not None:
             # one entry per lookup key: 'my_block' replaces an earlier 'myBlock'
             for written in [n for n in self._custom_names if lookup_key(n) == lookup_key(name)]:
@@ -231,7 +234,9 @@ class LayerRegistry:
     def unregister(self, class_name: str) -> None:
         """Remove a custom layer and the extra names it was registered under (tests use this to
         keep the registry clean)."""
-        self._custom.pop(class_name, None)
+        cls = self._custom.pop(class_name, None)
+        if cls is not None and keras_objects().get(class_name) is cls:
+            del keras_objects()[class_name]
         info = self._infos.get(class_name)
         if info is not None and info.custom:
             del self._infos[class_name]
@@ -239,6 +244,14 @@ class LayerRegistry:
             name: target for name, target in self._custom_names.items() if target != class_name
         }
         self._reindex()
+
+
+def keras_objects() -> dict[str, Any]:
+    """Keras's global custom objects, which ``keras.saving.load_model`` looks a saved class name
+    up in (a custom layer subclasses ``keras.layers.Layer``: Keras is imported already)."""
+    import keras
+
+    return keras.saving.get_custom_objects()
 
 
 @cache

@@ -25,6 +25,13 @@ OUTPUT_FILE = click.Path(dir_okay=False, path_type=Path)
 Shape = tuple[int | None, ...]
 
 
+def complete_files(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for an argument kept as text that usually names a file (a SPEC,
+    ``diff``'s sides, ``import``'s SOURCE, which may also be ``keras:NAME``): the shell offers
+    files, as it does for a ``click.Path``."""
+    return [click.shell_completion.CompletionItem(incomplete, type="file")]
+
+
 class RunPath(click.Path):
     """A run directory (or, with ``file_okay``, a model file), where ``latest`` and
     ``FOLDER/latest`` name the most recently started run (``layerkit.runs.listing``), said on
@@ -131,8 +138,8 @@ variant_option = click.option(
 all_variants_option = click.option(
     "--all-variants",
     is_flag=True,
-    help="Build every variant of the spec in turn: one checked line each (--json: a list of "
-    "objects); exit 1 if any differs.",
+    help="Build every variant of the spec in turn: one checked line each (--json: one object, "
+    "its variants a list); exit 1 if any differs.",
 )
 plain_option = click.option(
     "--plain",

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..catalog.layers import default_registry, to_snake_case
 from ..errors import LayerkitError, did_you_mean
-from ..keras_archive import keras_file_problem, load_failure
+from ..keras_archive import keras_file_problem, load_failure, load_fix
 from .graph import Graph, GraphInput, GraphNode, unique_name
 from .imported_layer import ImportedLayer
 from .model_operations import custom_scale_nodes, operation_nodes, read_tensors
@@ -61,8 +61,10 @@ def load_model(source: str, safe_mode: bool = True) -> Any:
     try:
         return _architecture(path, safe_mode)
     except Exception as error:  # Keras raises many kinds for a bad file
+        fix = load_fix(path)
         raise ModelImportError(
             f"cannot load '{source}' as a Keras model: {load_failure(error)}"
+            + (f"; {fix}" if fix else "")
         ) from None
 
 

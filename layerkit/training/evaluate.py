@@ -18,7 +18,7 @@ from ..data.dataset import DataError, Dataset, Notify, check_samples, image_size
 from ..data.images import image_files, read_image_files
 from ..data.load import BUILTIN, load_dataset, split
 from ..errors import LayerkitError, listed
-from ..keras_archive import keras_file_problem, load_failure
+from ..keras_archive import keras_file_problem, load_failure, load_fix
 from ..model import extra_layers  # noqa: F401  (registers its layers, so .keras files using them load)
 from ..runs.directory import RunDir
 from ..runs.listing import resolve_latest
@@ -136,10 +136,10 @@ def _load(path: Path, safe_mode: bool) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=safe_mode)
     except Exception as error:  # Keras raises many kinds for a file it cannot rebuild
-        raise EvaluateError(
-            f"cannot load model '{path}': {load_failure(error)}; check that it is a model saved "
-            "by Keras 3 whose layers are Keras's or layerkit's"
-        ) from None
+        fix = load_fix(path) or (
+            "check that it is a model saved by Keras 3 whose layers are Keras's or layerkit's"
+        )
+        raise EvaluateError(f"cannot load model '{path}': {load_failure(error)}; {fix}") from None
 
 
 def scaled(x: np.ndarray, trained: Trained) -> np.ndarray:
