@@ -81,16 +81,17 @@ def load_fix(path: Path) -> str | None:
     foreign = foreign_classes(path)
     if not foreign:
         return None
-    modules = sorted({module for module, _ in foreign} - {"__main__"})
+    modules = {module for module, _ in foreign}
     classes = listed(sorted({f"{name} ({module})" for module, name in foreign}))
-    give = " ".join(f"--plugin {module}" for module in modules) or "--plugin MODULE"
+    give = " ".join(f"--plugin {module}" for module in sorted(modules - {"__main__"}))
     where = (
         "move the classes defined in a script (__main__) into a module, and give it"
-        if "__main__" in {module for module, _ in foreign}
+        if "__main__" in modules
         else "give the module that registers them"
     )
     return (
-        f"it uses classes that are not Keras's or layerkit's, {classes}: {where}, e.g. {give} "
+        f"it uses classes that are not Keras's or layerkit's, {classes}: {where}, e.g. "
+        f"{give or '--plugin MODULE'} "
         "(importable: on PYTHONPATH or installed)"
     )
 
