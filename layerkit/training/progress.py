@@ -40,9 +40,14 @@ def epochs_text(count: int) -> str:
     return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
+def epoch_span(first: int, last: int) -> str:
+    """``epoch 3``, ``epochs 1–10``."""
+    return f"epoch {first}" if first == last else f"epochs {first}–{last}"
+
+
 def start_line(facts: dict[str, Any]) -> str:
     """``training NAME on DEVICE, backend B: N training and M validation images (10 classes),
-    batch 64, epochs 1–10, augmented, dropout in epochs 1–5 only → RUN``; a model that ends
+    batch 64, epochs 1–10, augmented, dropout in epoch 1 only → RUN``; a model that ends
     without softmax adds ``loss: categorical_crossentropy (from logits: the last layer has no
     softmax)``."""
     skipped = facts["skipped_images"]
@@ -50,13 +55,13 @@ def start_line(facts: dict[str, Any]) -> str:
         f"training {safe_text(str(facts['spec']))} on {facts['device']}, backend {facts['backend']}: "
         f"{facts['train_images']:,} training and {facts['validation_images']:,} validation images "
         f"({facts['classes']} classes" + (f", {skipped} unreadable skipped" if skipped else "")
-        + f"), batch {facts['batch_size']}, epochs {facts['first_epoch']}–{facts['epochs']}"
+        + f"), batch {facts['batch_size']}, {epoch_span(facts['first_epoch'], facts['epochs'])}"
     )  # fmt: skip
     if facts["augment"]:
         text += ", augmented"
     if facts["dropout_until"] is not None:
         text += (
-            f", dropout in epochs 1–{facts['dropout_until']} only"
+            f", dropout in {epoch_span(1, facts['dropout_until'])} only"
             if facts["dropout_layers"]
             else ", no dropout layer for early_dropout"
         )
