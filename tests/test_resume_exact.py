@@ -129,6 +129,7 @@ CASES = [
     Case("lookahead_sgd_ema",
          {"optimizer": {"sgd": {"learning_rate": 0.05, "momentum": 0.9}},
           "lookahead": {"every": 3, "alpha": 0.5, "ramp": 2}, "ema": 0.9}),
+    Case("early_dropout_resumed_before_the_switch", {"early_dropout": 0.5}),  # on in epochs 1-2
     Case("early_dropout_resumed_after_the_switch", {"early_dropout": 0.3}, stop_after=2),
     Case("validation_split_fraction_other_seed", {"validation_split": 0.25, "seed": 7}),
     # the rate halves after epochs 2 and 3, the first after the crash's checkpoint was saved
@@ -136,8 +137,9 @@ CASES = [
          {"schedule": {"plateau": {"factor": 0.5, "patience": 1, "min_delta": 0.5}},
           "early_stopping": {"patience": 5, "min_delta": 0.5}}, stop_after=2),
     Case("no_validation_constant_schedule", {"validation_split": 0, "schedule": "constant"}),
-    # one_cycle, sgd with nesterov, early dropout resumed before its switch, label smoothing with
-    # categorical cross-entropy, per-channel normalization, padded crops: cifar-fast.yaml's recipe
+    # one_cycle, sgd with nesterov, early dropout resumed right at its switch (0.1 of 3 epochs: on
+    # in epoch 1 only), label smoothing with categorical cross-entropy, per-channel normalization,
+    # padded crops, alternating flips, EMA, TTA over shifts: cifar-fast.yaml's recipe
     shipped_recipe("cifar.yaml"),
     shipped_recipe("cifar-fast.yaml"),
 ]  # fmt: skip
