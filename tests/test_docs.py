@@ -150,3 +150,35 @@ def test_doc_recipes_make_keras_objects(text, following):
     assert make_optimizer(spec.train, steps_per_epoch=10).iterations is not None
     assert make_loss(spec.train) is not None
     assert [metric.name for metric in make_metrics(spec.train)] == list(spec.train.metrics)
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped,
+    spaces as hyphens, a repeated heading numbered ``-1``, ``-2``…"""
+    anchors: set[str] = set()
+    outside_code = FENCE.sub("", text)
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", outside_code, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchor, count = slug, 0
+        while anchor in anchors:
+            count += 1
+            anchor = f"{slug}-{count}"
+        anchors.add(anchor)
+    return anchors
+
+
+def test_links_between_docs_reach_their_files_and_headings():
+    """A link such as ``[benchmarks](benchmarks.md#30-epochs)`` or ``(#how-long-to-keep-dropout)``
+    breaks silently when a heading is renamed; every one in docs/ and the README must land."""
+    broken = []
+    for doc in DOC_FILES:
+        text = doc.read_text(encoding="utf-8")
+        for target, anchor in re.findall(
+            r"\]\(([\w./-]*\.md)?(?:#([\w-]+))?\)", FENCE.sub("", text)
+        ):
+            path = (doc.parent / target).resolve() if target else doc
+            if not path.is_file():
+                broken.append(f"{doc.name}: {target} does not exist")
+            elif anchor and anchor not in heading_anchors(path.read_text(encoding="utf-8")):
+                broken.append(f"{doc.name}: no heading in {path.name} gives #{anchor}")
+    assert broken == []
