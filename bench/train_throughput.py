@@ -16,7 +16,10 @@ slows down or speeds up during the run weighs on every side alike. Usage, from t
 
 Sides: ``layerkit`` (``layerkit train SPEC``, TensorFlow), ``fit`` (the spec's model compiled and
 fitted by hand as a Keras user would write the same recipe, TensorFlow), ``layerkit-jax``
-(``KERAS_BACKEND=jax layerkit train SPEC``). Target (issue 20): layerkit ≥ 1.0× the plain fit.
+(``KERAS_BACKEND=jax layerkit train SPEC``), ``layerkit-pair`` (two ``layerkit train`` runs at
+once, each pinned to a core of its own with one TensorFlow thread; its figure is the two runs'
+images/s added up, epoch by epoch: whether a machine trains more images running seeds side by side
+than one after another). Target (issue 20): layerkit ≥ 1.0× the plain fit.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT.parent / "shared" / "datasets" / "cifar10" / "train.tar.gz"
 SPEC = ROOT / "specs" / "cifar-fast.yaml"
-SIDES = ("layerkit", "fit", "layerkit-jax")
+SIDES = ("layerkit", "fit", "layerkit-jax", "layerkit-pair")
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def write_subset(archive: Path, images: int, seed: int, path: Path) -> None:
@@ -49,21 +53,37 @@ def write_subset(archive: Path, images: int, seed: int, path: Path) -> None:
              class_names=np.array(dataset.class_names))  # fmt: skip
 
 
+# taskset's Python form: run argv[2:] on core argv[1] alone
+PINNED = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); os.execv(sys.argv[2], sys.argv[2:])"
+
+
 def layerkit_turn(
-    spec: Path, data: Path, epochs: int, validation: int, backend: str
+    spec: Path, data: Path, epochs: int, validation: int, backend: str, cores: int = 0
 ) -> list[float]:
-    """``layerkit train`` in a fresh process; each epoch's images/s from its --json events."""
+    """``layerkit train`` in a fresh process; each epoch's images/s from its --json events.
+    ``cores`` > 0: that many runs at once, each pinned to one core with one thread, and each
+    epoch's images/s added up over them."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "layerkit", "train", str(spec), "--data", str(data),
-                   "--epochs", str(epochs), "--set", f"train.validation_split={validation}",
-                   "--out", str(Path(folder) / "run"), "--json"]  # fmt: skip
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"layerkit train failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return [event["images_per_second"] for event in events if "images_per_second" in event
-            and event.get("event") == "epoch"]  # fmt: skip
+        runs = []
+        for index in range(max(cores, 1)):
+            command = [sys.executable, "-m", "layerkit", "train", str(spec), "--data", str(data),
+                       "--epochs", str(epochs), "--set", f"train.validation_split={validation}",
+                       "--out", str(Path(folder) / f"run-{index}"), "--json"]  # fmt: skip
+            if cores:  # on core `index` alone, with one thread
+                command = [sys.executable, "-c", PINNED, str(index), *command]
+            runs.append(subprocess.Popen(command, env={**env, **(ONE_THREAD if cores else {})},
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True))  # fmt: skip
+        speeds = []
+        for run in runs:
+            stdout, stderr = run.communicate()
+            if run.returncode:
+                raise SystemExit(f"layerkit train failed ({run.returncode}):\n{stderr[-2000:]}")
+            events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+            speeds.append([event["images_per_second"] for event in events
+                           if event.get("event") == "epoch"])  # fmt: skip
+    return [sum(epoch) for epoch in zip(*speeds, strict=True)]
 
 
 def fit_turn(spec_path: Path, data: Path, epochs: int, validation: int) -> list[float]:
@@ -161,7 +181,7 @@ def main() -> None:
     parser.add_argument("--validation", type=int, default=2000, help="of them held out")
     parser.add_argument("--epochs", type=int, default=3, help="per turn")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--sides", default="layerkit,fit,layerkit-jax", help=", ".join(SIDES))
     parser.add_argument("--turn", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -170,15 +190,19 @@ def main() -> None:
         return
     if args.turn:
         backend = "jax" if args.turn == "layerkit-jax" else "tensorflow"
-        print(
-            json.dumps(layerkit_turn(args.spec, args.data, args.epochs, args.validation, backend))
-        )
+        cores = 2 if args.turn == "layerkit-pair" else 0
+        print(json.dumps(layerkit_turn(args.spec, args.data, args.epochs, args.validation,
+                                       backend, cores)))  # fmt: skip
         return
 
     sides = args.sides.split(",")
     unknown = sorted(set(sides) - set(SIDES))
     if unknown:
         parser.error(f"unknown side {unknown[0]!r}; choose from {', '.join(SIDES)}")
+    if "layerkit-pair" in sides and not (
+        hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1
+    ):
+        parser.error("layerkit-pair pins each run to a core: it needs Linux and 2 or more cores")
     started = time.time()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "subset.npz"
@@ -205,6 +229,10 @@ def main() -> None:
     if {"layerkit", "fit"} <= set(mean):
         print(
             f"\nlayerkit train ÷ plain model.fit: {mean['layerkit'] / mean['fit']:.2f}x (target >= 1.0)"
+        )
+    if {"layerkit", "layerkit-pair"} <= set(mean):
+        print(
+            f"two runs at once, one core each ÷ one run: {mean['layerkit-pair'] / mean['layerkit']:.2f}x"
         )
     if {"layerkit", "layerkit-jax"} <= set(mean):
         print(
